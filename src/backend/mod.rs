@@ -1,0 +1,1 @@
+//! Backends: everything that talks to a Proxmox node sits behind `Backend`.

@@ -1,0 +1,17 @@
+//! proxmox-lxcri: an OCI runtime with runc's command line that runs each bundle as a Proxmox VE CT.
+//!
+//! The binary (`src/main.rs`) is a thin layer over this library: `cli` parses runc's argv, `commands`
+//! holds one module per subcommand, `spec` maps config.json to a CT config without side effects,
+//! `pve` knows Proxmox's formats, `backend` drives the node, `state` and `shim` keep the local side.
+
+pub mod backend;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod logging;
+pub mod nsenter;
+pub mod pve;
+pub mod shim;
+pub mod spec;
+pub mod state;

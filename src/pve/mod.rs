@@ -1,0 +1,10 @@
+//! Proxmox VE types and formats: the CT config file, property strings, raw `lxc.*` keys, VMIDs, UPIDs.
+
+pub mod config;
+pub mod lxckeys;
+pub mod propstr;
+pub mod upid;
+pub mod vmid;
+
+pub use config::CtConfig;
+pub use vmid::Vmid;
