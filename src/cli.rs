@@ -1,1 +1,304 @@
-//! cli
+//! runc's command line (runtime-contract.md §1.1, §2, §7.1). Every shape CRI-O, conmon and podman
+//! produce must parse: `--flag value` and `--flag=value`, signals as numbers or names.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_ROOT: &str = "/run/proxmox-lxcri";
+
+#[derive(Debug, Parser)]
+#[command(name = "proxmox-lxcri", disable_version_flag = true, about = "OCI runtime that runs bundles as Proxmox VE CTs")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalOpts {
+    /// Directory for per-container state
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Configuration file (default /etc/proxmox-lxcri/config.toml or $PROXMOX_LXCRI_CONFIG)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Log file; nothing is ever logged to the container's stdio
+    #[arg(long, global = true, value_name = "PATH")]
+    pub log: Option<PathBuf>,
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log at debug level
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Accepted for compatibility: cgroups belong to Proxmox
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for compatibility and ignored
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub criu: Option<String>,
+    /// Accepted for compatibility and ignored
+    #[arg(long, global = true, hide = true, value_name = "true|false|auto")]
+    pub rootless: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long)]
+    pub version: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from a bundle; its process waits for `start`
+    Create(CreateArgs),
+    /// Run the process of a created container
+    Start(IdArg),
+    /// Print the state of a container as JSON
+    State(IdArg),
+    /// Send a signal to the container's process
+    Kill(KillArgs),
+    /// Destroy a container and its CT
+    Delete(DeleteArgs),
+    /// List containers
+    List(ListArgs),
+    /// Print the runtime's features as JSON
+    Features,
+    /// Run a new process inside a container
+    Exec(ExecArgs),
+    /// Update resource limits of a container
+    Update(UpdateArgs),
+    /// Freeze all processes of a container
+    Pause(IdArg),
+    /// Thaw a paused container
+    Resume(IdArg),
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Bundle directory (holds config.json)
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// File to write the container's process id to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master (process.terminal)
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Accepted for compatibility: the CT's rootfs is set up by LXC
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Accepted for compatibility
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass this many extra file descriptors (3, 4, ...) to the process
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal every process of the container, not only its main process
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    pub id: String,
+    /// Signal number or name (KILL, SIGKILL, 9); default TERM
+    #[arg(default_value = "TERM")]
+    pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kill the container first if it still runs; an unknown ID is not an error
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Print only the IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Accepted for conmon < 2.1.11; process.terminal decides
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    #[arg(long)]
+    pub cwd: Option<String>,
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    #[arg(long)]
+    pub cgroup: Option<String>,
+    pub id: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// LinuxResources JSON file, or - for stdin
+    #[arg(short = 'r', long)]
+    pub resources: Option<String>,
+    #[arg(long)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<String>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<String>,
+    #[arg(long = "cpu-share")]
+    pub cpu_share: Option<String>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<String>,
+    pub id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: &str) -> Cli {
+        let args = std::iter::once("proxmox-lxcri").chain(argv.split_whitespace());
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{argv}: {e}"))
+    }
+
+    #[test]
+    fn conmon_create_with_single_token_root() {
+        let cli = parse("--root=/run/x create --bundle /b --pid-file /b/pidfile abc");
+        assert_eq!(cli.global.root.as_deref(), Some(std::path::Path::new("/run/x")));
+        match cli.command {
+            Some(Command::Create(c)) => {
+                assert_eq!(c.bundle, PathBuf::from("/b"));
+                assert_eq!(c.pid_file, Some(PathBuf::from("/b/pidfile")));
+                assert_eq!(c.id, "abc");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_create_shape_parses() {
+        for argv in [
+            "--systemd-cgroup --root=/r create --bundle /b --pid-file /p --no-pivot id",
+            "create --bundle /b --pid-file /p --console-socket /tmp/conmon-term.X id",
+            "create --bundle /b --pid-file /p --preserve-fds 2 id",
+            "create -b /b --pid-file=/p --no-new-keyring --preserve-fds=1 id",
+            "--log-format=json --log /r/oci-log create --bundle /b --pid-file /p id",
+            "--log-format json --log=/r/oci-log --debug create -b /b id",
+        ] {
+            assert!(matches!(parse(argv).command, Some(Command::Create(_))), "{argv}");
+        }
+    }
+
+    #[test]
+    fn direct_calls_with_two_token_root() {
+        for argv in [
+            "--root /r start id",
+            "--root /r state id",
+            "--root /r --systemd-cgroup delete --force id",
+            "--root /r delete -f id",
+            "delete id",
+            "--root /r pause id",
+            "--root /r resume id",
+            "features",
+            "list",
+            "--root /r update --resources - id",
+            "update --resources=/tmp/podman123 id",
+            "update -r /tmp/x id",
+        ] {
+            assert!(parse(argv).command.is_some(), "{argv}");
+        }
+    }
+
+    #[test]
+    fn kill_shapes() {
+        let cases = [
+            ("--root /r kill id 15", false, "15"),
+            ("--root /r kill id KILL", false, "KILL"),
+            ("kill id SIGKILL", false, "SIGKILL"),
+            ("kill --all id 9", true, "9"),
+            ("kill -a id 9", true, "9"),
+            ("kill id", false, "TERM"),
+        ];
+        for (argv, all, sig) in cases {
+            match parse(argv).command {
+                Some(Command::Kill(k)) => {
+                    assert_eq!((k.all, k.signal.as_str(), k.id.as_str()), (all, sig, "id"), "{argv}")
+                }
+                other => panic!("{argv}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn exec_shapes() {
+        let argv = "--root=/r exec --pid-file /tmp/pidfile1 --process /tmp/exec-process-1 --detach --tty --console-socket /tmp/conmon-term.Q id";
+        match parse(argv).command {
+            Some(Command::Exec(e)) => {
+                assert!(e.detach && e.tty);
+                assert_eq!(e.process, Some(PathBuf::from("/tmp/exec-process-1")));
+                assert_eq!(e.id, "id");
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse("exec --cwd /tmp -e A=1 -u 1000:1000 id sh -c true").command {
+            Some(Command::Exec(e)) => assert_eq!(e.command, ["sh", "-c", "true"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn version_flag_and_unknown_command() {
+        assert!(parse("--version").global.version);
+        assert!(parse("-v").global.version);
+        assert!(Cli::try_parse_from(["proxmox-lxcri", "checkpoint", "--help"]).is_err());
+        assert!(Cli::try_parse_from(["proxmox-lxcri", "--log-format", "xml", "list"]).is_err());
+    }
+}

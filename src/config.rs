@@ -1,1 +1,156 @@
-//! config
+//! The runtime's own configuration: TOML at `--config`, `$PROXMOX_LXCRI_CONFIG` or
+//! `/etc/proxmox-lxcri/config.toml`. No file means defaults. CRI-O hands the runtime almost no
+//! environment, so everything about the node lives here, not in variables.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_PATH: &str = "/etc/proxmox-lxcri/config.toml";
+pub const ENV_VAR: &str = "PROXMOX_LXCRI_CONFIG";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Pct,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub backend: BackendKind,
+    /// Proxmox node name; empty means this host's short name.
+    pub node: String,
+    /// Storage for volumes the runtime allocates (templates, later backends).
+    pub storage: String,
+    /// Inclusive VMID range the runtime allocates from.
+    pub vmid_range: [u32; 2],
+    /// Create unprivileged CTs (Proxmox's default).
+    pub unprivileged: bool,
+    /// Refuse config.json fields Proxmox cannot express, rather than warn.
+    pub strict: bool,
+    /// The static in-container init; empty means `proxmox-lxcri-init` beside this binary.
+    pub init_path: PathBuf,
+    pub pct: PctConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PctConfig {
+    /// The `pct` to run.
+    pub path: PathBuf,
+    /// pmxcfs mount point; raw `lxc.*` keys are added to `<pve_dir>/lxc/<vmid>.conf`.
+    pub pve_dir: PathBuf,
+    /// Where Proxmox's per-CT config locks live.
+    pub lock_dir: PathBuf,
+    /// Seconds one `pct` call may take.
+    pub timeout: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            backend: BackendKind::Pct,
+            node: String::new(),
+            storage: "local".into(),
+            vmid_range: [100_000, 199_999],
+            unprivileged: true,
+            strict: true,
+            init_path: PathBuf::new(),
+            pct: PctConfig::default(),
+        }
+    }
+}
+
+impl Default for PctConfig {
+    fn default() -> Self {
+        PctConfig {
+            path: "/usr/sbin/pct".into(),
+            pve_dir: "/etc/pve".into(),
+            lock_dir: "/run/lock/lxc".into(),
+            timeout: 120,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {path}: {msg}")]
+    Parse { path: PathBuf, msg: String },
+}
+
+impl Config {
+    /// Load from the explicit path, else the environment's, else the default path if it exists.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let from_env = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let path = match explicit.map(Path::to_path_buf).or(from_env) {
+            Some(p) => p,
+            None if Path::new(DEFAULT_PATH).exists() => PathBuf::from(DEFAULT_PATH),
+            None => return Ok(Config::default()),
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        Config::parse(&text).map_err(|msg| ConfigError::Parse { path, msg })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let [lo, hi] = cfg.vmid_range;
+        if lo < crate::pve::vmid::MIN || hi > crate::pve::vmid::MAX || lo > hi {
+            return Err(format!("vmid_range [{lo}, {hi}] is not within 100..=999999999"));
+        }
+        Ok(cfg)
+    }
+
+    /// The init binary to bind into every CT.
+    pub fn init_binary(&self) -> PathBuf {
+        if !self.init_path.as_os_str().is_empty() {
+            return self.init_path.clone();
+        }
+        let exe = std::env::current_exe().unwrap_or_default();
+        exe.with_file_name("proxmox-lxcri-init")
+    }
+
+    pub fn node_name(&self) -> String {
+        if !self.node.is_empty() {
+            return self.node.clone();
+        }
+        let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+        host.split('.').next().unwrap_or_default().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.backend, BackendKind::Pct);
+        assert!(c.strict && c.unprivileged);
+        assert_eq!(c.pct.path, PathBuf::from("/usr/sbin/pct"));
+    }
+
+    #[test]
+    fn full_file() {
+        let c = Config::parse(
+            "backend = \"pct\"\nnode = \"pve1\"\nstorage = \"local-lvm\"\nvmid_range = [5000, 5999]\n\
+             unprivileged = false\nstrict = false\n[pct]\npath = \"/opt/pct\"\npve_dir = \"/x/etc/pve\"\ntimeout = 9\n",
+        )
+        .unwrap();
+        assert_eq!((c.node.as_str(), c.vmid_range, c.unprivileged, c.strict), ("pve1", [5000, 5999], false, false));
+        assert_eq!((c.pct.path.to_str(), c.pct.timeout), (Some("/opt/pct"), 9));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = Config::parse("bogus = 1\n").unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+        let e = Config::parse("[pct]\npth = \"/x\"\n").unwrap_err();
+        assert!(e.contains("pth"), "{e}");
+        assert!(Config::parse("backend = \"api\"\n").is_err());
+        assert!(Config::parse("vmid_range = [50, 60]\n").is_err());
+    }
+}

@@ -1,1 +1,32 @@
-//! logging
+//! Logging to `--log` only, as text or JSON lines (`{"level","msg","time"}` like runc). The
+//! container's stdio is never a log target: during `create` those fds belong to the workload.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::LogFormat;
+
+pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let level = if debug { log::LevelFilter::Debug } else { log::LevelFilter::Info };
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(level).target(env_logger::Target::Pipe(Box::new(file)));
+    builder.format(move |buf, rec| {
+        let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        let level = rec.level().as_str().to_ascii_lowercase();
+        match format {
+            LogFormat::Json => {
+                let line = serde_json::json!({"level": level, "msg": rec.args().to_string(), "time": time.to_string()});
+                writeln!(buf, "{line}")
+            }
+            LogFormat::Text => writeln!(buf, "{time} {level} {}", rec.args()),
+        }
+    });
+    // A second init (tests calling in one process) keeps the first logger.
+    let _ = builder.try_init();
+    Ok(())
+}

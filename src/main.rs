@@ -1,1 +1,64 @@
-fn main() {}
+//! proxmox-lxcri: parse runc's command line, set up logging, dispatch, and turn an error into
+//! one line on stderr and exit status 1.
+
+use std::os::fd::AsRawFd;
+use std::process::ExitCode;
+
+use clap::Parser;
+use proxmox_lxcri::cli::{Cli, Command};
+use proxmox_lxcri::commands::{self, Ctx};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = proxmox_lxcri::logging::init(cli.global.log.as_deref(), cli.global.log_format, cli.global.debug) {
+        eprintln!("proxmox-lxcri: log {}: {e}", cli.global.log.as_deref().unwrap_or(std::path::Path::new("")).display());
+        return ExitCode::FAILURE;
+    }
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            log::error!("{msg}");
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let ctx = Ctx::new(&cli.global);
+    let Some(cmd) = &cli.command else {
+        if cli.global.version {
+            println!("proxmox-lxcri version {}\nspec: 1.2.0", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        anyhow::bail!("no command given; see proxmox-lxcri --help");
+    };
+    match cmd {
+        #[cfg(feature = "wip")]
+        Command::Create(a) => commands::create::run(&ctx, a, log_fd(cli)),
+        #[cfg(not(feature = "wip"))]
+        Command::Create(a) => { let _ = log_fd(cli); commands::unimplemented::run("create", &a.id) }
+        Command::Start(a) => commands::start::run(&ctx, &a.id),
+        Command::State(a) => commands::state::run(&ctx, &a.id),
+        Command::Kill(a) => commands::kill::run(&ctx, a),
+        Command::Delete(a) => commands::delete::run(&ctx, a),
+        Command::List(a) => commands::list::run(&ctx, a),
+        Command::Features => commands::features::run(),
+        Command::Exec(a) => commands::unimplemented::run("exec", &a.id),
+        Command::Update(a) => commands::unimplemented::run("update", &a.id),
+        Command::Pause(a) => commands::unimplemented::run("pause", &a.id),
+        Command::Resume(a) => commands::unimplemented::run("resume", &a.id),
+    }
+}
+
+/// The shim keeps logging to the same file; find its fd so the shim does not close it.
+fn log_fd(cli: &Cli) -> Option<i32> {
+    let want = std::fs::canonicalize(cli.global.log.as_ref()?).ok()?;
+    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<i32>().ok()?, std::fs::read_link(e.path()).ok()?)))
+        .find(|(fd, p)| *p == want && *fd > 2)
+        .map(|(fd, _)| fd)
+        .filter(|fd| fd.as_raw_fd() > 2)
+}

@@ -1,1 +1,262 @@
-//! nsenter
+//! Entering a CT the way `nsenter` does (design.md §2): join the cgroups of the CT's init, then
+//! `setns` into its cgroup, ipc, uts, net, pid and mount namespaces, and the user namespace last
+//! (everything else is entered while the host's capabilities still apply). Namespaces that
+//! config.json names by path (a pod's net/ipc/uts) replace the CT's own.
+//!
+//! `launch` forks a helper that enters the namespaces and clones the workload with `CLONE_PARENT`,
+//! so the workload is a direct child of the caller (the shim) that waits for it, while living in
+//! the CT's pid namespace.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use nix::unistd::ForkResult;
+use oci_spec::runtime::Process;
+
+use crate::process::exec_workload;
+
+/// Namespace kinds in the order they must be joined.
+pub const ORDER: [(&str, CloneFlags); 7] = [
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("user", CloneFlags::CLONE_NEWUSER),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("{what}: {source}")]
+    Sys { what: String, source: nix::Error },
+}
+
+/// What the shim needs to run a process inside a CT.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Host pid of the CT's init.
+    pub init_pid: i32,
+    /// Namespace files that replace the CT's own, keyed by the names in `ORDER`.
+    pub ns_paths: BTreeMap<String, PathBuf>,
+    /// Extra fds (3 ..) the workload inherits.
+    pub preserve_fds: u32,
+}
+
+/// Start `process` in the CT; returns the workload's host pid once it has exec'd.
+pub fn launch(target: &Target, process: &Process) -> Result<i32, LaunchError> {
+    let sys = |what: &str| {
+        let what = what.to_string();
+        move |source| LaunchError::Sys { what, source }
+    };
+    let (pid_r, pid_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
+    // SAFETY: the shim is single-threaded; the child only enters namespaces, clones and exits.
+    match unsafe { nix::unistd::fork() }.map_err(sys("fork"))? {
+        ForkResult::Child => {
+            drop(pid_r);
+            drop(err_r);
+            let code = match enter_and_clone(target, process, err_w) {
+                Ok(pid) => {
+                    let _ = File::from(pid_w).write_all(&pid.to_ne_bytes());
+                    0
+                }
+                Err(_) => 1,
+            };
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop(pid_w);
+            drop(err_w);
+            let _ = nix::sys::wait::waitpid(child, None);
+            let mut buf = [0u8; 4];
+            let got_pid = File::from(pid_r).read_exact(&mut buf).is_ok();
+            let mut msg = String::new();
+            let _ = File::from(err_r).read_to_string(&mut msg);
+            match (got_pid, msg.is_empty()) {
+                (true, true) => Ok(i32::from_ne_bytes(buf)),
+                (_, false) => Err(LaunchError::Failed(msg)),
+                (false, true) => Err(LaunchError::Failed("entering the CT failed without a message".into())),
+            }
+        }
+    }
+}
+
+/// Runs in the forked helper: cgroups, namespaces, then the workload via `clone(CLONE_PARENT)`.
+fn enter_and_clone(target: &Target, process: &Process, err_w: OwnedFd) -> Result<i32, ()> {
+    let mut err = File::from(err_w);
+    let fail = |err: &mut File, msg: String| {
+        let _ = err.write_all(msg.as_bytes());
+    };
+    if let Err(msg) = join_cgroups(target.init_pid) {
+        fail(&mut err, msg);
+        return Err(());
+    }
+    if let Err(msg) = join_namespaces(target) {
+        fail(&mut err, msg);
+        return Err(());
+    }
+    // SAFETY: raw clone with CLONE_PARENT behaves like fork; this helper is single-threaded.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, libc::CLONE_PARENT | libc::SIGCHLD, 0, 0, 0, 0) };
+    match pid {
+        0 => {
+            let msg = exec_workload(process, target.preserve_fds);
+            // Only reached when exec failed; 127 for a missing program, 126 otherwise (as shells do).
+            let code = if msg.contains("not found") || msg.contains("no such file") { 127 } else { 126 };
+            fail(&mut err, msg);
+            unsafe { libc::_exit(code) }
+        }
+        p if p > 0 => Ok(p as i32),
+        _ => {
+            fail(&mut err, format!("clone: {}", std::io::Error::last_os_error()));
+            Err(())
+        }
+    }
+}
+
+fn join_namespaces(target: &Target) -> Result<(), String> {
+    // Open every file first: after joining the mount namespace the host's /proc is gone.
+    let mut fds = Vec::new();
+    for (name, flag) in ORDER {
+        let path = target
+            .ns_paths
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(format!("/proc/{}/ns/{name}", target.init_pid)));
+        let file = File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
+        if name == "user" && same_ns(&file, "/proc/self/ns/user") {
+            continue; // a privileged CT shares our user namespace; setns into it would fail
+        }
+        fds.push((name, flag, path, file));
+    }
+    for (name, flag, path, file) in fds {
+        nix::sched::setns(&file, flag).map_err(|e| format!("setns {name} {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn same_ns(file: &File, other: &str) -> bool {
+    match (file.metadata(), std::fs::metadata(other)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+/// Move this process into the cgroups of `init_pid` (v1 hierarchies and v2), so the CT's limits
+/// apply to everything it starts.
+fn join_cgroups(init_pid: i32) -> Result<(), String> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{init_pid}/cgroup"))
+        .map_err(|e| format!("read /proc/{init_pid}/cgroup: {e}"))?;
+    let mounts = cgroup_mounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
+    let me = std::process::id().to_string();
+    for line in cgroups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some(mount) = mount_for(&mounts, ctrls) else {
+            continue; // hierarchy not mounted here: nothing to join
+        };
+        let procs = mount.join(path.trim_start_matches('/')).join("cgroup.procs");
+        std::fs::write(&procs, &me).map_err(|e| format!("join cgroup {}: {e}", procs.display()))?;
+    }
+    Ok(())
+}
+
+/// (controllers, mount point) of each cgroup mount; controllers is empty for cgroup2.
+pub fn cgroup_mounts(mountinfo: &str) -> Vec<(Vec<String>, PathBuf)> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let mut r = right.split(' ');
+        let (Some(fstype), Some(_src), Some(opts)) = (r.next(), r.next(), r.next()) else { continue };
+        let Some(mnt) = left.split(' ').nth(4) else { continue };
+        let root = left.split(' ').nth(3).unwrap_or("/");
+        if root != "/" {
+            continue; // a bind of a sub-tree (e.g. inside a container): not the hierarchy root
+        }
+        match fstype {
+            "cgroup2" => out.push((Vec::new(), PathBuf::from(mnt))),
+            "cgroup" => {
+                let ctrls = opts
+                    .split(',')
+                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('=') || o.starts_with("name="))
+                    .filter(|o| !["nosuid", "nodev", "noexec", "relatime", "clone_children", "noprefix", "xattr"].contains(o))
+                    .map(String::from)
+                    .collect();
+                out.push((ctrls, PathBuf::from(mnt)));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The mount of the hierarchy named by a `/proc/<pid>/cgroup` controller field.
+pub fn mount_for<'a>(mounts: &'a [(Vec<String>, PathBuf)], ctrls: &str) -> Option<&'a Path> {
+    let want: Vec<&str> = ctrls.split(',').filter(|c| !c.is_empty()).collect();
+    mounts
+        .iter()
+        .find(|(have, _)| {
+            if want.is_empty() {
+                have.is_empty()
+            } else {
+                !have.is_empty() && want.iter().all(|w| have.iter().any(|h| h == w))
+            }
+        })
+        .map(|(_, p)| p.as_path())
+}
+
+/// A pid's namespace file, e.g. for `state` consumers and pod lookups.
+pub fn ns_path(pid: i32, name: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/ns/{name}"))
+}
+
+/// Close-on-exec for every fd from `from` up, so only stdio and preserved fds reach the workload.
+pub fn cloexec_from(from: u32) {
+    // CLOSE_RANGE_CLOEXEC (4): keeps the exec-error pipe usable until exec succeeds.
+    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 4u32) };
+}
+
+pub fn cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', "")).expect("no NUL left")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1: &str = "\
+30 25 0:26 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu
+31 25 0:27 / /sys/fs/cgroup/cpuacct rw,relatime shared:10 - cgroup cgroup rw,cpuacct
+32 25 0:28 / /sys/fs/cgroup/memory rw,relatime shared:11 - cgroup cgroup rw,memory
+33 25 0:29 / /sys/fs/cgroup/systemd rw,relatime shared:12 - cgroup cgroup rw,name=systemd
+34 25 0:30 / /sys/fs/cgroup/unified rw,relatime shared:13 - cgroup2 cgroup2 rw
+35 25 0:31 /lxc /mnt/inner rw - cgroup cgroup rw,pids
+";
+
+    #[test]
+    fn finds_each_hierarchy_by_controller() {
+        let m = cgroup_mounts(V1);
+        assert_eq!(mount_for(&m, "cpu"), Some(Path::new("/sys/fs/cgroup/cpu")));
+        assert_eq!(mount_for(&m, "memory"), Some(Path::new("/sys/fs/cgroup/memory")));
+        assert_eq!(mount_for(&m, "name=systemd"), Some(Path::new("/sys/fs/cgroup/systemd")));
+        assert_eq!(mount_for(&m, ""), Some(Path::new("/sys/fs/cgroup/unified")));
+        assert_eq!(mount_for(&m, "pids"), None, "sub-tree binds are not hierarchy roots");
+        assert_eq!(mount_for(&m, "cpu,cpuacct"), None, "separately mounted controllers");
+    }
+
+    #[test]
+    fn combined_controllers_match_their_mount() {
+        let m = cgroup_mounts("40 25 0:40 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n");
+        assert_eq!(mount_for(&m, "cpu,cpuacct"), Some(Path::new("/sys/fs/cgroup/cpu,cpuacct")));
+    }
+}

@@ -1,1 +1,279 @@
-//! shim
+//! The shim: the local process whose pid callers see (design.md §2, runtime-contract.md §7.2).
+//!
+//! `create` double-forks it, so it is re-parented to conmon (a subreaper) or init. It keeps the
+//! container's stdio, waits on `<state>/shim.sock` for `start`, launches the workload in the CT,
+//! relays signals to it, and when it exits stops the CT and exits with the workload's status
+//! (128+N for signal N), which conmon records as the container's exit code.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use oci_spec::runtime::Process;
+
+use crate::backend::Backend;
+use crate::nsenter::{launch, Target};
+use crate::pve::Vmid;
+use crate::state::ProcRef;
+
+pub const SOCKET: &str = "shim.sock";
+
+/// Signals the shim takes synchronously; all but SIGCHLD are relayed to the workload.
+const HANDLED: [Signal; 11] = [
+    Signal::SIGCHLD,
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGALRM,
+    Signal::SIGPWR,
+    Signal::SIGCONT,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    #[error("{what}: {source}")]
+    Sys { what: String, source: std::io::Error },
+    #[error("shim: {0}")]
+    Refused(String),
+}
+
+fn sys(what: &str) -> impl FnOnce(std::io::Error) -> ShimError + '_ {
+    move |source| ShimError::Sys { what: what.to_string(), source }
+}
+
+enum Served {
+    Started(Pid),
+    /// Launch failed; the shim ends with this code.
+    Failed(i32),
+    Ignored,
+}
+
+/// Everything the shim needs, captured before the fork.
+pub struct Shim {
+    pub vmid: Vmid,
+    pub target: Target,
+    pub process: Process,
+    pub backend: Box<dyn Backend>,
+}
+
+/// A unix socket path that fits sun_path however deep the state directory is.
+fn short_path(dir: &std::fs::File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}/{SOCKET}", dir.as_raw_fd()))
+}
+
+/// Bind the start socket in `dir` (before the fork, so `start` can never race the shim).
+pub fn bind(dir: &Path) -> Result<UnixListener, ShimError> {
+    let d = std::fs::File::open(dir).map_err(sys("open state dir"))?;
+    UnixListener::bind(short_path(&d)).map_err(sys("bind shim socket"))
+}
+
+/// Fork the shim (double fork: the intermediate exits, so the shim is re-parented to the nearest
+/// subreaper). Returns the shim's pid. `keep` are fds besides stdio and preserved fds to keep open.
+pub fn spawn(shim: Shim, listener: UnixListener, keep: &[RawFd]) -> Result<i32, ShimError> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe")(e.into()))?;
+    // SAFETY: create is single-threaded at this point (helper threads of earlier commands joined).
+    match unsafe { nix::unistd::fork() }.map_err(|e| sys("fork")(e.into()))? {
+        ForkResult::Parent { child } => {
+            drop(w);
+            drop(listener);
+            let _ = waitpid(child, None);
+            let mut buf = [0u8; 4];
+            std::io::Read::read_exact(&mut std::fs::File::from(r), &mut buf)
+                .map_err(|_| ShimError::Refused("shim did not start".into()))?;
+            Ok(i32::from_ne_bytes(buf))
+        }
+        ForkResult::Child => {
+            drop(r);
+            let _ = nix::unistd::setsid();
+            match unsafe { nix::unistd::fork() } {
+                Ok(ForkResult::Parent { child }) => {
+                    let _ = std::fs::File::from(w).write_all(&child.as_raw().to_ne_bytes());
+                    unsafe { libc::_exit(0) }
+                }
+                Ok(ForkResult::Child) => {
+                    drop(w);
+                    let code = shim.run(listener, keep);
+                    unsafe { libc::_exit(code) }
+                }
+                Err(_) => unsafe { libc::_exit(1) },
+            }
+        }
+    }
+}
+
+impl Shim {
+    fn run(self, listener: UnixListener, keep: &[RawFd]) -> i32 {
+        let _ = std::env::set_current_dir("/");
+        let first_free = 3 + self.target.preserve_fds as RawFd;
+        // Move our socket above the preserved fds, then close everything create inherited.
+        let listener = match nix::fcntl::fcntl(listener.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(first_free)) {
+            Ok(fd) => unsafe { UnixListener::from_raw_fd(fd) },
+            Err(_) => listener,
+        };
+        close_other_fds(first_free, &[&[listener.as_raw_fd()], keep].concat());
+        let mut mask = SigSet::empty();
+        HANDLED.iter().for_each(|s| mask.add(*s));
+        if mask.thread_set_mask().is_err() {
+            return self.finish(1);
+        }
+        let Ok(mut sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC) else {
+            return self.finish(1);
+        };
+        let workload = match self.wait_for_start(&listener, &mut sfd) {
+            Ok(pid) => pid,
+            Err(code) => return self.finish(code),
+        };
+        drop(listener);
+        let code = relay_until_exit(&mut sfd, workload);
+        self.finish(code)
+    }
+
+    /// Created phase: serve `start`, or end on a termination signal.
+    fn wait_for_start(&self, listener: &UnixListener, sfd: &mut SignalFd) -> Result<Pid, i32> {
+        loop {
+            let mut fds = [
+                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+                PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            ];
+            if poll(&mut fds, PollTimeout::NONE).is_err() {
+                continue;
+            }
+            if fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+                if let Ok(Some(info)) = sfd.read_signal() {
+                    match Signal::try_from(info.ssi_signo as i32) {
+                        Ok(Signal::SIGCHLD) => reap_any(),
+                        Ok(s @ (Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT | Signal::SIGHUP | Signal::SIGPWR)) => {
+                            return Err(128 + s as i32)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+                if let Ok((conn, _)) = listener.accept() {
+                    match self.serve(conn) {
+                        Served::Started(pid) => return Ok(pid),
+                        Served::Failed(code) => return Err(code),
+                        Served::Ignored => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// One request on the start socket.
+    fn serve(&self, conn: UnixStream) -> Served {
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut line = String::new();
+        let mut reader = BufReader::new(&conn);
+        if reader.read_line(&mut line).is_err() || line.trim() != "start" {
+            let _ = (&conn).write_all(b"error unknown request\n");
+            return Served::Ignored;
+        }
+        match launch(&self.target, &self.process) {
+            Ok(pid) => {
+                let start = ProcRef::of(pid).map(|p| p.start_time).unwrap_or(0);
+                let _ = (&conn).write_all(format!("ok {pid} {start}\n").as_bytes());
+                Served::Started(Pid::from_raw(pid))
+            }
+            Err(e) => {
+                let msg = e.to_string().replace('\n', " ");
+                let _ = (&conn).write_all(format!("error {msg}\n").as_bytes());
+                log::error!("start: {msg}");
+                // A workload that failed to exec has exited already; report its status.
+                Served::Failed(wait_any_child_exit().unwrap_or(1))
+            }
+        }
+    }
+
+    /// Stop the CT (its init is idle) and hand back the exit code.
+    fn finish(&self, code: i32) -> i32 {
+        if let Err(e) = self.backend.stop(self.vmid) {
+            log::error!("stopping CT {}: {e}", self.vmid);
+        }
+        code
+    }
+}
+
+/// Running phase: relay signals, return the workload's exit code.
+fn relay_until_exit(sfd: &mut SignalFd, workload: Pid) -> i32 {
+    loop {
+        let Ok(Some(info)) = sfd.read_signal() else { continue };
+        match Signal::try_from(info.ssi_signo as i32) {
+            Ok(Signal::SIGCHLD) => loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(pid, code)) if pid == workload => return code,
+                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == workload => return 128 + sig as i32,
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            },
+            Ok(sig) => {
+                let _ = kill(workload, sig);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+fn reap_any() {
+    while let Ok(st) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if st == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
+
+/// Exit code of the next child that ends (the failed workload), waiting at most a few seconds.
+fn wait_any_child_exit() -> Option<i32> {
+    for _ in 0..500 {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Some(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Some(128 + sig as i32),
+            Err(_) => return None,
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    None
+}
+
+fn close_other_fds(from: RawFd, keep: &[RawFd]) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<RawFd> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    for fd in fds {
+        if fd >= from && !keep.contains(&fd) {
+            let _ = nix::unistd::close(fd);
+        }
+    }
+}
+
+/// Client side of `start`: ask the shim to run the workload; returns its pid and start time.
+pub fn request_start(dir: &Path, timeout: Duration) -> Result<ProcRef, ShimError> {
+    let d = std::fs::File::open(dir).map_err(sys("open state dir"))?;
+    let conn = UnixStream::connect(short_path(&d)).map_err(sys("connect to shim"))?;
+    conn.set_read_timeout(Some(timeout)).map_err(sys("shim socket"))?;
+    (&conn).write_all(b"start\n").map_err(sys("write to shim"))?;
+    let mut line = String::new();
+    BufReader::new(&conn).read_line(&mut line).map_err(sys("read from shim"))?;
+    let line = line.trim_end();
+    if let Some(rest) = line.strip_prefix("ok ") {
+        let mut it = rest.split(' ');
+        let pid = it.next().and_then(|p| p.parse().ok());
+        let start = it.next().and_then(|s| s.parse().ok());
+        if let (Some(pid), Some(start_time)) = (pid, start) {
+            return Ok(ProcRef { pid, start_time });
+        }
+    }
+    Err(ShimError::Refused(line.strip_prefix("error ").unwrap_or(line).to_string()))
+}

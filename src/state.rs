@@ -1,1 +1,346 @@
-//! state
+//! Per-container state under `<root>/<id>/`: `state.json` written atomically (temp + rename), a
+//! `lock` file taken with flock by every command that changes the container (CRI-O runs `state`,
+//! `kill` and `delete` concurrently), and the shim's pid with its `/proc/<pid>/stat` start time so
+//! that a reused pid is never mistaken for our shim. `state` reads without the lock: the rename
+//! makes every read see a whole file.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::pve::Vmid;
+
+const STATE_FILE: &str = "state.json";
+const LOCK_FILE: &str = "lock";
+/// Longest accepted container ID; keeps `<root>/<id>/shim.sock` within sun_path for sane roots.
+pub const MAX_ID_LEN: usize = 64 + 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("container does not exist: {0}")]
+    NotFound(String),
+    #[error("container with id {0} already exists")]
+    Exists(String),
+    #[error("invalid container id {0:?}: {1}")]
+    InvalidId(String, &'static str),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io { path: path.to_path_buf(), source }
+}
+
+/// IDs become path components: no separators, no dot names, bounded length.
+pub fn validate_id(id: &str) -> Result<(), StateError> {
+    let bad = |why| Err(StateError::InvalidId(id.to_string(), why));
+    if id.is_empty() {
+        return bad("empty");
+    }
+    if id.len() > MAX_ID_LEN {
+        return bad("too long");
+    }
+    if id == "." || id == ".." {
+        return bad("reserved name");
+    }
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b)) {
+        return bad("only letters, digits and _ + - . are allowed");
+    }
+    Ok(())
+}
+
+/// A process we started, identified by pid and kernel start time (clock ticks since boot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcRef {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl ProcRef {
+    pub fn of(pid: i32) -> Option<ProcRef> {
+        let (_, start_time) = proc_stat(pid)?;
+        Some(ProcRef { pid, start_time })
+    }
+
+    /// Alive and still the same process: not gone, not a zombie, not a reused pid.
+    pub fn is_alive(&self) -> bool {
+        matches!(proc_stat(self.pid), Some((st, t)) if t == self.start_time && st != 'Z' && st != 'X')
+    }
+}
+
+/// State letter and start time from `/proc/<pid>/stat` (fields 3 and 22; the name may hold spaces).
+fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let st = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((st, start))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    pub oci_version: String,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339 creation time.
+    pub created: String,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Set before the CT is created, so that a half-done create can be cleaned up.
+    pub vmid: Option<Vmid>,
+    pub shim: Option<ProcRef>,
+    pub workload: Option<ProcRef>,
+    /// Host pid of the CT's init.
+    pub init_pid: Option<i32>,
+    pub started: bool,
+}
+
+impl State {
+    pub fn status(&self) -> Status {
+        match self.shim {
+            None => Status::Creating,
+            Some(shim) if shim.is_alive() => {
+                if self.started {
+                    Status::Running
+                } else {
+                    Status::Created
+                }
+            }
+            Some(_) => Status::Stopped,
+        }
+    }
+
+    /// The pid callers see: the shim's while it lives, 0 once stopped.
+    pub fn pid(&self) -> i32 {
+        match (self.status(), self.shim) {
+            (Status::Created | Status::Running, Some(s)) => s.pid,
+            _ => 0,
+        }
+    }
+}
+
+/// One container's directory under the root.
+#[derive(Debug, Clone)]
+pub struct ContainerDir {
+    pub id: String,
+    pub path: PathBuf,
+}
+
+/// Holds the container's flock until dropped.
+#[derive(Debug)]
+pub struct Lock(#[allow(dead_code)] File);
+
+impl ContainerDir {
+    pub fn new(root: &Path, id: &str) -> Result<ContainerDir, StateError> {
+        validate_id(id)?;
+        Ok(ContainerDir { id: id.to_string(), path: root.join(id) })
+    }
+
+    /// Make the directory; fails if the ID is taken.
+    pub fn create(&self) -> Result<Lock, StateError> {
+        let root = self.path.parent().unwrap_or(Path::new("/"));
+        fs::DirBuilder::new().recursive(true).mode(0o711).create(root).map_err(io_err(root))?;
+        match fs::DirBuilder::new().mode(0o711).create(&self.path) {
+            Ok(()) => self.lock(),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StateError::Exists(self.id.clone())),
+            Err(e) => Err(io_err(&self.path)(e)),
+        }
+    }
+
+    pub fn exists(&self) -> bool {
+        self.path.is_dir()
+    }
+
+    /// Take the container's lock; the directory must exist (and still exist once locked).
+    pub fn lock(&self) -> Result<Lock, StateError> {
+        let path = self.path.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => StateError::NotFound(self.id.clone()),
+                _ => io_err(&path)(e),
+            })?;
+        flock(&file, false).map_err(io_err(&path))?;
+        // A concurrent delete may have removed the directory while we waited.
+        if !self.path.is_dir() {
+            return Err(StateError::NotFound(self.id.clone()));
+        }
+        Ok(Lock(file))
+    }
+
+    pub fn load(&self) -> Result<State, StateError> {
+        let path = self.path.join(STATE_FILE);
+        let text = fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StateError::NotFound(self.id.clone()),
+            _ => io_err(&path)(e),
+        })?;
+        serde_json::from_slice(&text).map_err(|source| StateError::Json { path, source })
+    }
+
+    pub fn save(&self, state: &State) -> Result<(), StateError> {
+        let data = serde_json::to_vec(state).map_err(|source| StateError::Json { path: self.path.clone(), source })?;
+        write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    pub fn remove(&self) -> Result<(), StateError> {
+        match fs::remove_dir_all(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&self.path)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Exclusive flock on `file`; `nonblock` fails with EWOULDBLOCK instead of waiting.
+pub fn flock(file: &File, nonblock: bool) -> std::io::Result<()> {
+    let op = libc::LOCK_EX | if nonblock { libc::LOCK_NB } else { 0 };
+    loop {
+        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Write `data` to a temp file beside `path` and rename it over `path`.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
+    tmp.write_all(data).map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
+    Ok(())
+}
+
+/// All container IDs under the root, sorted.
+pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
+    let entries = match fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(root)(e)),
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join(STATE_FILE).exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_would_escape_the_root_are_refused() {
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "x\0", &"a".repeat(MAX_ID_LEN + 1)] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+        for good in ["abc", "0123456789abcdef", "my_ctr-1.2+x", &"f".repeat(64)] {
+            validate_id(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn own_process_is_alive_and_a_wrong_start_time_is_not() {
+        let me = ProcRef::of(std::process::id() as i32).unwrap();
+        assert!(me.is_alive());
+        assert!(!ProcRef { start_time: me.start_time + 1, ..me }.is_alive());
+        assert!(!ProcRef { pid: i32::MAX, start_time: 0 }.is_alive());
+    }
+
+    #[test]
+    fn create_twice_fails_and_state_round_trips() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = ContainerDir::new(root.path(), "c1").unwrap();
+        let lock = dir.create().unwrap();
+        assert!(matches!(dir.create(), Err(StateError::Exists(_))));
+        assert!(matches!(dir.load(), Err(StateError::NotFound(_))));
+        let st = State {
+            id: "c1".into(),
+            oci_version: "1.0.2".into(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            annotations: BTreeMap::new(),
+            vmid: Some(Vmid::new(100).unwrap()),
+            shim: ProcRef::of(std::process::id() as i32),
+            workload: None,
+            init_pid: None,
+            started: false,
+        };
+        dir.save(&st).unwrap();
+        drop(lock);
+        let back = dir.load().unwrap();
+        assert_eq!(back.status(), Status::Created);
+        assert_eq!(back.pid(), std::process::id() as i32);
+        assert_eq!(list_ids(root.path()).unwrap(), ["c1"]);
+        dir.remove().unwrap();
+        assert!(matches!(dir.lock(), Err(StateError::NotFound(_))));
+    }
+
+    #[test]
+    fn dead_shim_means_stopped_with_pid_zero() {
+        let st = State {
+            id: "x".into(),
+            oci_version: String::new(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: String::new(),
+            annotations: BTreeMap::new(),
+            vmid: None,
+            shim: Some(ProcRef { pid: i32::MAX, start_time: 1 }),
+            workload: None,
+            init_pid: None,
+            started: true,
+        };
+        assert_eq!((st.status(), st.pid()), (Status::Stopped, 0));
+    }
+}

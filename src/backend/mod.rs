@@ -1,1 +1,53 @@
-//! Backends: everything that talks to a Proxmox node sits behind `Backend`.
+//! Backends: every side effect on a Proxmox node goes through `Backend`.
+
+pub mod pct;
+pub mod run;
+
+use crate::config::{BackendKind, Config};
+use crate::pve::{CtConfig, Vmid};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The VMID is taken (by anyone): the allocator picks another.
+    #[error("CT {0} already exists")]
+    VmidTaken(Vmid),
+    #[error("CT {0} does not exist")]
+    NoSuchCt(Vmid),
+    #[error("CT {0} not running")]
+    NotRunning(Vmid),
+    /// A command failed; `msg` is its cleaned-up stderr.
+    #[error("{cmd}: {msg}")]
+    Command { cmd: String, msg: String },
+    #[error("{cmd}: timed out after {secs} s")]
+    Timeout { cmd: String, secs: u64 },
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What a CT is doing, as the node reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtStatus {
+    Running { init_pid: i32 },
+    Stopped,
+}
+
+/// One Proxmox node (or cluster) as the runtime sees it.
+pub trait Backend {
+    /// Create the CT; `VmidTaken` if the VMID is in use. Nothing is left behind on error.
+    fn create(&self, vmid: Vmid, ct: &CtConfig) -> Result<(), BackendError>;
+    fn start(&self, vmid: Vmid) -> Result<(), BackendError>;
+    /// Status plus the host pid of the CT's init while running.
+    fn status(&self, vmid: Vmid) -> Result<CtStatus, BackendError>;
+    /// Hard stop; a stopped CT is not an error.
+    fn stop(&self, vmid: Vmid) -> Result<(), BackendError>;
+    /// Stop if needed and destroy with purge; a missing CT is not an error.
+    fn destroy(&self, vmid: Vmid) -> Result<(), BackendError>;
+}
+
+pub fn from_config(cfg: &Config) -> Box<dyn Backend> {
+    match cfg.backend {
+        BackendKind::Pct => Box::new(pct::Pct::new(cfg)),
+    }
+}

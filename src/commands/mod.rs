@@ -1,1 +1,77 @@
-//! One module per subcommand.
+//! One module per subcommand; each takes the parsed arguments and a `Ctx`.
+
+#[cfg(feature = "wip")]
+pub mod create;
+pub mod delete;
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod start;
+pub mod state;
+pub mod unimplemented;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::cli::{GlobalOpts, DEFAULT_ROOT};
+use crate::config::Config;
+use crate::state::ContainerDir;
+
+/// What every command may need: the state root and (loaded on demand) the configuration.
+pub struct Ctx {
+    pub root: PathBuf,
+    config_path: Option<PathBuf>,
+}
+
+impl Ctx {
+    pub fn new(g: &GlobalOpts) -> Ctx {
+        Ctx { root: g.root.clone().unwrap_or_else(default_root), config_path: g.config.clone() }
+    }
+
+    pub fn config(&self) -> anyhow::Result<Config> {
+        Ok(Config::load(self.config_path.as_deref())?)
+    }
+
+    pub fn dir(&self, id: &str) -> anyhow::Result<ContainerDir> {
+        Ok(ContainerDir::new(&self.root, id)?)
+    }
+}
+
+/// runc's rule: `/run/<name>` for root, `$XDG_RUNTIME_DIR/<name>` otherwise (empty means unset).
+pub fn default_root() -> PathBuf {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty());
+    match xdg {
+        Some(x) if !nix::unistd::geteuid().is_root() => Path::new(&x).join("proxmox-lxcri"),
+        _ => PathBuf::from(DEFAULT_ROOT),
+    }
+}
+
+/// Parse a signal as runc does: a number, `KILL` or `SIGKILL` (any case).
+pub fn parse_signal(s: &str) -> anyhow::Result<nix::sys::signal::Signal> {
+    use nix::sys::signal::Signal;
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).with_context(|| format!("invalid signal {s}"));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    name.parse::<Signal>().map_err(|_| anyhow::anyhow!("invalid signal {s}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::Signal;
+
+    #[test]
+    fn signals_by_number_and_name() {
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("15").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("SIGKILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("term").unwrap(), Signal::SIGTERM);
+        for bad in ["0x9", "NOPE", "999", ""] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+    }
+}

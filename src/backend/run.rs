@@ -1,0 +1,96 @@
+//! Running a node command with a deadline: CRI-O puts no timeout on direct runtime calls, so ours
+//! must be bounded.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::BackendError;
+
+pub struct Output {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `cmd` with stdin from /dev/null, capture its output, kill it after `timeout`.
+pub fn run(mut cmd: Command, timeout: Duration) -> Result<Output, BackendError> {
+    let name = describe(&cmd);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| BackendError::Io { what: name.clone(), source })?;
+    let mut out_pipe = child.stdout.take().expect("piped");
+    let mut err_pipe = child.stderr.take().expect("piped");
+    // Drain stderr on a helper thread so neither pipe can fill up and stall the child.
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = child.id() as i32;
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        let status = child.wait();
+        let _ = tx.send(());
+        (s, status)
+    });
+    if rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = out_thread.join();
+        let _ = err_thread.join();
+        return Err(BackendError::Timeout { cmd: name, secs: timeout.as_secs() });
+    }
+    let (stdout, status) = out_thread.join().expect("stdout reader");
+    let stderr = err_thread.join().expect("stderr reader");
+    let status = status.map_err(|source| BackendError::Io { what: name, source })?;
+    let code = status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
+    Ok(Output { status: code, stdout, stderr })
+}
+
+pub fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args().take(2) {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Proxmox errors are Perl `die` lines; keep the meaningful ones on one line.
+pub fn one_line(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if lines.is_empty() {
+        return "failed without a message".into();
+    }
+    lines.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_both_streams_and_status() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let o = run(c, Duration::from_secs(10)).unwrap();
+        assert_eq!((o.status, o.stdout.as_str(), o.stderr.as_str()), (3, "out\n", "err\n"));
+    }
+
+    #[test]
+    fn a_hanging_command_is_killed_at_the_deadline() {
+        let mut c = Command::new("sleep");
+        c.arg("30");
+        let t = Instant::now();
+        assert!(matches!(run(c, Duration::from_millis(200)), Err(BackendError::Timeout { .. })));
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn one_line_joins_and_trims() {
+        assert_eq!(one_line("a\n\n  b \n"), "a; b");
+        assert_eq!(one_line(""), "failed without a message");
+    }
+}

@@ -1,0 +1,232 @@
+//! `create`: map config.json, create and start the CT with the idle init, fork the shim, write
+//! the pid file. Prints nothing on success (stdio belongs to the container); on failure it leaves
+//! no CT, no state dir and no process behind.
+
+use std::collections::BTreeMap;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::Ctx;
+use crate::backend::{self, Backend, BackendError, CtStatus};
+use crate::cli::CreateArgs;
+use crate::config::Config;
+use crate::nsenter::Target;
+use crate::pve::Vmid;
+use crate::shim::{self, Shim};
+use crate::spec::{self, Launch, MapContext};
+use crate::state::{ContainerDir, ProcRef, State};
+
+/// Where the init appears inside every CT: on LXC's /dev tmpfs, so nothing is written into the rootfs.
+pub const INIT_IN_CT: &str = "/dev/.proxmox-lxcri-init";
+/// How many VMIDs to try when others are taken.
+const VMID_ATTEMPTS: u32 = 32;
+
+pub fn run(ctx: &Ctx, args: &CreateArgs, log_fd: Option<RawFd>) -> anyhow::Result<()> {
+    let cfg = ctx.config()?;
+    let dir = ctx.dir(&args.id)?;
+    let lock = dir.create()?;
+    let backend = backend::from_config(&cfg);
+    let mut made = Made::default();
+    let result = create(&cfg, args, &dir, backend.as_ref(), &mut made, log_fd);
+    if result.is_err() {
+        made.undo(backend.as_ref(), &dir);
+    }
+    drop(lock);
+    result
+}
+
+/// What this create has made so far, to undo on failure.
+#[derive(Default)]
+struct Made {
+    vmid: Option<Vmid>,
+    shim: Option<i32>,
+}
+
+impl Made {
+    fn undo(&self, backend: &dyn Backend, dir: &ContainerDir) {
+        if let Some(pid) = self.shim {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        if let Some(vmid) = self.vmid {
+            if let Err(e) = backend.destroy(vmid) {
+                log::error!("cleanup: destroying CT {vmid}: {e}");
+            }
+        }
+        let _ = dir.remove();
+    }
+}
+
+fn create(
+    cfg: &Config,
+    args: &CreateArgs,
+    dir: &ContainerDir,
+    backend: &dyn Backend,
+    made: &mut Made,
+    log_fd: Option<RawFd>,
+) -> anyhow::Result<()> {
+    let bundle = std::path::absolute(&args.bundle).with_context(|| format!("bundle {}", args.bundle.display()))?;
+    let config_path = bundle.join("config.json");
+    let spec = Spec::load(&config_path).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
+    let process = spec.process().clone().ok_or_else(|| anyhow!("{}: process is not set", config_path.display()))?;
+    if process.terminal() == Some(true) {
+        bail!("{}: process.terminal: terminals are not supported yet", config_path.display());
+    }
+    let root = spec.root().as_ref().ok_or_else(|| anyhow!("{}: root is not set", config_path.display()))?;
+    let rootfs = bundle.join(root.path());
+    if !rootfs.is_dir() {
+        bail!("rootfs {} does not exist", rootfs.display());
+    }
+    let init = cfg.init_binary();
+    if !init.is_file() {
+        bail!("init binary {} does not exist", init.display());
+    }
+    let target = Target { init_pid: 0, ns_paths: ns_paths(&spec)?, preserve_fds: args.preserve_fds };
+    let map_ctx = MapContext {
+        id: args.id.clone(),
+        bundle: bundle.clone(),
+        launch: Launch::Init { host_path: init, ct_path: INIT_IN_CT.into() },
+        strict: cfg.strict,
+        unprivileged: cfg.unprivileged,
+        arch: arch().into(),
+        bind_kinds: spec::bind_kinds(&spec, &bundle),
+    };
+    let mapped = spec::map(&spec, &map_ctx).map_err(|e| anyhow!("{}: {}", config_path.display(), e.to_string().trim_start_matches("config.json: ")))?;
+    for w in &mapped.warnings {
+        log::warn!("{}: {w}", args.id);
+    }
+
+    let mut state = State {
+        id: args.id.clone(),
+        oci_version: spec.version().clone(),
+        bundle: bundle.clone(),
+        rootfs,
+        created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+        vmid: None,
+        shim: None,
+        workload: None,
+        init_pid: None,
+        started: false,
+    };
+    dir.save(&state)?;
+
+    let vmid = allocate(cfg, &args.id, |vmid| {
+        // Record the VMID before the CT exists, so `delete --force` can clean up a killed create.
+        state.vmid = Some(vmid);
+        dir.save(&state).map_err(|e| BackendError::Other(e.to_string()))?;
+        made.vmid = Some(vmid);
+        let r = backend.create(vmid, &mapped.ct);
+        if r.is_err() {
+            made.vmid = None;
+        }
+        r
+    })?;
+    backend.start(vmid).with_context(|| format!("starting CT {vmid}"))?;
+    let init_pid = match backend.status(vmid)? {
+        CtStatus::Running { init_pid } => init_pid,
+        CtStatus::Stopped => bail!("CT {vmid} stopped right after start"),
+    };
+
+    let listener = shim::bind(&dir.path)?;
+    let shim = Shim { vmid, target: Target { init_pid, ..target }, process, backend: backend::from_config(cfg) };
+    let keep: Vec<RawFd> = log_fd.into_iter().collect();
+    let pid = shim::spawn(shim, listener, &keep)?;
+    made.shim = Some(pid);
+    state.shim = Some(ProcRef::of(pid).ok_or_else(|| anyhow!("shim {pid} exited during create"))?);
+    state.init_pid = Some(init_pid);
+    dir.save(&state)?;
+    if let Some(p) = &args.pid_file {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644)
+            .with_context(|| format!("pid file {}", p.display()))?;
+    }
+    log::info!("{}: created CT {vmid}, shim {pid}", args.id);
+    Ok(())
+}
+
+/// Try VMIDs from the configured range, starting at a point derived from the ID, until `create`
+/// does not report the VMID as taken. The create call itself is the reservation.
+fn allocate(
+    cfg: &Config,
+    id: &str,
+    mut create: impl FnMut(Vmid) -> Result<(), BackendError>,
+) -> anyhow::Result<Vmid> {
+    let [lo, hi] = cfg.vmid_range;
+    let span = hi - lo + 1;
+    let start = fnv1a(id) % span;
+    for i in 0..VMID_ATTEMPTS.min(span) {
+        let vmid = Vmid::new(lo + (start + i) % span)?;
+        match create(vmid) {
+            Ok(()) => return Ok(vmid),
+            Err(BackendError::VmidTaken(_)) => continue,
+            Err(e) => return Err(anyhow!(e)),
+        }
+    }
+    bail!("no free VMID in [{lo}, {hi}] after {VMID_ATTEMPTS} attempts")
+}
+
+/// A stable, well-spread hash (std's hasher is randomly seeded).
+fn fnv1a(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+}
+
+/// Namespaces config.json names by path, which the workload joins instead of the CT's.
+fn ns_paths(spec: &Spec) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    for ns in nss {
+        let Some(path) = ns.path() else { continue };
+        let name = match ns.typ() {
+            LinuxNamespaceType::Network => "net",
+            LinuxNamespaceType::Ipc => "ipc",
+            LinuxNamespaceType::Uts => "uts",
+            other => bail!("config.json: linux.namespaces: joining a {other:?} namespace by path is not supported yet"),
+        };
+        if !Path::new(path).exists() {
+            bail!("config.json: linux.namespaces: {name} namespace {} does not exist", path.display());
+        }
+        out.insert(name.to_string(), path.clone());
+    }
+    Ok(out)
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        "x86" => "i386",
+        "riscv64" => "riscv64",
+        _ => "amd64",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn allocation_skips_taken_vmids_and_gives_up() {
+        let mut cfg = Config::default();
+        cfg.vmid_range = [1000, 1003];
+        let mut tried = Vec::new();
+        let v = allocate(&cfg, "x", |v| {
+            tried.push(v.get());
+            if tried.len() < 3 {
+                Err(BackendError::VmidTaken(v))
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap();
+        assert_eq!(tried.len(), 3);
+        assert!((1000..=1003).contains(&v.get()));
+        let all: HashMap<u32, ()> = tried.iter().map(|t| (*t, ())).collect();
+        assert_eq!(all.len(), 3, "no VMID tried twice");
+        assert!(allocate(&cfg, "x", |v| Err(BackendError::VmidTaken(v))).is_err());
+        let e = allocate(&cfg, "x", |_| Err(BackendError::Other("boom".into()))).unwrap_err();
+        assert_eq!(e.to_string(), "boom");
+    }
+}

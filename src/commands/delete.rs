@@ -1,0 +1,50 @@
+//! `delete [--force] ID`: destroy the CT (purge) and remove the state dir. Only what `create` made
+//! is removed: the bundle's rootfs and every bind source stay untouched. An unknown ID is not an
+//! error with `--force`, and a half-created container is cleaned up.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use nix::sys::signal::Signal;
+
+use super::Ctx;
+use crate::cli::DeleteArgs;
+use crate::state::{StateError, Status};
+
+pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
+    let dir = ctx.dir(&args.id)?;
+    let lock = match dir.lock() {
+        Ok(l) => l,
+        Err(StateError::NotFound(_)) if args.force => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let st = match dir.load() {
+        Ok(st) => st,
+        // Killed before it wrote any state: nothing on the node can be ours.
+        Err(StateError::NotFound(_)) if args.force => {
+            dir.remove()?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match st.status() {
+        Status::Stopped | Status::Created | Status::Creating => {}
+        Status::Running if args.force => {}
+        s => bail!("cannot delete container {} that is {s}; use --force", args.id),
+    }
+    if matches!(st.status(), Status::Created | Status::Running) {
+        super::kill::signal(ctx, &st, Signal::SIGKILL, false)?;
+        if let Some(shim) = st.shim {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while shim.is_alive() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    if let Some(vmid) = st.vmid {
+        crate::backend::from_config(&ctx.config()?).destroy(vmid)?;
+    }
+    dir.remove()?;
+    drop(lock);
+    Ok(())
+}

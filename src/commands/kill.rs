@@ -1,0 +1,79 @@
+//! `kill [--all] ID [SIGNAL]`: signal the workload directly (it is a local process in the CT's pid
+//! namespace). Before `start` the shim stands for the container. SIGKILL must end the container
+//! even if the shim is stuck: the shim is killed too and the CT hard-stopped.
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::{parse_signal, Ctx};
+use crate::cli::KillArgs;
+use crate::state::{State, Status};
+
+pub fn run(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<()> {
+    let sig = parse_signal(&args.signal)?;
+    let dir = ctx.dir(&args.id)?;
+    let _lock = dir.lock()?;
+    let st = dir.load()?;
+    match st.status() {
+        Status::Created | Status::Running => {}
+        _ => bail!("container not running: {}", args.id),
+    }
+    signal(ctx, &st, sig, args.all)
+}
+
+/// Deliver `sig` to the container of `st`; shared with `delete --force`.
+pub fn signal(ctx: &Ctx, st: &State, sig: Signal, all: bool) -> anyhow::Result<()> {
+    let shim = st.shim.expect("created or running has a shim");
+    let target = match st.workload {
+        Some(w) if w.is_alive() => w,
+        _ => shim,
+    };
+    if all {
+        for pid in ct_pids(st) {
+            let _ = kill(Pid::from_raw(pid), sig);
+        }
+    }
+    kill(Pid::from_raw(target.pid), sig).or_else(|e| if e == nix::Error::ESRCH { Ok(()) } else { Err(e) })?;
+    if sig == Signal::SIGKILL {
+        // The shim stops the CT and exits with 137 on its own; if it does not, do its work.
+        if !wait_gone(&shim, Duration::from_secs(5)) {
+            let _ = kill(Pid::from_raw(shim.pid), Signal::SIGKILL);
+            if let Some(vmid) = st.vmid {
+                crate::backend::from_config(&ctx.config()?).stop(vmid)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn wait_gone(p: &crate::state::ProcRef, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while p.is_alive() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Every process of the CT except its init: the members of the init's cgroup.
+fn ct_pids(st: &State) -> Vec<i32> {
+    let Some(init) = st.init_pid else { return Vec::new() };
+    let Ok(cg) = std::fs::read_to_string(format!("/proc/{init}/cgroup")) else { return Vec::new() };
+    let mounts = crate::nsenter::cgroup_mounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
+    for line in cg.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        if let Some(m) = crate::nsenter::mount_for(&mounts, ctrls) {
+            let procs = m.join(path.trim_start_matches('/')).join("cgroup.procs");
+            if let Ok(text) = std::fs::read_to_string(procs) {
+                return text.lines().filter_map(|l| l.parse().ok()).filter(|p| *p != init).collect();
+            }
+        }
+    }
+    Vec::new()
+}
