@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: build, start a pve-sim node, run a busybox container through
+# the runtime directly and through podman, and show what happened on the "Proxmox" side.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+contrib/setup-host.sh
+cargo build --workspace --release -q
+bin=$PWD/target/release
+
+work=$(mktemp -d /tmp/proxmox-lxcri-demo.XXXXXX)
+cleanup() {
+    "$bin/proxmox-lxcri" --root "$work/run" --config "$work/config.toml" delete --force demo 2>/dev/null || true
+    podman rm -f plx-demo >/dev/null 2>&1 || true
+    for v in $("$work/pct" list 2>/dev/null | awk 'NR>1 {print $1}'); do
+        "$work/pct" destroy "$v" --force 1 --purge 1 >/dev/null 2>&1 || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A pve-sim node: its own /etc/pve and LXC path under $work/sim.
+cat > "$work/pct" <<EOS
+#!/bin/sh
+export PVE_SIM_ROOT=$work/sim PVE_SIM_NODE=demo
+exec $bin/pct "\$@"
+EOS
+chmod 755 "$work/pct"
+cat > "$work/config.toml" <<EOS
+node = "demo"
+vmid_range = [900100, 900199]
+unprivileged = false
+[pct]
+path = "$work/pct"
+pve_dir = "$work/sim/etc/pve"
+EOS
+
+# A bundle from busybox-static, with runc's default spec.
+mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/"{proc,sys,dev,etc,tmp}
+cp /bin/busybox "$work/bundle/rootfs/bin/"
+for a in sh echo hostname cat sleep; do ln -s busybox "$work/bundle/rootfs/bin/$a"; done
+(cd "$work/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"readonly": true/"readonly": false/' config.json \
+    && sed -i 's/"sh"$/"sh", "-c", "echo hello from CT $(hostname) as pid $$; exit 3"/' config.json)
+
+rt() { "$bin/proxmox-lxcri" --root "$work/run" --config "$work/config.toml" "$@"; }
+echo "== proxmox-lxcri create/start/state on pve-sim"
+rt create --bundle "$work/bundle" --pid-file "$work/pid" demo
+rt state demo | grep -E '"(status|pid)"'
+echo "== the CT as Proxmox sees it"
+"$work/pct" list
+"$work/pct" config "$(rt list -f json | sed -n 's/.*"vmid":\([0-9]*\).*/\1/p')"
+rt start demo
+sleep 1
+rt state demo | grep -E '"(status|pid)"'
+rt delete demo
+echo "== podman run --rm through conmon"
+tar -C "$work/bundle/rootfs" -c . | podman import -q - localhost/plx-busybox >/dev/null
+set +e
+podman --runtime "$bin/proxmox-lxcri" --runtime-flag "config=$work/config.toml" run --rm --name plx-demo \
+    localhost/plx-busybox sh -c 'echo hi from podman in a Proxmox CT; exit 7'
+echo "podman exit status: $? (the workload's)"
+set -e
+echo "== CTs left on the node (none expected):"
+"$work/pct" list

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh Debian machine (run as root):
+# LXC, podman + conmon + runc, catatonit, busybox-static, subordinate ids for unprivileged CTs,
+# and podman ulimits within this machine's hard limits.
+set -euo pipefail
+
+pkgs=(lxc uidmap podman conmon runc catatonit busybox-static tar)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for f in /etc/subuid /etc/subgid; do
+    grep -q '^root:100000:65536$' "$f" 2>/dev/null || echo 'root:100000:65536' >> "$f"
+done
+
+# podman's default rlimits exceed the hard limits here; keep them within (nofile=20000 hard).
+conf=/etc/containers/containers.conf
+mkdir -p /etc/containers
+if ! grep -q '^default_ulimits' "$conf" 2>/dev/null; then
+    if grep -q '^\[containers\]' "$conf" 2>/dev/null; then
+        sed -i '/^\[containers\]/a default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]' "$conf"
+    else
+        printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n' >> "$conf"
+    fi
+fi
+mkdir -p /run/lock/lxc

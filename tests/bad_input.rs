@@ -1,0 +1,130 @@
+//! Bad input: one clear line on stderr naming the culprit, a non-zero exit, and nothing left
+//! behind (no CT on the node, no state dir, no stray process).
+
+mod common;
+
+use std::process::Stdio;
+
+use common::*;
+
+fn create(sim: &Sim, bundle: &std::path::Path, id: &str, fail: Option<&str>) -> std::process::Output {
+    let mut c = sim.runtime();
+    c.args(["create", "--bundle"]).arg(bundle).arg("--pid-file").arg(sim.dir.path().join(format!("{id}.pid"))).arg(id);
+    if let Some(f) = fail {
+        c.env("PVE_SIM_FAIL", f);
+    }
+    c.stdin(Stdio::null()).output().unwrap()
+}
+
+fn assert_clean(sim: &Sim, id: &str) {
+    assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
+    assert!(!sim.state_root.join(id).exists(), "state dir left behind");
+    let strays = processes_mentioning(&sim.sim_root.to_string_lossy());
+    assert!(strays.is_empty(), "processes left behind: {strays:?}");
+}
+
+fn one_line_naming(out: &std::process::Output, needle: &str) {
+    assert!(!out.status.success(), "expected failure");
+    let err = stderr(out);
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
+    assert!(err.contains(needle), "{err:?} does not name {needle:?}");
+}
+
+#[test]
+fn malformed_config_json() {
+    let sim = Sim::new("bad_malformed");
+    let b = sim.bundle("b", "true");
+    std::fs::write(b.join("config.json"), "{ not json").unwrap();
+    let out = create(&sim, &b, "m1", None);
+    one_line_naming(&out, "config.json");
+    assert_clean(&sim, "m1");
+}
+
+#[test]
+fn missing_rootfs() {
+    let sim = Sim::new("bad_rootfs");
+    let b = sim.bundle("b", "true");
+    std::fs::remove_dir_all(b.join("rootfs")).unwrap();
+    let out = create(&sim, &b, "r1", None);
+    one_line_naming(&out, "rootfs");
+    assert_clean(&sim, "r1");
+}
+
+#[test]
+fn duplicate_id_keeps_the_first() {
+    let sim = Sim::new("bad_duplicate");
+    let b = sim.bundle("b", "true");
+    let first = create(&sim, &b, "d1", None);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let out = create(&sim, &b, "d1", None);
+    one_line_naming(&out, "d1");
+    assert!(stderr(&out).contains("already exists"));
+    assert_eq!(sim.state_json("d1")["status"], "created", "the first container is untouched");
+    assert_eq!(sim.cts().len(), 1);
+    assert!(sim.run(&["delete", "--force", "d1"]).status.success());
+    assert_clean(&sim, "d1");
+}
+
+#[test]
+fn bad_and_unknown_ids() {
+    let sim = Sim::new("bad_ids");
+    let b = sim.bundle("b", "true");
+    for bad in ["../x", "a/b", ".."] {
+        let out = create(&sim, &b, bad, None);
+        one_line_naming(&out, "invalid container id");
+    }
+    for cmd in ["state", "start", "kill", "delete"] {
+        let out = sim.run(&[cmd, "unknown-id"]);
+        one_line_naming(&out, "container does not exist: unknown-id");
+    }
+    assert!(sim.cts().is_empty());
+}
+
+#[test]
+fn each_failing_create_step_leaves_nothing() {
+    let sim = Sim::new("bad_sim_fail");
+    let b = sim.bundle("b", "true");
+    for (step, id) in [("create", "f-create"), ("start", "f-start")] {
+        let out = create(&sim, &b, id, Some(step));
+        assert!(!out.status.success(), "{step}: create succeeded");
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{step}: {err:?}");
+        assert!(err.contains("pct"), "{step}: {err:?} does not name pct");
+        assert_clean(&sim, id);
+    }
+}
+
+#[test]
+fn failing_destroy_keeps_state_for_a_retry() {
+    let sim = Sim::new("bad_destroy");
+    let b = sim.bundle("b", "true");
+    assert!(create(&sim, &b, "x1", None).status.success());
+    let mut c = sim.runtime();
+    let out = c.args(["delete", "--force", "x1"]).env("PVE_SIM_FAIL", "destroy").output().unwrap();
+    one_line_naming(&out, "destroy");
+    assert!(sim.state_root.join("x1").exists(), "state removed while the CT still exists");
+    assert!(sim.run(&["delete", "--force", "x1"]).status.success());
+    assert_clean(&sim, "x1");
+}
+
+#[test]
+fn failing_stop_after_exit_is_cleaned_by_delete() {
+    let sim = Sim::new("bad_stop");
+    let b = sim.bundle("b", "exit 0");
+    let out = sim
+        .runtime()
+        .args(["create", "-b"])
+        .arg(&b)
+        .arg("s1")
+        .env("PVE_SIM_FAIL", "stop")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    assert!(sim.run(&["start", "s1"]).status.success());
+    wait_for("stopped", std::time::Duration::from_secs(20), || sim.state_json("s1")["status"] == "stopped");
+    assert!(sim.run(&["delete", "s1"]).status.success());
+    assert_clean(&sim, "s1");
+}

@@ -1,0 +1,232 @@
+//! Test harness: a pve-sim node per test (own sim root, own VMID range), busybox bundles made from
+//! Debian's busybox-static, and the runtime binary driven like a shell script would.
+//! Everything a test starts is stopped and destroyed when its `Sim` drops, even on failure.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn runtime_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_proxmox-lxcri"))
+}
+
+/// A sibling binary of the runtime in the same target dir (pct from pve-sim, the init).
+pub fn sibling_bin(name: &str) -> PathBuf {
+    let p = runtime_bin().with_file_name(name);
+    assert!(p.exists(), "{} missing: build the workspace first (cargo build --workspace)", p.display());
+    p
+}
+
+pub fn require_root() {
+    assert!(nix::unistd::geteuid().is_root(), "these tests drive real LXC containers and must run as root");
+}
+
+pub struct Sim {
+    pub dir: tempfile::TempDir,
+    pub sim_root: PathBuf,
+    pub state_root: PathBuf,
+    pub config: PathBuf,
+    pub pct: PathBuf,
+    pub vmid_range: [u32; 2],
+}
+
+/// Disjoint VMID ranges per test: CT cgroups (`lxc/<vmid>`) are global on the host.
+fn vmid_range(name: &str) -> [u32; 2] {
+    let h = name.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
+    let lo = 200_000 + (h % 7000) * 100;
+    [lo, lo + 99]
+}
+
+impl Sim {
+    pub fn new(name: &str) -> Sim {
+        Self::with_config(name, "")
+    }
+
+    /// A sim node plus a runtime config; `extra` is appended to the config's top level.
+    pub fn with_config(name: &str, extra: &str) -> Sim {
+        require_root();
+        let dir = tempfile::Builder::new().prefix("plx-test-").tempdir().unwrap();
+        let sim_root = dir.path().join("sim");
+        let state_root = dir.path().join("run");
+        std::fs::create_dir_all(&sim_root).unwrap();
+        let pct = dir.path().join("pct");
+        // The runtime runs with almost no environment under podman/CRI-O; the wrapper carries
+        // the sim's settings, as a real node's /usr/sbin/pct needs none.
+        std::fs::write(
+            &pct,
+            format!(
+                "#!/bin/sh\nexport PVE_SIM_ROOT='{}' PVE_SIM_NODE=sim\nexec '{}' \"$@\"\n",
+                sim_root.display(),
+                sibling_bin("pct").display()
+            ),
+        )
+        .unwrap();
+        Command::new("chmod").arg("755").arg(&pct).status().unwrap();
+        let vmid_range = vmid_range(name);
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "node = \"sim\"\nvmid_range = [{}, {}]\nunprivileged = false\ninit_path = \"{}\"\n{extra}\n[pct]\npath = \"{}\"\npve_dir = \"{}\"\ntimeout = 60\n",
+                vmid_range[0],
+                vmid_range[1],
+                sibling_bin("proxmox-lxcri-init").display(),
+                pct.display(),
+                sim_root.join("etc/pve").display()
+            ),
+        )
+        .unwrap();
+        Sim { dir, sim_root, state_root, config, pct, vmid_range }
+    }
+
+    /// The runtime with this sim's `--root` and `--config`.
+    pub fn runtime(&self) -> Command {
+        let mut c = Command::new(runtime_bin());
+        c.arg("--root").arg(&self.state_root).arg("--config").arg(&self.config);
+        c.env_remove("PVE_SIM_FAIL");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut c = self.runtime();
+        c.args(args).stdin(Stdio::null());
+        c.output().unwrap()
+    }
+
+    pub fn pct(&self, args: &[&str]) -> Output {
+        Command::new(&self.pct).args(args).env_remove("PVE_SIM_FAIL").output().unwrap()
+    }
+
+    /// `pct list` rows as (vmid, status).
+    pub fn cts(&self) -> Vec<(u32, String)> {
+        let out = self.pct(&["list"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                Some((it.next()?.parse().ok()?, it.next()?.to_string()))
+            })
+            .collect()
+    }
+
+    /// A busybox bundle whose process runs `sh -c script`.
+    pub fn bundle(&self, name: &str, script: &str) -> PathBuf {
+        let b = self.dir.path().join(name);
+        make_rootfs(&b.join("rootfs"));
+        let mut spec = base_spec();
+        spec["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+        write_spec(&b, &spec);
+        b
+    }
+
+    pub fn state_json(&self, id: &str) -> serde_json::Value {
+        let out = self.run(&["state", id]);
+        assert!(out.status.success(), "state {id}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        // Containers first (the runtime's own cleanup), then anything left on the sim node.
+        if let Ok(ids) = std::fs::read_dir(&self.state_root) {
+            for e in ids.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.run(&["delete", "--force", &id]);
+            }
+        }
+        for (vmid, _) in self.cts() {
+            let v = vmid.to_string();
+            let _ = self.pct(&["stop", &v]);
+            let _ = self.pct(&["destroy", &v, "--force", "1", "--purge", "1"]);
+        }
+    }
+}
+
+/// A runc-style default spec (what `runc spec` gives), non-terminal, rootfs `rootfs`.
+pub fn base_spec() -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": "1.0.2-dev",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "ambient": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": false},
+        "hostname": "runc",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+            "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}
+
+pub fn write_spec(bundle: &Path, spec: &serde_json::Value) {
+    std::fs::create_dir_all(bundle).unwrap();
+    std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(spec).unwrap()).unwrap();
+}
+
+/// A minimal rootfs: static busybox and its applets, the directories LXC mounts onto.
+pub fn make_rootfs(root: &Path) {
+    for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let bb = root.join("bin/busybox");
+    std::fs::copy("/bin/busybox", &bb).expect("busybox-static is installed (/bin/busybox)");
+    for applet in ["sh", "echo", "cat", "ls", "hostname", "pwd", "sleep", "id", "env", "true", "false", "kill", "ps", "touch"] {
+        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+}
+
+/// Wait until `f` holds, or panic after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Processes whose command line mentions `needle` (to prove nothing leaked).
+pub fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}

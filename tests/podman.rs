@@ -1,0 +1,63 @@
+//! podman + conmon (Debian packages) -> proxmox-lxcri -> pve-sim -> LXC.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const IMAGE: &str = "localhost/plx-busybox";
+
+/// A busybox image imported from busybox-static (no registry needed), built once.
+fn ensure_image() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if Command::new("podman").args(["image", "exists", IMAGE]).status().unwrap().success() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        make_rootfs(dir.path());
+        let tar = dir.path().join("../plx-busybox.tar");
+        let ok = Command::new("tar").arg("-C").arg(dir.path()).arg("-cf").arg(&tar).arg(".").status().unwrap();
+        assert!(ok.success());
+        let out = Command::new("podman").arg("import").arg(&tar).arg(IMAGE).output().unwrap();
+        let _ = std::fs::remove_file(&tar);
+        assert!(out.status.success(), "podman import: {}", stderr(&out));
+    });
+}
+
+fn podman(sim: &Sim, args: &[&str]) -> Output {
+    let mut c = Command::new("podman");
+    c.arg("--runtime").arg(runtime_bin()).arg("--runtime-flag").arg(format!("config={}", sim.config.display()));
+    c.args(args).output().unwrap()
+}
+
+#[test]
+fn run_rm_prints_and_exits_with_the_workload_status() {
+    ensure_image();
+    let sim = Sim::new("podman_run_rm");
+    let out = podman(&sim, &["run", "--rm", "--name", "plx-run-rm", IMAGE, "sh", "-c", "echo hi; exit 7"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n", "stderr: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(7), "stderr: {}", stderr(&out));
+    assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
+}
+
+#[test]
+fn run_detached_then_stop_and_rm() {
+    ensure_image();
+    let sim = Sim::new("podman_run_d");
+    let name = "plx-run-d";
+    let _ = podman(&sim, &["rm", "-f", name]);
+    let out = podman(&sim, &["run", "-d", "--name", name, IMAGE, "sleep", "1000"]);
+    assert!(out.status.success(), "run -d: {}", stderr(&out));
+    assert_eq!(sim.cts().len(), 1);
+    let t = Instant::now();
+    let out = podman(&sim, &["stop", "-t", "2", name]);
+    assert!(out.status.success(), "stop: {}", stderr(&out));
+    assert!(t.elapsed() < Duration::from_secs(15), "stop took {:?}", t.elapsed());
+    let out = podman(&sim, &["rm", "-f", name]);
+    assert!(out.status.success(), "rm: {}", stderr(&out));
+    assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
+}
