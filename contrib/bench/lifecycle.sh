@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): proxmox-lxcri on pve-sim vs runc, same bundle, same run.
+# Reports the median create->start->exit->delete time of each, the median `state` time of each,
+# the shim's RSS, and pct calls per lifecycle (pve-sim logs every call).
+# Usage: contrib/bench/lifecycle.sh [ROUNDS]   (root; after contrib/setup-host.sh)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-10}
+cargo build --workspace --release -q
+bin=$PWD/target/release
+work=$(mktemp -d /tmp/plx-bench.XXXXXX)
+cleanup() {
+    for id in $(ls "$work/run" 2>/dev/null); do "$bin/proxmox-lxcri" --root "$work/run" --config "$work/config.toml" delete -f "$id" >/dev/null 2>&1 || true; done
+    for id in $(runc --root "$work/runc" list -q 2>/dev/null); do runc --root "$work/runc" delete -f "$id" >/dev/null 2>&1 || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat > "$work/pct" <<EOS
+#!/bin/sh
+export PVE_SIM_ROOT=$work/sim PVE_SIM_NODE=bench
+exec $bin/pct "\$@"
+EOS
+chmod 755 "$work/pct"
+printf 'node = "bench"\nvmid_range = [910000, 910999]\nunprivileged = false\n[pct]\npath = "%s"\npve_dir = "%s"\n' \
+    "$work/pct" "$work/sim/etc/pve" > "$work/config.toml"
+
+mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/"{proc,sys,dev,etc,tmp}
+cp /bin/busybox "$work/bundle/rootfs/bin/"; ln -s busybox "$work/bundle/rootfs/bin/true"; ln -s busybox "$work/bundle/rootfs/bin/sh"
+(cd "$work/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"readonly": true/"readonly": false/; s/"sh"$/"true"/' config.json)
+
+now() { date +%s%N; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
+plx() { "$bin/proxmox-lxcri" --root "$work/run" --config "$work/config.toml" "$@"; }
+rnc() { runc --root "$work/runc" "$@"; }
+wait_stopped() { until "$@" 2>/dev/null | grep -q '"status": "stopped"'; do sleep 0.005; done; }
+
+lifecycle() { # $1 = plx|rnc, $2 = id
+    local t0; t0=$(now)
+    $1 create --bundle "$work/bundle" "$2" </dev/null >/dev/null 2>&1
+    $1 start "$2"
+    wait_stopped $1 state "$2"
+    $1 delete "$2"
+    echo $(( ($(now) - t0) / 1000 ))
+}
+
+state_times() { # $1 = plx|rnc, $2 = id ; 50 calls
+    for _ in $(seq 50); do local t0; t0=$(now); $1 state "$2" >/dev/null; echo $(( ($(now) - t0) / 1000 )); done
+}
+
+: > "$work/plx.life"; : > "$work/rnc.life"
+for i in $(seq "$rounds"); do
+    lifecycle plx "p$i" >> "$work/plx.life"
+    lifecycle rnc "r$i" >> "$work/rnc.life"
+done
+
+# state timing, pct calls and RSS on one created container each.
+mkdir -p "$work/sim"; : > "$work/sim/pct.calls"
+plx create --bundle "$work/bundle" --pid-file "$work/plx.pid" ps </dev/null >/dev/null 2>&1
+rnc create --bundle "$work/bundle" rs </dev/null >/dev/null 2>&1
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$(cat "$work/plx.pid")/status")
+state_calls_before=$(wc -l < "$work/sim/pct.calls")
+state_times plx ps | median > "$work/plx.state"
+state_calls=$(( $(wc -l < "$work/sim/pct.calls") - state_calls_before ))
+state_times rnc rs | median > "$work/rnc.state"
+plx start ps; wait_stopped plx state ps; plx delete ps
+rnc delete -f rs
+calls=$(wc -l < "$work/sim/pct.calls")
+
+pl=$(median < "$work/plx.life"); rl=$(median < "$work/rnc.life")
+ps_=$(cat "$work/plx.state"); rs_=$(cat "$work/rnc.state")
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r), $(lxc-start --version | sed 's/^/lxc /'), $(runc --version | head -1)"
+echo "rounds: $rounds"
+printf '%-34s %12s %12s %8s\n' "" "proxmox-lxcri" "runc" "ratio"
+printf '%-34s %10d us %10d us %7.2fx\n' "create->start->exit->delete (median)" "$pl" "$rl" "$(echo "$pl / $rl" | bc -l)"
+printf '%-34s %10d us %10d us %7.2fx\n' "state (median of 50)" "$ps_" "$rs_" "$(echo "$ps_ / $rs_" | bc -l)"
+echo "shim RSS: ${rss} KiB"
+echo "pct calls per lifecycle: $calls (state: $state_calls)"
