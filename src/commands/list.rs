@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&rows)?);
         }
         ListFormat::Table => {
-            println!("{:<20} {:<8} {:<10} {:<10} {:<40} {}", "ID", "PID", "STATUS", "VMID", "BUNDLE", "CREATED");
+            println!("{:<20} {:<8} {:<10} {:<10} {:<40} CREATED", "ID", "PID", "STATUS", "VMID", "BUNDLE");
             for s in &states {
                 let vmid = s.vmid.map(|v| v.to_string()).unwrap_or_default();
                 println!("{:<20} {:<8} {:<10} {:<10} {:<40} {}", s.id, s.pid(), s.status(), vmid, s.bundle.display(), s.created);
