@@ -2,10 +2,46 @@
 //!
 //! `map(spec, ctx)` reads only its arguments: no filesystem, no clock, no environment. Every field it
 //! cannot express is either an error naming the field (strict) or a warning in `Mapped::warnings`.
+//! The one thing the mapping cannot know without the filesystem — whether a bind-mount source is a
+//! file or a directory — comes in through `MapContext::bind_kinds`, which the caller fills with
+//! [`bind_kinds`] (the only function in this module that touches the filesystem) before mapping.
+//!
+//! One file per part of config.json: `annotations` (description), `rootfs`, `namespaces`,
+//! `process`, `hostname`, `mounts` (plus masked/read-only paths), `resources`, `sysctl`, `seccomp`,
+//! `unmapped` (fields with no CT equivalent). `text` and `paths` hold the quoting and path rules.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use oci_spec::runtime::Spec;
+
 use crate::pve::CtConfig;
+
+mod annotations;
+mod bindkinds;
+mod hostname;
+mod mounts;
+mod namespaces;
+mod paths;
+mod process;
+mod resources;
+mod rootfs;
+mod seccomp;
+mod sysctl;
+mod text;
+mod unmapped;
+
+#[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
+mod testutil;
+
+pub use bindkinds::{bind_kinds, bind_sources};
+
+/// The tag every CT we create carries (`list` and garbage collection look for it).
+pub const TAG: &str = "proxmox-lxcri";
+/// First line of the description of every CT we create: `proxmox-lxcri id: <id>`.
+pub const DESCRIPTION_ID_PREFIX: &str = "proxmox-lxcri id: ";
 
 /// How the CT's pid 1 is chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +51,14 @@ pub enum Launch {
     Init { host_path: PathBuf, ct_path: String },
     /// pid 1 is `process.args` itself (backends without a local shim, e.g. the REST API).
     Entrypoint,
+}
+
+/// What a bind-mount source is, as `stat(2)` (following symlinks) saw it before mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindKind {
+    Dir,
+    /// Anything that is not a directory: regular file, socket, device node, fifo.
+    File,
 }
 
 /// Everything the mapping needs besides config.json.
@@ -29,6 +73,10 @@ pub struct MapContext {
     pub unprivileged: bool,
     /// `arch` of the CT (`amd64`, `arm64`, ...).
     pub arch: String,
+    /// Kind of every bind-mount source, keyed by the path [`bind_sources`] lists (absolute as in
+    /// config.json, or joined to `bundle` when relative). Fill it with [`bind_kinds`]. A bind whose
+    /// source is missing here is `MapError::Invalid` naming `mounts[i].source`.
+    pub bind_kinds: BTreeMap<PathBuf, BindKind>,
 }
 
 /// The result: the CT config to create, plus what was not expressed (non-strict mode).
@@ -36,6 +84,17 @@ pub struct MapContext {
 pub struct Mapped {
     pub ct: CtConfig,
     pub warnings: Vec<String>,
+    /// `linux.seccomp` as an LXC seccomp policy (version 2 text). The backend writes it to a file
+    /// on the node and adds `lxc.seccomp.profile = <file>` to `ct.lxc`.
+    pub seccomp: Option<String>,
+    /// `root.readonly` under [`Launch::Init`]: the rootfs is mounted read-write so that LXC can
+    /// create mount targets in it; the init must remount `/` read-only (bind, remount, ro) before
+    /// the workload starts. Always false under [`Launch::Entrypoint`] (there `rootfs` gets `ro=1`).
+    pub readonly_root: bool,
+    /// Namespaced sysctls that no CT key can carry (`net.*`, `fs.mqueue.*`, IPC sysctls of a joined
+    /// IPC namespace): under [`Launch::Init`] the shim writes them under `/proc/sys` after joining
+    /// the workload's namespaces and before the workload runs. Always empty under `Entrypoint`.
+    pub sysctls: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -45,4 +104,109 @@ pub enum MapError {
     Unsupported { field: String, reason: String },
     #[error("config.json: {field}: {reason}")]
     Invalid { field: String, reason: String },
+}
+
+pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> MapError {
+    MapError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// What the namespace list says, for the parts that depend on it (mounts, sysctls, idmap).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NsInfo {
+    /// `network` / `ipc` / `uts` / `pid` given by path (joined by the shim).
+    pub net_joined: bool,
+    pub ipc_joined: bool,
+    /// `linux.uidMappings`/`gidMappings` are present: raw `lxc.idmap`, rootfs already shifted.
+    pub idmapped: bool,
+}
+
+/// The mapping in progress: the CT config being built plus what the parts share.
+pub(crate) struct Mapper<'a> {
+    pub ctx: &'a MapContext,
+    pub out: Mapped,
+    pub ns: NsInfo,
+    /// `lxc.mount.entry` values, in the order LXC must apply them; appended last to `ct.lxc`.
+    pub mount_entries: Vec<String>,
+}
+
+impl<'a> Mapper<'a> {
+    fn new(ctx: &'a MapContext) -> Self {
+        Mapper {
+            ctx,
+            out: Mapped::default(),
+            ns: NsInfo::default(),
+            mount_entries: Vec::new(),
+        }
+    }
+
+    /// A field Proxmox cannot express: an error in strict mode, a warning otherwise.
+    pub fn unsupported(
+        &mut self,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Result<(), MapError> {
+        let e = MapError::Unsupported {
+            field: field.into(),
+            reason: reason.into(),
+        };
+        if self.ctx.strict {
+            return Err(e);
+        }
+        self.out.warnings.push(e.to_string());
+        Ok(())
+    }
+
+    /// A note that is not an error in either mode (something was expressed differently).
+    pub fn warn(&mut self, field: &str, reason: impl std::fmt::Display) {
+        self.out
+            .warnings
+            .push(format!("config.json: {field}: {reason}"));
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.out.ct.options.insert(key.to_string(), value.into());
+    }
+
+    pub fn lxc(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.out.ct.lxc.push((key.into(), value.into()));
+    }
+
+    pub fn is_init(&self) -> bool {
+        matches!(self.ctx.launch, Launch::Init { .. })
+    }
+}
+
+/// Map config.json to the CT config Proxmox gets (see docs/mapping.md for the table).
+pub fn map(spec: &Spec, ctx: &MapContext) -> Result<Mapped, MapError> {
+    let mut m = Mapper::new(ctx);
+
+    m.set("arch", ctx.arch.clone());
+    m.set("ostype", "unmanaged");
+    m.set("tags", TAG);
+    // OCI containers have no getty: no /dev/ttyN, `pct console` attaches to /dev/console.
+    m.set("cmode", "console");
+    m.set("tty", "0");
+    annotations::map(spec, &mut m)?;
+
+    namespaces::map(spec, &mut m)?;
+    let unprivileged = ctx.unprivileged || m.ns.idmapped;
+    m.set("unprivileged", if unprivileged { "1" } else { "0" });
+
+    rootfs::map(spec, &mut m)?;
+    process::map(spec, &mut m)?;
+    hostname::map(spec, &mut m)?;
+    resources::map(spec, &mut m)?;
+    sysctl::map(spec, &mut m)?;
+    seccomp::map(spec, &mut m)?;
+    mounts::map(spec, &mut m)?;
+    unmapped::map(spec, &mut m)?;
+
+    let entries = std::mem::take(&mut m.mount_entries);
+    for e in entries {
+        m.lxc("lxc.mount.entry", e);
+    }
+    Ok(m.out)
 }

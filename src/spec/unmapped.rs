@@ -1,0 +1,113 @@
+//! Fields with no CT equivalent: hooks, personality, Intel RDT, rootfs propagation other than the
+//! default, device nodes, time offsets, other platforms. `linux.cgroupsPath`, `linux.mountLabel`
+//! and annotations are accepted and not mapped (see docs/mapping.md).
+
+use oci_spec::runtime::Spec;
+
+use super::{MapError, Mapper};
+
+/// `rootfsPropagation` values that match what LXC does to the rootfs anyway.
+const DEFAULT_PROPAGATION: &[&str] = &["", "private", "rprivate", "slave", "rslave"];
+
+pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
+    if let Some(h) = spec.hooks() {
+        let lists = [
+            ("prestart", h.prestart()),
+            ("createRuntime", h.create_runtime()),
+            ("createContainer", h.create_container()),
+            ("startContainer", h.start_container()),
+            ("poststart", h.poststart()),
+            ("poststop", h.poststop()),
+        ];
+        for (name, list) in lists {
+            if list.as_ref().is_some_and(|l| !l.is_empty()) {
+                m.unsupported(format!("hooks.{name}"), "OCI hooks are not run yet")?;
+            }
+        }
+    }
+    if let Some(linux) = spec.linux() {
+        if linux.intel_rdt().is_some() {
+            m.unsupported("linux.intelRdt", "Proxmox has no key for resctrl")?;
+        }
+        if linux.personality().is_some() {
+            m.unsupported(
+                "linux.personality",
+                "Proxmox has no key for the execution domain",
+            )?;
+        }
+        if let Some(p) = linux.rootfs_propagation() {
+            if !DEFAULT_PROPAGATION.contains(&p.as_str()) {
+                m.unsupported(
+                    "linux.rootfsPropagation",
+                    format!("{p}: LXC keeps the rootfs private/slave"),
+                )?;
+            }
+        }
+        if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            m.unsupported("linux.devices", "device nodes are not created (Proxmox devN passes host devices through, root only)")?;
+        }
+        if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
+            m.unsupported("linux.timeOffsets", "a CT has no time namespace")?;
+        }
+    }
+    if spec.solaris().is_some() {
+        m.unsupported("solaris", "not Linux")?;
+    }
+    if spec.windows().is_some() {
+        m.unsupported("windows", "not Linux")?;
+    }
+    if spec.vm().is_some() {
+        m.unsupported("vm", "a CT is not a VM")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+
+    #[test]
+    fn hooks_are_unsupported() {
+        let spec = spec_with(r#"{"hooks": {"prestart": [{"path": "/bin/true"}]}}"#);
+        assert_unsupported(&spec, &ctx(), "hooks.prestart");
+        map_ok(&spec_with(r#"{"hooks": {"poststop": []}}"#), &ctx());
+    }
+
+    #[test]
+    fn linux_extras_are_unsupported() {
+        for (patch, f) in [
+            (
+                r#"{"linux": {"intelRdt": {"closID": "x"}}}"#,
+                "linux.intelRdt",
+            ),
+            (
+                r#"{"linux": {"personality": {"domain": "LINUX32"}}}"#,
+                "linux.personality",
+            ),
+            (
+                r#"{"linux": {"rootfsPropagation": "shared"}}"#,
+                "linux.rootfsPropagation",
+            ),
+            (
+                r#"{"linux": {"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]}}"#,
+                "linux.devices",
+            ),
+            (
+                r#"{"linux": {"timeOffsets": {"monotonic": "1"}}}"#,
+                "linux.timeOffsets",
+            ),
+        ] {
+            assert_unsupported(&spec_with(patch), &ctx(), f);
+        }
+    }
+
+    #[test]
+    fn accepted_without_mapping() {
+        let spec = spec_with(
+            r#"{"linux": {"rootfsPropagation": "rslave", "cgroupsPath": "/kubepods/pod1/crio-x", "mountLabel": "system_u:object_r:container_file_t:s0"},
+            "annotations": {"a": "b"}, "domainname": ""}"#,
+        );
+        let m = map_ok(&spec, &ctx());
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    }
+}
