@@ -35,10 +35,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         anyhow::bail!("no command given; see proxmox-lxcri --help");
     };
     match cmd {
-        #[cfg(feature = "wip")]
         Command::Create(a) => commands::create::run(&ctx, a, log_fd(cli)),
-        #[cfg(not(feature = "wip"))]
-        Command::Create(a) => { let _ = log_fd(cli); commands::unimplemented::run("create", &a.id) }
         Command::Start(a) => commands::start::run(&ctx, &a.id),
         Command::State(a) => commands::state::run(&ctx, &a.id),
         Command::Kill(a) => commands::kill::run(&ctx, a),

@@ -134,11 +134,17 @@ fn set_caps(c: &LinuxCapabilities) -> Result<(), String> {
     let effective = cap_set(c.effective())?;
     let inheritable = cap_set(c.inheritable())?;
     let ambient = cap_set(c.ambient())?;
+    // Order matters to capset(2): inheritable while permitted is still full, effective before it
+    // must fit into the reduced permitted set, ambient last (it needs both).
     caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| format!("process.capabilities.inheritable: {e}"))?;
-    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| format!("process.capabilities.permitted: {e}"))?;
     caps::set(None, CapSet::Effective, &effective).map_err(|e| format!("process.capabilities.effective: {e}"))?;
+    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| format!("process.capabilities.permitted: {e}"))?;
     for cap in ambient {
-        caps::raise(None, CapSet::Ambient, cap).map_err(|e| format!("process.capabilities.ambient: {cap}: {e}"))?;
+        // Raising needs the capability in permitted and inheritable; like runc, a spec that asks
+        // for more only gets what the kernel allows.
+        if let Err(e) = caps::raise(None, CapSet::Ambient, cap) {
+            log::debug!("process.capabilities.ambient: {cap}: {e}");
+        }
     }
     Ok(())
 }

@@ -118,7 +118,10 @@ impl Shim {
         let first_free = 3 + self.target.preserve_fds as RawFd;
         // Move our socket above the preserved fds, then close everything create inherited.
         let listener = match nix::fcntl::fcntl(listener.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(first_free)) {
-            Ok(fd) => unsafe { UnixListener::from_raw_fd(fd) },
+            Ok(fd) => {
+                drop(listener);
+                unsafe { UnixListener::from_raw_fd(fd) }
+            }
             Err(_) => listener,
         };
         close_other_fds(first_free, &[&[listener.as_raw_fd()], keep].concat());

@@ -122,6 +122,9 @@ pub struct State {
     /// Host pid of the CT's init.
     pub init_pid: Option<i32>,
     pub started: bool,
+    /// The configuration the container was created with: later commands drive the same node
+    /// even when callers pass no flags (podman's exit command drops `--runtime-flag`).
+    pub config: crate::config::Config,
 }
 
 impl State {
@@ -315,6 +318,7 @@ mod tests {
             workload: None,
             init_pid: None,
             started: false,
+            config: Default::default(),
         };
         dir.save(&st).unwrap();
         drop(lock);
@@ -340,6 +344,7 @@ mod tests {
             workload: None,
             init_pid: None,
             started: true,
+            config: Default::default(),
         };
         assert_eq!((st.status(), st.pid()), (Status::Stopped, 0));
     }

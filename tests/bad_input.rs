@@ -7,13 +7,17 @@ use std::process::Stdio;
 
 use common::*;
 
+/// `create` with stderr in a file: a successful create hands its stdio to the shim, so pipes
+/// would stay open for the container's life.
 fn create(sim: &Sim, bundle: &std::path::Path, id: &str, fail: Option<&str>) -> std::process::Output {
+    let err_path = sim.dir.path().join(format!("{}.create-stderr", id.replace('/', "_")));
     let mut c = sim.runtime();
-    c.args(["create", "--bundle"]).arg(bundle).arg("--pid-file").arg(sim.dir.path().join(format!("{id}.pid"))).arg(id);
+    c.args(["create", "--bundle"]).arg(bundle).arg("--pid-file").arg(sim.dir.path().join("pidfile")).arg(id);
     if let Some(f) = fail {
         c.env("PVE_SIM_FAIL", f);
     }
-    c.stdin(Stdio::null()).output().unwrap()
+    let status = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(std::fs::File::create(&err_path).unwrap()).status().unwrap();
+    std::process::Output { status, stdout: Vec::new(), stderr: std::fs::read(&err_path).unwrap() }
 }
 
 fn assert_clean(sim: &Sim, id: &str) {

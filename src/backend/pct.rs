@@ -80,17 +80,9 @@ impl Pct {
             .map_err(|_| BackendError::Other(format!("can't lock file '{}' - got timeout", lock_path.display())))?;
         let path = self.conf_path(vmid);
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        #[cfg(not(feature = "wip"))]
-        let _ = (text, ct);
-        #[cfg(not(feature = "wip"))]
-        return Ok(());
-        #[cfg(feature = "wip")]
         let mut conf = CtConfig::parse(&text).map_err(|e| BackendError::Other(format!("{}: {e}", path.display())))?;
-        #[cfg(feature = "wip")]
         conf.env.extend(ct.env.iter().cloned());
-        #[cfg(feature = "wip")]
         conf.lxc.extend(ct.lxc.iter().cloned());
-        #[cfg(feature = "wip")]
         crate::state::write_atomic(&path, conf.to_conf_string().as_bytes(), 0o640)
             .map_err(|e| BackendError::Other(e.to_string()))
     }

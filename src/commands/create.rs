@@ -110,6 +110,7 @@ fn create(
         workload: None,
         init_pid: None,
         started: false,
+        config: cfg.clone(),
     };
     dir.save(&state)?;
 

@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         s => bail!("cannot delete container {} that is {s}; use --force", args.id),
     }
     if matches!(st.status(), Status::Created | Status::Running) {
-        super::kill::signal(ctx, &st, Signal::SIGKILL, false)?;
+        super::kill::signal(&st, Signal::SIGKILL, false)?;
         if let Some(shim) = st.shim {
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             while shim.is_alive() && std::time::Instant::now() < deadline {
@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(vmid) = st.vmid {
-        crate::backend::from_config(&ctx.config()?).destroy(vmid)?;
+        crate::backend::from_config(&st.config).destroy(vmid)?;
     }
     dir.remove()?;
     drop(lock);

@@ -21,11 +21,11 @@ pub fn run(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<()> {
         Status::Created | Status::Running => {}
         _ => bail!("container not running: {}", args.id),
     }
-    signal(ctx, &st, sig, args.all)
+    signal(&st, sig, args.all)
 }
 
 /// Deliver `sig` to the container of `st`; shared with `delete --force`.
-pub fn signal(ctx: &Ctx, st: &State, sig: Signal, all: bool) -> anyhow::Result<()> {
+pub fn signal(st: &State, sig: Signal, all: bool) -> anyhow::Result<()> {
     let shim = st.shim.expect("created or running has a shim");
     let target = match st.workload {
         Some(w) if w.is_alive() => w,
@@ -42,7 +42,7 @@ pub fn signal(ctx: &Ctx, st: &State, sig: Signal, all: bool) -> anyhow::Result<(
         if !wait_gone(&shim, Duration::from_secs(5)) {
             let _ = kill(Pid::from_raw(shim.pid), Signal::SIGKILL);
             if let Some(vmid) = st.vmid {
-                crate::backend::from_config(&ctx.config()?).stop(vmid)?;
+                crate::backend::from_config(&st.config).stop(vmid)?;
             }
         }
     }

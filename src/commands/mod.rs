@@ -1,6 +1,5 @@
 //! One module per subcommand; each takes the parsed arguments and a `Ctx`.
 
-#[cfg(feature = "wip")]
 pub mod create;
 pub mod delete;
 pub mod features;
