@@ -49,6 +49,10 @@ pub struct Target {
     pub ns_paths: BTreeMap<String, PathBuf>,
     /// Extra fds (3 ..) the workload inherits.
     pub preserve_fds: u32,
+    /// Remount the CT's `/` read-only before the workload runs (`root.readonly`).
+    pub readonly_root: bool,
+    /// Sysctls no CT key carries, written in the joined namespaces (`linux.sysctl`).
+    pub sysctls: BTreeMap<String, String>,
 }
 
 /// Start `process` in the CT; returns the workload's host pid once it has exec'd.
@@ -108,7 +112,7 @@ fn enter_and_clone(target: &Target, process: &Process, err_w: OwnedFd) -> Result
     let pid = unsafe { libc::syscall(libc::SYS_clone, libc::CLONE_PARENT | libc::SIGCHLD, 0, 0, 0, 0) };
     match pid {
         0 => {
-            let msg = exec_workload(process, target.preserve_fds);
+            let msg = exec_workload(process, target);
             // Only reached when exec failed; 127 for a missing program, 126 otherwise (as shells do).
             let code = if msg.contains("not found") || msg.contains("no such file") { 127 } else { 126 };
             fail(&mut err, msg);
@@ -138,7 +142,20 @@ fn join_namespaces(target: &Target) -> Result<(), String> {
         fds.push((name, flag, path, file));
     }
     for (name, flag, path, file) in fds {
+        if name == "mnt" {
+            // Still in the host's mount namespace, where /proc/sys is writable; net, ipc and uts
+            // sysctls apply to the namespaces just joined.
+            write_sysctls(&target.sysctls)?;
+        }
         nix::sched::setns(&file, flag).map_err(|e| format!("setns {name} {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn write_sysctls(sysctls: &BTreeMap<String, String>) -> Result<(), String> {
+    for (key, value) in sysctls {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|e| format!("linux.sysctl {key}: {e}"))?;
     }
     Ok(())
 }

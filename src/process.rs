@@ -12,14 +12,14 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxCapabilities, Process};
 
-use crate::nsenter::{cloexec_from, cstring};
+use crate::nsenter::{cloexec_from, cstring, Target};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Apply `process` to the calling process and exec it. Returns only on failure, with the message
 /// the caller reports (runc's wording where callers match on it).
-pub fn exec_workload(process: &Process, preserve_fds: u32) -> String {
-    match prepare(process, preserve_fds) {
+pub fn exec_workload(process: &Process, target: &Target) -> String {
+    match prepare(process, target) {
         Ok((prog, argv, envp)) => {
             let err = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
             let name = argv.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
@@ -35,9 +35,14 @@ pub fn exec_workload(process: &Process, preserve_fds: u32) -> String {
 
 type Exec = (CString, Vec<CString>, Vec<CString>);
 
-fn prepare(process: &Process, preserve_fds: u32) -> Result<Exec, String> {
+fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
     reset_signals();
     let _ = nix::unistd::setsid();
+    if target.readonly_root {
+        use nix::mount::{mount, MsFlags};
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(|e| format!("root.readonly: remount /: {e}"))?;
+    }
     for rl in process.rlimits().iter().flatten() {
         set_rlimit(rl.typ() as i32, rl.soft(), rl.hard());
     }
@@ -75,7 +80,7 @@ fn prepare(process: &Process, preserve_fds: u32) -> Result<Exec, String> {
     let args = process.args().clone().unwrap_or_default();
     let first = args.first().ok_or("process.args is empty")?;
     let prog = resolve(first, &env)?;
-    cloexec_from(3 + preserve_fds);
+    cloexec_from(3 + target.preserve_fds);
     let argv = args.iter().map(|a| cstring(a)).collect();
     let envp = env.iter().map(|e| cstring(e)).collect();
     Ok((cstring(&prog.to_string_lossy()), argv, envp))

@@ -206,3 +206,108 @@ fn delete_force_of_a_running_container() {
     assert!(sim.cts().is_empty());
     assert!(!sim.state_root.join("f1").exists());
 }
+
+#[test]
+fn unprivileged_ct_maps_root_and_keeps_file_ownership() {
+    become_subreaper();
+    let sim = Sim::with_config("unprivileged_ct", "unprivileged = true");
+    let bundle = sim.bundle("b", "cat /proc/self/uid_map; id -u; echo data > /written; exit 0");
+    let out_path = sim.dir.path().join("stdout");
+    let pid_file = sim.dir.path().join("pidfile");
+    let ok = sim
+        .runtime()
+        .args(["create", "-b"])
+        .arg(&bundle)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg("u1")
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).unwrap())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert!(sim.run(&["start", "u1"]).status.success());
+    assert_eq!(reap(pid), 0);
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    let map: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(map, ["0", "100000", "65536"], "the CT's user namespace: {out}");
+    assert_eq!(out.lines().nth(1), Some("0"));
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(bundle.join("rootfs/written")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (0, 0), "idmap=passthrough keeps on-disk ownership");
+    assert!(sim.run(&["delete", "u1"]).status.success());
+    assert!(sim.cts().is_empty());
+}
+
+#[test]
+fn readonly_root_and_sysctls_apply_to_the_workload() {
+    become_subreaper();
+    let sim = Sim::new("readonly_root_sysctls");
+    let script = "touch /probe 2>/dev/null && echo writable || echo readonly; cat /proc/sys/net/ipv4/ping_group_range";
+    let bundle = sim.bundle("b", script);
+    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    spec["root"]["readonly"] = true.into();
+    spec["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ping_group_range": "0 4242"});
+    write_spec(&bundle, &spec);
+    let out_path = sim.dir.path().join("stdout");
+    let pid_file = sim.dir.path().join("pidfile");
+    let ok = sim
+        .runtime()
+        .args(["create", "-b"])
+        .arg(&bundle)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg("ro1")
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).unwrap())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let s = sim.run(&["start", "ro1"]);
+    assert!(s.status.success(), "{}", stderr(&s));
+    assert_eq!(reap(pid), 0);
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "readonly", "{out}");
+    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", "4242"], "{out}");
+    assert!(!bundle.join("rootfs/probe").exists());
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap();
+    assert!(!host.contains("4242"), "the sysctl leaked to the host");
+    assert!(sim.run(&["delete", "ro1"]).status.success());
+}
+
+#[test]
+fn exec_failure_is_reported_by_start() {
+    become_subreaper();
+    let sim = Sim::new("exec_failure");
+    let bundle = sim.bundle("b", "true");
+    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    spec["process"]["args"] = serde_json::json!(["no-such-program"]);
+    write_spec(&bundle, &spec);
+    let pid_file = sim.dir.path().join("pidfile");
+    let ok = sim
+        .runtime()
+        .args(["create", "-b"])
+        .arg(&bundle)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg("e1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let s = sim.run(&["start", "e1"]);
+    assert!(!s.status.success());
+    assert!(stderr(&s).contains("executable file not found in $PATH"), "{}", stderr(&s));
+    assert_eq!(stderr(&s).lines().count(), 1);
+    assert_eq!(reap(pid), 127);
+    assert!(sim.run(&["delete", "e1"]).status.success());
+    assert!(sim.cts().is_empty());
+}

@@ -69,9 +69,11 @@ impl Sim {
         std::fs::write(
             &config,
             format!(
-                "node = \"sim\"\nvmid_range = [{}, {}]\nunprivileged = false\ninit_path = \"{}\"\n{extra}\n[pct]\npath = \"{}\"\npve_dir = \"{}\"\ntimeout = 60\n",
+                "node = \"sim\"\nvmid_range = [{}, {}]\n{}init_path = \"{}\"\n{extra}\n[pct]\npath = \"{}\"\npve_dir = \"{}\"\ntimeout = 60\n",
                 vmid_range[0],
                 vmid_range[1],
+                // Privileged unless a test asks otherwise: most tests are about the lifecycle.
+                if extra.contains("unprivileged") { "" } else { "unprivileged = false\n" },
                 sibling_bin("proxmox-lxcri-init").display(),
                 pct.display(),
                 sim_root.join("etc/pve").display()
