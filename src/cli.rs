@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub const DEFAULT_ROOT: &str = "/run/proxmox-lxcri";
 
 #[derive(Debug, Parser)]
-#[command(name = "proxmox-lxcri", disable_version_flag = true, about = "OCI runtime that runs bundles as Proxmox VE CTs")]
+#[command(
+    name = "proxmox-lxcri",
+    disable_version_flag = true,
+    about = "OCI runtime that runs bundles as Proxmox VE CTs"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOpts,
@@ -212,7 +216,10 @@ mod tests {
     #[test]
     fn conmon_create_with_single_token_root() {
         let cli = parse("--root=/run/x create --bundle /b --pid-file /b/pidfile abc");
-        assert_eq!(cli.global.root.as_deref(), Some(std::path::Path::new("/run/x")));
+        assert_eq!(
+            cli.global.root.as_deref(),
+            Some(std::path::Path::new("/run/x"))
+        );
         match cli.command {
             Some(Command::Create(c)) => {
                 assert_eq!(c.bundle, PathBuf::from("/b"));
@@ -233,7 +240,10 @@ mod tests {
             "--log-format=json --log /r/oci-log create --bundle /b --pid-file /p id",
             "--log-format json --log=/r/oci-log --debug create -b /b id",
         ] {
-            assert!(matches!(parse(argv).command, Some(Command::Create(_))), "{argv}");
+            assert!(
+                matches!(parse(argv).command, Some(Command::Create(_))),
+                "{argv}"
+            );
         }
     }
 
@@ -270,7 +280,11 @@ mod tests {
         for (argv, all, sig) in cases {
             match parse(argv).command {
                 Some(Command::Kill(k)) => {
-                    assert_eq!((k.all, k.signal.as_str(), k.id.as_str()), (all, sig, "id"), "{argv}")
+                    assert_eq!(
+                        (k.all, k.signal.as_str(), k.id.as_str()),
+                        (all, sig, "id"),
+                        "{argv}"
+                    )
                 }
                 other => panic!("{argv}: {other:?}"),
             }

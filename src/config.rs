@@ -76,7 +76,10 @@ impl Default for PctConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config {path}: {msg}")]
     Parse { path: PathBuf, msg: String },
 }
@@ -84,13 +87,18 @@ pub enum ConfigError {
 impl Config {
     /// Load from the explicit path, else the environment's, else the default path if it exists.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
-        let from_env = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let from_env = std::env::var_os(ENV_VAR)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
         let path = match explicit.map(Path::to_path_buf).or(from_env) {
             Some(p) => p,
             None if Path::new(DEFAULT_PATH).exists() => PathBuf::from(DEFAULT_PATH),
             None => return Ok(Config::default()),
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
         Config::parse(&text).map_err(|msg| ConfigError::Parse { path, msg })
     }
 
@@ -98,7 +106,9 @@ impl Config {
         let cfg: Config = toml::from_str(text).map_err(|e| e.message().to_string())?;
         let [lo, hi] = cfg.vmid_range;
         if lo < crate::pve::vmid::MIN || hi > crate::pve::vmid::MAX || lo > hi {
-            return Err(format!("vmid_range [{lo}, {hi}] is not within 100..=999999999"));
+            return Err(format!(
+                "vmid_range [{lo}, {hi}] is not within 100..=999999999"
+            ));
         }
         Ok(cfg)
     }
@@ -116,7 +126,10 @@ impl Config {
         if !self.node.is_empty() {
             return self.node.clone();
         }
-        let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default();
         host.split('.').next().unwrap_or_default().to_string()
     }
 }
@@ -140,7 +153,10 @@ mod tests {
              unprivileged = false\nstrict = false\n[pct]\npath = \"/opt/pct\"\npve_dir = \"/x/etc/pve\"\ntimeout = 9\n",
         )
         .unwrap();
-        assert_eq!((c.node.as_str(), c.vmid_range, c.unprivileged, c.strict), ("pve1", [5000, 5999], false, false));
+        assert_eq!(
+            (c.node.as_str(), c.vmid_range, c.unprivileged, c.strict),
+            ("pve1", [5000, 5999], false, false)
+        );
         assert_eq!((c.pct.path.to_str(), c.pct.timeout), (Some("/opt/pct"), 9));
     }
 

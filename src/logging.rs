@@ -12,9 +12,15 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Res
         return Ok(());
     };
     let file = OpenOptions::new().create(true).append(true).open(path)?;
-    let level = if debug { log::LevelFilter::Debug } else { log::LevelFilter::Info };
+    let level = if debug {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Info
+    };
     let mut builder = env_logger::Builder::new();
-    builder.filter_level(level).target(env_logger::Target::Pipe(Box::new(file)));
+    builder
+        .filter_level(level)
+        .target(env_logger::Target::Pipe(Box::new(file)));
     builder.format(move |buf, rec| {
         let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
         let level = rec.level().as_str().to_ascii_lowercase();

@@ -10,8 +10,19 @@ use proxmox_lxcri::commands::{self, Ctx};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = proxmox_lxcri::logging::init(cli.global.log.as_deref(), cli.global.log_format, cli.global.debug) {
-        eprintln!("proxmox-lxcri: log {}: {e}", cli.global.log.as_deref().unwrap_or(std::path::Path::new("")).display());
+    if let Err(e) = proxmox_lxcri::logging::init(
+        cli.global.log.as_deref(),
+        cli.global.log_format,
+        cli.global.debug,
+    ) {
+        eprintln!(
+            "proxmox-lxcri: log {}: {e}",
+            cli.global
+                .log
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        );
         return ExitCode::FAILURE;
     }
     match run(&cli) {
@@ -29,7 +40,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let ctx = Ctx::new(&cli.global);
     let Some(cmd) = &cli.command else {
         if cli.global.version {
-            println!("proxmox-lxcri version {}\nspec: 1.2.0", env!("CARGO_PKG_VERSION"));
+            println!(
+                "proxmox-lxcri version {}\nspec: 1.2.0",
+                env!("CARGO_PKG_VERSION")
+            );
             return Ok(());
         }
         anyhow::bail!("no command given; see proxmox-lxcri --help");
@@ -54,7 +68,12 @@ fn log_fd(cli: &Cli) -> Option<i32> {
     let want = std::fs::canonicalize(cli.global.log.as_ref()?).ok()?;
     let dir = std::fs::read_dir("/proc/self/fd").ok()?;
     dir.filter_map(|e| e.ok())
-        .filter_map(|e| Some((e.file_name().to_str()?.parse::<i32>().ok()?, std::fs::read_link(e.path()).ok()?)))
+        .filter_map(|e| {
+            Some((
+                e.file_name().to_str()?.parse::<i32>().ok()?,
+                std::fs::read_link(e.path()).ok()?,
+            ))
+        })
         .find(|(fd, p)| *p == want && *fd > 2)
         .map(|(fd, _)| fd)
         .filter(|fd| fd.as_raw_fd() > 2)

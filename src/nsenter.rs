@@ -88,7 +88,9 @@ pub fn launch(target: &Target, process: &Process) -> Result<i32, LaunchError> {
             match (got_pid, msg.is_empty()) {
                 (true, true) => Ok(i32::from_ne_bytes(buf)),
                 (_, false) => Err(LaunchError::Failed(msg)),
-                (false, true) => Err(LaunchError::Failed("entering the CT failed without a message".into())),
+                (false, true) => Err(LaunchError::Failed(
+                    "entering the CT failed without a message".into(),
+                )),
             }
         }
     }
@@ -109,18 +111,34 @@ fn enter_and_clone(target: &Target, process: &Process, err_w: OwnedFd) -> Result
         return Err(());
     }
     // SAFETY: raw clone with CLONE_PARENT behaves like fork; this helper is single-threaded.
-    let pid = unsafe { libc::syscall(libc::SYS_clone, libc::CLONE_PARENT | libc::SIGCHLD, 0, 0, 0, 0) };
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::CLONE_PARENT | libc::SIGCHLD,
+            0,
+            0,
+            0,
+            0,
+        )
+    };
     match pid {
         0 => {
             let msg = exec_workload(process, target);
             // Only reached when exec failed; 127 for a missing program, 126 otherwise (as shells do).
-            let code = if msg.contains("not found") || msg.contains("no such file") { 127 } else { 126 };
+            let code = if msg.contains("not found") || msg.contains("no such file") {
+                127
+            } else {
+                126
+            };
             fail(&mut err, msg);
             unsafe { libc::_exit(code) }
         }
         p if p > 0 => Ok(p as i32),
         _ => {
-            fail(&mut err, format!("clone: {}", std::io::Error::last_os_error()));
+            fail(
+                &mut err,
+                format!("clone: {}", std::io::Error::last_os_error()),
+            );
             Err(())
         }
     }
@@ -147,7 +165,8 @@ fn join_namespaces(target: &Target) -> Result<(), String> {
             // sysctls apply to the namespaces just joined.
             write_sysctls(&target.sysctls)?;
         }
-        nix::sched::setns(&file, flag).map_err(|e| format!("setns {name} {}: {e}", path.display()))?;
+        nix::sched::setns(&file, flag)
+            .map_err(|e| format!("setns {name} {}: {e}", path.display()))?;
     }
     Ok(())
 }
@@ -172,7 +191,8 @@ fn same_ns(file: &File, other: &str) -> bool {
 fn join_cgroups(init_pid: i32) -> Result<(), String> {
     let cgroups = std::fs::read_to_string(format!("/proc/{init_pid}/cgroup"))
         .map_err(|e| format!("read /proc/{init_pid}/cgroup: {e}"))?;
-    let mounts = cgroup_mounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
+    let mounts =
+        cgroup_mounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
     let me = std::process::id().to_string();
     for line in cgroups.lines() {
         let mut parts = line.splitn(3, ':');
@@ -182,7 +202,9 @@ fn join_cgroups(init_pid: i32) -> Result<(), String> {
         let Some(mount) = mount_for(&mounts, ctrls) else {
             continue; // hierarchy not mounted here: nothing to join
         };
-        let procs = mount.join(path.trim_start_matches('/')).join("cgroup.procs");
+        let procs = mount
+            .join(path.trim_start_matches('/'))
+            .join("cgroup.procs");
         std::fs::write(&procs, &me).map_err(|e| format!("join cgroup {}: {e}", procs.display()))?;
     }
     Ok(())
@@ -192,10 +214,16 @@ fn join_cgroups(init_pid: i32) -> Result<(), String> {
 pub fn cgroup_mounts(mountinfo: &str) -> Vec<(Vec<String>, PathBuf)> {
     let mut out = Vec::new();
     for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let mut r = right.split(' ');
-        let (Some(fstype), Some(_src), Some(opts)) = (r.next(), r.next(), r.next()) else { continue };
-        let Some(mnt) = left.split(' ').nth(4) else { continue };
+        let (Some(fstype), Some(_src), Some(opts)) = (r.next(), r.next(), r.next()) else {
+            continue;
+        };
+        let Some(mnt) = left.split(' ').nth(4) else {
+            continue;
+        };
         let root = left.split(' ').nth(3).unwrap_or("/");
         if root != "/" {
             continue; // a bind of a sub-tree (e.g. inside a container): not the hierarchy root
@@ -205,8 +233,21 @@ pub fn cgroup_mounts(mountinfo: &str) -> Vec<(Vec<String>, PathBuf)> {
             "cgroup" => {
                 let ctrls = opts
                     .split(',')
-                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('=') || o.starts_with("name="))
-                    .filter(|o| !["nosuid", "nodev", "noexec", "relatime", "clone_children", "noprefix", "xattr"].contains(o))
+                    .filter(|o| {
+                        !matches!(*o, "rw" | "ro") && !o.contains('=') || o.starts_with("name=")
+                    })
+                    .filter(|o| {
+                        ![
+                            "nosuid",
+                            "nodev",
+                            "noexec",
+                            "relatime",
+                            "clone_children",
+                            "noprefix",
+                            "xattr",
+                        ]
+                        .contains(o)
+                    })
                     .map(String::from)
                     .collect();
                 out.push((ctrls, PathBuf::from(mnt)));
@@ -264,16 +305,35 @@ mod tests {
     fn finds_each_hierarchy_by_controller() {
         let m = cgroup_mounts(V1);
         assert_eq!(mount_for(&m, "cpu"), Some(Path::new("/sys/fs/cgroup/cpu")));
-        assert_eq!(mount_for(&m, "memory"), Some(Path::new("/sys/fs/cgroup/memory")));
-        assert_eq!(mount_for(&m, "name=systemd"), Some(Path::new("/sys/fs/cgroup/systemd")));
+        assert_eq!(
+            mount_for(&m, "memory"),
+            Some(Path::new("/sys/fs/cgroup/memory"))
+        );
+        assert_eq!(
+            mount_for(&m, "name=systemd"),
+            Some(Path::new("/sys/fs/cgroup/systemd"))
+        );
         assert_eq!(mount_for(&m, ""), Some(Path::new("/sys/fs/cgroup/unified")));
-        assert_eq!(mount_for(&m, "pids"), None, "sub-tree binds are not hierarchy roots");
-        assert_eq!(mount_for(&m, "cpu,cpuacct"), None, "separately mounted controllers");
+        assert_eq!(
+            mount_for(&m, "pids"),
+            None,
+            "sub-tree binds are not hierarchy roots"
+        );
+        assert_eq!(
+            mount_for(&m, "cpu,cpuacct"),
+            None,
+            "separately mounted controllers"
+        );
     }
 
     #[test]
     fn combined_controllers_match_their_mount() {
-        let m = cgroup_mounts("40 25 0:40 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n");
-        assert_eq!(mount_for(&m, "cpu,cpuacct"), Some(Path::new("/sys/fs/cgroup/cpu,cpuacct")));
+        let m = cgroup_mounts(
+            "40 25 0:40 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n",
+        );
+        assert_eq!(
+            mount_for(&m, "cpu,cpuacct"),
+            Some(Path::new("/sys/fs/cgroup/cpu,cpuacct"))
+        );
     }
 }

@@ -22,7 +22,10 @@ pub fn exec_workload(process: &Process, target: &Target) -> String {
     match prepare(process, target) {
         Ok((prog, argv, envp)) => {
             let err = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
-            let name = argv.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = argv
+                .first()
+                .map(|a| a.to_string_lossy().into_owned())
+                .unwrap_or_default();
             match err {
                 nix::Error::ENOENT => format!("exec: \"{name}\": no such file or directory"),
                 nix::Error::EACCES => format!("exec: \"{name}\": permission denied"),
@@ -41,7 +44,8 @@ fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
     if target.readonly_root {
         use nix::mount::{mount, MsFlags};
         let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
-        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(|e| format!("root.readonly: remount /: {e}"))?;
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .map_err(|e| format!("root.readonly: remount /: {e}"))?;
     }
     for rl in process.rlimits().iter().flatten() {
         set_rlimit(rl.typ() as i32, rl.soft(), rl.hard());
@@ -53,15 +57,23 @@ fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
         }
     }
     let user = process.user();
-    let gids: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
-    nix::unistd::setgroups(&gids).map_err(|e| format!("process.user.additionalGids: setgroups: {e}"))?;
-    nix::unistd::setgid(Gid::from_raw(user.gid())).map_err(|e| format!("process.user.gid {}: {e}", user.gid()))?;
+    let gids: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&gids)
+        .map_err(|e| format!("process.user.additionalGids: setgroups: {e}"))?;
+    nix::unistd::setgid(Gid::from_raw(user.gid()))
+        .map_err(|e| format!("process.user.gid {}: {e}", user.gid()))?;
     if let Some(c) = process.capabilities() {
         drop_bounding(c)?;
     }
     // Keep the permitted set across setuid so the spec's capabilities can be set for any user.
     let _ = caps::securebits::set_keepcaps(true);
-    nix::unistd::setuid(Uid::from_raw(user.uid())).map_err(|e| format!("process.user.uid {}: {e}", user.uid()))?;
+    nix::unistd::setuid(Uid::from_raw(user.uid()))
+        .map_err(|e| format!("process.user.uid {}: {e}", user.uid()))?;
     let _ = caps::securebits::set_keepcaps(false);
     if let Some(c) = process.capabilities() {
         set_caps(c)?;
@@ -97,20 +109,31 @@ fn reset_signals() {
 }
 
 fn set_rlimit(resource: i32, soft: u64, hard: u64) {
-    let want = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    let want = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
     if unsafe { libc::setrlimit(resource as _, &want) } == 0 {
         return;
     }
     // Raising a hard limit needs CAP_SYS_RESOURCE; degrade to what we may set and say so.
-    let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     unsafe { libc::getrlimit(resource as _, &mut cur) };
-    let capped = libc::rlimit { rlim_cur: soft.min(cur.rlim_max), rlim_max: hard.min(cur.rlim_max) };
+    let capped = libc::rlimit {
+        rlim_cur: soft.min(cur.rlim_max),
+        rlim_max: hard.min(cur.rlim_max),
+    };
     let ok = unsafe { libc::setrlimit(resource as _, &capped) } == 0;
     log::warn!("process.rlimits: resource {resource} {soft}:{hard} above the hard limit, capped to {}:{} ({})",
         capped.rlim_cur, capped.rlim_max, if ok { "applied" } else { "not applied" });
 }
 
-fn cap_set(names: &Option<HashSet<oci_spec::runtime::Capability>>) -> Result<HashSet<Capability>, String> {
+fn cap_set(
+    names: &Option<HashSet<oci_spec::runtime::Capability>>,
+) -> Result<HashSet<Capability>, String> {
     let mut out = HashSet::new();
     for c in names.iter().flatten() {
         let name = format!("CAP_{}", c.to_string().trim_start_matches("CAP_"));
@@ -128,7 +151,8 @@ fn drop_bounding(c: &LinuxCapabilities) -> Result<(), String> {
     let keep = cap_set(c.bounding())?;
     for cap in caps::all() {
         if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| format!("process.capabilities.bounding: drop {cap}: {e}"))?;
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| format!("process.capabilities.bounding: drop {cap}: {e}"))?;
         }
     }
     Ok(())
@@ -141,9 +165,12 @@ fn set_caps(c: &LinuxCapabilities) -> Result<(), String> {
     let ambient = cap_set(c.ambient())?;
     // Order matters to capset(2): inheritable while permitted is still full, effective before it
     // must fit into the reduced permitted set, ambient last (it needs both).
-    caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| format!("process.capabilities.inheritable: {e}"))?;
-    caps::set(None, CapSet::Effective, &effective).map_err(|e| format!("process.capabilities.effective: {e}"))?;
-    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| format!("process.capabilities.permitted: {e}"))?;
+    caps::set(None, CapSet::Inheritable, &inheritable)
+        .map_err(|e| format!("process.capabilities.inheritable: {e}"))?;
+    caps::set(None, CapSet::Effective, &effective)
+        .map_err(|e| format!("process.capabilities.effective: {e}"))?;
+    caps::set(None, CapSet::Permitted, &permitted)
+        .map_err(|e| format!("process.capabilities.permitted: {e}"))?;
     for cap in ambient {
         // Raising needs the capability in permitted and inheritable; like runc, a spec that asks
         // for more only gets what the kernel allows.
@@ -159,11 +186,19 @@ fn resolve(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
     if arg0.contains('/') {
         return Ok(PathBuf::from(arg0));
     }
-    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
     path.split(':')
         .filter(|d| !d.is_empty())
         .map(|d| Path::new(d).join(arg0))
-        .find(|p| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false))
+        .find(|p| {
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
         .ok_or_else(|| format!("exec: \"{arg0}\": executable file not found in $PATH"))
 }
 
@@ -177,6 +212,9 @@ mod tests {
         assert_eq!(resolve("sh", &env).unwrap(), PathBuf::from("/bin/sh"));
         assert_eq!(resolve("/x/y", &env).unwrap(), PathBuf::from("/x/y"));
         let e = resolve("no-such-program-xyz", &env).unwrap_err();
-        assert_eq!(e, "exec: \"no-such-program-xyz\": executable file not found in $PATH");
+        assert_eq!(
+            e,
+            "exec: \"no-such-program-xyz\": executable file not found in $PATH"
+        );
     }
 }

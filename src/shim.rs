@@ -43,13 +43,19 @@ const HANDLED: [Signal; 11] = [
 #[derive(Debug, thiserror::Error)]
 pub enum ShimError {
     #[error("{what}: {source}")]
-    Sys { what: String, source: std::io::Error },
+    Sys {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("shim: {0}")]
     Refused(String),
 }
 
 fn sys(what: &str) -> impl FnOnce(std::io::Error) -> ShimError + '_ {
-    move |source| ShimError::Sys { what: what.to_string(), source }
+    move |source| ShimError::Sys {
+        what: what.to_string(),
+        source,
+    }
 }
 
 enum Served {
@@ -81,7 +87,8 @@ pub fn bind(dir: &Path) -> Result<UnixListener, ShimError> {
 /// Fork the shim (double fork: the intermediate exits, so the shim is re-parented to the nearest
 /// subreaper). Returns the shim's pid. `keep` are fds besides stdio and preserved fds to keep open.
 pub fn spawn(shim: Shim, listener: UnixListener, keep: &[RawFd]) -> Result<i32, ShimError> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe")(e.into()))?;
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe")(e.into()))?;
     // SAFETY: create is single-threaded at this point (helper threads of earlier commands joined).
     match unsafe { nix::unistd::fork() }.map_err(|e| sys("fork")(e.into()))? {
         ForkResult::Parent { child } => {
@@ -117,7 +124,10 @@ impl Shim {
         let _ = std::env::set_current_dir("/");
         let first_free = 3 + self.target.preserve_fds as RawFd;
         // Move our socket above the preserved fds, then close everything create inherited.
-        let listener = match nix::fcntl::fcntl(listener.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(first_free)) {
+        let listener = match nix::fcntl::fcntl(
+            listener.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(first_free),
+        ) {
             Ok(fd) => {
                 drop(listener);
                 unsafe { UnixListener::from_raw_fd(fd) }
@@ -152,18 +162,28 @@ impl Shim {
             if poll(&mut fds, PollTimeout::NONE).is_err() {
                 continue;
             }
-            if fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+            if fds[1]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN))
+            {
                 if let Ok(Some(info)) = sfd.read_signal() {
                     match Signal::try_from(info.ssi_signo as i32) {
                         Ok(Signal::SIGCHLD) => reap_any(),
-                        Ok(s @ (Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT | Signal::SIGHUP | Signal::SIGPWR)) => {
-                            return Err(128 + s as i32)
-                        }
+                        Ok(
+                            s @ (Signal::SIGTERM
+                            | Signal::SIGINT
+                            | Signal::SIGQUIT
+                            | Signal::SIGHUP
+                            | Signal::SIGPWR),
+                        ) => return Err(128 + s as i32),
                         _ => {}
                     }
                 }
             }
-            if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+            if fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN))
+            {
                 if let Ok((conn, _)) = listener.accept() {
                     match self.serve(conn) {
                         Served::Started(pid) => return Ok(pid),
@@ -212,12 +232,16 @@ impl Shim {
 /// Running phase: relay signals, return the workload's exit code.
 fn relay_until_exit(sfd: &mut SignalFd, workload: Pid) -> i32 {
     loop {
-        let Ok(Some(info)) = sfd.read_signal() else { continue };
+        let Ok(Some(info)) = sfd.read_signal() else {
+            continue;
+        };
         match Signal::try_from(info.ssi_signo as i32) {
             Ok(Signal::SIGCHLD) => loop {
                 match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(pid, code)) if pid == workload => return code,
-                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == workload => return 128 + sig as i32,
+                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == workload => {
+                        return 128 + sig as i32
+                    }
                     Ok(WaitStatus::StillAlive) | Err(_) => break,
                     Ok(_) => {}
                 }
@@ -252,8 +276,12 @@ fn wait_any_child_exit() -> Option<i32> {
 }
 
 fn close_other_fds(from: RawFd, keep: &[RawFd]) {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
-    let fds: Vec<RawFd> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
     for fd in fds {
         if fd >= from && !keep.contains(&fd) {
             let _ = nix::unistd::close(fd);
@@ -265,10 +293,15 @@ fn close_other_fds(from: RawFd, keep: &[RawFd]) {
 pub fn request_start(dir: &Path, timeout: Duration) -> Result<ProcRef, ShimError> {
     let d = std::fs::File::open(dir).map_err(sys("open state dir"))?;
     let conn = UnixStream::connect(short_path(&d)).map_err(sys("connect to shim"))?;
-    conn.set_read_timeout(Some(timeout)).map_err(sys("shim socket"))?;
-    (&conn).write_all(b"start\n").map_err(sys("write to shim"))?;
+    conn.set_read_timeout(Some(timeout))
+        .map_err(sys("shim socket"))?;
+    (&conn)
+        .write_all(b"start\n")
+        .map_err(sys("write to shim"))?;
     let mut line = String::new();
-    BufReader::new(&conn).read_line(&mut line).map_err(sys("read from shim"))?;
+    BufReader::new(&conn)
+        .read_line(&mut line)
+        .map_err(sys("read from shim"))?;
     let line = line.trim_end();
     if let Some(rest) = line.strip_prefix("ok ") {
         let mut it = rest.split(' ');
@@ -278,5 +311,7 @@ pub fn request_start(dir: &Path, timeout: Duration) -> Result<ProcRef, ShimError
             return Ok(ProcRef { pid, start_time });
         }
     }
-    Err(ShimError::Refused(line.strip_prefix("error ").unwrap_or(line).to_string()))
+    Err(ShimError::Refused(
+        line.strip_prefix("error ").unwrap_or(line).to_string(),
+    ))
 }

@@ -29,13 +29,22 @@ pub enum StateError {
     #[error("invalid container id {0:?}: {1}")]
     InvalidId(String, &'static str),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Json { path: PathBuf, source: serde_json::Error },
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
-    move |source| StateError::Io { path: path.to_path_buf(), source }
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// IDs become path components: no separators, no dot names, bounded length.
@@ -50,7 +59,10 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
     if id == "." || id == ".." {
         return bad("reserved name");
     }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b)) {
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b))
+    {
         return bad("only letters, digits and _ + - . are allowed");
     }
     Ok(())
@@ -165,16 +177,25 @@ pub struct Lock(#[allow(dead_code)] File);
 impl ContainerDir {
     pub fn new(root: &Path, id: &str) -> Result<ContainerDir, StateError> {
         validate_id(id)?;
-        Ok(ContainerDir { id: id.to_string(), path: root.join(id) })
+        Ok(ContainerDir {
+            id: id.to_string(),
+            path: root.join(id),
+        })
     }
 
     /// Make the directory; fails if the ID is taken.
     pub fn create(&self) -> Result<Lock, StateError> {
         let root = self.path.parent().unwrap_or(Path::new("/"));
-        fs::DirBuilder::new().recursive(true).mode(0o711).create(root).map_err(io_err(root))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(root)
+            .map_err(io_err(root))?;
         match fs::DirBuilder::new().mode(0o711).create(&self.path) {
             Ok(()) => self.lock(),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StateError::Exists(self.id.clone())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(StateError::Exists(self.id.clone()))
+            }
             Err(e) => Err(io_err(&self.path)(e)),
         }
     }
@@ -215,7 +236,10 @@ impl ContainerDir {
     }
 
     pub fn save(&self, state: &State) -> Result<(), StateError> {
-        let data = serde_json::to_vec(state).map_err(|source| StateError::Json { path: self.path.clone(), source })?;
+        let data = serde_json::to_vec(state).map_err(|source| StateError::Json {
+            path: self.path.clone(),
+            source,
+        })?;
         write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
     }
 
@@ -283,7 +307,16 @@ mod tests {
 
     #[test]
     fn ids_that_would_escape_the_root_are_refused() {
-        for bad in ["", ".", "..", "a/b", "../x", "a b", "x\0", &"a".repeat(MAX_ID_LEN + 1)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../x",
+            "a b",
+            "x\0",
+            &"a".repeat(MAX_ID_LEN + 1),
+        ] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
         for good in ["abc", "0123456789abcdef", "my_ctr-1.2+x", &"f".repeat(64)] {
@@ -295,8 +328,16 @@ mod tests {
     fn own_process_is_alive_and_a_wrong_start_time_is_not() {
         let me = ProcRef::of(std::process::id() as i32).unwrap();
         assert!(me.is_alive());
-        assert!(!ProcRef { start_time: me.start_time + 1, ..me }.is_alive());
-        assert!(!ProcRef { pid: i32::MAX, start_time: 0 }.is_alive());
+        assert!(!ProcRef {
+            start_time: me.start_time + 1,
+            ..me
+        }
+        .is_alive());
+        assert!(!ProcRef {
+            pid: i32::MAX,
+            start_time: 0
+        }
+        .is_alive());
     }
 
     #[test]
@@ -340,7 +381,10 @@ mod tests {
             created: String::new(),
             annotations: BTreeMap::new(),
             vmid: None,
-            shim: Some(ProcRef { pid: i32::MAX, start_time: 1 }),
+            shim: Some(ProcRef {
+                pid: i32::MAX,
+                start_time: 1,
+            }),
             workload: None,
             init_pid: None,
             started: true,

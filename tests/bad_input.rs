@@ -9,15 +9,36 @@ use common::*;
 
 /// `create` with stderr in a file: a successful create hands its stdio to the shim, so pipes
 /// would stay open for the container's life.
-fn create(sim: &Sim, bundle: &std::path::Path, id: &str, fail: Option<&str>) -> std::process::Output {
-    let err_path = sim.dir.path().join(format!("{}.create-stderr", id.replace('/', "_")));
+fn create(
+    sim: &Sim,
+    bundle: &std::path::Path,
+    id: &str,
+    fail: Option<&str>,
+) -> std::process::Output {
+    let err_path = sim
+        .dir
+        .path()
+        .join(format!("{}.create-stderr", id.replace('/', "_")));
     let mut c = sim.runtime();
-    c.args(["create", "--bundle"]).arg(bundle).arg("--pid-file").arg(sim.dir.path().join("pidfile")).arg(id);
+    c.args(["create", "--bundle"])
+        .arg(bundle)
+        .arg("--pid-file")
+        .arg(sim.dir.path().join("pidfile"))
+        .arg(id);
     if let Some(f) = fail {
         c.env("PVE_SIM_FAIL", f);
     }
-    let status = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(std::fs::File::create(&err_path).unwrap()).status().unwrap();
-    std::process::Output { status, stdout: Vec::new(), stderr: std::fs::read(&err_path).unwrap() }
+    let status = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .status()
+        .unwrap();
+    std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    }
 }
 
 fn assert_clean(sim: &Sim, id: &str) {
@@ -63,7 +84,11 @@ fn duplicate_id_keeps_the_first() {
     let out = create(&sim, &b, "d1", None);
     one_line_naming(&out, "d1");
     assert!(stderr(&out).contains("already exists"));
-    assert_eq!(sim.state_json("d1")["status"], "created", "the first container is untouched");
+    assert_eq!(
+        sim.state_json("d1")["status"],
+        "created",
+        "the first container is untouched"
+    );
     assert_eq!(sim.cts().len(), 1);
     assert!(sim.run(&["delete", "--force", "d1"]).status.success());
     assert_clean(&sim, "d1");
@@ -104,9 +129,16 @@ fn failing_destroy_keeps_state_for_a_retry() {
     let b = sim.bundle("b", "true");
     assert!(create(&sim, &b, "x1", None).status.success());
     let mut c = sim.runtime();
-    let out = c.args(["delete", "--force", "x1"]).env("PVE_SIM_FAIL", "destroy").output().unwrap();
+    let out = c
+        .args(["delete", "--force", "x1"])
+        .env("PVE_SIM_FAIL", "destroy")
+        .output()
+        .unwrap();
     one_line_naming(&out, "destroy");
-    assert!(sim.state_root.join("x1").exists(), "state removed while the CT still exists");
+    assert!(
+        sim.state_root.join("x1").exists(),
+        "state removed while the CT still exists"
+    );
     assert!(sim.run(&["delete", "--force", "x1"]).status.success());
     assert_clean(&sim, "x1");
 }
@@ -128,7 +160,9 @@ fn failing_stop_after_exit_is_cleaned_by_delete() {
         .unwrap();
     assert!(out.success());
     assert!(sim.run(&["start", "s1"]).status.success());
-    wait_for("stopped", std::time::Duration::from_secs(20), || sim.state_json("s1")["status"] == "stopped");
+    wait_for("stopped", std::time::Duration::from_secs(20), || {
+        sim.state_json("s1")["status"] == "stopped"
+    });
     assert!(sim.run(&["delete", "s1"]).status.success());
     assert_clean(&sim, "s1");
 }

@@ -3,7 +3,10 @@
 use std::process::{Command, Output};
 
 fn rt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_proxmox-lxcri")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_proxmox-lxcri"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn err(o: &Output) -> String {
@@ -23,7 +26,10 @@ fn version_and_features() {
     assert_eq!(f["ociVersionMin"], "1.0.0");
     assert!(f["ociVersionMax"].is_string());
     let opts = f["mountOptions"].as_array().unwrap();
-    assert!(!opts.iter().any(|o| o == "rro"), "rro is not implemented, so not claimed");
+    assert!(
+        !opts.iter().any(|o| o == "rro"),
+        "rro is not implemented, so not claimed"
+    );
 }
 
 #[test]
@@ -37,14 +43,29 @@ fn later_subcommands_parse_and_fail_clearly() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path().to_str().unwrap();
     for argv in [
-        vec!["--root", r, "exec", "--process", "/tmp/p.json", "--detach", "--pid-file", "/tmp/x", "--tty", "id"],
+        vec![
+            "--root",
+            r,
+            "exec",
+            "--process",
+            "/tmp/p.json",
+            "--detach",
+            "--pid-file",
+            "/tmp/x",
+            "--tty",
+            "id",
+        ],
         vec!["--root", r, "update", "--resources", "-", "id"],
         vec!["--root", r, "pause", "id"],
         vec!["--root", r, "resume", "id"],
     ] {
         let o = rt(&argv);
         assert!(!o.status.success(), "{argv:?}");
-        assert!(err(&o).contains("not supported yet"), "{argv:?}: {}", err(&o));
+        assert!(
+            err(&o).contains("not supported yet"),
+            "{argv:?}: {}",
+            err(&o)
+        );
         assert_eq!(err(&o).lines().count(), 1);
     }
 }
@@ -53,7 +74,10 @@ fn later_subcommands_parse_and_fail_clearly() {
 fn state_of_unknown_id_with_both_root_spellings() {
     let root = tempfile::tempdir().unwrap();
     let single = format!("--root={}", root.path().display());
-    for argv in [vec![single.as_str(), "state", "abc"], vec!["--root", root.path().to_str().unwrap(), "state", "abc"]] {
+    for argv in [
+        vec![single.as_str(), "state", "abc"],
+        vec!["--root", root.path().to_str().unwrap(), "state", "abc"],
+    ] {
         let o = rt(&argv);
         assert_eq!(o.status.code(), Some(1));
         assert_eq!(err(&o), "container does not exist: abc\n");
@@ -85,7 +109,12 @@ fn a_broken_config_file_names_the_key() {
     // delete --force of an unknown ID needs no config; create does.
     assert!(o.status.success(), "{}", err(&o));
     let o = Command::new(env!("CARGO_BIN_EXE_proxmox-lxcri"))
-        .args(["--root", dir.path().to_str().unwrap(), "--config", cfg.to_str().unwrap()])
+        .args([
+            "--root",
+            dir.path().to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
         .args(["create", "--bundle", "/nonexistent", "x"])
         .output()
         .unwrap();

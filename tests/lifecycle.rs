@@ -35,8 +35,12 @@ fn create_start_exit_delete() {
     let bundle = sim.bundle("b", script);
     std::fs::write(bundle.join("rootfs/marker"), "from-rootfs\n").unwrap();
     std::fs::create_dir_all(bundle.join("rootfs/work")).unwrap();
-    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    spec["process"]["env"].as_array_mut().unwrap().push("FOO=bar".into());
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    spec["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push("FOO=bar".into());
     spec["process"]["cwd"] = "/work".into();
     spec["hostname"] = "lifecycle-ct".into();
     write_spec(&bundle, &spec);
@@ -56,17 +60,36 @@ fn create_start_exit_delete() {
         .stderr(File::create(&err_path).unwrap())
         .status()
         .unwrap();
-    assert!(status.success(), "create failed: {}", std::fs::read_to_string(&err_path).unwrap());
-    assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "", "create printed on the container's stdout");
-    assert_eq!(std::fs::read_to_string(&err_path).unwrap(), "", "create printed on the container's stderr");
+    assert!(
+        status.success(),
+        "create failed: {}",
+        std::fs::read_to_string(&err_path).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap(),
+        "",
+        "create printed on the container's stdout"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&err_path).unwrap(),
+        "",
+        "create printed on the container's stderr"
+    );
 
     let st = sim.state_json("c1");
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     assert_eq!(st["status"], "created");
     assert_eq!(st["pid"], pid);
-    assert!(nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok(), "shim {pid} not alive");
+    assert!(
+        nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok(),
+        "shim {pid} not alive"
+    );
     assert_eq!(st["bundle"], bundle.to_str().unwrap());
-    assert!(st["created"].as_str().unwrap().contains('T'), "created is RFC 3339: {}", st["created"]);
+    assert!(
+        st["created"].as_str().unwrap().contains('T'),
+        "created is RFC 3339: {}",
+        st["created"]
+    );
     assert_eq!(sim.cts().len(), 1, "one CT on the node while created");
 
     let start = sim.run(&["start", "c1"]);
@@ -76,23 +99,41 @@ fn create_start_exit_delete() {
     let out = std::fs::read_to_string(&out_path).unwrap();
     let err = std::fs::read_to_string(&err_path).unwrap();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(&lines[..4], ["out:bar", "lifecycle-ct", "/work", "from-rootfs"], "stdout: {out}");
+    assert_eq!(
+        &lines[..4],
+        ["out:bar", "lifecycle-ct", "/work", "from-rootfs"],
+        "stdout: {out}"
+    );
     let inner_pid: i32 = lines[4].strip_prefix("pid:").unwrap().parse().unwrap();
-    assert!(inner_pid < 100, "workload sees its own pid namespace, got pid {inner_pid}");
+    assert!(
+        inner_pid < 100,
+        "workload sees its own pid namespace, got pid {inner_pid}"
+    );
     assert_eq!(err, "err\n");
 
     assert_eq!(sim.state_json("c1")["status"], "stopped");
     assert_eq!(sim.state_json("c1")["pid"], 0);
     let k = sim.run(&["kill", "c1", "KILL"]);
     assert!(!k.status.success());
-    assert!(stderr(&k).contains("container not running"), "{}", stderr(&k));
+    assert!(
+        stderr(&k).contains("container not running"),
+        "{}",
+        stderr(&k)
+    );
 
     let d = sim.run(&["delete", "c1"]);
     assert!(d.status.success(), "delete: {}", stderr(&d));
-    assert!(bundle.join("rootfs/marker").exists(), "delete must not touch the rootfs");
+    assert!(
+        bundle.join("rootfs/marker").exists(),
+        "delete must not touch the rootfs"
+    );
     let s = sim.run(&["state", "c1"]);
     assert!(!s.status.success());
-    assert!(stderr(&s).contains("container does not exist"), "{}", stderr(&s));
+    assert!(
+        stderr(&s).contains("container does not exist"),
+        "{}",
+        stderr(&s)
+    );
     assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
 }
 
@@ -121,7 +162,9 @@ fn kill_kill_gives_137() {
     let k = sim.run(&["kill", "k1", "KILL"]);
     assert!(k.status.success(), "{}", stderr(&k));
     assert_eq!(reap(pid), 137);
-    wait_for("stopped", Duration::from_secs(10), || sim.state_json("k1")["status"] == "stopped");
+    wait_for("stopped", Duration::from_secs(10), || {
+        sim.state_json("k1")["status"] == "stopped"
+    });
     assert!(sim.run(&["delete", "k1"]).status.success());
     assert!(sim.cts().is_empty());
 }
@@ -145,7 +188,10 @@ fn term_reaches_the_workload_and_created_containers_can_be_killed() {
             .status()
             .unwrap();
         assert!(ok.success());
-        std::fs::read_to_string(&pid_file).unwrap().parse::<i32>().unwrap()
+        std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .parse::<i32>()
+            .unwrap()
     };
     let pid = create("t1");
     assert!(sim.run(&["start", "t1"]).status.success());
@@ -160,7 +206,10 @@ fn term_reaches_the_workload_and_created_containers_can_be_killed() {
     assert_eq!(reap(pid), 143);
     assert_eq!(sim.state_json("t2")["status"], "stopped");
     let s = sim.run(&["start", "t2"]);
-    assert!(!s.status.success(), "start of a stopped container must fail");
+    assert!(
+        !s.status.success(),
+        "start of a stopped container must fail"
+    );
     assert!(sim.run(&["delete", "t2"]).status.success());
     assert!(sim.cts().is_empty());
 }
@@ -199,7 +248,10 @@ fn delete_force_of_a_running_container() {
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     assert!(sim.run(&["start", "f1"]).status.success());
     let d = sim.run(&["delete", "f1"]);
-    assert!(!d.status.success(), "running container deleted without --force");
+    assert!(
+        !d.status.success(),
+        "running container deleted without --force"
+    );
     let d = sim.run(&["delete", "--force", "f1"]);
     assert!(d.status.success(), "{}", stderr(&d));
     assert_eq!(reap(pid), 137);
@@ -211,7 +263,10 @@ fn delete_force_of_a_running_container() {
 fn unprivileged_ct_maps_root_and_keeps_file_ownership() {
     become_subreaper();
     let sim = Sim::with_config("unprivileged_ct", "unprivileged = true");
-    let bundle = sim.bundle("b", "cat /proc/self/uid_map; id -u; echo data > /written; exit 0");
+    let bundle = sim.bundle(
+        "b",
+        "cat /proc/self/uid_map; id -u; echo data > /written; exit 0",
+    );
     let out_path = sim.dir.path().join("stdout");
     let pid_file = sim.dir.path().join("pidfile");
     let ok = sim
@@ -232,11 +287,19 @@ fn unprivileged_ct_maps_root_and_keeps_file_ownership() {
     assert_eq!(reap(pid), 0);
     let out = std::fs::read_to_string(&out_path).unwrap();
     let map: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(map, ["0", "100000", "65536"], "the CT's user namespace: {out}");
+    assert_eq!(
+        map,
+        ["0", "100000", "65536"],
+        "the CT's user namespace: {out}"
+    );
     assert_eq!(out.lines().nth(1), Some("0"));
     use std::os::unix::fs::MetadataExt;
     let md = std::fs::metadata(bundle.join("rootfs/written")).unwrap();
-    assert_eq!((md.uid(), md.gid()), (0, 0), "idmap=passthrough keeps on-disk ownership");
+    assert_eq!(
+        (md.uid(), md.gid()),
+        (0, 0),
+        "idmap=passthrough keeps on-disk ownership"
+    );
     assert!(sim.run(&["delete", "u1"]).status.success());
     assert!(sim.cts().is_empty());
 }
@@ -247,7 +310,8 @@ fn readonly_root_and_sysctls_apply_to_the_workload() {
     let sim = Sim::new("readonly_root_sysctls");
     let script = "touch /probe 2>/dev/null && echo writable || echo readonly; cat /proc/sys/net/ipv4/ping_group_range";
     let bundle = sim.bundle("b", script);
-    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
     spec["root"]["readonly"] = true.into();
     spec["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ping_group_range": "0 4242"});
     write_spec(&bundle, &spec);
@@ -273,7 +337,11 @@ fn readonly_root_and_sysctls_apply_to_the_workload() {
     let out = std::fs::read_to_string(&out_path).unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "readonly", "{out}");
-    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", "4242"], "{out}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "4242"],
+        "{out}"
+    );
     assert!(!bundle.join("rootfs/probe").exists());
     let host = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap();
     assert!(!host.contains("4242"), "the sysctl leaked to the host");
@@ -285,7 +353,8 @@ fn exec_failure_is_reported_by_start() {
     become_subreaper();
     let sim = Sim::new("exec_failure");
     let bundle = sim.bundle("b", "true");
-    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
     spec["process"]["args"] = serde_json::json!(["no-such-program"]);
     write_spec(&bundle, &spec);
     let pid_file = sim.dir.path().join("pidfile");
@@ -305,7 +374,11 @@ fn exec_failure_is_reported_by_start() {
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     let s = sim.run(&["start", "e1"]);
     assert!(!s.status.success());
-    assert!(stderr(&s).contains("executable file not found in $PATH"), "{}", stderr(&s));
+    assert!(
+        stderr(&s).contains("executable file not found in $PATH"),
+        "{}",
+        stderr(&s)
+    );
     assert_eq!(stderr(&s).lines().count(), 1);
     assert_eq!(reap(pid), 127);
     assert!(sim.run(&["delete", "e1"]).status.success());

@@ -28,6 +28,9 @@ fn man_pages_match_the_command_line() {
             continue;
         }
         let have = std::fs::read(&path).unwrap_or_default();
-        assert!(have == text, "man/{file} is stale: run UPDATE_MAN=1 cargo test --test man_pages");
+        assert!(
+            have == text,
+            "man/{file} is stale: run UPDATE_MAN=1 cargo test --test man_pages"
+        );
     }
 }

@@ -14,15 +14,32 @@ const IMAGE: &str = "localhost/plx-busybox";
 fn ensure_image() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if Command::new("podman").args(["image", "exists", IMAGE]).status().unwrap().success() {
+        if Command::new("podman")
+            .args(["image", "exists", IMAGE])
+            .status()
+            .unwrap()
+            .success()
+        {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
         make_rootfs(dir.path());
         let tar = dir.path().join("../plx-busybox.tar");
-        let ok = Command::new("tar").arg("-C").arg(dir.path()).arg("-cf").arg(&tar).arg(".").status().unwrap();
+        let ok = Command::new("tar")
+            .arg("-C")
+            .arg(dir.path())
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
         assert!(ok.success());
-        let out = Command::new("podman").arg("import").arg(&tar).arg(IMAGE).output().unwrap();
+        let out = Command::new("podman")
+            .arg("import")
+            .arg(&tar)
+            .arg(IMAGE)
+            .output()
+            .unwrap();
         let _ = std::fs::remove_file(&tar);
         assert!(out.status.success(), "podman import: {}", stderr(&out));
     });
@@ -30,7 +47,10 @@ fn ensure_image() {
 
 fn podman(sim: &Sim, args: &[&str]) -> Output {
     let mut c = Command::new("podman");
-    c.arg("--runtime").arg(runtime_bin()).arg("--runtime-flag").arg(format!("config={}", sim.config.display()));
+    c.arg("--runtime")
+        .arg(runtime_bin())
+        .arg("--runtime-flag")
+        .arg(format!("config={}", sim.config.display()));
     c.args(args).output().unwrap()
 }
 
@@ -38,11 +58,30 @@ fn podman(sim: &Sim, args: &[&str]) -> Output {
 fn run_rm_prints_and_exits_with_the_workload_status() {
     ensure_image();
     let sim = Sim::new("podman_run_rm");
-    let out = podman(&sim, &["run", "--rm", "--name", "plx-run-rm", IMAGE, "sh", "-c", "echo hi; exit 7"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n", "stderr: {}", stderr(&out));
+    let out = podman(
+        &sim,
+        &[
+            "run",
+            "--rm",
+            "--name",
+            "plx-run-rm",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo hi; exit 7",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hi\n",
+        "stderr: {}",
+        stderr(&out)
+    );
     assert_eq!(out.status.code(), Some(7), "stderr: {}", stderr(&out));
     // podman removes the container from conmon's exit command, which may finish after `run`.
-    wait_for("the CT to be destroyed", Duration::from_secs(15), || sim.cts().is_empty());
+    wait_for("the CT to be destroyed", Duration::from_secs(15), || {
+        sim.cts().is_empty()
+    });
 }
 
 #[test]
@@ -57,7 +96,11 @@ fn run_detached_then_stop_and_rm() {
     let t = Instant::now();
     let out = podman(&sim, &["stop", "-t", "2", name]);
     assert!(out.status.success(), "stop: {}", stderr(&out));
-    assert!(t.elapsed() < Duration::from_secs(15), "stop took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "stop took {:?}",
+        t.elapsed()
+    );
     let out = podman(&sim, &["rm", "-f", name]);
     assert!(out.status.success(), "rm: {}", stderr(&out));
     assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());

@@ -21,7 +21,10 @@ pub enum BackendError {
     #[error("{cmd}: timed out after {secs} s")]
     Timeout { cmd: String, secs: u64 },
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
 }

@@ -53,7 +53,10 @@ impl Pct {
     }
 
     fn ensure_template(&self) -> Result<(), BackendError> {
-        if std::fs::metadata(&self.template).map(|m| m.len() == EMPTY_TAR.len() as u64).unwrap_or(false) {
+        if std::fs::metadata(&self.template)
+            .map(|m| m.len() == EMPTY_TAR.len() as u64)
+            .unwrap_or(false)
+        {
             return Ok(());
         }
         crate::state::write_atomic(&self.template, &EMPTY_TAR, 0o644)
@@ -75,12 +78,22 @@ impl Pct {
             move |source| BackendError::Io { what, source }
         };
         std::fs::create_dir_all(&self.lock_dir).map_err(io(&self.lock_dir))?;
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
-        lock_with_timeout(&lock, Duration::from_secs(10))
-            .map_err(|_| BackendError::Other(format!("can't lock file '{}' - got timeout", lock_path.display())))?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock_with_timeout(&lock, Duration::from_secs(10)).map_err(|_| {
+            BackendError::Other(format!(
+                "can't lock file '{}' - got timeout",
+                lock_path.display()
+            ))
+        })?;
         let path = self.conf_path(vmid);
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        let mut conf = CtConfig::parse(&text).map_err(|e| BackendError::Other(format!("{}: {e}", path.display())))?;
+        let mut conf = CtConfig::parse(&text)
+            .map_err(|e| BackendError::Other(format!("{}: {e}", path.display())))?;
         conf.env.extend(ct.env.iter().cloned());
         conf.lxc.extend(ct.lxc.iter().cloned());
         crate::state::write_atomic(&path, conf.to_conf_string().as_bytes(), 0o640)
@@ -109,7 +122,10 @@ fn classify(vmid: Vmid, sub: &str, stderr: &str) -> BackendError {
     } else if msg.contains(&format!("CT {vmid} not running")) {
         BackendError::NotRunning(vmid)
     } else {
-        BackendError::Command { cmd: format!("pct {sub} {vmid}"), msg }
+        BackendError::Command {
+            cmd: format!("pct {sub} {vmid}"),
+            msg,
+        }
     }
 }
 
@@ -148,7 +164,10 @@ pub fn parse_status(out: &str) -> Option<CtStatus> {
 impl Backend for Pct {
     fn create(&self, vmid: Vmid, ct: &CtConfig) -> Result<(), BackendError> {
         self.ensure_template()?;
-        self.checked(vmid, &create_args(vmid, &self.template.to_string_lossy(), ct))?;
+        self.checked(
+            vmid,
+            &create_args(vmid, &self.template.to_string_lossy(), ct),
+        )?;
         if let Err(e) = self.add_raw_keys(vmid, ct) {
             let _ = self.destroy(vmid);
             return Err(e);
@@ -157,13 +176,21 @@ impl Backend for Pct {
     }
 
     fn start(&self, vmid: Vmid) -> Result<(), BackendError> {
-        self.checked(vmid, &["start".into(), vmid.to_string()]).map(drop)
+        self.checked(vmid, &["start".into(), vmid.to_string()])
+            .map(drop)
     }
 
     fn status(&self, vmid: Vmid) -> Result<CtStatus, BackendError> {
-        let out = self.checked(vmid, &["status".into(), vmid.to_string(), "--verbose".into()])?;
-        parse_status(&out.stdout)
-            .ok_or_else(|| BackendError::Other(format!("pct status {vmid}: unexpected output: {}", one_line(&out.stdout))))
+        let out = self.checked(
+            vmid,
+            &["status".into(), vmid.to_string(), "--verbose".into()],
+        )?;
+        parse_status(&out.stdout).ok_or_else(|| {
+            BackendError::Other(format!(
+                "pct status {vmid}: unexpected output: {}",
+                one_line(&out.stdout)
+            ))
+        })
     }
 
     fn stop(&self, vmid: Vmid) -> Result<(), BackendError> {
@@ -193,7 +220,10 @@ mod tests {
     #[test]
     fn status_verbose_running_and_stopped() {
         let running = "cpus: 1\nmaxmem: 536870912\nname: CT100123\npid: 4242\nstatus: running\ntype: lxc\nvmid: 100123\n";
-        assert_eq!(parse_status(running), Some(CtStatus::Running { init_pid: 4242 }));
+        assert_eq!(
+            parse_status(running),
+            Some(CtStatus::Running { init_pid: 4242 })
+        );
         assert_eq!(parse_status("status: stopped\n"), Some(CtStatus::Stopped));
         assert_eq!(parse_status("status: running\n"), None);
         assert_eq!(parse_status("garbage"), None);
@@ -203,12 +233,24 @@ mod tests {
     fn errors_are_classified_by_proxmox_wording() {
         let v = vmid();
         let taken = "unable to create CT 100123 - CT 100123 already exists on node 'pve1'\n";
-        assert!(matches!(classify(v, "create", taken), BackendError::VmidTaken(_)));
+        assert!(matches!(
+            classify(v, "create", taken),
+            BackendError::VmidTaken(_)
+        ));
         let missing = "Configuration file 'nodes/pve1/lxc/100123.conf' does not exist\n";
-        assert!(matches!(classify(v, "destroy", missing), BackendError::NoSuchCt(_)));
-        assert!(matches!(classify(v, "stop", "CT 100123 not running\n"), BackendError::NotRunning(_)));
+        assert!(matches!(
+            classify(v, "destroy", missing),
+            BackendError::NoSuchCt(_)
+        ));
+        assert!(matches!(
+            classify(v, "stop", "CT 100123 not running\n"),
+            BackendError::NotRunning(_)
+        ));
         let e = classify(v, "start", "startup for container '100123' failed\n");
-        assert_eq!(e.to_string(), "pct start 100123: startup for container '100123' failed");
+        assert_eq!(
+            e.to_string(),
+            "pct start 100123: startup for container '100123' failed"
+        );
     }
 
     #[test]
@@ -217,11 +259,22 @@ mod tests {
         ct.options.insert("ostype".into(), "unmanaged".into());
         ct.options.insert("rootfs".into(), "/b/rootfs,ro=1".into());
         ct.description = "proxmox-lxcri id: c1".into();
-        ct.lxc.push(("lxc.prlimit.nofile".into(), "1024:1024".into()));
+        ct.lxc
+            .push(("lxc.prlimit.nofile".into(), "1024:1024".into()));
         let args = create_args(vmid(), "/t.tar", &ct);
         assert_eq!(
             args,
-            ["create", "100123", "/t.tar", "--ostype", "unmanaged", "--rootfs", "/b/rootfs,ro=1", "--description", "proxmox-lxcri id: c1"]
+            [
+                "create",
+                "100123",
+                "/t.tar",
+                "--ostype",
+                "unmanaged",
+                "--rootfs",
+                "/b/rootfs,ro=1",
+                "--description",
+                "proxmox-lxcri id: c1"
+            ]
         );
     }
 }

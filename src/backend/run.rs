@@ -16,8 +16,13 @@ pub struct Output {
 /// Run `cmd` with stdin from /dev/null, capture its output, kill it after `timeout`.
 pub fn run(mut cmd: Command, timeout: Duration) -> Result<Output, BackendError> {
     let name = describe(&cmd);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|source| BackendError::Io { what: name.clone(), source })?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| BackendError::Io {
+        what: name.clone(),
+        source,
+    })?;
     let mut out_pipe = child.stdout.take().expect("piped");
     let mut err_pipe = child.stderr.take().expect("piped");
     // Drain stderr on a helper thread so neither pipe can fill up and stall the child.
@@ -36,17 +41,32 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Result<Output, BackendError> 
         let _ = tx.send(());
         (s, status)
     });
-    if rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    if rx
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .is_err()
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = out_thread.join();
         let _ = err_thread.join();
-        return Err(BackendError::Timeout { cmd: name, secs: timeout.as_secs() });
+        return Err(BackendError::Timeout {
+            cmd: name,
+            secs: timeout.as_secs(),
+        });
     }
     let (stdout, status) = out_thread.join().expect("stdout reader");
     let stderr = err_thread.join().expect("stderr reader");
     let status = status.map_err(|source| BackendError::Io { what: name, source })?;
-    let code = status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
-    Ok(Output { status: code, stdout, stderr })
+    let code = status.code().unwrap_or_else(|| {
+        128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+    });
+    Ok(Output {
+        status: code,
+        stdout,
+        stderr,
+    })
 }
 
 pub fn describe(cmd: &Command) -> String {
@@ -60,7 +80,11 @@ pub fn describe(cmd: &Command) -> String {
 
 /// Proxmox errors are Perl `die` lines; keep the meaningful ones on one line.
 pub fn one_line(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     if lines.is_empty() {
         return "failed without a message".into();
     }
@@ -76,7 +100,10 @@ mod tests {
         let mut c = Command::new("sh");
         c.args(["-c", "echo out; echo err >&2; exit 3"]);
         let o = run(c, Duration::from_secs(10)).unwrap();
-        assert_eq!((o.status, o.stdout.as_str(), o.stderr.as_str()), (3, "out\n", "err\n"));
+        assert_eq!(
+            (o.status, o.stdout.as_str(), o.stderr.as_str()),
+            (3, "out\n", "err\n")
+        );
     }
 
     #[test]
@@ -84,7 +111,10 @@ mod tests {
         let mut c = Command::new("sleep");
         c.arg("30");
         let t = Instant::now();
-        assert!(matches!(run(c, Duration::from_millis(200)), Err(BackendError::Timeout { .. })));
+        assert!(matches!(
+            run(c, Duration::from_millis(200)),
+            Err(BackendError::Timeout { .. })
+        ));
         assert!(t.elapsed() < Duration::from_secs(10));
     }
 

@@ -48,7 +48,10 @@ struct Made {
 impl Made {
     fn undo(&self, backend: &dyn Backend, dir: &ContainerDir) {
         if let Some(pid) = self.shim {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         if let Some(vmid) = self.vmid {
             if let Err(e) = backend.destroy(vmid) {
@@ -67,14 +70,24 @@ fn create(
     made: &mut Made,
     log_fd: Option<RawFd>,
 ) -> anyhow::Result<()> {
-    let bundle = std::path::absolute(&args.bundle).with_context(|| format!("bundle {}", args.bundle.display()))?;
+    let bundle = std::path::absolute(&args.bundle)
+        .with_context(|| format!("bundle {}", args.bundle.display()))?;
     let config_path = bundle.join("config.json");
     let spec = Spec::load(&config_path).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
-    let process = spec.process().clone().ok_or_else(|| anyhow!("{}: process is not set", config_path.display()))?;
+    let process = spec
+        .process()
+        .clone()
+        .ok_or_else(|| anyhow!("{}: process is not set", config_path.display()))?;
     if process.terminal() == Some(true) {
-        bail!("{}: process.terminal: terminals are not supported yet", config_path.display());
+        bail!(
+            "{}: process.terminal: terminals are not supported yet",
+            config_path.display()
+        );
     }
-    let root = spec.root().as_ref().ok_or_else(|| anyhow!("{}: root is not set", config_path.display()))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| anyhow!("{}: root is not set", config_path.display()))?;
     let rootfs = bundle.join(root.path());
     if !rootfs.is_dir() {
         bail!("rootfs {} does not exist", rootfs.display());
@@ -87,14 +100,22 @@ fn create(
     let map_ctx = MapContext {
         id: args.id.clone(),
         bundle: bundle.clone(),
-        launch: Launch::Init { host_path: init, ct_path: INIT_IN_CT.into() },
+        launch: Launch::Init {
+            host_path: init,
+            ct_path: INIT_IN_CT.into(),
+        },
         strict: cfg.strict,
         unprivileged: cfg.unprivileged,
         arch: arch().into(),
         bind_kinds: spec::bind_kinds(&spec, &bundle),
     };
-    let mut mapped = spec::map(&spec, &map_ctx)
-        .map_err(|e| anyhow!("{}: {}", config_path.display(), e.to_string().trim_start_matches("config.json: ")))?;
+    let mut mapped = spec::map(&spec, &map_ctx).map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            config_path.display(),
+            e.to_string().trim_start_matches("config.json: ")
+        )
+    })?;
     for w in &mapped.warnings {
         log::warn!("{}: {w}", args.id);
     }
@@ -103,8 +124,14 @@ fn create(
         // filtered yet (see docs/mapping.md).
         let path = dir.file("seccomp.lxc");
         crate::state::write_atomic(&path, profile.as_bytes(), 0o644)?;
-        mapped.ct.lxc.push(("lxc.seccomp.profile".into(), path.display().to_string()));
-        log::warn!("{}: linux.seccomp applies to the CT's init, not yet to the workload", args.id);
+        mapped
+            .ct
+            .lxc
+            .push(("lxc.seccomp.profile".into(), path.display().to_string()));
+        log::warn!(
+            "{}: linux.seccomp applies to the CT's init, not yet to the workload",
+            args.id
+        );
     }
     let target = Target {
         init_pid: 0,
@@ -120,7 +147,12 @@ fn create(
         bundle: bundle.clone(),
         rootfs,
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
         vmid: None,
         shim: None,
         workload: None,
@@ -133,7 +165,8 @@ fn create(
     let vmid = allocate(cfg, &args.id, |vmid| {
         // Record the VMID before the CT exists, so `delete --force` can clean up a killed create.
         state.vmid = Some(vmid);
-        dir.save(&state).map_err(|e| BackendError::Other(e.to_string()))?;
+        dir.save(&state)
+            .map_err(|e| BackendError::Other(e.to_string()))?;
         made.vmid = Some(vmid);
         let r = backend.create(vmid, &mapped.ct);
         if r.is_err() {
@@ -141,14 +174,21 @@ fn create(
         }
         r
     })?;
-    backend.start(vmid).with_context(|| format!("starting CT {vmid}"))?;
+    backend
+        .start(vmid)
+        .with_context(|| format!("starting CT {vmid}"))?;
     let init_pid = match backend.status(vmid)? {
         CtStatus::Running { init_pid } => init_pid,
         CtStatus::Stopped => bail!("CT {vmid} stopped right after start"),
     };
 
     let listener = shim::bind(&dir.path)?;
-    let shim = Shim { vmid, target: Target { init_pid, ..target }, process, backend: backend::from_config(cfg) };
+    let shim = Shim {
+        vmid,
+        target: Target { init_pid, ..target },
+        process,
+        backend: backend::from_config(cfg),
+    };
     let keep: Vec<RawFd> = log_fd.into_iter().collect();
     let pid = shim::spawn(shim, listener, &keep)?;
     made.shim = Some(pid);
@@ -187,13 +227,19 @@ fn allocate(
 
 /// A stable, well-spread hash (std's hasher is randomly seeded).
 fn fnv1a(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+    s.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// Namespaces config.json names by path, which the workload joins instead of the CT's.
 fn ns_paths(spec: &Spec) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let mut out = BTreeMap::new();
-    let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    let nss = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
     for ns in nss {
         let Some(path) = ns.path() else { continue };
         let name = match ns.typ() {
@@ -203,7 +249,10 @@ fn ns_paths(spec: &Spec) -> anyhow::Result<BTreeMap<String, PathBuf>> {
             other => bail!("config.json: linux.namespaces: joining a {other:?} namespace by path is not supported yet"),
         };
         if !Path::new(path).exists() {
-            bail!("config.json: linux.namespaces: {name} namespace {} does not exist", path.display());
+            bail!(
+                "config.json: linux.namespaces: {name} namespace {} does not exist",
+                path.display()
+            );
         }
         out.insert(name.to_string(), path.clone());
     }
@@ -226,8 +275,7 @@ mod tests {
 
     #[test]
     fn allocation_skips_taken_vmids_and_gives_up() {
-        let mut cfg = Config::default();
-        cfg.vmid_range = [1000, 1003];
+        let cfg = Config { vmid_range: [1000, 1003], ..Default::default() };
         let mut tried = Vec::new();
         let v = allocate(&cfg, "x", |v| {
             tried.push(v.get());

@@ -30,7 +30,10 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
     match st.status() {
         Status::Stopped | Status::Created | Status::Creating => {}
         Status::Running if args.force => {}
-        s => bail!("cannot delete container {} that is {s}; use --force", args.id),
+        s => bail!(
+            "cannot delete container {} that is {s}; use --force",
+            args.id
+        ),
     }
     if matches!(st.status(), Status::Created | Status::Running) {
         super::kill::signal(&st, Signal::SIGKILL, false)?;

@@ -36,7 +36,13 @@ pub fn signal(st: &State, sig: Signal, all: bool) -> anyhow::Result<()> {
             let _ = kill(Pid::from_raw(pid), sig);
         }
     }
-    kill(Pid::from_raw(target.pid), sig).or_else(|e| if e == nix::Error::ESRCH { Ok(()) } else { Err(e) })?;
+    kill(Pid::from_raw(target.pid), sig).or_else(|e| {
+        if e == nix::Error::ESRCH {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })?;
     if sig == Signal::SIGKILL {
         // The shim stops the CT and exits with 137 on its own; if it does not, do its work.
         if !wait_gone(&shim, Duration::from_secs(5)) {
@@ -62,16 +68,28 @@ fn wait_gone(p: &crate::state::ProcRef, timeout: Duration) -> bool {
 
 /// Every process of the CT except its init: the members of the init's cgroup.
 fn ct_pids(st: &State) -> Vec<i32> {
-    let Some(init) = st.init_pid else { return Vec::new() };
-    let Ok(cg) = std::fs::read_to_string(format!("/proc/{init}/cgroup")) else { return Vec::new() };
-    let mounts = crate::nsenter::cgroup_mounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
+    let Some(init) = st.init_pid else {
+        return Vec::new();
+    };
+    let Ok(cg) = std::fs::read_to_string(format!("/proc/{init}/cgroup")) else {
+        return Vec::new();
+    };
+    let mounts = crate::nsenter::cgroup_mounts(
+        &std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
+    );
     for line in cg.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
         if let Some(m) = crate::nsenter::mount_for(&mounts, ctrls) {
             let procs = m.join(path.trim_start_matches('/')).join("cgroup.procs");
             if let Ok(text) = std::fs::read_to_string(procs) {
-                return text.lines().filter_map(|l| l.parse().ok()).filter(|p| *p != init).collect();
+                return text
+                    .lines()
+                    .filter_map(|l| l.parse().ok())
+                    .filter(|p| *p != init)
+                    .collect();
             }
         }
     }

@@ -25,15 +25,31 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
                 st: OciState<'a>,
                 vmid: Option<u32>,
             }
-            let rows: Vec<Row> =
-                states.iter().map(|s| Row { st: OciState::of(s), vmid: s.vmid.map(|v| v.get()) }).collect();
+            let rows: Vec<Row> = states
+                .iter()
+                .map(|s| Row {
+                    st: OciState::of(s),
+                    vmid: s.vmid.map(|v| v.get()),
+                })
+                .collect();
             println!("{}", serde_json::to_string(&rows)?);
         }
         ListFormat::Table => {
-            println!("{:<20} {:<8} {:<10} {:<10} {:<40} CREATED", "ID", "PID", "STATUS", "VMID", "BUNDLE");
+            println!(
+                "{:<20} {:<8} {:<10} {:<10} {:<40} CREATED",
+                "ID", "PID", "STATUS", "VMID", "BUNDLE"
+            );
             for s in &states {
                 let vmid = s.vmid.map(|v| v.to_string()).unwrap_or_default();
-                println!("{:<20} {:<8} {:<10} {:<10} {:<40} {}", s.id, s.pid(), s.status(), vmid, s.bundle.display(), s.created);
+                println!(
+                    "{:<20} {:<8} {:<10} {:<10} {:<40} {}",
+                    s.id,
+                    s.pid(),
+                    s.status(),
+                    vmid,
+                    s.bundle.display(),
+                    s.created
+                );
             }
         }
     }

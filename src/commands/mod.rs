@@ -25,7 +25,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(g: &GlobalOpts) -> Ctx {
-        Ctx { root: g.root.clone().unwrap_or_else(default_root), config_path: g.config.clone() }
+        Ctx {
+            root: g.root.clone().unwrap_or_else(default_root),
+            config_path: g.config.clone(),
+        }
     }
 
     pub fn config(&self) -> anyhow::Result<Config> {
@@ -53,8 +56,13 @@ pub fn parse_signal(s: &str) -> anyhow::Result<nix::sys::signal::Signal> {
         return Signal::try_from(n).with_context(|| format!("invalid signal {s}"));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map_err(|_| anyhow::anyhow!("invalid signal {s}"))
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| anyhow::anyhow!("invalid signal {s}"))
 }
 
 #[cfg(test)]

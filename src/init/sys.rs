@@ -39,19 +39,37 @@ const WNOHANG: usize = 1;
 const SIGSET_SIZE: usize = 8;
 
 pub fn exit(code: i32) -> ! {
-    unsafe { syscall4(nr::EXIT_GROUP, code as usize, 0, 0, 0) };
-    loop {}
+    // exit_group does not return; spin on it rather than fall through if it ever did.
+    loop {
+        unsafe { syscall4(nr::EXIT_GROUP, code as usize, 0, 0, 0) };
+    }
 }
 
 pub fn block_signals(set: u64) {
-    unsafe { syscall4(nr::RT_SIGPROCMASK, SIG_BLOCK, &set as *const u64 as usize, 0, SIGSET_SIZE) };
+    unsafe {
+        syscall4(
+            nr::RT_SIGPROCMASK,
+            SIG_BLOCK,
+            &set as *const u64 as usize,
+            0,
+            SIGSET_SIZE,
+        )
+    };
 }
 
 /// The next pending signal of `set` (blocking); 0 if interrupted.
 pub fn wait_signal(set: u64) -> u64 {
     // siginfo_t is 128 bytes; only the signal number (first int) is used.
     let mut info = core::mem::MaybeUninit::<[u64; 16]>::uninit();
-    let r = unsafe { syscall4(nr::RT_SIGTIMEDWAIT, &set as *const u64 as usize, info.as_mut_ptr() as usize, 0, SIGSET_SIZE) };
+    let r = unsafe {
+        syscall4(
+            nr::RT_SIGTIMEDWAIT,
+            &set as *const u64 as usize,
+            info.as_mut_ptr() as usize,
+            0,
+            SIGSET_SIZE,
+        )
+    };
     if r > 0 {
         r as u64
     } else {
@@ -62,7 +80,15 @@ pub fn wait_signal(set: u64) -> u64 {
 /// Reap one exited child; > 0 while there was one.
 pub fn reap_one() -> isize {
     let mut status: i32 = 0;
-    unsafe { syscall4(nr::WAIT4, usize::MAX, &mut status as *mut i32 as usize, WNOHANG, 0) }
+    unsafe {
+        syscall4(
+            nr::WAIT4,
+            usize::MAX,
+            &mut status as *mut i32 as usize,
+            WNOHANG,
+            0,
+        )
+    }
 }
 
 // Without libc the compiler's calls to these must be satisfied here; volatile accesses keep them

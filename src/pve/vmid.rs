@@ -3,7 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "u32", into = "u32")]
 pub struct Vmid(u32);
 
@@ -50,7 +52,9 @@ impl FromStr for Vmid {
         if !ok {
             return Err(VmidError(s.to_string()));
         }
-        s.parse::<u32>().map(Vmid).map_err(|_| VmidError(s.to_string()))
+        s.parse::<u32>()
+            .map(Vmid)
+            .map_err(|_| VmidError(s.to_string()))
     }
 }
 

@@ -15,12 +15,19 @@ pub fn runtime_bin() -> PathBuf {
 /// A sibling binary of the runtime in the same target dir (pct from pve-sim, the init).
 pub fn sibling_bin(name: &str) -> PathBuf {
     let p = runtime_bin().with_file_name(name);
-    assert!(p.exists(), "{} missing: build the workspace first (cargo build --workspace)", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: build the workspace first (cargo build --workspace)",
+        p.display()
+    );
     p
 }
 
 pub fn require_root() {
-    assert!(nix::unistd::geteuid().is_root(), "these tests drive real LXC containers and must run as root");
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "these tests drive real LXC containers and must run as root"
+    );
 }
 
 pub struct Sim {
@@ -34,7 +41,9 @@ pub struct Sim {
 
 /// Disjoint VMID ranges per test: CT cgroups (`lxc/<vmid>`) are global on the host.
 fn vmid_range(name: &str) -> [u32; 2] {
-    let h = name.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
+    let h = name.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    });
     let lo = 200_000 + (h % 7000) * 100;
     [lo, lo + 99]
 }
@@ -47,7 +56,10 @@ impl Sim {
     /// A sim node plus a runtime config; `extra` is appended to the config's top level.
     pub fn with_config(name: &str, extra: &str) -> Sim {
         require_root();
-        let dir = tempfile::Builder::new().prefix("plx-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("plx-test-")
+            .tempdir()
+            .unwrap();
         let sim_root = dir.path().join("sim");
         let state_root = dir.path().join("run");
         std::fs::create_dir_all(&sim_root).unwrap();
@@ -80,13 +92,23 @@ impl Sim {
             ),
         )
         .unwrap();
-        Sim { dir, sim_root, state_root, config, pct, vmid_range }
+        Sim {
+            dir,
+            sim_root,
+            state_root,
+            config,
+            pct,
+            vmid_range,
+        }
     }
 
     /// The runtime with this sim's `--root` and `--config`.
     pub fn runtime(&self) -> Command {
         let mut c = Command::new(runtime_bin());
-        c.arg("--root").arg(&self.state_root).arg("--config").arg(&self.config);
+        c.arg("--root")
+            .arg(&self.state_root)
+            .arg("--config")
+            .arg(&self.config);
         c.env_remove("PVE_SIM_FAIL");
         c
     }
@@ -98,7 +120,11 @@ impl Sim {
     }
 
     pub fn pct(&self, args: &[&str]) -> Output {
-        Command::new(&self.pct).args(args).env_remove("PVE_SIM_FAIL").output().unwrap()
+        Command::new(&self.pct)
+            .args(args)
+            .env_remove("PVE_SIM_FAIL")
+            .output()
+            .unwrap()
     }
 
     /// `pct list` rows as (vmid, status).
@@ -126,7 +152,11 @@ impl Sim {
 
     pub fn state_json(&self, id: &str) -> serde_json::Value {
         let out = self.run(&["state", id]);
-        assert!(out.status.success(), "state {id}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "state {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 }
@@ -188,7 +218,11 @@ pub fn base_spec() -> serde_json::Value {
 
 pub fn write_spec(bundle: &Path, spec: &serde_json::Value) {
     std::fs::create_dir_all(bundle).unwrap();
-    std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(spec).unwrap()).unwrap();
+    std::fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec_pretty(spec).unwrap(),
+    )
+    .unwrap();
 }
 
 /// A minimal rootfs: static busybox and its applets, the directories LXC mounts onto.
@@ -198,7 +232,10 @@ pub fn make_rootfs(root: &Path) {
     }
     let bb = root.join("bin/busybox");
     std::fs::copy("/bin/busybox", &bb).expect("busybox-static is installed (/bin/busybox)");
-    for applet in ["sh", "echo", "cat", "ls", "hostname", "pwd", "sleep", "id", "env", "true", "false", "kill", "ps", "touch"] {
+    for applet in [
+        "sh", "echo", "cat", "ls", "hostname", "pwd", "sleep", "id", "env", "true", "false",
+        "kill", "ps", "touch",
+    ] {
         let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
     }
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
