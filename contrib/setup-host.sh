@@ -4,7 +4,7 @@
 # and podman ulimits within this machine's hard limits.
 set -euo pipefail
 
-pkgs=(lxc uidmap podman conmon runc catatonit busybox-static tar bc)
+pkgs=(lxc uidmap podman conmon runc catatonit busybox-static tar bc libseccomp-dev pkg-config)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

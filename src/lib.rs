@@ -12,6 +12,7 @@ pub mod logging;
 pub mod nsenter;
 pub mod process;
 pub mod pve;
+pub mod seccomp;
 pub mod shim;
 pub mod spec;
 pub mod state;

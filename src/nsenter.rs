@@ -53,6 +53,8 @@ pub struct Target {
     pub readonly_root: bool,
     /// Sysctls no CT key carries, written in the joined namespaces (`linux.sysctl`).
     pub sysctls: BTreeMap<String, String>,
+    /// The workload's filter (`linux.seccomp`).
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// Start `process` in the CT; returns the workload's host pid once it has exec'd.

@@ -56,6 +56,27 @@ fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
             log::warn!("process.oomScoreAdj {adj} not applied: {e}");
         }
     }
+    if let Some(mask) = process.user().umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    if let Some(io) = process.io_priority() {
+        set_io_priority(io)?;
+    }
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        // Takes effect at exec, like runc's; fails where AppArmor is not enabled.
+        std::fs::write("/proc/self/attr/apparmor/exec", format!("exec {profile}"))
+            .or_else(|_| std::fs::write("/proc/self/attr/exec", format!("exec {profile}")))
+            .map_err(|e| format!("process.apparmorProfile {profile}: {e}"))?;
+    }
+    let nnp = process.no_new_privileges() == Some(true);
+    if let (Some(profile), false) = (&target.seccomp, nnp) {
+        // Without no_new_privs, loading needs CAP_SYS_ADMIN: load before capabilities drop.
+        crate::seccomp::load(profile)?;
+    }
     let user = process.user();
     let gids: Vec<Gid> = user
         .additional_gids()
@@ -78,7 +99,7 @@ fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
     if let Some(c) = process.capabilities() {
         set_caps(c)?;
     }
-    if process.no_new_privileges() == Some(true) {
+    if nnp {
         nix::sys::prctl::set_no_new_privs().map_err(|e| format!("process.noNewPrivileges: {e}"))?;
     }
     let env: Vec<String> = process.env().clone().unwrap_or_default();
@@ -93,9 +114,32 @@ fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
     let first = args.first().ok_or("process.args is empty")?;
     let prog = resolve(first, &env)?;
     cloexec_from(3 + target.preserve_fds);
+    if let (Some(profile), true) = (&target.seccomp, nnp) {
+        // Last, so the filter sees only the exec and what the workload does.
+        crate::seccomp::load(profile)?;
+    }
     let argv = args.iter().map(|a| cstring(a)).collect();
     let envp = env.iter().map(|e| cstring(e)).collect();
     Ok((cstring(&prog.to_string_lossy()), argv, envp))
+}
+
+fn set_io_priority(io: &oci_spec::runtime::LinuxIOPriority) -> Result<(), String> {
+    use oci_spec::runtime::IOPriorityClass;
+    let class = match io.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+    let prio = (class << 13) | io.priority();
+    // SAFETY: plain system call on the calling process.
+    if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) } != 0 {
+        return Err(format!(
+            "process.ioPriority: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 /// The shim blocks signals it relays; the workload starts with none blocked and default handlers.

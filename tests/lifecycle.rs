@@ -384,3 +384,95 @@ fn exec_failure_is_reported_by_start() {
     assert!(sim.run(&["delete", "e1"]).status.success());
     assert!(sim.cts().is_empty());
 }
+
+#[test]
+fn seccomp_filters_the_workload() {
+    become_subreaper();
+    let sim = Sim::new("seccomp_filters");
+    let bundle = sim.bundle(
+        "b",
+        "mkdir /made 2>/dev/null && echo made || echo denied; echo after",
+    );
+    std::fs::create_dir_all(bundle.join("rootfs/bin")).unwrap();
+    let _ = std::os::unix::fs::symlink("busybox", bundle.join("rootfs/bin/mkdir"));
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    spec["linux"]["seccomp"] = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    write_spec(&bundle, &spec);
+    let out_path = sim.dir.path().join("stdout");
+    let pid_file = sim.dir.path().join("pidfile");
+    let ok = sim
+        .runtime()
+        .args(["create", "-b"])
+        .arg(&bundle)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg("sc1")
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).unwrap())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert!(sim.run(&["start", "sc1"]).status.success());
+    assert_eq!(reap(pid), 0);
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap(),
+        "denied\nafter\n"
+    );
+    assert!(!bundle.join("rootfs/made").exists());
+    assert!(sim.run(&["delete", "sc1"]).status.success());
+}
+
+#[test]
+fn umask_applies_and_unsupported_process_fields_are_refused_at_create() {
+    become_subreaper();
+    let sim = Sim::new("umask_and_refusals");
+    let bundle = sim.bundle("b", "umask");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    spec["process"]["user"]["umask"] = 0o027.into();
+    write_spec(&bundle, &spec);
+    let out_path = sim.dir.path().join("stdout");
+    let pid_file = sim.dir.path().join("pidfile");
+    let ok = sim
+        .runtime()
+        .args(["create", "-b"])
+        .arg(&bundle)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg("um1")
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).unwrap())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert!(sim.run(&["start", "um1"]).status.success());
+    assert_eq!(reap(pid), 0);
+    assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "0027\n");
+    assert!(sim.run(&["delete", "um1"]).status.success());
+
+    spec["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_BATCH"});
+    write_spec(&bundle, &spec);
+    let out = sim
+        .runtime()
+        .args(["create", "-b"])
+        .arg(&bundle)
+        .arg("um2")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("process.scheduler: not supported yet"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(sim.cts().is_empty());
+}

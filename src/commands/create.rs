@@ -78,6 +78,17 @@ fn create(
         .process()
         .clone()
         .ok_or_else(|| anyhow!("{}: process is not set", config_path.display()))?;
+    if process.scheduler().is_some() || process.exec_cpu_affinity().is_some() {
+        let field = if process.scheduler().is_some() {
+            "scheduler"
+        } else {
+            "execCPUAffinity"
+        };
+        bail!(
+            "{}: process.{field}: not supported yet",
+            config_path.display()
+        );
+    }
     if process.terminal() == Some(true) {
         bail!(
             "{}: process.terminal: terminals are not supported yet",
@@ -119,19 +130,19 @@ fn create(
     for w in &mapped.warnings {
         log::warn!("{}: {w}", args.id);
     }
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    if let Some(profile) = &seccomp {
+        // Fail at create, not at start, on a profile this libseccomp cannot build.
+        crate::seccomp::build(profile).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
+    }
     if let Some(profile) = &mapped.seccomp {
-        // LXC loads it for the CT's init and `pct exec`; the workload the shim enters is not
-        // filtered yet (see docs/mapping.md).
+        // LXC filters the CT's init and `pct exec` sessions with it; the shim filters the workload.
         let path = dir.file("seccomp.lxc");
         crate::state::write_atomic(&path, profile.as_bytes(), 0o644)?;
         mapped
             .ct
             .lxc
             .push(("lxc.seccomp.profile".into(), path.display().to_string()));
-        log::warn!(
-            "{}: linux.seccomp applies to the CT's init, not yet to the workload",
-            args.id
-        );
     }
     let target = Target {
         init_pid: 0,
@@ -139,6 +150,7 @@ fn create(
         preserve_fds: args.preserve_fds,
         readonly_root: mapped.readonly_root,
         sysctls: mapped.sysctls.clone(),
+        seccomp,
     };
 
     let mut state = State {
@@ -275,7 +287,10 @@ mod tests {
 
     #[test]
     fn allocation_skips_taken_vmids_and_gives_up() {
-        let cfg = Config { vmid_range: [1000, 1003], ..Default::default() };
+        let cfg = Config {
+            vmid_range: [1000, 1003],
+            ..Default::default()
+        };
         let mut tried = Vec::new();
         let v = allocate(&cfg, "x", |v| {
             tried.push(v.get());
