@@ -40,10 +40,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let ctx = Ctx::new(&cli.global);
     let Some(cmd) = &cli.command else {
         if cli.global.version {
-            println!(
+            commands::out(format!(
                 "proxmox-lxcri version {}\nspec: 1.2.0",
                 env!("CARGO_PKG_VERSION")
-            );
+            ))?;
             return Ok(());
         }
         anyhow::bail!("no command given; see proxmox-lxcri --help");

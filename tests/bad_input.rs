@@ -144,25 +144,26 @@ fn failing_destroy_keeps_state_for_a_retry() {
 }
 
 #[test]
-fn failing_stop_after_exit_is_cleaned_by_delete() {
+fn kill_of_a_stuck_shim_with_a_failing_stop_is_cleaned_by_delete() {
     let sim = Sim::new("bad_stop");
-    let b = sim.bundle("b", "exit 0");
+    let b = sim.bundle("b", "exec sleep 1000");
+    assert!(create(&sim, &b, "s1", None).status.success());
+    assert!(sim.run(&["start", "s1"]).status.success());
+    let shim = sim.state_json("s1")["pid"].as_i64().unwrap() as i32;
+    // A shim that cannot run any more: `kill KILL` must end the container without it.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
     let out = sim
         .runtime()
-        .args(["create", "-b"])
-        .arg(&b)
-        .arg("s1")
+        .args(["kill", "s1", "KILL"])
         .env("PVE_SIM_FAIL", "stop")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+        .output()
         .unwrap();
-    assert!(out.success());
-    assert!(sim.run(&["start", "s1"]).status.success());
-    wait_for("stopped", std::time::Duration::from_secs(20), || {
-        sim.state_json("s1")["status"] == "stopped"
-    });
-    assert!(sim.run(&["delete", "s1"]).status.success());
+    one_line_naming(&out, "pct stop");
+    assert_eq!(sim.state_json("s1")["status"], "stopped");
+    assert!(sim.run(&["delete", "--force", "s1"]).status.success());
     assert_clean(&sim, "s1");
 }

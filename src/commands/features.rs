@@ -20,6 +20,6 @@ pub fn document() -> serde_json::Value {
 }
 
 pub fn run() -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(&document())?);
+    super::out(serde_json::to_string_pretty(&document())?)?;
     Ok(())
 }

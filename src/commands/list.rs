@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::state::OciState;
-use super::Ctx;
+use super::{out, Ctx};
 use crate::cli::{ListArgs, ListFormat};
 
 pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
@@ -14,7 +14,9 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
         }
     }
     if args.quiet {
-        states.iter().for_each(|s| println!("{}", s.id));
+        for s in &states {
+            out(&s.id)?;
+        }
         return Ok(());
     }
     match args.format {
@@ -32,16 +34,16 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
                     vmid: s.vmid.map(|v| v.get()),
                 })
                 .collect();
-            println!("{}", serde_json::to_string(&rows)?);
+            out(serde_json::to_string(&rows)?)?;
         }
         ListFormat::Table => {
-            println!(
+            out(format!(
                 "{:<20} {:<8} {:<10} {:<10} {:<40} CREATED",
                 "ID", "PID", "STATUS", "VMID", "BUNDLE"
-            );
+            ))?;
             for s in &states {
                 let vmid = s.vmid.map(|v| v.to_string()).unwrap_or_default();
-                println!(
+                out(format!(
                     "{:<20} {:<8} {:<10} {:<10} {:<40} {}",
                     s.id,
                     s.pid(),
@@ -49,7 +51,7 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
                     vmid,
                     s.bundle.display(),
                     s.created
-                );
+                ))?;
             }
         }
     }

@@ -49,6 +49,15 @@ pub fn default_root() -> PathBuf {
     }
 }
 
+/// Print a line on stdout; a reader that went away (`state ID | grep -q`) is not an error.
+pub fn out(text: impl std::fmt::Display) -> anyhow::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Parse a signal as runc does: a number, `KILL` or `SIGKILL` (any case).
 pub fn parse_signal(s: &str) -> anyhow::Result<nix::sys::signal::Signal> {
     use nix::sys::signal::Signal;

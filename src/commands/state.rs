@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::Ctx;
+use super::{out, Ctx};
 use crate::state::State;
 
 /// The OCI state document (runtime-contract.md §2.1): no CRI-O-internal keys, RFC 3339 `created`.
@@ -39,6 +39,6 @@ impl<'a> OciState<'a> {
 
 pub fn run(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let st = ctx.dir(id)?.load()?;
-    println!("{}", serde_json::to_string_pretty(&OciState::of(&st))?);
+    out(serde_json::to_string_pretty(&OciState::of(&st))?)?;
     Ok(())
 }

@@ -285,7 +285,8 @@ fn lxc_stop(sim: &Sim, vmid: u32, extra: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Waits until the monitor socket is gone (LXC finished its stop hooks and cgroup cleanup).
+/// Waits until the monitor socket is gone (LXC finished its stop hooks and cgroup cleanup)
+/// and the supervisor has exited (systemd's unit is inactive).
 fn wait_gone(sim: &Sim, vmid: u32) -> bool {
     let until = Instant::now() + GONE_TIMEOUT;
     while is_running(sim, vmid) {
@@ -294,7 +295,30 @@ fn wait_gone(sim: &Sim, vmid: u32) -> bool {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    true
+    wait_supervisor_gone(sim, vmid)
+}
+
+/// Waits until no supervisor of this CT runs: a CT whose init exited on its own is `stopped`
+/// as soon as its monitor socket is gone, while `lxc-start` and the supervisor still finish.
+pub fn wait_supervisor_gone(sim: &Sim, vmid: u32) -> bool {
+    let want = format!("pve-sim-ct-{vmid}\0{vmid}\0{}\0", lxcpath(sim));
+    let until = Instant::now() + GONE_TIMEOUT;
+    loop {
+        let alive = fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                fs::read(e.path().join("cmdline")).is_ok_and(|c| c.starts_with(want.as_bytes()))
+            });
+        if !alive {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// `pct stop`: `lxc-stop --kill`, then wait until the CT is gone.

@@ -38,6 +38,7 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
             task.warn(&format!("forced to stop CT {vmid} before destroying!"));
             ct::hard_stop(sim, vmid)?;
         }
+        ct::wait_supervisor_gone(sim, vmid);
         conf.set("lock", "destroyed");
         in_task(store::write(sim, vmid, &conf))?;
 
