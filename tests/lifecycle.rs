@@ -5,6 +5,7 @@
 mod common;
 
 use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Once;
 use std::time::Duration;
@@ -13,76 +14,118 @@ use common::*;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-fn become_subreaper() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| nix::sys::prctl::set_child_subreaper(true).unwrap());
+/// A container made by `create`, with create's (and so the workload's) stdout and stderr in files.
+struct Ctr<'a> {
+    sim: &'a Sim,
+    id: String,
+    /// The pid from `--pid-file`: our adopted shim.
+    pid: i32,
+    out: PathBuf,
+    err: PathBuf,
 }
 
-/// Wait for our adopted shim and return its exit code as conmon computes it.
-fn reap(pid: i32) -> i32 {
-    match waitpid(Pid::from_raw(pid), None).unwrap() {
-        WaitStatus::Exited(_, c) => c,
-        WaitStatus::Signaled(_, s, _) => 128 + s as i32,
-        other => panic!("unexpected {other:?}"),
+fn create<'a>(sim: &'a Sim, bundle: &Path, id: &str) -> Ctr<'a> {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| nix::sys::prctl::set_child_subreaper(true).unwrap());
+    let (out, err) = (
+        sim.dir.path().join(format!("{id}.out")),
+        sim.dir.path().join(format!("{id}.err")),
+    );
+    let pid_file = sim.dir.path().join(format!("{id}.pid"));
+    let status = sim
+        .runtime()
+        .args(["create", "--bundle"])
+        .arg(bundle)
+        .arg(format!("--pid-file={}", pid_file.display()))
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).unwrap())
+        .stderr(File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "create {id}: {}",
+        std::fs::read_to_string(&err).unwrap()
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    Ctr {
+        sim,
+        id: id.into(),
+        pid,
+        out,
+        err,
+    }
+}
+
+impl Ctr<'_> {
+    fn start(&self) {
+        let s = self.sim.run(&["start", &self.id]);
+        assert!(s.status.success(), "start {}: {}", self.id, stderr(&s));
+    }
+
+    /// Wait for the shim and return its exit code as conmon computes it.
+    fn wait(&self) -> i32 {
+        match waitpid(Pid::from_raw(self.pid), None).unwrap() {
+            WaitStatus::Exited(_, c) => c,
+            WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap()
+    }
+
+    fn status(&self) -> serde_json::Value {
+        self.sim.state_json(&self.id)["status"].clone()
+    }
+
+    fn delete(&self) {
+        let d = self.sim.run(&["delete", &self.id]);
+        assert!(d.status.success(), "delete {}: {}", self.id, stderr(&d));
+    }
+
+    /// start, wait, and the workload's stdout.
+    fn run(&self, want_code: i32) -> String {
+        self.start();
+        assert_eq!(self.wait(), want_code, "exit status of {}", self.id);
+        self.stdout()
     }
 }
 
 #[test]
 fn create_start_exit_delete() {
-    become_subreaper();
     let sim = Sim::new("create_start_exit_delete");
-    let script = "echo out:$FOO; echo err >&2; hostname; pwd; cat /marker; echo pid:$$; exit 3";
-    let bundle = sim.bundle("b", script);
+    let bundle = sim.bundle(
+        "b",
+        "echo out:$FOO; echo err >&2; hostname; pwd; cat /marker; echo pid:$$; exit 3",
+    );
     std::fs::write(bundle.join("rootfs/marker"), "from-rootfs\n").unwrap();
     std::fs::create_dir_all(bundle.join("rootfs/work")).unwrap();
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    spec["process"]["env"]
-        .as_array_mut()
-        .unwrap()
-        .push("FOO=bar".into());
-    spec["process"]["cwd"] = "/work".into();
-    spec["hostname"] = "lifecycle-ct".into();
-    write_spec(&bundle, &spec);
-
-    let out_path = sim.dir.path().join("stdout");
-    let err_path = sim.dir.path().join("stderr");
-    let pid_file = sim.dir.path().join("pidfile");
-    let status = sim
-        .runtime()
-        .args(["create", "--bundle"])
-        .arg(&bundle)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg("c1")
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_path).unwrap())
-        .stderr(File::create(&err_path).unwrap())
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "create failed: {}",
-        std::fs::read_to_string(&err_path).unwrap()
-    );
-    assert_eq!(
-        std::fs::read_to_string(&out_path).unwrap(),
-        "",
-        "create printed on the container's stdout"
-    );
-    assert_eq!(
-        std::fs::read_to_string(&err_path).unwrap(),
-        "",
-        "create printed on the container's stderr"
-    );
+    edit_spec(&bundle, |spec| {
+        spec["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push("FOO=bar".into());
+        spec["process"]["cwd"] = "/work".into();
+        spec["hostname"] = "lifecycle-ct".into();
+    });
+    let c = create(&sim, &bundle, "c1");
+    assert_eq!(c.stdout(), "", "create printed on the container's stdout");
+    assert_eq!(c.stderr(), "", "create printed on the container's stderr");
 
     let st = sim.state_json("c1");
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     assert_eq!(st["status"], "created");
-    assert_eq!(st["pid"], pid);
+    assert_eq!(st["pid"], c.pid);
     assert!(
-        nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok(),
-        "shim {pid} not alive"
+        nix::sys::signal::kill(Pid::from_raw(c.pid), None).is_ok(),
+        "shim {} not alive",
+        c.pid
     );
     assert_eq!(st["bundle"], bundle.to_str().unwrap());
     assert!(
@@ -92,12 +135,7 @@ fn create_start_exit_delete() {
     );
     assert_eq!(sim.cts().len(), 1, "one CT on the node while created");
 
-    let start = sim.run(&["start", "c1"]);
-    assert!(start.status.success(), "start: {}", stderr(&start));
-    assert_eq!(reap(pid), 3, "the shim exits with the workload's status");
-
-    let out = std::fs::read_to_string(&out_path).unwrap();
-    let err = std::fs::read_to_string(&err_path).unwrap();
+    let out = c.run(3);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         &lines[..4],
@@ -109,9 +147,9 @@ fn create_start_exit_delete() {
         inner_pid < 100,
         "workload sees its own pid namespace, got pid {inner_pid}"
     );
-    assert_eq!(err, "err\n");
+    assert_eq!(c.stderr(), "err\n", "stdout and stderr stay separate");
 
-    assert_eq!(sim.state_json("c1")["status"], "stopped");
+    assert_eq!(c.status(), "stopped");
     assert_eq!(sim.state_json("c1")["pid"], 0);
     let k = sim.run(&["kill", "c1", "KILL"]);
     assert!(!k.status.success());
@@ -121,8 +159,7 @@ fn create_start_exit_delete() {
         stderr(&k)
     );
 
-    let d = sim.run(&["delete", "c1"]);
-    assert!(d.status.success(), "delete: {}", stderr(&d));
+    c.delete();
     assert!(
         bundle.join("rootfs/marker").exists(),
         "delete must not touch the rootfs"
@@ -139,78 +176,41 @@ fn create_start_exit_delete() {
 
 #[test]
 fn kill_kill_gives_137() {
-    become_subreaper();
     let sim = Sim::new("kill_kill_gives_137");
-    let bundle = sim.bundle("b", "echo ready; exec sleep 1000");
-    let pid_file = sim.dir.path().join("pidfile");
-    let out = sim
-        .runtime()
-        .args(["create", "-b"])
-        .arg(&bundle)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg("k1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(out.success());
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
-    assert!(sim.run(&["start", "k1"]).status.success());
-    assert_eq!(sim.state_json("k1")["status"], "running");
+    let c = create(&sim, &sim.bundle("b", "echo ready; exec sleep 1000"), "k1");
+    c.start();
+    assert_eq!(c.status(), "running");
     let k = sim.run(&["kill", "k1", "KILL"]);
     assert!(k.status.success(), "{}", stderr(&k));
-    assert_eq!(reap(pid), 137);
+    assert_eq!(c.wait(), 137);
     wait_for("stopped", Duration::from_secs(10), || {
-        sim.state_json("k1")["status"] == "stopped"
+        c.status() == "stopped"
     });
-    assert!(sim.run(&["delete", "k1"]).status.success());
+    c.delete();
     assert!(sim.cts().is_empty());
 }
 
 #[test]
 fn term_reaches_the_workload_and_created_containers_can_be_killed() {
-    become_subreaper();
     let sim = Sim::new("term_reaches_the_workload");
     let bundle = sim.bundle("b", "trap 'exit 42' TERM; while true; do sleep 0.1; done");
-    let pid_file = sim.dir.path().join("pidfile");
-    let create = |id: &str| {
-        let ok = sim
-            .runtime()
-            .args(["create", "-b"])
-            .arg(&bundle)
-            .arg(format!("--pid-file={}", pid_file.display()))
-            .arg(id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        std::fs::read_to_string(&pid_file)
-            .unwrap()
-            .parse::<i32>()
-            .unwrap()
-    };
-    let pid = create("t1");
-    assert!(sim.run(&["start", "t1"]).status.success());
+    let c = create(&sim, &bundle, "t1");
+    c.start();
     std::thread::sleep(Duration::from_millis(300));
     assert!(sim.run(&["kill", "t1", "15"]).status.success());
-    assert_eq!(reap(pid), 42, "TERM handled by the workload's trap");
-    assert!(sim.run(&["delete", "t1"]).status.success());
+    assert_eq!(c.wait(), 42, "TERM handled by the workload's trap");
+    c.delete();
 
     // kill on a created container ends it (OCI: kill works on created).
-    let pid = create("t2");
+    let c = create(&sim, &bundle, "t2");
     assert!(sim.run(&["kill", "t2", "TERM"]).status.success());
-    assert_eq!(reap(pid), 143);
-    assert_eq!(sim.state_json("t2")["status"], "stopped");
-    let s = sim.run(&["start", "t2"]);
+    assert_eq!(c.wait(), 143);
+    assert_eq!(c.status(), "stopped");
     assert!(
-        !s.status.success(),
+        !sim.run(&["start", "t2"]).status.success(),
         "start of a stopped container must fail"
     );
-    assert!(sim.run(&["delete", "t2"]).status.success());
+    c.delete();
     assert!(sim.cts().is_empty());
 }
 
@@ -228,64 +228,29 @@ fn delete_force_of_unknown_id_succeeds_and_plain_delete_fails() {
 
 #[test]
 fn delete_force_of_a_running_container() {
-    become_subreaper();
     let sim = Sim::new("delete_force_running");
-    let bundle = sim.bundle("b", "exec sleep 1000");
-    let pid_file = sim.dir.path().join("pidfile");
-    let ok = sim
-        .runtime()
-        .args(["create", "-b"])
-        .arg(&bundle)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg("f1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
-    assert!(sim.run(&["start", "f1"]).status.success());
-    let d = sim.run(&["delete", "f1"]);
+    let c = create(&sim, &sim.bundle("b", "exec sleep 1000"), "f1");
+    c.start();
     assert!(
-        !d.status.success(),
+        !sim.run(&["delete", "f1"]).status.success(),
         "running container deleted without --force"
     );
     let d = sim.run(&["delete", "--force", "f1"]);
     assert!(d.status.success(), "{}", stderr(&d));
-    assert_eq!(reap(pid), 137);
+    assert_eq!(c.wait(), 137);
     assert!(sim.cts().is_empty());
     assert!(!sim.state_root.join("f1").exists());
 }
 
 #[test]
 fn unprivileged_ct_maps_root_and_keeps_file_ownership() {
-    become_subreaper();
+    use std::os::unix::fs::MetadataExt;
     let sim = Sim::with_config("unprivileged_ct", "unprivileged = true");
     let bundle = sim.bundle(
         "b",
         "cat /proc/self/uid_map; id -u; echo data > /written; exit 0",
     );
-    let out_path = sim.dir.path().join("stdout");
-    let pid_file = sim.dir.path().join("pidfile");
-    let ok = sim
-        .runtime()
-        .args(["create", "-b"])
-        .arg(&bundle)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg("u1")
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_path).unwrap())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
-    assert!(sim.run(&["start", "u1"]).status.success());
-    assert_eq!(reap(pid), 0);
-    let out = std::fs::read_to_string(&out_path).unwrap();
+    let out = create(&sim, &bundle, "u1").run(0);
     let map: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(
         map,
@@ -293,7 +258,6 @@ fn unprivileged_ct_maps_root_and_keeps_file_ownership() {
         "the CT's user namespace: {out}"
     );
     assert_eq!(out.lines().nth(1), Some("0"));
-    use std::os::unix::fs::MetadataExt;
     let md = std::fs::metadata(bundle.join("rootfs/written")).unwrap();
     assert_eq!(
         (md.uid(), md.gid()),
@@ -306,35 +270,15 @@ fn unprivileged_ct_maps_root_and_keeps_file_ownership() {
 
 #[test]
 fn readonly_root_and_sysctls_apply_to_the_workload() {
-    become_subreaper();
     let sim = Sim::new("readonly_root_sysctls");
     let script = "touch /probe 2>/dev/null && echo writable || echo readonly; cat /proc/sys/net/ipv4/ping_group_range";
     let bundle = sim.bundle("b", script);
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    spec["root"]["readonly"] = true.into();
-    spec["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ping_group_range": "0 4242"});
-    write_spec(&bundle, &spec);
-    let out_path = sim.dir.path().join("stdout");
-    let pid_file = sim.dir.path().join("pidfile");
-    let ok = sim
-        .runtime()
-        .args(["create", "-b"])
-        .arg(&bundle)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg("ro1")
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_path).unwrap())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
-    let s = sim.run(&["start", "ro1"]);
-    assert!(s.status.success(), "{}", stderr(&s));
-    assert_eq!(reap(pid), 0);
-    let out = std::fs::read_to_string(&out_path).unwrap();
+    edit_spec(&bundle, |spec| {
+        spec["root"]["readonly"] = true.into();
+        spec["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ping_group_range": "0 4242"});
+    });
+    let c = create(&sim, &bundle, "ro1");
+    let out = c.run(0);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "readonly", "{out}");
     assert_eq!(
@@ -345,33 +289,17 @@ fn readonly_root_and_sysctls_apply_to_the_workload() {
     assert!(!bundle.join("rootfs/probe").exists());
     let host = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap();
     assert!(!host.contains("4242"), "the sysctl leaked to the host");
-    assert!(sim.run(&["delete", "ro1"]).status.success());
+    c.delete();
 }
 
 #[test]
 fn exec_failure_is_reported_by_start() {
-    become_subreaper();
     let sim = Sim::new("exec_failure");
     let bundle = sim.bundle("b", "true");
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    spec["process"]["args"] = serde_json::json!(["no-such-program"]);
-    write_spec(&bundle, &spec);
-    let pid_file = sim.dir.path().join("pidfile");
-    let ok = sim
-        .runtime()
-        .args(["create", "-b"])
-        .arg(&bundle)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg("e1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    edit_spec(&bundle, |spec| {
+        spec["process"]["args"] = serde_json::json!(["no-such-program"])
+    });
+    let c = create(&sim, &bundle, "e1");
     let s = sim.run(&["start", "e1"]);
     assert!(!s.status.success());
     assert!(
@@ -380,86 +308,45 @@ fn exec_failure_is_reported_by_start() {
         stderr(&s)
     );
     assert_eq!(stderr(&s).lines().count(), 1);
-    assert_eq!(reap(pid), 127);
-    assert!(sim.run(&["delete", "e1"]).status.success());
+    assert_eq!(c.wait(), 127);
+    c.delete();
     assert!(sim.cts().is_empty());
 }
 
 #[test]
 fn seccomp_filters_the_workload() {
-    become_subreaper();
     let sim = Sim::new("seccomp_filters");
     let bundle = sim.bundle(
         "b",
         "mkdir /made 2>/dev/null && echo made || echo denied; echo after",
     );
-    std::fs::create_dir_all(bundle.join("rootfs/bin")).unwrap();
     let _ = std::os::unix::fs::symlink("busybox", bundle.join("rootfs/bin/mkdir"));
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    spec["linux"]["seccomp"] = serde_json::json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    edit_spec(&bundle, |spec| {
+        spec["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
     });
-    write_spec(&bundle, &spec);
-    let out_path = sim.dir.path().join("stdout");
-    let pid_file = sim.dir.path().join("pidfile");
-    let ok = sim
-        .runtime()
-        .args(["create", "-b"])
-        .arg(&bundle)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg("sc1")
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_path).unwrap())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
-    assert!(sim.run(&["start", "sc1"]).status.success());
-    assert_eq!(reap(pid), 0);
-    assert_eq!(
-        std::fs::read_to_string(&out_path).unwrap(),
-        "denied\nafter\n"
-    );
+    let c = create(&sim, &bundle, "sc1");
+    assert_eq!(c.run(0), "denied\nafter\n");
     assert!(!bundle.join("rootfs/made").exists());
-    assert!(sim.run(&["delete", "sc1"]).status.success());
+    c.delete();
 }
 
 #[test]
 fn umask_applies_and_unsupported_process_fields_are_refused_at_create() {
-    become_subreaper();
     let sim = Sim::new("umask_and_refusals");
     let bundle = sim.bundle("b", "umask");
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    spec["process"]["user"]["umask"] = 0o027.into();
-    write_spec(&bundle, &spec);
-    let out_path = sim.dir.path().join("stdout");
-    let pid_file = sim.dir.path().join("pidfile");
-    let ok = sim
-        .runtime()
-        .args(["create", "-b"])
-        .arg(&bundle)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg("um1")
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_path).unwrap())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
-    assert!(sim.run(&["start", "um1"]).status.success());
-    assert_eq!(reap(pid), 0);
-    assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "0027\n");
-    assert!(sim.run(&["delete", "um1"]).status.success());
+    edit_spec(&bundle, |spec| {
+        spec["process"]["user"]["umask"] = 0o027.into()
+    });
+    let c = create(&sim, &bundle, "um1");
+    assert_eq!(c.run(0), "0027\n");
+    c.delete();
 
-    spec["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_BATCH"});
-    write_spec(&bundle, &spec);
+    edit_spec(&bundle, |spec| {
+        spec["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_BATCH"})
+    });
     let out = sim
         .runtime()
         .args(["create", "-b"])
@@ -475,4 +362,23 @@ fn umask_applies_and_unsupported_process_fields_are_refused_at_create() {
         stderr(&out)
     );
     assert!(sim.cts().is_empty());
+}
+
+#[test]
+fn kill_all_reaches_every_process_of_the_container() {
+    let sim = Sim::new("kill_all");
+    // The shell ignores TERM; its child does not. Only `--all` ends the child, and then the shell.
+    let bundle = sim.bundle(
+        "b",
+        "sleep 4242 & trap '' TERM; echo up; wait $!; echo child:$?",
+    );
+    let c = create(&sim, &bundle, "a1");
+    c.start();
+    wait_for("the workload", Duration::from_secs(10), || {
+        c.stdout() == "up\n"
+    });
+    assert!(sim.run(&["kill", "--all", "a1", "TERM"]).status.success());
+    assert_eq!(c.wait(), 0);
+    assert_eq!(c.stdout(), "up\nchild:143\n");
+    c.delete();
 }

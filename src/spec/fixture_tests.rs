@@ -603,55 +603,14 @@ fn fixture_with_missing_bind_source() {
     assert!(is_invalid(&map_err(&spec, &c), "mounts[7].source"));
 }
 
-/// Raw keys Proxmox accepts (reference/proxmox.md §2.6) among those the mapping can write.
+/// Raw keys Proxmox accepts without a warning (reference/proxmox.md §2.6).
 fn pve_accepts_raw_key(k: &str) -> bool {
-    const EXACT: &[&str] = &[
-        "lxc.apparmor.profile",
-        "lxc.selinux.context",
-        "lxc.init.cwd",
-        "lxc.init.uid",
-        "lxc.init.gid",
-        "lxc.init.groups",
-        "lxc.mount.entry",
-        "lxc.cap.drop",
-        "lxc.cap.keep",
-        "lxc.idmap",
-        "lxc.sysctl.kernel.msgmax",
-        "lxc.sysctl.kernel.msgmnb",
-        "lxc.sysctl.kernel.msgmni",
-        "lxc.sysctl.kernel.sem",
-        "lxc.sysctl.kernel.shmall",
-        "lxc.sysctl.kernel.shmmax",
-        "lxc.sysctl.kernel.shmmni",
-        "lxc.sysctl.kernel.shm_rmid_forced",
-    ];
-    let syntax = k.starts_with("lxc.")
-        && k.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
-        });
-    syntax && (EXACT.contains(&k) || k.starts_with("lxc.cgroup2.") || k.starts_with("lxc.prlimit."))
+    crate::pve::lxckeys::check(k) == crate::pve::lxckeys::LxcKey::Allowed
 }
 
-/// Normal keys the mapping writes, all in Proxmox's `$confdesc` (reference/proxmox.md §2.2).
+/// Normal keys in Proxmox's `$confdesc` (reference/proxmox.md §2.2).
 fn pve_accepts_key(k: &str) -> bool {
-    const KEYS: &[&str] = &[
-        "arch",
-        "ostype",
-        "tags",
-        "cmode",
-        "tty",
-        "unprivileged",
-        "rootfs",
-        "hostname",
-        "memory",
-        "swap",
-        "cpulimit",
-        "cpuunits",
-        "entrypoint",
-    ];
-    KEYS.contains(&k)
-        || k.strip_prefix("mp")
-            .is_some_and(|n| n.parse::<u8>().is_ok())
+    crate::pve::confkeys::lookup(k).is_some()
 }
 
 #[test]

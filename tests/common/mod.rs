@@ -216,6 +216,14 @@ pub fn base_spec() -> serde_json::Value {
     })
 }
 
+/// Change a bundle's config.json in place.
+pub fn edit_spec(bundle: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    f(&mut spec);
+    write_spec(bundle, &spec);
+}
+
 pub fn write_spec(bundle: &Path, spec: &serde_json::Value) {
     std::fs::create_dir_all(bundle).unwrap();
     std::fs::write(
