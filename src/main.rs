@@ -57,9 +57,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::List(a) => commands::list::run(&ctx, a),
         Command::Features => commands::features::run(),
         Command::Exec(a) => commands::unimplemented::run("exec", &a.id),
-        Command::Update(a) => commands::unimplemented::run("update", &a.id),
-        Command::Pause(a) => commands::unimplemented::run("pause", &a.id),
-        Command::Resume(a) => commands::unimplemented::run("resume", &a.id),
+        Command::Update(a) => commands::update::run(&ctx, a),
+        Command::Pause(a) => commands::pause::run(&ctx, &a.id, true),
+        Command::Resume(a) => commands::pause::run(&ctx, &a.id, false),
     }
 }
 

@@ -5,9 +5,11 @@ pub mod delete;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod pause;
 pub mod start;
 pub mod state;
 pub mod unimplemented;
+pub mod update;
 
 use std::path::{Path, PathBuf};
 
