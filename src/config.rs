@@ -73,6 +73,63 @@ impl Default for PctConfig {
     }
 }
 
+/// Every key of the configuration file: (dotted key, default as TOML, one-line description).
+/// The source of `man/proxmox-lxcri-config.5` and `contrib/config.toml.example`; a unit test
+/// keeps it equal to `Config`'s fields and defaults.
+pub const KEYS: &[(&str, &str, &str)] = &[
+    (
+        "backend",
+        "\"pct\"",
+        "How Proxmox is driven; \"pct\" (the pct command on this node) is the only backend so far.",
+    ),
+    (
+        "node",
+        "\"\"",
+        "Proxmox node name; empty means this host's short host name.",
+    ),
+    (
+        "storage",
+        "\"local\"",
+        "Proxmox storage for volumes the runtime allocates; the pct backend allocates none.",
+    ),
+    (
+        "vmid_range",
+        "[100000, 199999]",
+        "Inclusive VMID range [first, last] to allocate from, within 100..999999999; keep other guests out.",
+    ),
+    (
+        "unprivileged",
+        "true",
+        "Create unprivileged CTs (Proxmox's default); an overlayfs rootfs (CRI-O, podman) needs false.",
+    ),
+    (
+        "strict",
+        "true",
+        "Refuse config.json fields Proxmox cannot express; false logs a warning and goes on.",
+    ),
+    (
+        "init_path",
+        "\"\"",
+        "The static in-container init; empty means proxmox-lxcri-init beside the runtime binary.",
+    ),
+    ("pct.path", "\"/usr/sbin/pct\"", "The pct command to run."),
+    (
+        "pct.pve_dir",
+        "\"/etc/pve\"",
+        "pmxcfs mount point; raw lxc.* keys are added to <pve_dir>/lxc/<vmid>.conf.",
+    ),
+    (
+        "pct.lock_dir",
+        "\"/run/lock/lxc\"",
+        "Where Proxmox keeps its per-CT config locks (pve-config-<vmid>.lock).",
+    ),
+    (
+        "pct.timeout",
+        "120",
+        "Seconds one pct call may take before it is killed.",
+    ),
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config {path}: {source}")]
@@ -168,5 +225,47 @@ mod tests {
         assert!(e.contains("pth"), "{e}");
         assert!(Config::parse("backend = \"api\"\n").is_err());
         assert!(Config::parse("vmid_range = [50, 60]\n").is_err());
+    }
+}
+
+#[cfg(test)]
+mod keys_tests {
+    use super::*;
+
+    /// `(dotted key, value as TOML)` for every leaf of a serialized table.
+    fn leaves(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {
+        for (k, v) in table {
+            let key = format!("{prefix}{k}");
+            match v {
+                toml::Value::Table(t) => leaves(&format!("{key}."), t, out),
+                v => out.push((key, v.to_string())),
+            }
+        }
+    }
+
+    #[test]
+    fn keys_table_lists_every_field_with_its_default() {
+        let table = toml::Table::try_from(Config::default()).unwrap();
+        let mut have = Vec::new();
+        leaves("", &table, &mut have);
+        have.sort();
+        let mut listed: Vec<(String, String)> = KEYS
+            .iter()
+            .map(|(k, d, _)| (k.to_string(), d.to_string()))
+            .collect();
+        listed.sort();
+        assert_eq!(listed, have, "config::KEYS is out of step with Config");
+    }
+
+    #[test]
+    fn keys_table_defaults_parse_back() {
+        for (key, default, desc) in KEYS {
+            let text = match key.split_once('.') {
+                Some((t, k)) => format!("[{t}]\n{k} = {default}\n"),
+                None => format!("{key} = {default}\n"),
+            };
+            Config::parse(&text).unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert!(!desc.is_empty() && !desc.contains('\n'), "{key}");
+        }
     }
 }

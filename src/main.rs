@@ -56,7 +56,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Delete(a) => commands::delete::run(&ctx, a),
         Command::List(a) => commands::list::run(&ctx, a),
         Command::Features => commands::features::run(),
-        Command::Exec(a) => commands::unimplemented::run("exec", &a.id),
+        Command::Exec(a) => commands::exec::run(&ctx, a, log_fd(cli)),
         Command::Update(a) => commands::update::run(&ctx, a),
         Command::Pause(a) => commands::pause::run(&ctx, &a.id, true),
         Command::Resume(a) => commands::pause::run(&ctx, &a.id, false),

@@ -114,6 +114,9 @@ fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
     let first = args.first().ok_or("process.args is empty")?;
     let prog = resolve(first, &env)?;
     cloexec_from(3 + target.preserve_fds);
+    // Dies with its shim: a SIGKILLed shim (conmon's exec timeout, `kill KILL` of a stuck shim)
+    // must not leave the process running in the CT. Set last: a credential change clears it.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("pdeathsig: {e}"))?;
     if let (Some(profile), true) = (&target.seccomp, nnp) {
         // Last, so the filter sees only the exec and what the workload does.
         crate::seccomp::load(profile)?;

@@ -87,13 +87,19 @@ pub fn bind(dir: &Path) -> Result<UnixListener, ShimError> {
 /// Fork the shim (double fork: the intermediate exits, so the shim is re-parented to the nearest
 /// subreaper). Returns the shim's pid. `keep` are fds besides stdio and preserved fds to keep open.
 pub fn spawn(shim: Shim, listener: UnixListener, keep: &[RawFd]) -> Result<i32, ShimError> {
+    daemonize(move || shim.run(listener, keep))
+}
+
+/// Run `body` in a double-forked, setsid'd grandchild and return its pid; the grandchild exits
+/// with what `body` returns. Whatever `body` owns is dropped (closed) in the caller.
+pub fn daemonize(body: impl FnOnce() -> i32) -> Result<i32, ShimError> {
     let (r, w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe")(e.into()))?;
-    // SAFETY: create is single-threaded at this point (helper threads of earlier commands joined).
+    // SAFETY: the runtime is single-threaded at this point (helper threads of earlier commands
+    // were joined), so the children may allocate.
     match unsafe { nix::unistd::fork() }.map_err(|e| sys("fork")(e.into()))? {
         ForkResult::Parent { child } => {
             drop(w);
-            drop(listener);
             let _ = waitpid(child, None);
             let mut buf = [0u8; 4];
             std::io::Read::read_exact(&mut std::fs::File::from(r), &mut buf)
@@ -110,13 +116,47 @@ pub fn spawn(shim: Shim, listener: UnixListener, keep: &[RawFd]) -> Result<i32, 
                 }
                 Ok(ForkResult::Child) => {
                     drop(w);
-                    let code = shim.run(listener, keep);
+                    let code = body();
                     unsafe { libc::_exit(code) }
                 }
                 Err(_) => unsafe { libc::_exit(1) },
             }
         }
     }
+}
+
+/// The exec shim (`exec --detach`): launches `process` in the CT at once, reports the launch on
+/// `report` (`ok` or `error <msg>`), relays signals and exits with the process's status. It does
+/// not stop the CT.
+pub fn run_exec(target: &Target, process: &Process, report: OwnedFd, keep: &[RawFd]) -> i32 {
+    let _ = std::env::set_current_dir("/");
+    let first_free = 3 + target.preserve_fds as RawFd;
+    close_other_fds(first_free, &[&[report.as_raw_fd()], keep].concat());
+    let mut report = std::fs::File::from(report);
+    let Some(mut sfd) = signal_fd() else {
+        let _ = report.write_all(b"error shim: signalfd failed\n");
+        return 1;
+    };
+    match launch(target, process) {
+        Ok(pid) => {
+            let _ = report.write_all(b"ok\n");
+            drop(report);
+            relay_until_exit(&mut sfd, Pid::from_raw(pid))
+        }
+        Err(e) => {
+            let _ = report
+                .write_all(format!("error {}\n", e.to_string().replace('\n', " ")).as_bytes());
+            wait_any_child_exit().unwrap_or(1)
+        }
+    }
+}
+
+/// Block the relayed signals and take them through a signalfd.
+pub fn signal_fd() -> Option<SignalFd> {
+    let mut mask = SigSet::empty();
+    HANDLED.iter().for_each(|s| mask.add(*s));
+    mask.thread_set_mask().ok()?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).ok()
 }
 
 impl Shim {
@@ -136,12 +176,7 @@ impl Shim {
         };
         close_other_fds(first_free, &[&[listener.as_raw_fd()], keep].concat());
         let init = &CtProcs::of(self.target.init_pid);
-        let mut mask = SigSet::empty();
-        HANDLED.iter().for_each(|s| mask.add(*s));
-        if mask.thread_set_mask().is_err() {
-            return self.finish(1, init);
-        }
-        let Ok(mut sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC) else {
+        let Some(mut sfd) = signal_fd() else {
             return self.finish(1, init);
         };
         let workload = match self.wait_for_start(&listener, &mut sfd) {
@@ -291,7 +326,7 @@ fn wait_exit(pidfd: &OwnedFd, millis: u16) -> bool {
 }
 
 /// Running phase: relay signals, return the workload's exit code.
-fn relay_until_exit(sfd: &mut SignalFd, workload: Pid) -> i32 {
+pub fn relay_until_exit(sfd: &mut SignalFd, workload: Pid) -> i32 {
     loop {
         let Ok(Some(info)) = sfd.read_signal() else {
             continue;
@@ -324,7 +359,7 @@ fn reap_any() {
 }
 
 /// Exit code of the next child that ends (the failed workload), waiting at most a few seconds.
-fn wait_any_child_exit() -> Option<i32> {
+pub fn wait_any_child_exit() -> Option<i32> {
     for _ in 0..500 {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, code)) => return Some(code),

@@ -103,6 +103,7 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -112,6 +113,7 @@ impl std::fmt::Display for Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         })
     }
@@ -134,6 +136,9 @@ pub struct State {
     /// Host pid of the CT's init.
     pub init_pid: Option<i32>,
     pub started: bool,
+    /// The CT's cgroup is frozen by `pause`; set and cleared under the container lock.
+    #[serde(default)]
+    pub paused: bool,
     /// The configuration the container was created with: later commands drive the same node
     /// even when callers pass no flags (podman's exit command drops `--runtime-flag`).
     pub config: crate::config::Config,
@@ -144,7 +149,9 @@ impl State {
         match self.shim {
             None => Status::Creating,
             Some(shim) if shim.is_alive() => {
-                if self.started {
+                if self.paused {
+                    Status::Paused
+                } else if self.started {
                     Status::Running
                 } else {
                     Status::Created
@@ -157,7 +164,7 @@ impl State {
     /// The pid callers see: the shim's while it lives, 0 once stopped.
     pub fn pid(&self) -> i32 {
         match (self.status(), self.shim) {
-            (Status::Created | Status::Running, Some(s)) => s.pid,
+            (Status::Created | Status::Running | Status::Paused, Some(s)) => s.pid,
             _ => 0,
         }
     }
@@ -359,6 +366,7 @@ mod tests {
             workload: None,
             init_pid: None,
             started: false,
+            paused: false,
             config: Default::default(),
         };
         dir.save(&st).unwrap();
@@ -366,7 +374,20 @@ mod tests {
         let back = dir.load().unwrap();
         assert_eq!(back.status(), Status::Created);
         assert_eq!(back.pid(), std::process::id() as i32);
+        let paused = State {
+            started: true,
+            paused: true,
+            ..back.clone()
+        };
+        assert_eq!(
+            (paused.status(), paused.pid()),
+            (Status::Paused, back.pid())
+        );
         assert_eq!(list_ids(root.path()).unwrap(), ["c1"]);
+        // A state written before `paused` existed reads as not paused.
+        let mut v = serde_json::to_value(&back).unwrap();
+        v.as_object_mut().unwrap().remove("paused");
+        assert!(!serde_json::from_value::<State>(v).unwrap().paused);
         dir.remove().unwrap();
         assert!(matches!(dir.lock(), Err(StateError::NotFound(_))));
     }
@@ -388,6 +409,7 @@ mod tests {
             workload: None,
             init_pid: None,
             started: true,
+            paused: true,
             config: Default::default(),
         };
         assert_eq!((st.status(), st.pid()), (Status::Stopped, 0));

@@ -39,7 +39,7 @@ fn checkpoint_probe_fails_so_podman_reports_unsupported() {
 }
 
 #[test]
-fn later_subcommands_parse_and_fail_clearly() {
+fn commands_on_an_unknown_id_fail_clearly() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path().to_str().unwrap();
     for argv in [
@@ -62,7 +62,7 @@ fn later_subcommands_parse_and_fail_clearly() {
         let o = rt(&argv);
         assert!(!o.status.success(), "{argv:?}");
         assert!(
-            err(&o).contains("not supported yet"),
+            err(&o).contains("container does not exist: id"),
             "{argv:?}: {}",
             err(&o)
         );

@@ -1,5 +1,6 @@
 //! Backends: every side effect on a Proxmox node goes through `Backend`.
 
+pub mod cgroup;
 pub mod pct;
 pub mod run;
 
@@ -47,6 +48,21 @@ pub trait Backend {
     fn stop(&self, vmid: Vmid) -> Result<(), BackendError>;
     /// Stop if needed and destroy with purge; a missing CT is not an error.
     fn destroy(&self, vmid: Vmid) -> Result<(), BackendError>;
+    /// New limits for a running CT whose init is `init_pid`: API keys in `ct.options` are applied
+    /// live (Proxmox hot-plugs them); raw keys in `ct.lxc` replace the CT config's values of the
+    /// same keys and are written to the CT's cgroup; raw keys in `unset` are dropped from the
+    /// config. Returns notes on what only takes effect at the next start.
+    fn update(
+        &self,
+        vmid: Vmid,
+        init_pid: i32,
+        ct: &CtConfig,
+        unset: &[String],
+    ) -> Result<Vec<String>, BackendError>;
+    /// Freeze every process of the running CT; returns once all are frozen.
+    fn freeze(&self, vmid: Vmid, init_pid: i32) -> Result<(), BackendError>;
+    /// Undo `freeze`; thawing a CT that is not frozen is not an error.
+    fn thaw(&self, vmid: Vmid, init_pid: i32) -> Result<(), BackendError>;
 }
 
 pub fn from_config(cfg: &Config) -> Box<dyn Backend> {

@@ -1,12 +1,14 @@
 //! The `pct` backend: `pct` on this node (reference/proxmox.md §1). Raw `lxc.*` keys and `env` can
 //! only be added by editing `<pve_dir>/lxc/<vmid>.conf`, which is done under Proxmox's own per-CT
-//! config lock so that concurrent `pct` runs see a whole file.
+//! config lock so that concurrent `pct` runs see a whole file. `pause`/`resume` and the live part
+//! of raw cgroup keys act on the CT's cgroup on this node (see `cgroup`).
 
 use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use super::cgroup::CtCgroup;
 use super::run::{one_line, run, Output};
 use super::{Backend, BackendError, CtStatus};
 use crate::config::Config;
@@ -67,11 +69,32 @@ impl Pct {
         self.pve_dir.join("lxc").join(format!("{vmid}.conf"))
     }
 
-    /// Append `env` and raw `lxc.*` pairs to the CT's config file under its config lock.
+    /// Append `env` and raw `lxc.*` pairs to the CT's config file.
     fn add_raw_keys(&self, vmid: Vmid, ct: &CtConfig) -> Result<(), BackendError> {
         if ct.env.is_empty() && ct.lxc.is_empty() {
             return Ok(());
         }
+        self.edit_conf(vmid, |conf| {
+            conf.env.extend(ct.env.iter().cloned());
+            conf.lxc.extend(ct.lxc.iter().cloned());
+        })
+    }
+
+    /// Drop every line of the raw keys in `unset` and in `pairs`, then append `pairs`.
+    fn replace_raw_keys(
+        &self,
+        vmid: Vmid,
+        pairs: &[(String, String)],
+        unset: &[String],
+    ) -> Result<(), BackendError> {
+        if pairs.is_empty() && unset.is_empty() {
+            return Ok(());
+        }
+        self.edit_conf(vmid, |conf| replace_raw(conf, pairs, unset))
+    }
+
+    /// Change the CT's config file under its config lock; the file is replaced atomically.
+    fn edit_conf(&self, vmid: Vmid, f: impl FnOnce(&mut CtConfig)) -> Result<(), BackendError> {
         let lock_path = self.lock_dir.join(format!("pve-config-{vmid}.lock"));
         let io = |what: &PathBuf| {
             let what = what.display().to_string();
@@ -91,15 +114,26 @@ impl Pct {
             ))
         })?;
         let path = self.conf_path(vmid);
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => BackendError::NoSuchCt(vmid),
+            _ => io(&path)(e),
+        })?;
         let mut conf = CtConfig::parse(&text)
             .map_err(|e| BackendError::Other(format!("{}: {e}", path.display())))?;
-        conf.env.extend(ct.env.iter().cloned());
-        conf.lxc.extend(ct.lxc.iter().cloned());
+        f(&mut conf);
         crate::state::write_atomic(&path, conf.to_conf_string().as_bytes(), 0o640)
             .map_err(|e| BackendError::Other(e.to_string()))
     }
 }
+
+fn replace_raw(conf: &mut CtConfig, pairs: &[(String, String)], unset: &[String]) {
+    conf.lxc
+        .retain(|(k, _)| !unset.contains(k) && pairs.iter().all(|(p, _)| p != k));
+    conf.lxc.extend(pairs.iter().cloned());
+}
+
+/// How long freezing or thawing a CT may take before it is given up.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn lock_with_timeout(file: &std::fs::File, timeout: Duration) -> Result<(), ()> {
     let deadline = Instant::now() + timeout;
@@ -139,6 +173,16 @@ pub fn create_args(vmid: Vmid, template: &str, ct: &CtConfig) -> Vec<String> {
     if !ct.description.is_empty() {
         args.push("--description".into());
         args.push(ct.description.clone());
+    }
+    args
+}
+
+/// `pct set <vmid> --key value ...` for API keys.
+pub fn set_args(vmid: Vmid, options: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    let mut args = vec!["set".to_string(), vmid.to_string()];
+    for (k, v) in options {
+        args.push(format!("--{k}"));
+        args.push(v.clone());
     }
     args
 }
@@ -207,6 +251,33 @@ impl Backend for Pct {
             Err(e) => Err(e),
         }
     }
+
+    fn update(
+        &self,
+        vmid: Vmid,
+        init_pid: i32,
+        ct: &CtConfig,
+        unset: &[String],
+    ) -> Result<Vec<String>, BackendError> {
+        if !ct.options.is_empty() {
+            self.checked(vmid, &set_args(vmid, &ct.options))?;
+        }
+        self.replace_raw_keys(vmid, &ct.lxc, unset)?;
+        if ct.lxc.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Proxmox applies raw keys only at start; the running CT gets them from us.
+        CtCgroup::of(vmid, init_pid)?.apply_raw(&ct.lxc)
+    }
+
+    // Locally, as `lxc-freeze` would: `pct suspend` is a CRIU checkpoint, not a freeze.
+    fn freeze(&self, vmid: Vmid, init_pid: i32) -> Result<(), BackendError> {
+        CtCgroup::of(vmid, init_pid)?.freeze(FREEZE_TIMEOUT)
+    }
+
+    fn thaw(&self, vmid: Vmid, init_pid: i32) -> Result<(), BackendError> {
+        CtCgroup::of(vmid, init_pid)?.thaw(FREEZE_TIMEOUT)
+    }
 }
 
 #[cfg(test)]
@@ -274,6 +345,47 @@ mod tests {
                 "/b/rootfs,ro=1",
                 "--description",
                 "proxmox-lxcri id: c1"
+            ]
+        );
+    }
+
+    #[test]
+    fn set_passes_each_option() {
+        let mut o = std::collections::BTreeMap::new();
+        o.insert("memory".to_string(), "512".to_string());
+        o.insert("cpulimit".to_string(), "0.5".to_string());
+        assert_eq!(
+            set_args(vmid(), &o),
+            ["set", "100123", "--cpulimit", "0.5", "--memory", "512"]
+        );
+    }
+
+    #[test]
+    fn raw_keys_are_replaced_and_unset() {
+        let mut conf = CtConfig::default();
+        for (k, v) in [
+            ("lxc.prlimit.nofile", "1024:1024"),
+            ("lxc.cgroup2.pids.max", "10"),
+            ("lxc.cgroup2.memory.swap.max", "max"),
+            ("lxc.cgroup2.pids.max", "20"),
+        ] {
+            conf.lxc.push((k.into(), v.into()));
+        }
+        replace_raw(
+            &mut conf,
+            &[("lxc.cgroup2.pids.max".into(), "64".into())],
+            &["lxc.cgroup2.memory.swap.max".into()],
+        );
+        let pairs: Vec<(&str, &str)> = conf
+            .lxc
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("lxc.prlimit.nofile", "1024:1024"),
+                ("lxc.cgroup2.pids.max", "64")
             ]
         );
     }

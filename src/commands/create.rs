@@ -21,6 +21,8 @@ use crate::state::{ContainerDir, ProcRef, State};
 
 /// Where the init appears inside every CT: on LXC's /dev tmpfs, so nothing is written into the rootfs.
 pub const INIT_IN_CT: &str = "/dev/.proxmox-lxcri-init";
+/// The container's config.json as `create` read it, in the state dir.
+pub const SPEC_COPY: &str = "config.json";
 /// How many VMIDs to try when others are taken.
 const VMID_ATTEMPTS: u32 = 32;
 
@@ -170,8 +172,12 @@ fn create(
         workload: None,
         init_pid: None,
         started: false,
+        paused: false,
         config: cfg.clone(),
     };
+    // exec reads the container's spec from here: later edits to the bundle must not matter.
+    let spec_json = serde_json::to_vec(&spec)?;
+    crate::state::write_atomic(&dir.file(SPEC_COPY), &spec_json, 0o600)?;
     dir.save(&state)?;
 
     let vmid = allocate(cfg, &args.id, |vmid| {
@@ -245,7 +251,7 @@ fn fnv1a(s: &str) -> u32 {
 }
 
 /// Namespaces config.json names by path, which the workload joins instead of the CT's.
-fn ns_paths(spec: &Spec) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+pub(crate) fn ns_paths(spec: &Spec) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let mut out = BTreeMap::new();
     let nss = spec
         .linux()

@@ -29,13 +29,17 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
     };
     match st.status() {
         Status::Stopped | Status::Created | Status::Creating => {}
-        Status::Running if args.force => {}
+        Status::Running | Status::Paused if args.force => {}
         s => bail!(
             "cannot delete container {} that is {s}; use --force",
             args.id
         ),
     }
-    if matches!(st.status(), Status::Created | Status::Running) {
+    if matches!(
+        st.status(),
+        Status::Created | Status::Running | Status::Paused
+    ) {
+        // Thaws a paused CT too.
         super::kill::signal(&st, Signal::SIGKILL, false)?;
         if let Some(shim) = st.shim {
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -43,6 +47,10 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+    }
+    if st.paused && st.status() == Status::Stopped {
+        // The shim died while the CT was frozen: a frozen CT cannot be stopped.
+        super::kill::thaw(&st);
     }
     if let Some(vmid) = st.vmid {
         crate::backend::from_config(&st.config).destroy(vmid)?;

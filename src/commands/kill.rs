@@ -1,6 +1,11 @@
 //! `kill [--all] ID [SIGNAL]`: signal the workload directly (it is a local process in the CT's pid
 //! namespace). Before `start` the shim stands for the container. SIGKILL must end the container
 //! even if the shim is stuck: the shim is killed too and the CT hard-stopped.
+//!
+//! A paused container can be signalled. A frozen process acts on a signal only once thawed, so
+//! SIGKILL thaws the CT right after it is sent (the workload dies before running another
+//! instruction, and the shim can end the CT); other signals stay pending until `resume`, as with
+//! runc.
 
 use std::time::{Duration, Instant};
 
@@ -16,12 +21,17 @@ pub fn run(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<()> {
     let sig = parse_signal(&args.signal)?;
     let dir = ctx.dir(&args.id)?;
     let _lock = dir.lock()?;
-    let st = dir.load()?;
+    let mut st = dir.load()?;
     match st.status() {
-        Status::Created | Status::Running => {}
+        Status::Created | Status::Running | Status::Paused => {}
         _ => bail!("container not running: {}", args.id),
     }
-    signal(&st, sig, args.all)
+    signal(&st, sig, args.all)?;
+    if st.paused && sig == Signal::SIGKILL {
+        st.paused = false;
+        dir.save(&st)?;
+    }
+    Ok(())
 }
 
 /// Deliver `sig` to the container of `st`; shared with `delete --force`.
@@ -43,6 +53,9 @@ pub fn signal(st: &State, sig: Signal, all: bool) -> anyhow::Result<()> {
             Err(e)
         }
     })?;
+    if sig == Signal::SIGKILL && st.paused {
+        thaw(st);
+    }
     if sig == Signal::SIGKILL {
         // The shim stops the CT and exits with 137 on its own; if it does not, do its work.
         if !wait_gone(&shim, Duration::from_secs(5)) {
@@ -53,6 +66,15 @@ pub fn signal(st: &State, sig: Signal, all: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Thaw a paused CT; a CT that is already gone is not an error.
+pub fn thaw(st: &State) {
+    if let Ok((vmid, init)) = super::pause::ct_of(st) {
+        if let Err(e) = crate::backend::from_config(&st.config).thaw(vmid, init) {
+            log::warn!("thaw {}: {e}", st.id);
+        }
+    }
 }
 
 fn wait_gone(p: &crate::state::ProcRef, timeout: Duration) -> bool {

@@ -2,13 +2,13 @@
 
 pub mod create;
 pub mod delete;
+pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod start;
 pub mod state;
-pub mod unimplemented;
 pub mod update;
 
 use std::path::{Path, PathBuf};

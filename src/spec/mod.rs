@@ -210,3 +210,39 @@ pub fn map(spec: &Spec, ctx: &MapContext) -> Result<Mapped, MapError> {
     }
     Ok(m.out)
 }
+
+/// What `update` changes on a CT, from [`resources_to_ct`].
+#[derive(Debug, Clone, Default)]
+pub struct ResourcesUpdate {
+    /// API keys in `options`; raw `lxc.cgroup2.*` keys in `lxc`, each replacing every line of
+    /// that key in the CT config.
+    pub ct: CtConfig,
+    /// Raw keys to drop from the CT config: a new memory limit ends the raw memory keys an
+    /// earlier limit needed.
+    pub unset: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// `update --resources`: the CT keys for new `LinuxResources`, by the rules `map` uses for
+/// `linux.resources`; only what is given changes (see docs/mapping.md).
+pub fn resources_to_ct(
+    res: &oci_spec::runtime::LinuxResources,
+    strict: bool,
+) -> Result<ResourcesUpdate, MapError> {
+    let ctx = MapContext {
+        id: String::new(),
+        bundle: PathBuf::new(),
+        launch: Launch::Entrypoint,
+        strict,
+        unprivileged: false,
+        arch: String::new(),
+        bind_kinds: BTreeMap::new(),
+    };
+    let mut m = Mapper::new(&ctx);
+    resources::map_update(res, &mut m)?;
+    Ok(ResourcesUpdate {
+        ct: m.out.ct,
+        unset: resources::update_unsets(res),
+        warnings: m.out.warnings,
+    })
+}

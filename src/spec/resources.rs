@@ -19,6 +19,8 @@ const MIN_MEMORY_MIB: i64 = 16;
 /// Proxmox's maximum for `cpulimit`.
 const MAX_CPULIMIT: u128 = 8192;
 
+const PIDS_MAX: &str = "lxc.cgroup2.pids.max";
+
 pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
     let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
     memory(res.and_then(|r| r.memory().as_ref()), m)?;
@@ -28,7 +30,7 @@ pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
     }
     if let Some(pids) = res.pids() {
         if pids.limit() > 0 {
-            m.lxc("lxc.cgroup2.pids.max", pids.limit().to_string());
+            m.lxc(PIDS_MAX, pids.limit().to_string());
         }
     }
     devices(res.devices().as_deref().unwrap_or_default(), m)?;
@@ -75,7 +77,15 @@ fn memory(mem: Option<&LinuxMemory>, m: &mut Mapper) -> Result<(), MapError> {
             m.lxc("lxc.cgroup2.memory.swap.max", "max");
         }
     }
-    let Some(mem) = mem else { return Ok(()) };
+    match mem {
+        Some(mem) => memory_extras(mem, m),
+        None => Ok(()),
+    }
+}
+
+/// The parts of `linux.resources.memory` besides limit and swap.
+fn memory_extras(mem: &LinuxMemory, m: &mut Mapper) -> Result<(), MapError> {
+    const F: &str = "linux.resources.memory";
     if let Some(r) = mem.reservation().filter(|r| *r > 0) {
         m.lxc("lxc.cgroup2.memory.low", r.to_string());
     }
@@ -340,9 +350,95 @@ fn others(res: &LinuxResources, m: &mut Mapper) -> Result<(), MapError> {
     Ok(())
 }
 
+/// `update`: new limits for a CT that exists, by the rules of `map`, except that only what the
+/// update gives changes: an absent section, a zero limit and an empty CPU list leave the current
+/// value alone, while a negative limit means "no limit" (runc's rules for `update`). Only memory,
+/// cpu and pids can be updated; every other section is unsupported.
+pub(super) fn map_update(res: &LinuxResources, m: &mut Mapper) -> Result<(), MapError> {
+    const F: &str = "linux.resources";
+    if let Some(mem) = res.memory() {
+        update_memory(mem, m)?;
+    }
+    if let Some(c) = res.cpu() {
+        cpu(c, m)?;
+        if c.quota().is_some_and(|q| q < 0) {
+            // Proxmox's "no limit".
+            m.set("cpulimit", "0");
+        }
+    }
+    if let Some(pids) = res.pids() {
+        match pids.limit() {
+            0 => {}
+            l if l < 0 => m.lxc(PIDS_MAX, "max"),
+            l => m.lxc(PIDS_MAX, l.to_string()),
+        }
+    }
+    let others = [
+        (
+            "devices",
+            res.devices().as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+        ("blockIO", res.block_io().is_some()),
+        (
+            "hugepageLimits",
+            res.hugepage_limits()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty()),
+        ),
+        ("network", res.network().is_some()),
+        ("rdma", res.rdma().as_ref().is_some_and(|v| !v.is_empty())),
+        (
+            "unified",
+            res.unified().as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+    ];
+    for (name, _) in others.into_iter().filter(|(_, set)| *set) {
+        m.unsupported(
+            format!("{F}.{name}"),
+            "update changes only memory, cpu and pids",
+        )?;
+    }
+    Ok(())
+}
+
+/// Raw keys an update leaves out of the CT config: every raw key a memory limit can bring, when
+/// the update sets a limit (those it still needs come back through `map_update`).
+pub(super) fn update_unsets(res: &LinuxResources) -> Vec<String> {
+    let sets_limit = res
+        .memory()
+        .as_ref()
+        .is_some_and(|m| m.limit().unwrap_or(0) != 0);
+    if !sets_limit {
+        return Vec::new();
+    }
+    ["memory.max", "memory.high", "memory.swap.max"]
+        .map(|k| format!("lxc.cgroup2.{k}"))
+        .to_vec()
+}
+
+fn update_memory(mem: &LinuxMemory, m: &mut Mapper) -> Result<(), MapError> {
+    let limit = mem.limit().unwrap_or(0);
+    if limit != 0 {
+        // A negative limit is create's "no limit".
+        return memory(Some(mem), m);
+    }
+    match mem.swap().unwrap_or(0) {
+        0 => {}
+        s if s < 0 => m.lxc("lxc.cgroup2.memory.swap.max", "max"),
+        _ => {
+            return Err(invalid(
+                "linux.resources.memory.swap",
+                "a swap limit needs a memory limit",
+            ))
+        }
+    }
+    memory_extras(mem, m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    use super::super::Mapped;
     use super::*;
 
     #[test]
@@ -626,5 +722,131 @@ mod tests {
             &ctx(),
             "linux.resources.unified[\"hugetlb.2MB.max\"]",
         );
+    }
+
+    fn update(json: &str, strict: bool) -> Result<Mapped, MapError> {
+        let res: LinuxResources = serde_json::from_str(json).unwrap();
+        let u = super::super::resources_to_ct(&res, strict)?;
+        Ok(Mapped {
+            ct: u.ct,
+            warnings: u.warnings,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_new_memory_limit_drops_the_raw_memory_keys() {
+        let unsets = |json: &str| {
+            let res: LinuxResources = serde_json::from_str(json).unwrap();
+            super::super::resources_to_ct(&res, true).unwrap().unset
+        };
+        assert_eq!(
+            unsets(r#"{"memory": {"limit": 268435456, "swap": 536870912}}"#),
+            [
+                "lxc.cgroup2.memory.max",
+                "lxc.cgroup2.memory.high",
+                "lxc.cgroup2.memory.swap.max"
+            ]
+        );
+        assert!(unsets(r#"{"memory": {"swap": -1}, "pids": {"limit": 5}}"#).is_empty());
+    }
+
+    fn pairs(m: &Mapped) -> Vec<(&str, &str)> {
+        m.ct.lxc
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn update_memory_follows_create_rules() {
+        let m = update(r#"{"memory": {"limit": 268435456}}"#, true).unwrap();
+        assert_eq!(opt(&m, "memory"), Some("256"));
+        assert_eq!(pairs(&m), [("lxc.cgroup2.memory.swap.max", "max")]);
+        let m = update(
+            r#"{"memory": {"limit": 268435456, "swap": 536870912}}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            (opt(&m, "memory"), opt(&m, "swap")),
+            (Some("256"), Some("256"))
+        );
+        assert!(m.ct.lxc.is_empty());
+        let m = update(r#"{"memory": {"limit": -1}}"#, true).unwrap();
+        assert_eq!(opt(&m, "memory"), None);
+        assert_eq!(lxc(&m, "lxc.cgroup2.memory.max"), ["max"]);
+        assert_eq!(lxc(&m, "lxc.cgroup2.memory.swap.max"), ["max"]);
+    }
+
+    #[test]
+    fn update_without_a_limit_keeps_the_limit() {
+        let m = update(r#"{"memory": {"reservation": 1048576}}"#, true).unwrap();
+        assert!(m.ct.options.is_empty());
+        assert_eq!(pairs(&m), [("lxc.cgroup2.memory.low", "1048576")]);
+        let m = update(r#"{"memory": {"limit": 0, "swap": -1}}"#, true).unwrap();
+        assert_eq!(pairs(&m), [("lxc.cgroup2.memory.swap.max", "max")]);
+        let e = update(r#"{"memory": {"swap": 1048576}}"#, true).unwrap_err();
+        assert!(is_invalid(&e, "linux.resources.memory.swap"), "{e:?}");
+        let m = update("{}", true).unwrap();
+        assert!(m.ct.options.is_empty() && m.ct.lxc.is_empty());
+    }
+
+    #[test]
+    fn update_cpu_and_pids() {
+        let m = update(
+            r#"{"cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "", "mems": ""},
+                "pids": {"limit": 100}}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(opt(&m, "cpulimit"), Some("0.5"));
+        assert_eq!(opt(&m, "cpuunits"), Some("39"));
+        assert_eq!(pairs(&m), [("lxc.cgroup2.pids.max", "100")]);
+        let m = update(
+            r#"{"cpu": {"quota": -1, "cpus": "0-1"}, "pids": {"limit": -1}}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(opt(&m, "cpulimit"), Some("0"));
+        assert_eq!(
+            pairs(&m),
+            [
+                ("lxc.cgroup2.cpuset.cpus", "0-1"),
+                ("lxc.cgroup2.pids.max", "max")
+            ]
+        );
+        let m = update(r#"{"pids": {"limit": 0}}"#, true).unwrap();
+        assert!(m.ct.lxc.is_empty());
+    }
+
+    #[test]
+    fn update_of_other_sections_is_unsupported() {
+        for (json, field) in [
+            (r#"{"blockIO": {"weight": 10}}"#, "linux.resources.blockIO"),
+            (
+                r#"{"unified": {"io.weight": "10"}}"#,
+                "linux.resources.unified",
+            ),
+            (
+                r#"{"devices": [{"allow": true, "access": "rwm"}]}"#,
+                "linux.resources.devices",
+            ),
+            (
+                r#"{"memory": {"kernel": 1}}"#,
+                "linux.resources.memory.kernel",
+            ),
+        ] {
+            let e = update(json, true).unwrap_err();
+            assert!(is_unsupported(&e, field), "{json}: {e:?}");
+            let m = update(json, false).unwrap();
+            assert!(
+                m.warnings.iter().any(|w| w.contains(field)),
+                "{json}: {:?}",
+                m.warnings
+            );
+        }
+        let m = update(r#"{"unified": {}, "hugepageLimits": []}"#, true).unwrap();
+        assert!(m.warnings.is_empty());
     }
 }

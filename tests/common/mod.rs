@@ -4,9 +4,14 @@
 
 #![allow(dead_code)]
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Once;
 use std::time::{Duration, Instant};
+
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
 
 pub fn runtime_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_proxmox-lxcri"))
@@ -276,4 +281,88 @@ pub fn processes_mentioning(needle: &str) -> Vec<i32> {
                 .unwrap_or(false)
         })
         .collect()
+}
+
+/// A container made by `create`, with create's (and so the workload's) stdout and stderr in files.
+pub struct Ctr<'a> {
+    pub sim: &'a Sim,
+    pub id: String,
+    /// The pid from `--pid-file`: our adopted shim.
+    pub pid: i32,
+    pub out: PathBuf,
+    pub err: PathBuf,
+}
+
+pub fn create<'a>(sim: &'a Sim, bundle: &Path, id: &str) -> Ctr<'a> {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| nix::sys::prctl::set_child_subreaper(true).unwrap());
+    let (out, err) = (
+        sim.dir.path().join(format!("{id}.out")),
+        sim.dir.path().join(format!("{id}.err")),
+    );
+    let pid_file = sim.dir.path().join(format!("{id}.pid"));
+    let status = sim
+        .runtime()
+        .args(["create", "--bundle"])
+        .arg(bundle)
+        .arg(format!("--pid-file={}", pid_file.display()))
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).unwrap())
+        .stderr(File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "create {id}: {}",
+        std::fs::read_to_string(&err).unwrap()
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    Ctr {
+        sim,
+        id: id.into(),
+        pid,
+        out,
+        err,
+    }
+}
+
+impl Ctr<'_> {
+    pub fn start(&self) {
+        let s = self.sim.run(&["start", &self.id]);
+        assert!(s.status.success(), "start {}: {}", self.id, stderr(&s));
+    }
+
+    /// Wait for the shim and return its exit code as conmon computes it.
+    pub fn wait(&self) -> i32 {
+        match waitpid(Pid::from_raw(self.pid), None).unwrap() {
+            WaitStatus::Exited(_, c) => c,
+            WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap()
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        self.sim.state_json(&self.id)["status"].clone()
+    }
+
+    pub fn delete(&self) {
+        let d = self.sim.run(&["delete", &self.id]);
+        assert!(d.status.success(), "delete {}: {}", self.id, stderr(&d));
+    }
+
+    /// start, wait, and the workload's stdout.
+    pub fn run(&self, want_code: i32) -> String {
+        self.start();
+        assert_eq!(self.wait(), want_code, "exit status of {}", self.id);
+        self.stdout()
+    }
 }

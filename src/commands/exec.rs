@@ -1,0 +1,182 @@
+//! `exec`: run another process in a running container, the way `start` runs the first one.
+//!
+//! Foreground (CRI-O's streaming exec): this process is the caller's handle; the process in the CT
+//! is its child, gets its stdio, receives the signals it gets, and its exit status becomes ours.
+//! `--detach` (conmon's ExecSync, `podman exec`): an exec shim is forked, its pid goes to
+//! `--pid-file`, and it exits with the process's status; if it is killed (conmon's `-T` timeout
+//! SIGKILLs it) the process in the CT gets SIGKILL too (parent-death signal).
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::os::fd::RawFd;
+use std::str::FromStr;
+
+use anyhow::{anyhow, bail, Context};
+use nix::unistd::Pid;
+use oci_spec::runtime::{Capability, Process, Spec};
+
+use super::create::{ns_paths, SPEC_COPY};
+use super::Ctx;
+use crate::cli::ExecArgs;
+use crate::nsenter::{launch, Target};
+use crate::shim;
+use crate::state::Status;
+
+pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<()> {
+    let dir = ctx.dir(&args.id)?;
+    let (st, spec) = {
+        let _lock = dir.lock()?;
+        let st = dir.load()?;
+        let spec_path = dir.file(SPEC_COPY);
+        let spec = Spec::load(&spec_path).map_err(|e| anyhow!("{}: {e}", spec_path.display()))?;
+        (st, spec)
+    };
+    match st.status() {
+        Status::Running => {}
+        s => bail!("cannot exec in a {s} container: {}", args.id),
+    }
+    let process = process(&spec, args)?;
+    if process.terminal() == Some(true) && args.detach {
+        bail!(
+            "exec {}: process.terminal: terminals are not supported yet",
+            args.id
+        );
+    }
+    let target = Target {
+        init_pid: st
+            .init_pid
+            .ok_or_else(|| anyhow!("container {} has no init pid", args.id))?,
+        ns_paths: ns_paths(&spec)?,
+        preserve_fds: args.preserve_fds,
+        readonly_root: false,
+        sysctls: Default::default(),
+        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+    };
+    if args.detach {
+        return detached(&target, &process, args, log_fd);
+    }
+    let mut sfd = shim::signal_fd().ok_or_else(|| anyhow!("exec {}: signalfd failed", args.id))?;
+    let pid = match launch(&target, &process) {
+        Ok(pid) => pid,
+        Err(e) => {
+            // The process that failed to exec is our child: reap it, or it would hold the CT's
+            // pid namespace open (a CT cannot stop while a zombie of it waits for its parent).
+            shim::wait_any_child_exit();
+            bail!("exec {}: {e}", args.id)
+        }
+    };
+    let code = shim::relay_until_exit(&mut sfd, Pid::from_raw(pid));
+    log::logger().flush();
+    std::process::exit(code)
+}
+
+fn detached(
+    target: &Target,
+    process: &Process,
+    args: &ExecArgs,
+    log_fd: Option<RawFd>,
+) -> anyhow::Result<()> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let keep: Vec<RawFd> = log_fd.into_iter().collect();
+    let pid = shim::daemonize(move || shim::run_exec(target, process, w, &keep))?;
+    let mut report = String::new();
+    std::fs::File::from(r).read_to_string(&mut report)?;
+    match report.trim_end().strip_prefix("error ") {
+        Some(msg) => bail!("exec {}: {msg}", args.id),
+        None if report.starts_with("ok") => {}
+        None => bail!("exec {}: the exec shim ended without a report", args.id),
+    }
+    if let Some(p) = &args.pid_file {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644)
+            .with_context(|| format!("pid file {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// The process to run: `--process FILE`, or the container's process with runc's exec flags applied.
+fn process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
+    if let Some(path) = &args.process {
+        let text = std::fs::read(path).with_context(|| format!("process {}", path.display()))?;
+        let p: Process = serde_json::from_slice(&text)
+            .map_err(|e| anyhow!("process {}: {e}", path.display()))?;
+        if p.args().as_ref().map_or(true, |a| a.is_empty()) {
+            bail!("process {}: args must not be empty", path.display());
+        }
+        return Ok(p);
+    }
+    if args.command.is_empty() {
+        bail!(
+            "exec {}: no command given (use --process or a trailing command)",
+            args.id
+        );
+    }
+    let mut p = spec.process().clone().unwrap_or_default();
+    p.set_args(Some(args.command.clone()));
+    p.set_terminal(Some(args.tty));
+    if let Some(cwd) = &args.cwd {
+        p.set_cwd(cwd.into());
+    }
+    let mut env = p.env().clone().unwrap_or_default();
+    for e in &args.env {
+        let key = e.split('=').next().unwrap_or_default();
+        env.retain(|old| old.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(u) = &args.user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (u.as_str(), None),
+        };
+        let mut user = p.user().clone();
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| anyhow!("exec --user {u}: uid must be numeric"))?,
+        );
+        if let Some(g) = gid {
+            user.set_gid(
+                g.parse()
+                    .map_err(|_| anyhow!("exec --user {u}: gid must be numeric"))?,
+            );
+        }
+        p.set_user(user);
+    }
+    if !args.additional_gids.is_empty() {
+        let mut user = p.user().clone();
+        user.set_additional_gids(Some(args.additional_gids.clone()));
+        p.set_user(user);
+    }
+    if args.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if !args.cap.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        let extra: HashSet<Capability> = args
+            .cap
+            .iter()
+            .map(|c| {
+                Capability::from_str(&format!(
+                    "CAP_{}",
+                    c.to_ascii_uppercase().trim_start_matches("CAP_")
+                ))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|_| anyhow!("exec --cap {}: unknown capability", args.cap.join(",")))?;
+        let add = |set: &Option<HashSet<Capability>>| {
+            Some(
+                set.clone()
+                    .unwrap_or_default()
+                    .union(&extra)
+                    .copied()
+                    .collect(),
+            )
+        };
+        caps.set_bounding(add(caps.bounding()));
+        caps.set_effective(add(caps.effective()));
+        caps.set_permitted(add(caps.permitted()));
+        caps.set_inheritable(add(caps.inheritable()));
+        p.set_capabilities(Some(caps));
+    }
+    Ok(p)
+}
