@@ -25,7 +25,8 @@ pub struct Config {
     pub storage: String,
     /// Inclusive VMID range the runtime allocates from.
     pub vmid_range: [u32; 2],
-    /// Create unprivileged CTs (Proxmox's default).
+    /// Create unprivileged CTs. Off by default: CRI-O's and podman's overlayfs rootfs cannot be
+    /// idmapped, which an unprivileged CT's bound rootfs needs (docs/crio.md).
     pub unprivileged: bool,
     /// Refuse config.json fields Proxmox cannot express, rather than warn.
     pub strict: bool,
@@ -54,7 +55,7 @@ impl Default for Config {
             node: String::new(),
             storage: "local".into(),
             vmid_range: [100_000, 199_999],
-            unprivileged: true,
+            unprivileged: false,
             strict: true,
             init_path: PathBuf::new(),
             pct: PctConfig::default(),
@@ -99,8 +100,8 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
     (
         "unprivileged",
-        "true",
-        "Create unprivileged CTs (Proxmox's default); an overlayfs rootfs (CRI-O, podman) needs false.",
+        "false",
+        "Create unprivileged CTs (idmap=passthrough rootfs); needs a rootfs that can be idmapped, not overlayfs.",
     ),
     (
         "strict",
@@ -199,7 +200,7 @@ mod tests {
     fn empty_file_gives_defaults() {
         let c = Config::parse("").unwrap();
         assert_eq!(c.backend, BackendKind::Pct);
-        assert!(c.strict && c.unprivileged);
+        assert!(c.strict && !c.unprivileged);
         assert_eq!(c.pct.path, PathBuf::from("/usr/sbin/pct"));
     }
 
