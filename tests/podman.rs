@@ -105,3 +105,19 @@ fn run_detached_then_stop_and_rm() {
     assert!(out.status.success(), "rm: {}", stderr(&out));
     assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
 }
+
+#[test]
+fn exec_in_a_running_container() {
+    ensure_image();
+    let sim = Sim::new("podman_exec");
+    let name = "plx-exec";
+    let _ = podman(&sim, &["rm", "-f", name]);
+    let out = podman(&sim, &["run", "-d", "--name", name, IMAGE, "sleep", "1000"]);
+    assert!(out.status.success(), "run -d: {}", stderr(&out));
+    let out = podman(&sim, &["exec", "-e", "X=y", name, "sh", "-c", "echo in:$X; exit 3"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "in:y\n", "stderr: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3));
+    let out = podman(&sim, &["rm", "-f", name]);
+    assert!(out.status.success(), "rm: {}", stderr(&out));
+    assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
+}
