@@ -8,6 +8,7 @@ pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod logging;
 pub mod nsenter;
 pub mod process;

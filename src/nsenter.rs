@@ -55,6 +55,8 @@ pub struct Target {
     pub sysctls: BTreeMap<String, String>,
     /// The workload's filter (`linux.seccomp`).
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The pty slave that becomes the workload's terminal (`process.terminal`).
+    pub console: Option<std::os::fd::RawFd>,
 }
 
 /// Start `process` in the CT; returns the workload's host pid once it has exec'd.

@@ -41,6 +41,12 @@ type Exec = (CString, Vec<CString>, Vec<CString>);
 fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
     reset_signals();
     let _ = nix::unistd::setsid();
+    if let Some(fd) = target.console {
+        if let Some(size) = process.console_size() {
+            crate::console::set_size(fd, size.height() as u16, size.width() as u16);
+        }
+        crate::console::become_ctty(fd)?;
+    }
     if target.readonly_root {
         use nix::mount::{mount, MsFlags};
         let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;

@@ -71,6 +71,8 @@ pub struct Shim {
     pub target: Target,
     pub process: Process,
     pub backend: Box<dyn Backend>,
+    /// The pty slave for the workload, held until it runs.
+    pub console: Option<OwnedFd>,
 }
 
 /// A unix socket path that fits sun_path however deep the state directory is.
@@ -160,7 +162,7 @@ pub fn signal_fd() -> Option<SignalFd> {
 }
 
 impl Shim {
-    fn run(self, listener: UnixListener, keep: &[RawFd]) -> i32 {
+    fn run(mut self, listener: UnixListener, keep: &[RawFd]) -> i32 {
         let _ = std::env::set_current_dir("/");
         let first_free = 3 + self.target.preserve_fds as RawFd;
         // Move our socket above the preserved fds, then close everything create inherited.
@@ -174,7 +176,8 @@ impl Shim {
             }
             Err(_) => listener,
         };
-        close_other_fds(first_free, &[&[listener.as_raw_fd()], keep].concat());
+        let console: Vec<RawFd> = self.console.iter().map(|c| c.as_raw_fd()).collect();
+        close_other_fds(first_free, &[&[listener.as_raw_fd()], keep, &console].concat());
         let init = &CtProcs::of(self.target.init_pid);
         let Some(mut sfd) = signal_fd() else {
             return self.finish(1, init);
@@ -184,6 +187,8 @@ impl Shim {
             Err(code) => return self.finish(code, init),
         };
         drop(listener);
+        // The workload holds the terminal now; our copy would keep it open after it exits.
+        drop(self.console.take());
         let code = relay_until_exit(&mut sfd, workload);
         self.finish(code, init)
     }

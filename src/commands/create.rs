@@ -3,7 +3,7 @@
 //! no CT, no state dir and no process behind.
 
 use std::collections::BTreeMap;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
@@ -91,11 +91,9 @@ fn create(
             config_path.display()
         );
     }
-    if process.terminal() == Some(true) {
-        bail!(
-            "{}: process.terminal: terminals are not supported yet",
-            config_path.display()
-        );
+    let terminal = process.terminal() == Some(true);
+    if terminal && args.console_socket.is_none() {
+        bail!("{}: process.terminal needs --console-socket", config_path.display());
     }
     let root = spec
         .root()
@@ -153,6 +151,7 @@ fn create(
         readonly_root: mapped.readonly_root,
         sysctls: mapped.sysctls.clone(),
         seccomp,
+        console: None,
     };
 
     let mut state = State {
@@ -200,12 +199,21 @@ fn create(
         CtStatus::Stopped => bail!("CT {vmid} stopped right after start"),
     };
 
+    let console = match (&args.console_socket, terminal) {
+        (Some(socket), true) => {
+            let (master, slave) = crate::console::open_pty_in(init_pid)?;
+            crate::console::send_master(socket, &master)?;
+            Some(slave)
+        }
+        _ => None,
+    };
     let listener = shim::bind(&dir.path)?;
     let shim = Shim {
         vmid,
-        target: Target { init_pid, ..target },
+        target: Target { init_pid, console: console.as_ref().map(|c| c.as_raw_fd()), ..target },
         process,
         backend: backend::from_config(cfg),
+        console,
     };
     let keep: Vec<RawFd> = log_fd.into_iter().collect();
     let pid = shim::spawn(shim, listener, &keep)?;

@@ -51,6 +51,7 @@ pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<
         readonly_root: false,
         sysctls: Default::default(),
         seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+        console: None,
     };
     if args.detach {
         return detached(&target, &process, args, log_fd);

@@ -1,0 +1,90 @@
+//! `create --console-socket` with `process.terminal`: the runtime sends a pty master over the
+//! socket the way conmon receives it, and the workload runs on the matching slave.
+
+mod common;
+
+use std::io::{IoSliceMut, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+
+/// Accept one connection and take the fd it carries, as conmon's console socket does.
+fn receive_fd(listener: &UnixListener) -> OwnedFd {
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("one fd with SCM_RIGHTS");
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+#[test]
+fn console_socket_gets_a_pty_and_the_workload_runs_on_it() {
+    let sim = Sim::new("terminal");
+    let bundle = sim.bundle("b", "tty; stty size; echo done");
+    edit_spec(&bundle, |spec| {
+        spec["process"]["terminal"] = true.into();
+        spec["process"]["consoleSize"] = serde_json::json!({"height": 33, "width": 111});
+    });
+    let sock = sim.dir.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let err_path = sim.dir.path().join("create.err");
+    let mut create = sim
+        .runtime()
+        .args(["create", "--bundle"])
+        .arg(&bundle)
+        .arg("--console-socket")
+        .arg(&sock)
+        .arg("tty1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let master = receive_fd(&listener);
+    assert!(create.wait().unwrap().success(), "create: {}", std::fs::read_to_string(&err_path).unwrap());
+    assert!(nix::unistd::isatty(master.as_raw_fd()).unwrap(), "the fd from the console socket is a tty");
+
+    assert!(sim.run(&["start", "tty1"]).status.success());
+    let mut out = Vec::new();
+    let mut f = std::fs::File::from(master);
+    let mut buf = [0u8; 1024];
+    // Read until the slave side is closed (EIO) or the output is complete.
+    while !String::from_utf8_lossy(&out).contains("done") {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&out).replace('\r', "");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("/dev/pts/"), "tty printed {text:?}");
+    assert_eq!(lines[1], "33 111", "consoleSize applied: {text:?}");
+    assert_eq!(lines[2], "done");
+    wait_for("stopped", Duration::from_secs(10), || sim.state_json("tty1")["status"] == "stopped");
+    assert!(sim.run(&["delete", "tty1"]).status.success());
+    assert!(sim.cts().is_empty());
+}
+
+#[test]
+fn terminal_without_console_socket_is_refused() {
+    let sim = Sim::new("terminal_refused");
+    let bundle = sim.bundle("b", "true");
+    edit_spec(&bundle, |spec| spec["process"]["terminal"] = true.into());
+    let out = sim.runtime().args(["create", "-b"]).arg(&bundle).arg("t2").stdin(Stdio::null()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("process.terminal needs --console-socket"), "{}", stderr(&out));
+    assert!(sim.cts().is_empty());
+}
