@@ -11,7 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
 };
 use nix::unistd::ForkResult;
 
@@ -20,7 +21,10 @@ pub enum ConsoleError {
     #[error("console: {0}")]
     Failed(String),
     #[error("console socket {path}: {source}")]
-    Socket { path: String, source: std::io::Error },
+    Socket {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> ConsoleError {
@@ -29,9 +33,15 @@ fn failed(what: &str, e: impl std::fmt::Display) -> ConsoleError {
 
 /// A pty pair from the devpts of the mount namespace of `pid` (the CT's init): (master, slave).
 pub fn open_pty_in(pid: i32) -> Result<(OwnedFd, OwnedFd), ConsoleError> {
-    let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(|e| failed("socketpair", e))?;
-    let ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt")).map_err(|e| failed("open mount namespace", e))?;
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| failed("socketpair", e))?;
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
+        .map_err(|e| failed("open mount namespace", e))?;
     // SAFETY: the runtime is single-threaded here; the child only enters the namespace, opens
     // two files, sends them and exits.
     match unsafe { nix::unistd::fork() }.map_err(|e| failed("fork", e))? {
@@ -41,11 +51,23 @@ pub fn open_pty_in(pid: i32) -> Result<(OwnedFd, OwnedFd), ConsoleError> {
                 Ok((m, s)) => {
                     let fds = [m.as_raw_fd(), s.as_raw_fd()];
                     let cmsg = [ControlMessage::ScmRights(&fds)];
-                    let ok = sendmsg::<()>(theirs.as_raw_fd(), &[IoSlice::new(b"pty")], &cmsg, MsgFlags::empty(), None);
+                    let ok = sendmsg::<()>(
+                        theirs.as_raw_fd(),
+                        &[IoSlice::new(b"pty")],
+                        &cmsg,
+                        MsgFlags::empty(),
+                        None,
+                    );
                     i32::from(ok.is_err())
                 }
                 Err(e) => {
-                    let _ = sendmsg::<()>(theirs.as_raw_fd(), &[IoSlice::new(e.as_bytes())], &[], MsgFlags::empty(), None);
+                    let _ = sendmsg::<()>(
+                        theirs.as_raw_fd(),
+                        &[IoSlice::new(e.as_bytes())],
+                        &[],
+                        MsgFlags::empty(),
+                        None,
+                    );
                     1
                 }
             };
@@ -56,8 +78,13 @@ pub fn open_pty_in(pid: i32) -> Result<(OwnedFd, OwnedFd), ConsoleError> {
             let mut buf = [0u8; 512];
             let mut iov = [IoSliceMut::new(&mut buf)];
             let mut space = nix::cmsg_space!([RawFd; 2]);
-            let msg = recvmsg::<()>(ours.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-                .map_err(|e| failed("receive pty", e));
+            let msg = recvmsg::<()>(
+                ours.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )
+            .map_err(|e| failed("receive pty", e));
             let _ = nix::sys::wait::waitpid(child, None);
             let msg = msg?;
             let mut fds = Vec::new();
@@ -66,7 +93,11 @@ pub fn open_pty_in(pid: i32) -> Result<(OwnedFd, OwnedFd), ConsoleError> {
                     fds.extend(r.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
                 }
             }
-            let text = msg.iovs().next().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+            let text = msg
+                .iovs()
+                .next()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
             match <[OwnedFd; 2]>::try_from(fds) {
                 Ok([m, s]) => Ok((m, s)),
                 Err(_) => Err(ConsoleError::Failed(text)),
@@ -77,7 +108,8 @@ pub fn open_pty_in(pid: i32) -> Result<(OwnedFd, OwnedFd), ConsoleError> {
 
 /// In the forked child: join the CT's mount namespace and open a pty pair there.
 fn pty_in_ns(ns: &std::fs::File) -> Result<(OwnedFd, OwnedFd), String> {
-    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| format!("setns mnt: {e}"))?;
+    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| format!("setns mnt: {e}"))?;
     let open = |path: &str| {
         let c = CString::new(path).expect("no NUL");
         // SAFETY: plain open(2).
@@ -106,12 +138,22 @@ fn pty_in_ns(ns: &std::fs::File) -> Result<(OwnedFd, OwnedFd), String> {
 /// Hand `master` to the caller listening on `socket` and wait until it has taken it (it closes
 /// the connection), so that `create` returns only once the terminal is set up.
 pub fn send_master(socket: &Path, master: &OwnedFd) -> Result<(), ConsoleError> {
-    let err = |source| ConsoleError::Socket { path: socket.display().to_string(), source };
+    let err = |source| ConsoleError::Socket {
+        path: socket.display().to_string(),
+        source,
+    };
     let conn = UnixStream::connect(socket).map_err(err)?;
     let fds = [master.as_raw_fd()];
-    sendmsg::<()>(conn.as_raw_fd(), &[IoSlice::new(b"/dev/ptmx")], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .map_err(|e| err(e.into()))?;
-    conn.set_read_timeout(Some(Duration::from_secs(5))).map_err(err)?;
+    sendmsg::<()>(
+        conn.as_raw_fd(),
+        &[IoSlice::new(b"/dev/ptmx")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| err(e.into()))?;
+    conn.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(err)?;
     let _ = (&conn).read(&mut [0u8; 64]);
     Ok(())
 }
@@ -121,11 +163,17 @@ pub fn become_ctty(fd: RawFd) -> Result<(), String> {
     // SAFETY: ioctl/dup2 on fds we own; the caller is a session leader without a terminal.
     unsafe {
         if libc::ioctl(fd, libc::TIOCSCTTY, 0) != 0 {
-            return Err(format!("process.terminal: TIOCSCTTY: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "process.terminal: TIOCSCTTY: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         for target in 0..3 {
             if fd != target && libc::dup2(fd, target) < 0 {
-                return Err(format!("process.terminal: dup2: {}", std::io::Error::last_os_error()));
+                return Err(format!(
+                    "process.terminal: dup2: {}",
+                    std::io::Error::last_os_error()
+                ));
             }
         }
         if fd > 2 {
@@ -137,7 +185,12 @@ pub fn become_ctty(fd: RawFd) -> Result<(), String> {
 
 /// `process.consoleSize` on the terminal.
 pub fn set_size(fd: RawFd, rows: u16, cols: u16) {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ with a valid winsize.
     unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
 }

@@ -277,6 +277,27 @@ pub fn mount_for<'a>(mounts: &'a [(Vec<String>, PathBuf)], ctrls: &str) -> Optio
         .map(|(_, p)| p.as_path())
 }
 
+/// Move the calling process (the shim) into the network, IPC and UTS namespaces its workload
+/// uses, so that `/proc/<shim>/ns/*` — which podman and CRI-O hand to a pod's other containers —
+/// name the pod's namespaces.
+pub fn join_pod_namespaces(target: &Target) -> Result<(), String> {
+    for (name, flag) in [
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+    ] {
+        let path = target
+            .ns_paths
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| ns_path(target.init_pid, name));
+        let file = File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
+        nix::sched::setns(&file, flag)
+            .map_err(|e| format!("setns {name} {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// A pid's namespace file, e.g. for `state` consumers and pod lookups.
 pub fn ns_path(pid: i32, name: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/ns/{name}"))

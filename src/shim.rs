@@ -177,8 +177,15 @@ impl Shim {
             Err(_) => listener,
         };
         let console: Vec<RawFd> = self.console.iter().map(|c| c.as_raw_fd()).collect();
-        close_other_fds(first_free, &[&[listener.as_raw_fd()], keep, &console].concat());
+        close_other_fds(
+            first_free,
+            &[&[listener.as_raw_fd()], keep, &console].concat(),
+        );
         let init = &CtProcs::of(self.target.init_pid);
+        if let Err(e) = crate::nsenter::join_pod_namespaces(&self.target) {
+            log::error!("shim: {e}");
+            return self.finish(1, init);
+        }
         let Some(mut sfd) = signal_fd() else {
             return self.finish(1, init);
         };

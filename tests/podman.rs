@@ -114,10 +114,74 @@ fn exec_in_a_running_container() {
     let _ = podman(&sim, &["rm", "-f", name]);
     let out = podman(&sim, &["run", "-d", "--name", name, IMAGE, "sleep", "1000"]);
     assert!(out.status.success(), "run -d: {}", stderr(&out));
-    let out = podman(&sim, &["exec", "-e", "X=y", name, "sh", "-c", "echo in:$X; exit 3"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "in:y\n", "stderr: {}", stderr(&out));
+    let out = podman(
+        &sim,
+        &["exec", "-e", "X=y", name, "sh", "-c", "echo in:$X; exit 3"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "in:y\n",
+        "stderr: {}",
+        stderr(&out)
+    );
     assert_eq!(out.status.code(), Some(3));
     let out = podman(&sim, &["rm", "-f", name]);
     assert!(out.status.success(), "rm: {}", stderr(&out));
     assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
+}
+
+#[test]
+fn pod_members_share_localhost() {
+    ensure_image();
+    let sim = Sim::new("podman_pod");
+    let pod = "plx-pod";
+    let _ = podman(&sim, &["pod", "rm", "-f", pod]);
+    let out = podman(&sim, &["pod", "create", "--name", pod]);
+    assert!(out.status.success(), "pod create: {}", stderr(&out));
+    let out = podman(
+        &sim,
+        &[
+            "run",
+            "-d",
+            "--pod",
+            pod,
+            "--name",
+            "plx-srv",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo pong | nc -l -p 8080",
+        ],
+    );
+    assert!(out.status.success(), "server: {}", stderr(&out));
+    let mut answer = String::new();
+    for _ in 0..50 {
+        let script = "readlink /proc/self/ns/net; nc 127.0.0.1 8080 </dev/null";
+        let out = podman(
+            &sim,
+            &["run", "--rm", "--pod", pod, IMAGE, "sh", "-c", script],
+        );
+        answer = String::from_utf8_lossy(&out.stdout).into_owned();
+        if answer.contains("pong") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let lines: Vec<&str> = answer.lines().collect();
+    assert_eq!(
+        lines.get(1),
+        Some(&"pong"),
+        "the member reached the server over the pod's localhost: {answer:?}"
+    );
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(
+        lines[0],
+        host.to_str().unwrap(),
+        "the pod has its own network namespace, not the host's"
+    );
+    let out = podman(&sim, &["pod", "rm", "-f", pod]);
+    assert!(out.status.success(), "pod rm: {}", stderr(&out));
+    wait_for("the CTs to be destroyed", Duration::from_secs(15), || {
+        sim.cts().is_empty()
+    });
 }

@@ -93,7 +93,10 @@ fn create(
     }
     let terminal = process.terminal() == Some(true);
     if terminal && args.console_socket.is_none() {
-        bail!("{}: process.terminal needs --console-socket", config_path.display());
+        bail!(
+            "{}: process.terminal needs --console-socket",
+            config_path.display()
+        );
     }
     let root = spec
         .root()
@@ -107,7 +110,7 @@ fn create(
     if !init.is_file() {
         bail!("init binary {} does not exist", init.display());
     }
-    let ns_paths = ns_paths(&spec)?;
+    let ns_paths = ns_paths(&spec, dir.path.parent().unwrap_or(Path::new("/")))?;
     let map_ctx = MapContext {
         id: args.id.clone(),
         bundle: bundle.clone(),
@@ -210,7 +213,11 @@ fn create(
     let listener = shim::bind(&dir.path)?;
     let shim = Shim {
         vmid,
-        target: Target { init_pid, console: console.as_ref().map(|c| c.as_raw_fd()), ..target },
+        target: Target {
+            init_pid,
+            console: console.as_ref().map(|c| c.as_raw_fd()),
+            ..target
+        },
         process,
         backend: backend::from_config(cfg),
         console,
@@ -259,7 +266,10 @@ fn fnv1a(s: &str) -> u32 {
 }
 
 /// Namespaces config.json names by path, which the workload joins instead of the CT's.
-pub(crate) fn ns_paths(spec: &Spec) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+/// Namespaces config.json names by path, which the workload joins instead of the CT's.
+/// `/proc/<pid>/ns/pid` of one of our shims (a pod's infra container, as podman and CRI-O name
+/// it) means that container's CT: the shim itself cannot sit in a CT's pid namespace.
+pub(crate) fn ns_paths(spec: &Spec, root: &Path) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let mut out = BTreeMap::new();
     let nss = spec
         .linux()
@@ -272,7 +282,8 @@ pub(crate) fn ns_paths(spec: &Spec) -> anyhow::Result<BTreeMap<String, PathBuf>>
             LinuxNamespaceType::Network => "net",
             LinuxNamespaceType::Ipc => "ipc",
             LinuxNamespaceType::Uts => "uts",
-            other => bail!("config.json: linux.namespaces: joining a {other:?} namespace by path is not supported yet"),
+            LinuxNamespaceType::Pid => "pid",
+            other => bail!("config.json: linux.namespaces: joining a {other:?} namespace by path is not supported"),
         };
         if !Path::new(path).exists() {
             bail!(
@@ -280,9 +291,47 @@ pub(crate) fn ns_paths(spec: &Spec) -> anyhow::Result<BTreeMap<String, PathBuf>>
                 path.display()
             );
         }
-        out.insert(name.to_string(), path.clone());
+        let path = if name == "pid" {
+            pod_pid_ns(path, root)?
+        } else {
+            path.clone()
+        };
+        out.insert(name.to_string(), path);
     }
     Ok(out)
+}
+
+fn pod_pid_ns(path: &Path, root: &Path) -> anyhow::Result<PathBuf> {
+    let pid = path
+        .strip_prefix("/proc")
+        .ok()
+        .and_then(|p| p.iter().next())
+        .and_then(|p| p.to_str()?.parse::<i32>().ok());
+    if let Some(pid) = pid {
+        for id in crate::state::list_ids(root)? {
+            let Ok(st) = ContainerDir::new(root, &id).and_then(|d| d.load()) else {
+                continue;
+            };
+            if let (Some(shim), Some(init)) = (st.shim, st.init_pid) {
+                if shim.pid == pid && shim.is_alive() {
+                    return Ok(crate::nsenter::ns_path(init, "pid"));
+                }
+            }
+        }
+    }
+    let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => {
+            std::os::unix::fs::MetadataExt::ino(&x) == std::os::unix::fs::MetadataExt::ino(&y)
+        }
+        _ => false,
+    };
+    if same(path, Path::new("/proc/self/ns/pid")) {
+        bail!(
+            "config.json: linux.namespaces: pid namespace {} is the host's; a CT cannot join it",
+            path.display()
+        );
+    }
+    Ok(path.to_path_buf())
 }
 
 fn arch() -> &'static str {

@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<
         init_pid: st
             .init_pid
             .ok_or_else(|| anyhow!("container {} has no init pid", args.id))?,
-        ns_paths: ns_paths(&spec)?,
+        ns_paths: ns_paths(&spec, &ctx.root)?,
         preserve_fds: args.preserve_fds,
         readonly_root: false,
         sysctls: Default::default(),
