@@ -18,7 +18,13 @@ fn receive_fd(listener: &UnixListener) -> OwnedFd {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
     let fd = msg
         .cmsgs()
         .unwrap()
@@ -54,8 +60,15 @@ fn console_socket_gets_a_pty_and_the_workload_runs_on_it() {
         .spawn()
         .unwrap();
     let master = receive_fd(&listener);
-    assert!(create.wait().unwrap().success(), "create: {}", std::fs::read_to_string(&err_path).unwrap());
-    assert!(nix::unistd::isatty(master.as_raw_fd()).unwrap(), "the fd from the console socket is a tty");
+    assert!(
+        create.wait().unwrap().success(),
+        "create: {}",
+        std::fs::read_to_string(&err_path).unwrap()
+    );
+    assert!(
+        nix::unistd::isatty(master.as_raw_fd()).unwrap(),
+        "the fd from the console socket is a tty"
+    );
 
     assert!(sim.run(&["start", "tty1"]).status.success());
     let mut out = Vec::new();
@@ -73,7 +86,9 @@ fn console_socket_gets_a_pty_and_the_workload_runs_on_it() {
     assert!(lines[0].starts_with("/dev/pts/"), "tty printed {text:?}");
     assert_eq!(lines[1], "33 111", "consoleSize applied: {text:?}");
     assert_eq!(lines[2], "done");
-    wait_for("stopped", Duration::from_secs(10), || sim.state_json("tty1")["status"] == "stopped");
+    wait_for("stopped", Duration::from_secs(10), || {
+        sim.state_json("tty1")["status"] == "stopped"
+    });
     assert!(sim.run(&["delete", "tty1"]).status.success());
     assert!(sim.cts().is_empty());
 }
@@ -83,8 +98,19 @@ fn terminal_without_console_socket_is_refused() {
     let sim = Sim::new("terminal_refused");
     let bundle = sim.bundle("b", "true");
     edit_spec(&bundle, |spec| spec["process"]["terminal"] = true.into());
-    let out = sim.runtime().args(["create", "-b"]).arg(&bundle).arg("t2").stdin(Stdio::null()).output().unwrap();
+    let out = sim
+        .runtime()
+        .args(["create", "-b"])
+        .arg(&bundle)
+        .arg("t2")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("process.terminal needs --console-socket"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("process.terminal needs --console-socket"),
+        "{}",
+        stderr(&out)
+    );
     assert!(sim.cts().is_empty());
 }
