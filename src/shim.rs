@@ -18,6 +18,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use oci_spec::runtime::Process;
 
+use crate::backend::cgroup::CtCgroup;
 use crate::backend::Backend;
 use crate::nsenter::{launch, Target};
 use crate::pve::Vmid;
@@ -73,6 +74,8 @@ pub struct Shim {
     pub backend: Box<dyn Backend>,
     /// The pty slave for the workload, held until it runs.
     pub console: Option<OwnedFd>,
+    /// Where `oom` is written when the CT's OOM killer struck.
+    pub bundle: PathBuf,
 }
 
 /// A unix socket path that fits sun_path however deep the state directory is.
@@ -181,7 +184,7 @@ impl Shim {
             first_free,
             &[&[listener.as_raw_fd()], keep, &console].concat(),
         );
-        let init = &CtProcs::of(self.target.init_pid);
+        let init = &CtProcs::of(self.vmid, self.target.init_pid);
         if let Err(e) = crate::nsenter::join_pod_namespaces(&self.target) {
             log::error!("shim: {e}");
             return self.finish(1, init);
@@ -270,6 +273,16 @@ impl Shim {
 
     /// Stop the CT (its init is idle) and hand back the exit code.
     fn finish(&self, code: i32, ct: &CtProcs) -> i32 {
+        // CRI-O reports OOMKilled when `<bundle>/oom` exists; conmon's own watcher looks at our
+        // cgroup, not the CT's, so the shim tells.
+        if let (Some(cg), Some(base)) = (&ct.cgroup, ct.oom_base) {
+            if cg.oom_kills().is_some_and(|n| n > base) {
+                let oom = self.bundle.join("oom");
+                if let Err(e) = std::fs::write(&oom, b"") {
+                    log::error!("{}: {e}", oom.display());
+                }
+            }
+        }
         // Proxmox reports the CT stopped once its monitor (lxc-start) is gone; the next caller
         // (`delete`) must not find it half-way down.
         let ended = ct.init.as_ref().is_some_and(end_init);
@@ -294,19 +307,26 @@ fn open_pidfd(pid: i32) -> Option<OwnedFd> {
 struct CtProcs {
     init: Option<OwnedFd>,
     monitor: Option<OwnedFd>,
+    /// The CT's cgroups and their OOM-kill count when the shim started.
+    cgroup: Option<CtCgroup>,
+    oom_base: Option<u64>,
 }
 
 impl CtProcs {
-    fn of(init_pid: i32) -> CtProcs {
+    fn of(vmid: Vmid, init_pid: i32) -> CtProcs {
         let status =
             std::fs::read_to_string(format!("/proc/{init_pid}/status")).unwrap_or_default();
         let ppid = status
             .lines()
             .find_map(|l| l.strip_prefix("PPid:"))
             .and_then(|p| p.trim().parse().ok());
+        let cgroup = CtCgroup::of(vmid, init_pid).ok();
+        let oom_base = cgroup.as_ref().and_then(CtCgroup::oom_kills);
         CtProcs {
             init: open_pidfd(init_pid),
             monitor: ppid.filter(|p| *p > 1).and_then(open_pidfd),
+            cgroup,
+            oom_base,
         }
     }
 }

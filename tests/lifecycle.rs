@@ -294,3 +294,29 @@ fn kill_all_reaches_every_process_of_the_container() {
     assert_eq!(c.stdout(), "up\nchild:143\n");
     c.delete();
 }
+
+#[test]
+fn an_oom_killed_workload_leaves_the_oom_file_crio_reads() {
+    let sim = Sim::new("oom_file");
+    let bundle = sim.bundle("b", "dd if=/dev/zero of=/dev/null bs=256M count=1");
+    edit_spec(&bundle, |spec| {
+        spec["linux"]["resources"] =
+            serde_json::json!({"memory": {"limit": 33554432, "swap": 33554432}});
+    });
+    let c = create(&sim, &bundle, "oom1");
+    assert_eq!(c.run(137), "", "killed by the OOM killer");
+    assert!(
+        bundle.join("oom").exists(),
+        "<bundle>/oom written for CRI-O's OOMKilled"
+    );
+    c.delete();
+
+    let quiet = sim.bundle("q", "true");
+    let c = create(&sim, &quiet, "oom2");
+    c.run(0);
+    assert!(
+        !quiet.join("oom").exists(),
+        "no oom file without an OOM kill"
+    );
+    c.delete();
+}

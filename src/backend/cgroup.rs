@@ -83,6 +83,28 @@ impl CtCgroup {
             .map(|(_, d)| d.as_path())
     }
 
+    /// How many processes of the CT the kernel's OOM killer has killed so far (v1
+    /// `memory.oom_control`, v2 `memory.events`), if the host reports it.
+    pub fn oom_kills(&self) -> Option<u64> {
+        let read = |file: &Path| -> Option<u64> {
+            let text = std::fs::read_to_string(file).ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+        };
+        match (self.v1_dir("memory"), &self.v2) {
+            // v1 counts a kill where the victim was (e.g. LXC's inner `ns`): add up the tree.
+            (Some(d), _) => Some(
+                subtree(d)
+                    .iter()
+                    .filter_map(|c| read(&c.join("memory.oom_control")))
+                    .sum(),
+            ),
+            // v2's memory.events is hierarchical already.
+            (None, Some(d)) => read(&d.join("memory.events")),
+            (None, None) => None,
+        }
+    }
+
     /// Freeze every process of the CT and wait until the kernel reports it frozen.
     pub fn freeze(&self, timeout: Duration) -> Result<(), BackendError> {
         let res = self.set_frozen(true, timeout);
@@ -190,18 +212,7 @@ fn v1_bytes(value: &str, key: &str) -> Result<i64, BackendError> {
 /// v1 cpusets: a child's set must stay within its parent's. Shrinking works leaves first,
 /// growing root first; try the first and fall back to the second.
 fn write_subtree(dir: &Path, file: &str, value: &str) -> Result<(), BackendError> {
-    let mut dirs = vec![dir.to_path_buf()];
-    let mut i = 0;
-    while i < dirs.len() {
-        if let Ok(rd) = std::fs::read_dir(&dirs[i]) {
-            dirs.extend(
-                rd.flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path()),
-            );
-        }
-        i += 1;
-    }
+    let dirs = subtree(dir);
     let leaves_first = dirs
         .iter()
         .rev()
@@ -334,4 +345,21 @@ mod tests {
         assert_eq!(v1_bytes("max", "k").unwrap(), -1);
         assert!(v1_bytes("1k", "k").is_err());
     }
+}
+
+/// `dir` and every cgroup below it, parents before children.
+fn subtree(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < dirs.len() {
+        if let Ok(rd) = std::fs::read_dir(&dirs[i]) {
+            dirs.extend(
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+        i += 1;
+    }
+    dirs
 }

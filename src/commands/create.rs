@@ -221,6 +221,7 @@ fn create(
         process,
         backend: backend::from_config(cfg),
         console,
+        bundle: bundle.clone(),
     };
     let keep: Vec<RawFd> = log_fd.into_iter().collect();
     let pid = shim::spawn(shim, listener, &keep)?;
