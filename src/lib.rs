@@ -5,10 +5,12 @@
 //! `pve` knows Proxmox's formats, `backend` drives the node, `state` and `shim` keep the local side.
 
 pub mod backend;
+pub mod cgroups_path;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod console;
+pub mod hooks;
 pub mod logging;
 pub mod nsenter;
 pub mod process;

@@ -139,6 +139,9 @@ pub struct State {
     /// The CT's cgroup is frozen by `pause`; set and cleared under the container lock.
     #[serde(default)]
     pub paused: bool,
+    /// `linux.cgroupsPath` the shim was put in, removed again by `delete`.
+    #[serde(default)]
+    pub cgroups_path: Option<String>,
     /// The configuration the container was created with: later commands drive the same node
     /// even when callers pass no flags (podman's exit command drops `--runtime-flag`).
     pub config: crate::config::Config,
@@ -367,6 +370,7 @@ mod tests {
             init_pid: None,
             started: false,
             paused: false,
+            cgroups_path: None,
             config: Default::default(),
         };
         dir.save(&st).unwrap();
@@ -377,6 +381,7 @@ mod tests {
         let paused = State {
             started: true,
             paused: true,
+            cgroups_path: None,
             ..back.clone()
         };
         assert_eq!(
@@ -410,6 +415,7 @@ mod tests {
             init_pid: None,
             started: true,
             paused: true,
+            cgroups_path: None,
             config: Default::default(),
         };
         assert_eq!((st.status(), st.pid()), (Status::Stopped, 0));

@@ -320,3 +320,30 @@ fn an_oom_killed_workload_leaves_the_oom_file_crio_reads() {
     );
     c.delete();
 }
+
+#[test]
+fn the_shim_sits_in_cgroups_path_until_delete() {
+    let sim = Sim::new("cgroups_path");
+    let bundle = sim.bundle("b", "true");
+    let leaf = format!("plx-test-{}", std::process::id());
+    edit_spec(&bundle, |spec| {
+        spec["linux"]["cgroupsPath"] = format!("/plx_parent/{leaf}").into()
+    });
+    let c = create(&sim, &bundle, "cg1");
+    let dir = std::path::Path::new("/sys/fs/cgroup/memory/plx_parent").join(&leaf);
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+    assert_eq!(
+        procs.trim(),
+        c.pid.to_string(),
+        "conmon's OOM watcher finds the shim in cgroupsPath"
+    );
+    c.run(0);
+    c.delete();
+    assert!(!dir.exists(), "delete removes the container's cgroup");
+    let _ = std::fs::remove_dir("/sys/fs/cgroup/memory/plx_parent");
+    for h in [
+        "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "pids", "systemd", "unified",
+    ] {
+        let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{h}/plx_parent"));
+    }
+}

@@ -45,6 +45,7 @@ pub fn run(ctx: &Ctx, args: &CreateArgs, log_fd: Option<RawFd>) -> anyhow::Resul
 struct Made {
     vmid: Option<Vmid>,
     shim: Option<i32>,
+    cgroups_path: Option<String>,
 }
 
 impl Made {
@@ -54,6 +55,9 @@ impl Made {
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+        }
+        if let Some(cp) = &self.cgroups_path {
+            crate::cgroups_path::remove(cp);
         }
         if let Some(vmid) = self.vmid {
             if let Err(e) = backend.destroy(vmid) {
@@ -175,6 +179,7 @@ fn create(
         init_pid: None,
         started: false,
         paused: false,
+        cgroups_path: None,
         config: cfg.clone(),
     };
     // exec reads the container's spec from here: later edits to the bundle must not matter.
@@ -226,6 +231,14 @@ fn create(
     let keep: Vec<RawFd> = log_fd.into_iter().collect();
     let pid = shim::spawn(shim, listener, &keep)?;
     made.shim = Some(pid);
+    if let Some(cp) = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
+        let cp = cp.to_string_lossy().into_owned();
+        for problem in crate::cgroups_path::enter(&cp, pid) {
+            log::warn!("{}: linux.cgroupsPath: {problem}", args.id);
+        }
+        made.cgroups_path = Some(cp.clone());
+        state.cgroups_path = Some(cp);
+    }
     state.shim = Some(ProcRef::of(pid).ok_or_else(|| anyhow!("shim {pid} exited during create"))?);
     state.init_pid = Some(init_pid);
     dir.save(&state)?;

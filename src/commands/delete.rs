@@ -52,6 +52,9 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         // The shim died while the CT was frozen: a frozen CT cannot be stopped.
         super::kill::thaw(&st);
     }
+    if let Some(cp) = &st.cgroups_path {
+        crate::cgroups_path::remove(cp);
+    }
     if let Some(vmid) = st.vmid {
         crate::backend::from_config(&st.config).destroy(vmid)?;
     }
