@@ -57,6 +57,9 @@ pub struct Target {
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// The pty slave that becomes the workload's terminal (`process.terminal`).
     pub console: Option<std::os::fd::RawFd>,
+    /// Start a new session (the container's process). An exec'd process stays in its shim's
+    /// process group instead, so that conmon's group kill on an exec timeout reaches all of it.
+    pub new_session: bool,
 }
 
 /// Start `process` in the CT; returns the workload's host pid once it has exec'd.

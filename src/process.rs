@@ -40,7 +40,9 @@ type Exec = (CString, Vec<CString>, Vec<CString>);
 
 fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
     reset_signals();
-    let _ = nix::unistd::setsid();
+    if target.new_session || target.console.is_some() {
+        let _ = nix::unistd::setsid();
+    }
     if let Some(fd) = target.console {
         if let Some(size) = process.console_size() {
             crate::console::set_size(fd, size.height() as u16, size.width() as u16);

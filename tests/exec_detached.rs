@@ -52,17 +52,31 @@ fn exec_shim_exits_with_the_status_and_takes_the_process_with_it() {
 
     // conmon's ExecSync timeout SIGKILLs the exec shim: the process in the CT must die too.
     let pid = exec_detached(&sim, "x4", Stdio::null(), &["sleep", "4343"]);
+    let mut sleeping = Vec::new();
     wait_for("sleep 4343", Duration::from_secs(5), || {
-        !processes_mentioning("sleep\x004343").is_empty()
+        // The process itself, not the exec shim, whose command line names it too.
+        sleeping = processes_mentioning("sleep\x004343")
+            .into_iter()
+            .filter(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0"))
+            })
+            .collect();
+        !sleeping.is_empty()
     });
     nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
     let _ = waitpid(Pid::from_raw(pid), None);
+    // The process dies with its shim (parent-death signal); its zombie is re-parented to us, the
+    // subreaper, which reaps it as conmon would. Until then the CT could not stop.
+    let orphan = Pid::from_raw(sleeping[0]);
     wait_for("sleep 4343 to die", Duration::from_secs(5), || {
-        // Its zombie is re-parented to us, the subreaper; conmon reaps such orphans too.
-        while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
-            waitpid(None, Some(WaitPidFlag::WNOHANG))
-        {}
-        processes_mentioning("sleep\x004343").is_empty()
+        matches!(
+            waitpid(orphan, Some(WaitPidFlag::WNOHANG)),
+            Ok(WaitStatus::Signaled(
+                _,
+                nix::sys::signal::Signal::SIGKILL,
+                _
+            ))
+        )
     });
     assert!(sim.run(&["delete", "--force", "x4"]).status.success());
     assert_eq!(c.wait(), 137);

@@ -13,11 +13,12 @@ use super::Ctx;
 use crate::backend::{self, Backend, BackendError, CtStatus};
 use crate::cli::CreateArgs;
 use crate::config::Config;
+use crate::hooks::{self, Point};
 use crate::nsenter::Target;
 use crate::pve::Vmid;
 use crate::shim::{self, Shim};
 use crate::spec::{self, Launch, MapContext};
-use crate::state::{ContainerDir, ProcRef, State};
+use crate::state::{ContainerDir, ProcRef, State, Status};
 
 /// Where the init appears inside every CT: on LXC's /dev tmpfs, so nothing is written into the rootfs.
 pub const INIT_IN_CT: &str = "/dev/.proxmox-lxcri-init";
@@ -159,6 +160,7 @@ fn create(
         sysctls: mapped.sysctls.clone(),
         seccomp,
         console: None,
+        new_session: true,
     };
 
     let mut state = State {
@@ -207,6 +209,22 @@ fn create(
         CtStatus::Stopped => bail!("CT {vmid} stopped right after start"),
     };
 
+    // Hooks see the CT's init as the container's pid: its /proc/<pid>/ns/* are the CT's.
+    let hook_state = hooks::state_json(
+        &state.oci_version,
+        &args.id,
+        Status::Creating,
+        init_pid,
+        &bundle,
+        &state.annotations,
+    );
+    for point in [
+        Point::Prestart,
+        Point::CreateRuntime,
+        Point::CreateContainer,
+    ] {
+        hooks::run_with_paths(&spec, point, &hook_state, Some(init_pid), &target.ns_paths)?;
+    }
     let console = match (&args.console_socket, terminal) {
         (Some(socket), true) => {
             let (master, slave) = crate::console::open_pty_in(init_pid)?;

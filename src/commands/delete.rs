@@ -9,6 +9,7 @@ use nix::sys::signal::Signal;
 
 use super::Ctx;
 use crate::cli::DeleteArgs;
+use crate::hooks::{self, Point};
 use crate::state::{StateError, Status};
 
 pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
@@ -57,6 +58,20 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
     }
     if let Some(vmid) = st.vmid {
         crate::backend::from_config(&st.config).destroy(vmid)?;
+    }
+    // poststop hooks: after the CT is gone; a failure is only a warning (OCI).
+    if let Ok(spec) = oci_spec::runtime::Spec::load(dir.file(super::create::SPEC_COPY)) {
+        let state = hooks::state_json(
+            &st.oci_version,
+            &args.id,
+            Status::Stopped,
+            0,
+            &st.bundle,
+            &st.annotations,
+        );
+        if let Err(e) = hooks::run(&spec, Point::Poststop, &state, None) {
+            log::warn!("{}: {e}", args.id);
+        }
     }
     dir.remove()?;
     drop(lock);

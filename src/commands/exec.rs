@@ -52,6 +52,7 @@ pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<
         sysctls: Default::default(),
         seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
         console: None,
+        new_session: false,
     };
     if args.detach {
         return detached(&target, &process, args, log_fd);

@@ -1,10 +1,16 @@
 //! `start ID`: release the shim, which runs the workload in the CT; returns once it has exec'd.
+//! startContainer hooks run in the CT before, poststart hooks after (a failing one stops the
+//! container and fails `start`).
 
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{anyhow, bail};
+use nix::sys::signal::Signal;
+use oci_spec::runtime::Spec;
 
+use super::create::{ns_paths, SPEC_COPY};
 use super::Ctx;
+use crate::hooks::{self, Point};
 use crate::shim;
 use crate::state::Status;
 
@@ -16,9 +22,34 @@ pub fn run(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     if status != Status::Created {
         bail!("cannot start a container that is {status}: {id}");
     }
+    let spec_path = dir.file(SPEC_COPY);
+    let spec = Spec::load(&spec_path).map_err(|e| anyhow!("{}: {e}", spec_path.display()))?;
+    let init_pid = st.init_pid.unwrap_or(0);
+    let hook_state = |status| {
+        hooks::state_json(
+            &st.oci_version,
+            id,
+            status,
+            init_pid,
+            &st.bundle,
+            &st.annotations,
+        )
+    };
+    let paths = ns_paths(&spec, &ctx.root)?;
+    hooks::run_with_paths(
+        &spec,
+        Point::StartContainer,
+        &hook_state(Status::Created),
+        Some(init_pid),
+        &paths,
+    )?;
     let workload = shim::request_start(&dir.path, Duration::from_secs(60))?;
     st.started = true;
     st.workload = Some(workload);
     dir.save(&st)?;
+    if let Err(e) = hooks::run(&spec, Point::Poststart, &hook_state(Status::Running), None) {
+        super::kill::signal(&st, Signal::SIGKILL, false)?;
+        return Err(e.into());
+    }
     Ok(())
 }

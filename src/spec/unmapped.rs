@@ -1,6 +1,7 @@
-//! Fields with no CT equivalent: hooks, personality, Intel RDT, rootfs propagation other than the
-//! default, device nodes, time offsets, other platforms. `linux.cgroupsPath`, `linux.mountLabel`
-//! and annotations are accepted and not mapped (see docs/mapping.md).
+//! Fields with no CT equivalent: personality, Intel RDT, rootfs propagation other than the
+//! default, device nodes, time offsets, other platforms. `hooks` are run by the runtime itself,
+//! and `linux.cgroupsPath`, `linux.mountLabel` and annotations are accepted and not mapped (see
+//! docs/mapping.md).
 
 use oci_spec::runtime::Spec;
 
@@ -10,21 +11,6 @@ use super::{MapError, Mapper};
 const DEFAULT_PROPAGATION: &[&str] = &["", "private", "rprivate", "slave", "rslave"];
 
 pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
-    if let Some(h) = spec.hooks() {
-        let lists = [
-            ("prestart", h.prestart()),
-            ("createRuntime", h.create_runtime()),
-            ("createContainer", h.create_container()),
-            ("startContainer", h.start_container()),
-            ("poststart", h.poststart()),
-            ("poststop", h.poststop()),
-        ];
-        for (name, list) in lists {
-            if list.as_ref().is_some_and(|l| !l.is_empty()) {
-                m.unsupported(format!("hooks.{name}"), "OCI hooks are not run yet")?;
-            }
-        }
-    }
     if let Some(linux) = spec.linux() {
         if linux.intel_rdt().is_some() {
             m.unsupported("linux.intelRdt", "Proxmox has no key for resctrl")?;
@@ -67,10 +53,13 @@ mod tests {
     use super::super::testutil::*;
 
     #[test]
-    fn hooks_are_unsupported() {
-        let spec = spec_with(r#"{"hooks": {"prestart": [{"path": "/bin/true"}]}}"#);
-        assert_unsupported(&spec, &ctx(), "hooks.prestart");
-        map_ok(&spec_with(r#"{"hooks": {"poststop": []}}"#), &ctx());
+    fn hooks_are_run_by_the_runtime_not_mapped() {
+        let spec = spec_with(r#"{"hooks": {"prestart": [{"path": "/bin/true"}], "poststop": []}}"#);
+        let m = map_ok(&spec, &ctx());
+        assert!(
+            !format!("{:?}", m.ct).contains("/bin/true"),
+            "no CT key carries hooks"
+        );
     }
 
     #[test]
