@@ -80,7 +80,8 @@ fn create(
     let bundle = std::path::absolute(&args.bundle)
         .with_context(|| format!("bundle {}", args.bundle.display()))?;
     let config_path = bundle.join("config.json");
-    let spec = Spec::load(&config_path).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
+    let mut spec =
+        Spec::load(&config_path).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
     let process = spec
         .process()
         .clone()
@@ -114,6 +115,16 @@ fn create(
     let init = cfg.init_binary();
     if !init.is_file() {
         bail!("init binary {} does not exist", init.display());
+    }
+    if let Some(mounts) = spec.mounts().clone() {
+        let resolved = mounts
+            .into_iter()
+            .map(|mut m| {
+                m.set_destination(crate::rootfs::resolve(&rootfs, m.destination()));
+                m
+            })
+            .collect();
+        spec.set_mounts(Some(resolved));
     }
     let ns_paths = ns_paths(&spec, dir.path.parent().unwrap_or(Path::new("/")))?;
     let map_ctx = MapContext {

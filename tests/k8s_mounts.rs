@@ -1,0 +1,90 @@
+//! The mounts CRI-O gives a Kubernetes container: file binds (/etc/hosts, resolv.conf, hostname,
+//! termination log), a read-only secret directory under /var/run/secrets where the image has
+//! /var/run -> /run, a writable volume, and a tmpfs.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn kubernetes_style_mounts() {
+    let sim = Sim::new("k8s_mounts");
+    let script = "cat /etc/hosts /etc/resolv.conf /etc/hostname; cat /var/run/secrets/kubernetes.io/serviceaccount/token; \
+                  echo x > /var/run/secrets/kubernetes.io/serviceaccount/new 2>/dev/null && echo secret-writable || echo secret-readonly; \
+                  echo term > /dev/termination-log; echo vol > /data/out; touch /scratch/t && echo tmpfs-ok";
+    let bundle = sim.bundle("b", script);
+    let rootfs = bundle.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("run")).unwrap();
+    std::fs::create_dir_all(rootfs.join("var")).unwrap();
+    std::os::unix::fs::symlink("../run", rootfs.join("var/run")).unwrap();
+    let host = sim.dir.path().join("host");
+    let secret = host.join("secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(secret.join("token"), "tok-123\n").unwrap();
+    let volume = host.join("volume");
+    std::fs::create_dir_all(&volume).unwrap();
+    for (f, text) in [
+        ("hosts", "127.0.0.1 localhost k8s-pod\n"),
+        ("resolv.conf", "nameserver 192.0.2.53\n"),
+        ("hostname", "k8s-pod\n"),
+        ("termination-log", ""),
+    ] {
+        std::fs::write(host.join(f), text).unwrap();
+    }
+    let h = |f: &str| host.join(f).display().to_string();
+    edit_spec(&bundle, |spec| {
+        let mounts = spec["mounts"].as_array_mut().unwrap();
+        for (src, dst, ro) in [
+            (h("hosts"), "/etc/hosts", false),
+            (h("resolv.conf"), "/etc/resolv.conf", true),
+            (h("hostname"), "/etc/hostname", true),
+            (h("termination-log"), "/dev/termination-log", false),
+            (
+                secret.display().to_string(),
+                "/var/run/secrets/kubernetes.io/serviceaccount",
+                true,
+            ),
+            (volume.display().to_string(), "/data", false),
+        ] {
+            let mut opts = vec!["rbind", "rprivate"];
+            if ro {
+                opts.push("ro");
+            }
+            mounts.push(serde_json::json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
+        }
+        mounts.push(serde_json::json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "size=1m"]}));
+    });
+    let c = create(&sim, &bundle, "k1");
+    let out = c.run(0);
+    let err = c.stderr();
+    for want in [
+        "k8s-pod",
+        "nameserver 192.0.2.53",
+        "tok-123",
+        "secret-readonly",
+        "tmpfs-ok",
+    ] {
+        assert!(
+            out.contains(want),
+            "missing {want:?} in {out:?} (stderr {err:?})"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(host.join("termination-log")).unwrap(),
+        "term\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(volume.join("out")).unwrap(),
+        "vol\n"
+    );
+    assert!(!secret.join("new").exists(), "ro bind refused the write");
+    c.delete();
+    assert!(
+        secret.join("token").exists() && volume.join("out").exists(),
+        "delete keeps bind sources"
+    );
+    assert!(
+        rootfs.join("var/run").is_symlink(),
+        "the image's symlink is untouched"
+    );
+}
