@@ -146,6 +146,10 @@ pub fn run_exec(target: &Target, process: &Process, report: OwnedFd, keep: &[Raw
         Ok(pid) => {
             let _ = report.write_all(b"ok\n");
             drop(report);
+            // The process holds the terminal now; our copy would keep it open after it exits.
+            if let Some(fd) = target.console {
+                let _ = nix::unistd::close(fd);
+            }
             relay_until_exit(&mut sfd, Pid::from_raw(pid))
         }
         Err(e) => {

@@ -114,3 +114,42 @@ fn terminal_without_console_socket_is_refused() {
     );
     assert!(sim.cts().is_empty());
 }
+
+#[test]
+fn detached_exec_with_a_terminal() {
+    let sim = Sim::new("terminal_exec");
+    let c = create(&sim, &sim.bundle("b", "exec sleep 1000"), "te1");
+    c.start();
+    let sock = sim.dir.path().join("exec-console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let pfile = sim.dir.path().join("p.json");
+    std::fs::write(&pfile, r#"{"terminal": true, "args": ["sh", "-c", "tty; echo exec-done"], "cwd": "/", "user": {"uid": 0, "gid": 0}}"#).unwrap();
+    let mut exec = sim
+        .runtime()
+        .args(["exec", "--detach", "--tty", "--process"])
+        .arg(&pfile)
+        .arg("--console-socket")
+        .arg(&sock)
+        .arg("te1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let master = receive_fd(&listener);
+    assert!(exec.wait().unwrap().success());
+    let mut f = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 512];
+    while !String::from_utf8_lossy(&out).contains("exec-done") {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&out).replace('\r', "");
+    assert!(text.starts_with("/dev/pts/"), "{text:?}");
+    assert!(text.contains("exec-done"));
+    assert!(sim.run(&["delete", "--force", "te1"]).status.success());
+    assert_eq!(c.wait(), 137);
+}

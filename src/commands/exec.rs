@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::str::FromStr;
 
 use anyhow::{anyhow, bail, Context};
@@ -36,11 +36,9 @@ pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<
         s => bail!("cannot exec in a {s} container: {}", args.id),
     }
     let process = process(&spec, args)?;
-    if process.terminal() == Some(true) && args.detach {
-        bail!(
-            "exec {}: process.terminal: terminals are not supported yet",
-            args.id
-        );
+    let terminal = process.terminal() == Some(true) && args.detach;
+    if terminal && args.console_socket.is_none() {
+        bail!("exec {}: process.terminal needs --console-socket", args.id);
     }
     let target = Target {
         init_pid: st
@@ -79,8 +77,26 @@ fn detached(
     log_fd: Option<RawFd>,
 ) -> anyhow::Result<()> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let keep: Vec<RawFd> = log_fd.into_iter().collect();
-    let pid = shim::daemonize(move || shim::run_exec(target, process, w, &keep))?;
+    let mut keep: Vec<RawFd> = log_fd.into_iter().collect();
+    // With a terminal the pty comes from the CT's devpts, as for `create`.
+    let console = match (&args.console_socket, process.terminal() == Some(true)) {
+        (Some(socket), true) => {
+            let (master, slave) = crate::console::open_pty_in(target.init_pid)?;
+            crate::console::send_master(socket, &master)?;
+            Some(slave)
+        }
+        _ => None,
+    };
+    keep.extend(console.iter().map(|c| c.as_raw_fd()));
+    let target = Target {
+        console: console.as_ref().map(|c| c.as_raw_fd()),
+        ..target.clone()
+    };
+    let pid = shim::daemonize(move || {
+        // run_exec closes the terminal once the process holds it.
+        let _ = console.map(|c| c.into_raw_fd());
+        shim::run_exec(&target, process, w, &keep)
+    })?;
     let mut report = String::new();
     std::fs::File::from(r).read_to_string(&mut report)?;
     match report.trim_end().strip_prefix("error ") {
