@@ -144,7 +144,7 @@ fn crio_sandbox() {
             ("cmode", "console"),
             ("cpuunits", "1"), // shares 2
             ("entrypoint", INIT_CT),
-            ("hostname", "webpod"),
+            ("hostname", "webpod-pod"), // UTS joined by path: named after pod and container
             ("ostype", "unmanaged"),
             (
                 "rootfs",
@@ -210,7 +210,7 @@ fn crio_container() {
             ("cpulimit", "0.5"), // 50000/100000
             ("cpuunits", "20"),  // shares 512
             ("entrypoint", INIT_CT),
-            ("hostname", "webpod"),
+            ("hostname", "webpod-web"),
             ("memory", "256"), // 268435456 bytes
             ("mp0", &mp0),     // the k8s projected volume: a directory, read-only rbind
             ("ostype", "unmanaged"),
