@@ -7,11 +7,19 @@ use std::path::Path;
 
 use crate::cli::LogFormat;
 
+static LOG_FD: std::sync::OnceLock<std::os::fd::RawFd> = std::sync::OnceLock::new();
+
+/// The log file's fd, which forked shims must keep open.
+pub fn fd() -> Option<std::os::fd::RawFd> {
+    LOG_FD.get().copied()
+}
+
 pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Result<()> {
     let Some(path) = path else {
         return Ok(());
     };
     let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let _ = LOG_FD.set(std::os::fd::AsRawFd::as_raw_fd(&file));
     let level = if debug {
         log::LevelFilter::Debug
     } else {

@@ -1,7 +1,6 @@
 //! proxmox-lxcri: parse runc's command line, set up logging, dispatch, and turn an error into
 //! one line on stderr and exit status 1.
 
-use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -49,32 +48,16 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         anyhow::bail!("no command given; see proxmox-lxcri --help");
     };
     match cmd {
-        Command::Create(a) => commands::create::run(&ctx, a, log_fd(cli)),
+        Command::Create(a) => commands::create::run(&ctx, a, proxmox_lxcri::logging::fd()),
         Command::Start(a) => commands::start::run(&ctx, &a.id),
         Command::State(a) => commands::state::run(&ctx, &a.id),
         Command::Kill(a) => commands::kill::run(&ctx, a),
         Command::Delete(a) => commands::delete::run(&ctx, a),
         Command::List(a) => commands::list::run(&ctx, a),
         Command::Features => commands::features::run(),
-        Command::Exec(a) => commands::exec::run(&ctx, a, log_fd(cli)),
+        Command::Exec(a) => commands::exec::run(&ctx, a, proxmox_lxcri::logging::fd()),
         Command::Update(a) => commands::update::run(&ctx, a),
         Command::Pause(a) => commands::pause::run(&ctx, &a.id, true),
         Command::Resume(a) => commands::pause::run(&ctx, &a.id, false),
     }
-}
-
-/// The shim keeps logging to the same file; find its fd so the shim does not close it.
-fn log_fd(cli: &Cli) -> Option<i32> {
-    let want = std::fs::canonicalize(cli.global.log.as_ref()?).ok()?;
-    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
-    dir.filter_map(|e| e.ok())
-        .filter_map(|e| {
-            Some((
-                e.file_name().to_str()?.parse::<i32>().ok()?,
-                std::fs::read_link(e.path()).ok()?,
-            ))
-        })
-        .find(|(fd, p)| *p == want && *fd > 2)
-        .map(|(fd, _)| fd)
-        .filter(|fd| fd.as_raw_fd() > 2)
 }

@@ -1,4 +1,4 @@
-//! Entering a CT the way `nsenter` does (design.md §2): join the cgroups of the CT's init, then
+//! Entering a CT the way `nsenter` does (docs/architecture.md): join the cgroups of the CT's init, then
 //! `setns` into its cgroup, ipc, uts, net, pid and mount namespaces, and the user namespace last
 //! (everything else is entered while the host's capabilities still apply). Namespaces that
 //! config.json names by path (a pod's net/ipc/uts) replace the CT's own.

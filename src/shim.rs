@@ -1,4 +1,4 @@
-//! The shim: the local process whose pid callers see (design.md §2, runtime-contract.md §7.2).
+//! The shim: the local process whose pid callers see (docs/architecture.md).
 //!
 //! `create` double-forks it, so it is re-parented to conmon (a subreaper) or init. It keeps the
 //! container's stdio, waits on `<state>/shim.sock` for `start`, launches the workload in the CT,
@@ -196,7 +196,7 @@ impl Shim {
         let Some(mut sfd) = signal_fd() else {
             return self.finish(1, init);
         };
-        let workload = match self.wait_for_start(&listener, &mut sfd) {
+        let workload = match self.wait_for_start(&listener, &mut sfd, init.init.as_ref()) {
             Ok(pid) => pid,
             Err(code) => return self.finish(code, init),
         };
@@ -208,14 +208,29 @@ impl Shim {
     }
 
     /// Created phase: serve `start`, or end on a termination signal.
-    fn wait_for_start(&self, listener: &UnixListener, sfd: &mut SignalFd) -> Result<Pid, i32> {
+    fn wait_for_start(
+        &self,
+        listener: &UnixListener,
+        sfd: &mut SignalFd,
+        init: Option<&OwnedFd>,
+    ) -> Result<Pid, i32> {
         loop {
-            let mut fds = [
+            let mut fds = vec![
                 PollFd::new(listener.as_fd(), PollFlags::POLLIN),
                 PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
             ];
+            // The CT stopped under us (an admin's `pct stop`): the container is gone.
+            fds.extend(init.map(|i| PollFd::new(i.as_fd(), PollFlags::POLLIN)));
             if poll(&mut fds, PollTimeout::NONE).is_err() {
                 continue;
+            }
+            if fds
+                .get(2)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| r.contains(PollFlags::POLLIN))
+            {
+                log::error!("CT {}: its init exited before start", self.vmid);
+                return Err(128 + Signal::SIGKILL as i32);
             }
             if fds[1]
                 .revents()
@@ -293,6 +308,9 @@ impl Shim {
         if ended && ct.monitor.as_ref().is_some_and(|m| wait_exit(m, 10_000)) {
             return code;
         }
+        if let Some(net) = &ct.host_net {
+            let _ = nix::sched::setns(net, nix::sched::CloneFlags::CLONE_NEWNET);
+        }
         if let Err(e) = self.backend.stop(self.vmid) {
             log::error!("stopping CT {}: {e}", self.vmid);
         }
@@ -314,6 +332,9 @@ struct CtProcs {
     /// The CT's cgroups and their OOM-kill count when the shim started.
     cgroup: Option<CtCgroup>,
     oom_base: Option<u64>,
+    /// The host's network namespace, taken before the shim joins the pod's: Proxmox sees a CT
+    /// as running through LXC's socket there, so `pct` must run there.
+    host_net: Option<std::fs::File>,
 }
 
 impl CtProcs {
@@ -331,6 +352,7 @@ impl CtProcs {
             monitor: ppid.filter(|p| *p > 1).and_then(open_pidfd),
             cgroup,
             oom_base,
+            host_net: std::fs::File::open("/proc/self/ns/net").ok(),
         }
     }
 }

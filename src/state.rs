@@ -210,10 +210,6 @@ impl ContainerDir {
         }
     }
 
-    pub fn exists(&self) -> bool {
-        self.path.is_dir()
-    }
-
     /// Take the container's lock; the directory must exist (and still exist once locked).
     pub fn lock(&self) -> Result<Lock, StateError> {
         let path = self.path.join(LOCK_FILE);

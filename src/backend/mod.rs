@@ -48,6 +48,9 @@ pub trait Backend {
     fn stop(&self, vmid: Vmid) -> Result<(), BackendError>;
     /// Stop if needed and destroy with purge; a missing CT is not an error.
     fn destroy(&self, vmid: Vmid) -> Result<(), BackendError>;
+    /// Whether the CT `vmid` exists and was made by us for container `id` (its description
+    /// names it): nothing else is ever stopped or destroyed.
+    fn is_ours(&self, vmid: Vmid, id: &str) -> Result<bool, BackendError>;
     /// New limits for a running CT whose init is `init_pid`: API keys in `ct.options` are applied
     /// live (Proxmox hot-plugs them); raw keys in `ct.lxc` replace the CT config's values of the
     /// same keys and are written to the CT's cgroup; raw keys in `unset` are dropped from the

@@ -23,6 +23,10 @@ pub struct Pct {
     template: PathBuf,
 }
 
+/// Where the empty template lives: a root-only directory, since `pct create` unpacks it as root
+/// into the container's rootfs.
+const TEMPLATE: &str = "/run/proxmox-lxcri-empty.tar";
+
 /// 20 zero blocks: a valid, empty tar archive.
 const EMPTY_TAR: [u8; 10240] = [0; 10240];
 
@@ -33,7 +37,7 @@ impl Pct {
             pve_dir: cfg.pct.pve_dir.clone(),
             lock_dir: cfg.pct.lock_dir.clone(),
             timeout: Duration::from_secs(cfg.pct.timeout),
-            template: std::env::temp_dir().join("proxmox-lxcri-empty.tar"),
+            template: PathBuf::from(TEMPLATE),
         }
     }
 
@@ -55,10 +59,7 @@ impl Pct {
     }
 
     fn ensure_template(&self) -> Result<(), BackendError> {
-        if std::fs::metadata(&self.template)
-            .map(|m| m.len() == EMPTY_TAR.len() as u64)
-            .unwrap_or(false)
-        {
+        if is_empty_tar(&self.template) {
             return Ok(());
         }
         crate::state::write_atomic(&self.template, &EMPTY_TAR, 0o644)
@@ -144,6 +145,14 @@ fn lock_with_timeout(file: &std::fs::File, timeout: Duration) -> Result<(), ()> 
             Err(_) => return Err(()),
         }
     }
+}
+
+/// Ours and untouched: a regular root-owned file of exactly the empty archive's zero bytes.
+fn is_empty_tar(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ok = std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.is_file() && m.uid() == 0 && m.len() == EMPTY_TAR.len() as u64);
+    ok && std::fs::read(path).is_ok_and(|d| d == EMPTY_TAR)
 }
 
 /// Map pct's stderr (reference/proxmox.md §1.5) to what the caller can act on.
@@ -244,6 +253,23 @@ impl Backend for Pct {
         }
     }
 
+    fn is_ours(&self, vmid: Vmid, id: &str) -> Result<bool, BackendError> {
+        let path = self.conf_path(vmid);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => {
+                return Err(BackendError::Io {
+                    what: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        let (conf, _) = CtConfig::parse_lenient(&text, vmid.get());
+        let want = format!("{}{id}", crate::spec::DESCRIPTION_ID_PREFIX);
+        Ok(conf.description.lines().any(|l| l == want))
+    }
+
     fn destroy(&self, vmid: Vmid) -> Result<(), BackendError> {
         let args = ["destroy", &vmid.to_string(), "--force", "1", "--purge", "1"].map(String::from);
         match self.checked(vmid, &args) {
@@ -286,6 +312,40 @@ mod tests {
 
     fn vmid() -> Vmid {
         Vmid::new(100123).unwrap()
+    }
+
+    #[test]
+    fn only_cts_naming_the_container_are_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.pct.pve_dir = dir.path().into();
+        let pct = Pct::new(&cfg);
+        std::fs::create_dir_all(dir.path().join("lxc")).unwrap();
+        assert!(
+            !pct.is_ours(vmid(), "c1").unwrap(),
+            "no config: nothing to touch"
+        );
+        let conf = dir.path().join("lxc/100123.conf");
+        std::fs::write(&conf, "#proxmox-lxcri id%3A c1\narch: amd64\n").unwrap();
+        assert!(pct.is_ours(vmid(), "c1").unwrap());
+        assert!(!pct.is_ours(vmid(), "c2").unwrap());
+        std::fs::write(&conf, "#someone's web server\narch: amd64\n").unwrap();
+        assert!(!pct.is_ours(vmid(), "c1").unwrap());
+    }
+
+    #[test]
+    fn a_tampered_template_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("t.tar");
+        std::fs::write(&t, EMPTY_TAR).unwrap();
+        assert!(is_empty_tar(&t));
+        let mut bad = EMPTY_TAR;
+        bad[0] = b'x';
+        std::fs::write(&t, bad).unwrap();
+        assert!(!is_empty_tar(&t));
+        std::fs::remove_file(&t).unwrap();
+        std::os::unix::fs::symlink("/dev/null", &t).unwrap();
+        assert!(!is_empty_tar(&t));
     }
 
     #[test]

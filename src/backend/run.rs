@@ -16,6 +16,8 @@ pub struct Output {
 /// Run `cmd` with stdin from /dev/null, capture its output, kill it after `timeout`.
 pub fn run(mut cmd: Command, timeout: Duration) -> Result<Output, BackendError> {
     let name = describe(&cmd);
+    // Its own process group, so that a timeout ends pct's task workers too, not only pct.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -45,7 +47,7 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Result<Output, BackendError> 
         .recv_timeout(deadline.saturating_duration_since(Instant::now()))
         .is_err()
     {
-        let _ = nix::sys::signal::kill(
+        let _ = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGKILL,
         );
@@ -108,8 +110,9 @@ mod tests {
 
     #[test]
     fn a_hanging_command_is_killed_at_the_deadline() {
-        let mut c = Command::new("sleep");
-        c.arg("30");
+        // A child that keeps the pipes open must die too (pct's task workers do that).
+        let mut c = Command::new("sh");
+        c.args(["-c", "sleep 30 & sleep 30"]);
         let t = Instant::now();
         assert!(matches!(
             run(c, Duration::from_millis(200)),

@@ -58,6 +58,13 @@ impl Made {
             );
         }
         if let Some(cp) = &self.cgroups_path {
+            // A cgroup with the shim still in it cannot be removed: give the kill a moment.
+            if let Some(shim) = self.shim.and_then(ProcRef::of) {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+                while shim.is_alive() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
             crate::cgroups_path::remove(cp);
         }
         if let Some(vmid) = self.vmid {
@@ -208,7 +215,11 @@ fn create(
         made.vmid = Some(vmid);
         let r = backend.create(vmid, &mapped.ct);
         if r.is_err() {
+            // Not ours: a later `delete --force` must not destroy someone else's CT.
             made.vmid = None;
+            state.vmid = None;
+            dir.save(&state)
+                .map_err(|e| BackendError::Other(e.to_string()))?;
         }
         r
     })?;

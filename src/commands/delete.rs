@@ -57,7 +57,12 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         crate::cgroups_path::remove(cp);
     }
     if let Some(vmid) = st.vmid {
-        crate::backend::from_config(&st.config).destroy(vmid)?;
+        let backend = crate::backend::from_config(&st.config);
+        if backend.is_ours(vmid, &args.id)? {
+            backend.destroy(vmid)?;
+        } else {
+            log::warn!("{}: CT {vmid} is not this container's; left alone", args.id);
+        }
     }
     // poststop hooks: after the CT is gone; a failure is only a warning (OCI).
     if let Ok(spec) = oci_spec::runtime::Spec::load(dir.file(super::create::SPEC_COPY)) {

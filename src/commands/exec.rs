@@ -106,8 +106,11 @@ fn detached(
     }
     if let Some(p) = &args.pid_file {
         let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
-        crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644)
-            .with_context(|| format!("pid file {}", p.display()))?;
+        if let Err(e) = crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644) {
+            // Nobody would know the exec shim: end it, and the process dies with it.
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            bail!("exec {}: pid file {}: {e}", args.id, p.display());
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `kill [--all] ID [SIGNAL]`: signal the workload directly (it is a local process in the CT's pid
 //! namespace). Before `start` the shim stands for the container. SIGKILL must end the container
-//! even if the shim is stuck: the shim is killed too and the CT hard-stopped.
+//! even if the shim is stuck: a shim that does not end the CT within seconds, or that SIGKILL hit
+//! itself, is killed and the CT hard-stopped with `pct stop`.
 //!
 //! A paused container can be signalled. A frozen process acts on a signal only once thawed, so
 //! SIGKILL thaws the CT right after it is sent (the workload dies before running another
@@ -37,31 +38,40 @@ pub fn run(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<()> {
 /// Deliver `sig` to the container of `st`; shared with `delete --force`.
 pub fn signal(st: &State, sig: Signal, all: bool) -> anyhow::Result<()> {
     let shim = st.shim.expect("created or running has a shim");
-    let target = match st.workload {
-        Some(w) if w.is_alive() => w,
-        _ => shim,
-    };
+    let workload = st.workload.filter(|w| w.is_alive());
+    // Started, and the workload is gone: the shim is ending the CT and will exit with the
+    // workload's own status; signalling it would replace that status.
+    let finishing = st.started && workload.is_none();
     if all {
         for pid in ct_pids(st) {
             let _ = kill(Pid::from_raw(pid), sig);
         }
     }
-    kill(Pid::from_raw(target.pid), sig).or_else(|e| {
-        if e == nix::Error::ESRCH {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    })?;
+    let target = workload.unwrap_or(shim);
+    if !finishing {
+        kill(Pid::from_raw(target.pid), sig).or_else(|e| {
+            if e == nix::Error::ESRCH {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+    }
     if sig == Signal::SIGKILL && st.paused {
         thaw(st);
     }
-    if sig == Signal::SIGKILL {
-        // The shim stops the CT and exits with 137 on its own; if it does not, do its work.
-        if !wait_gone(&shim, Duration::from_secs(5)) {
-            let _ = kill(Pid::from_raw(shim.pid), Signal::SIGKILL);
-            if let Some(vmid) = st.vmid {
-                crate::backend::from_config(&st.config).stop(vmid)?;
+    if sig != Signal::SIGKILL {
+        return Ok(());
+    }
+    // A SIGKILLed shim cannot end the CT, nor can one that is stuck: do its work. The shim's own
+    // ending takes at most a few seconds (init, then LXC's monitor).
+    let shim_killed = !finishing && target == shim;
+    if shim_killed || !wait_gone(&shim, Duration::from_secs(15)) {
+        let _ = kill(Pid::from_raw(shim.pid), Signal::SIGKILL);
+        if let Some(vmid) = st.vmid {
+            let backend = crate::backend::from_config(&st.config);
+            if backend.is_ours(vmid, &st.id)? {
+                backend.stop(vmid)?;
             }
         }
     }

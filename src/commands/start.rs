@@ -36,13 +36,17 @@ pub fn run(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
         )
     };
     let paths = ns_paths(&spec, &ctx.root)?;
-    hooks::run_with_paths(
+    if let Err(e) = hooks::run_with_paths(
         &spec,
         Point::StartContainer,
         &hook_state(Status::Created),
         Some(init_pid),
         &paths,
-    )?;
+    ) {
+        // OCI: a failing startContainer hook stops the container; the shim ends the CT.
+        super::kill::signal(&st, Signal::SIGTERM, false)?;
+        return Err(e.into());
+    }
     let workload = shim::request_start(&dir.path, Duration::from_secs(60))?;
     st.started = true;
     st.workload = Some(workload);

@@ -1,4 +1,4 @@
-//! config.json -> CT config, without side effects (design.md §3, docs/mapping.md).
+//! config.json -> CT config, without side effects (docs/mapping.md).
 //!
 //! `map(spec, ctx)` reads only its arguments: no filesystem, no clock, no environment. Every field it
 //! cannot express is either an error naming the field (strict) or a warning in `Mapped::warnings`.
