@@ -51,7 +51,24 @@ fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
     }
     if target.readonly_root {
         use nix::mount::{mount, MsFlags};
-        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+        // Keep the flags the mount has (a remount would drop nosuid/nodev/noexec, and locked
+        // ones may not be dropped at all).
+        let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+        if let Ok(st) = nix::sys::statvfs::statvfs("/") {
+            use nix::sys::statvfs::FsFlags;
+            for (have, want) in [
+                (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+                (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+                (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+                (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+                (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+                (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+            ] {
+                if st.flags().contains(have) {
+                    flags |= want;
+                }
+            }
+        }
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
             .map_err(|e| format!("root.readonly: remount /: {e}"))?;
     }

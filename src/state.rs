@@ -202,7 +202,7 @@ impl ContainerDir {
             .create(root)
             .map_err(io_err(root))?;
         match fs::DirBuilder::new().mode(0o711).create(&self.path) {
-            Ok(()) => self.lock(),
+            Ok(()) => self.open_lock(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 Err(StateError::Exists(self.id.clone()))
             }
@@ -212,9 +212,15 @@ impl ContainerDir {
 
     /// Take the container's lock; the directory must exist (and still exist once locked).
     pub fn lock(&self) -> Result<Lock, StateError> {
+        self.open_lock(false)
+    }
+
+    /// Only `create` makes the lock file: a command opening it while `delete` removes the
+    /// directory must not bring a file back into it.
+    fn open_lock(&self, create: bool) -> Result<Lock, StateError> {
         let path = self.path.join(LOCK_FILE);
         let file = OpenOptions::new()
-            .create(true)
+            .create(create)
             .truncate(false)
             .write(true)
             .mode(0o600)

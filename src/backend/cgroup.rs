@@ -105,6 +105,25 @@ impl CtCgroup {
         }
     }
 
+    /// Every process of the CT, in its cgroup and below (LXC's inner `ns`, sub-cgroups).
+    pub fn procs(&self) -> Vec<i32> {
+        let top = self
+            .v1
+            .first()
+            .map(|(_, d)| d.as_path())
+            .or(self.v2.as_deref());
+        let Some(top) = top else { return Vec::new() };
+        subtree(top)
+            .iter()
+            .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+            .flat_map(|t| {
+                t.lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect::<Vec<i32>>()
+            })
+            .collect()
+    }
+
     /// Freeze every process of the CT and wait until the kernel reports it frozen.
     pub fn freeze(&self, timeout: Duration) -> Result<(), BackendError> {
         let res = self.set_frozen(true, timeout);

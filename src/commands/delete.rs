@@ -16,7 +16,13 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
     let dir = ctx.dir(&args.id)?;
     let lock = match dir.lock() {
         Ok(l) => l,
-        Err(StateError::NotFound(_)) if args.force => return Ok(()),
+        Err(StateError::NotFound(_)) if args.force => {
+            // A create killed between making the directory and its lock file left only that.
+            if dir.path.is_dir() && !dir.file("lock").exists() && !dir.file("state.json").exists() {
+                dir.remove()?;
+            }
+            return Ok(());
+        }
         Err(e) => return Err(e.into()),
     };
     let st = match dir.load() {

@@ -42,12 +42,12 @@ pub fn signal(st: &State, sig: Signal, all: bool) -> anyhow::Result<()> {
     // Started, and the workload is gone: the shim is ending the CT and will exit with the
     // workload's own status; signalling it would replace that status.
     let finishing = st.started && workload.is_none();
+    let target = workload.unwrap_or(shim);
     if all {
-        for pid in ct_pids(st) {
+        for pid in ct_pids(st).into_iter().filter(|p| *p != target.pid) {
             let _ = kill(Pid::from_raw(pid), sig);
         }
     }
-    let target = workload.unwrap_or(shim);
     if !finishing {
         kill(Pid::from_raw(target.pid), sig).or_else(|e| {
             if e == nix::Error::ESRCH {
@@ -98,32 +98,12 @@ fn wait_gone(p: &crate::state::ProcRef, timeout: Duration) -> bool {
     true
 }
 
-/// Every process of the CT except its init: the members of the init's cgroup.
+/// Every process of the CT except its init, from the CT's cgroup tree.
 fn ct_pids(st: &State) -> Vec<i32> {
-    let Some(init) = st.init_pid else {
+    let (Some(vmid), Some(init)) = (st.vmid, st.init_pid) else {
         return Vec::new();
     };
-    let Ok(cg) = std::fs::read_to_string(format!("/proc/{init}/cgroup")) else {
-        return Vec::new();
-    };
-    let mounts = crate::nsenter::cgroup_mounts(
-        &std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
-    );
-    for line in cg.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        if let Some(m) = crate::nsenter::mount_for(&mounts, ctrls) {
-            let procs = m.join(path.trim_start_matches('/')).join("cgroup.procs");
-            if let Ok(text) = std::fs::read_to_string(procs) {
-                return text
-                    .lines()
-                    .filter_map(|l| l.parse().ok())
-                    .filter(|p| *p != init)
-                    .collect();
-            }
-        }
-    }
-    Vec::new()
+    crate::backend::cgroup::CtCgroup::of(vmid, init)
+        .map(|cg| cg.procs().into_iter().filter(|p| *p != init).collect())
+        .unwrap_or_default()
 }
