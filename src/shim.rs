@@ -98,6 +98,20 @@ pub fn spawn(shim: Shim, listener: UnixListener, keep: &[RawFd]) -> Result<i32, 
 /// Run `body` in a double-forked, setsid'd grandchild and return its pid; the grandchild exits
 /// with what `body` returns. Whatever `body` owns is dropped (closed) in the caller.
 pub fn daemonize(body: impl FnOnce() -> i32) -> Result<i32, ShimError> {
+    // Signals that arrive before the shim has its signalfd must wait for it, not kill it.
+    let mut handled = SigSet::empty();
+    HANDLED.iter().for_each(|s| handled.add(*s));
+    let old = handled
+        .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
+        .ok();
+    let res = fork_twice(body);
+    if let Some(old) = old {
+        let _ = old.thread_set_mask();
+    }
+    res
+}
+
+fn fork_twice(body: impl FnOnce() -> i32) -> Result<i32, ShimError> {
     let (r, w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe")(e.into()))?;
     // SAFETY: the runtime is single-threaded at this point (helper threads of earlier commands
@@ -400,6 +414,9 @@ pub fn relay_until_exit(sfd: &mut SignalFd, workload: Pid) -> i32 {
                     Ok(_) => {}
                 }
             },
+            // A signal the kernel generated (a terminal's SIGINT or SIGWINCH) reached the
+            // workload already when it shares our terminal; relay only what was sent to us.
+            Ok(_) if info.ssi_code == libc::SI_KERNEL => {}
             Ok(sig) => {
                 let _ = kill(workload, sig);
             }

@@ -223,7 +223,8 @@ fn pause_freezes_and_resume_thaws() {
     assert!(k.status.success(), "{}", stderr(&k));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(c.status(), "paused");
-    assert!(sim.run(&["resume", "p1"]).status.success());
+    let r = sim.run(&["resume", "p1"]);
+    assert!(r.status.success(), "{}", stderr(&r));
     assert_eq!(c.wait(), 7, "TERM delivered on resume");
     fails_with(&sim.run(&["pause", "p1"]), "container not running: p1");
     c.delete();

@@ -154,13 +154,26 @@ impl CtCgroup {
         };
         let deadline = Instant::now() + timeout;
         let mut last_write = Instant::now() - Duration::from_secs(1);
+        let mut written = false;
         loop {
+            // Thawed, the workload may exit at once and the CT go down with its cgroup: gone
+            // after our write is as thawed as it gets.
+            if written && !frozen && !check.exists() {
+                return Ok(());
+            }
             // v1 can stay FREEZING while tasks are in the middle of a fork: write again.
             if last_write.elapsed() >= Duration::from_millis(100) {
-                std::fs::write(&file, value).map_err(io(&file))?;
+                match std::fs::write(&file, value) {
+                    Err(_) if written && !frozen && !file.exists() => return Ok(()),
+                    r => r.map_err(io(&file))?,
+                }
                 last_write = Instant::now();
+                written = true;
             }
-            let now = std::fs::read_to_string(&check).map_err(io(&check))?;
+            let now = match std::fs::read_to_string(&check) {
+                Err(_) if written && !frozen && !check.exists() => return Ok(()),
+                r => r.map_err(io(&check))?,
+            };
             if now.lines().any(|l| l.trim() == want) {
                 return Ok(());
             }

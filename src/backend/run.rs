@@ -18,6 +18,14 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Result<Output, BackendError> 
     let name = describe(&cmd);
     // Its own process group, so that a timeout ends pct's task workers too, not only pct.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    // Nothing but stdio reaches pct: the shim holds the container's preserved fds.
+    // SAFETY: close_range is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32);
+            Ok(())
+        });
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
