@@ -6,6 +6,7 @@
 use std::ffi::CString;
 use std::io::{IoSlice, IoSliceMut, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -42,12 +43,21 @@ pub fn open_pty_in(pid: i32) -> Result<(OwnedFd, OwnedFd), ConsoleError> {
     .map_err(|e| failed("socketpair", e))?;
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
         .map_err(|e| failed("open mount namespace", e))?;
+    let user = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+        .map_err(|e| failed("open user namespace", e))?;
+    let same_user = std::fs::metadata("/proc/self/ns/user")
+        .and_then(|me| {
+            user.metadata()
+                .map(|u| (me.ino(), me.dev()) == (u.ino(), u.dev()))
+        })
+        .unwrap_or(false);
+    let user = (!same_user).then_some(user);
     // SAFETY: the runtime is single-threaded here; the child only enters the namespace, opens
     // two files, sends them and exits.
     match unsafe { nix::unistd::fork() }.map_err(|e| failed("fork", e))? {
         ForkResult::Child => {
             drop(ours);
-            let code = match pty_in_ns(&ns) {
+            let code = match pty_in_ns(&ns, user.as_ref()) {
                 Ok((m, s)) => {
                     let fds = [m.as_raw_fd(), s.as_raw_fd()];
                     let cmsg = [ControlMessage::ScmRights(&fds)];
@@ -107,9 +117,22 @@ pub fn open_pty_in(pid: i32) -> Result<(OwnedFd, OwnedFd), ConsoleError> {
 }
 
 /// In the forked child: join the CT's mount namespace and open a pty pair there.
-fn pty_in_ns(ns: &std::fs::File) -> Result<(OwnedFd, OwnedFd), String> {
+fn pty_in_ns(
+    ns: &std::fs::File,
+    user: Option<&std::fs::File>,
+) -> Result<(OwnedFd, OwnedFd), String> {
     nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNS)
         .map_err(|e| format!("setns mnt: {e}"))?;
+    // As the CT's root, so the pty belongs to a uid the CT knows (an unprivileged CT sees host
+    // root as nobody, and programs that reopen their terminal would fail).
+    if let Some(user) = user {
+        nix::sched::setns(user, nix::sched::CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| format!("setns user: {e}"))?;
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .map_err(|e| format!("setresgid: {e}"))?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .map_err(|e| format!("setresuid: {e}"))?;
+    }
     let open = |path: &str| {
         let c = CString::new(path).expect("no NUL");
         // SAFETY: plain open(2).
@@ -131,8 +154,19 @@ fn pty_in_ns(ns: &std::fs::File) -> Result<(OwnedFd, OwnedFd), String> {
             return Err(format!("/dev/ptmx: {}", std::io::Error::last_os_error()));
         }
     }
-    let slave = open(&format!("/dev/pts/{n}"))?;
-    Ok((master, slave))
+    // The peer of this master, not whatever `/dev/pts/<n>` names in the CT's mount namespace.
+    // SAFETY: TIOCGPTPEER returns a new fd or -1.
+    let fd = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(format!("/dev/pts/{n}: {}", std::io::Error::last_os_error()));
+    }
+    Ok((master, unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// Hand `master` to the caller listening on `socket` and wait until it has taken it (it closes

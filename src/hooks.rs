@@ -617,10 +617,7 @@ fn prepare_ns(
     let mut ns = Vec::new();
     let mut names = Vec::new();
     for (i, (name, flag)) in ORDER.iter().enumerate() {
-        let file = paths
-            .get(*name)
-            .cloned()
-            .unwrap_or_else(|| crate::nsenter::ns_path(pid, name));
+        let file = crate::nsenter::ns_file(paths, pid, name);
         names.push(format!("the {name} namespace {}", file.display()));
         let f = File::open(&file).map_err(|e| (format!("opening {}", file.display()), e))?;
         if same_ns(&f, name) {

@@ -155,11 +155,7 @@ fn join_namespaces(target: &Target) -> Result<(), String> {
     // Open every file first: after joining the mount namespace the host's /proc is gone.
     let mut fds = Vec::new();
     for (name, flag) in ORDER {
-        let path = target
-            .ns_paths
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| PathBuf::from(format!("/proc/{}/ns/{name}", target.init_pid)));
+        let path = ns_file(&target.ns_paths, target.init_pid, name);
         let file = File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
         if name == "user" && same_ns(&file, "/proc/self/ns/user") {
             continue; // a privileged CT shares our user namespace; setns into it would fail
@@ -289,11 +285,7 @@ pub fn join_pod_namespaces(target: &Target) -> Result<(), String> {
         ("uts", CloneFlags::CLONE_NEWUTS),
         ("net", CloneFlags::CLONE_NEWNET),
     ] {
-        let path = target
-            .ns_paths
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| ns_path(target.init_pid, name));
+        let path = ns_file(&target.ns_paths, target.init_pid, name);
         let file = File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
         nix::sched::setns(&file, flag)
             .map_err(|e| format!("setns {name} {}: {e}", path.display()))?;
@@ -302,6 +294,14 @@ pub fn join_pod_namespaces(target: &Target) -> Result<(), String> {
 }
 
 /// A pid's namespace file, e.g. for `state` consumers and pod lookups.
+/// The namespace file to join: the one config.json names, else that of `pid` (the CT's init).
+pub fn ns_file(paths: &BTreeMap<String, PathBuf>, pid: i32, name: &str) -> PathBuf {
+    paths
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| ns_path(pid, name))
+}
+
 pub fn ns_path(pid: i32, name: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/ns/{name}"))
 }

@@ -153,3 +153,45 @@ fn detached_exec_with_a_terminal() {
     assert!(sim.run(&["delete", "--force", "te1"]).status.success());
     assert_eq!(c.wait(), 137);
 }
+
+#[test]
+fn an_unprivileged_ct_owns_its_terminal() {
+    let sim = Sim::with_config("terminal_unpriv", "unprivileged = true");
+    let bundle = sim.bundle("b", "stat -c owner:%u $(tty); echo done");
+    edit_spec(&bundle, |spec| spec["process"]["terminal"] = true.into());
+    let sock = sim.dir.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut create = sim
+        .runtime()
+        .args(["create", "--bundle"])
+        .arg(&bundle)
+        .arg("--console-socket")
+        .arg(&sock)
+        .arg("tu1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let master = receive_fd(&listener);
+    assert!(create.wait().unwrap().success());
+    assert!(sim.run(&["start", "tu1"]).status.success());
+    let mut f = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 512];
+    while !String::from_utf8_lossy(&out).contains("done") {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&out).replace('\r', "");
+    assert!(
+        text.contains("owner:0"),
+        "the pty belongs to the CT's root, not to nobody: {text:?}"
+    );
+    wait_for("stopped", Duration::from_secs(10), || {
+        sim.state_json("tu1")["status"] == "stopped"
+    });
+    assert!(sim.run(&["delete", "tu1"]).status.success());
+}
