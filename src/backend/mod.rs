@@ -1,8 +1,10 @@
 //! Backends: every side effect on a Proxmox node goes through `Backend`.
 
 pub mod cgroup;
+pub mod credentials;
 pub mod pct;
 pub mod run;
+pub mod shell;
 
 use crate::config::{BackendKind, Config};
 use crate::pve::{CtConfig, Vmid};
