@@ -428,7 +428,7 @@ fn supervise(mut child: Child, input: &[u8], timeout: Option<i64>) -> std::io::R
     if input.is_empty() {
         stdin = None;
     }
-    let pidfd = pidfd_open(child.id() as i32);
+    let pidfd = crate::state::pidfd_open(child.id() as i32);
 
     loop {
         if let Some(status) = child.try_wait()? {
@@ -551,13 +551,6 @@ fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
     let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
     fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
-}
-
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open returns a new close-on-exec fd that we own, or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: `fd` is a fresh descriptor nothing else owns.
-    (fd >= 0).then(|| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) })
 }
 
 /// Report codes the namespace child writes before failing (besides indices into `ORDER`).

@@ -332,13 +332,6 @@ impl Shim {
     }
 }
 
-/// A pidfd on the CT's init, taken while it is surely the init (pids are never reused under it).
-fn open_pidfd(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open returns a new fd (close-on-exec) or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
 /// The CT's init and its LXC monitor (`lxc-start`, the init's parent), held by pidfd.
 struct CtProcs {
     init: Option<OwnedFd>,
@@ -362,8 +355,8 @@ impl CtProcs {
         let cgroup = CtCgroup::of(vmid, init_pid).ok();
         let oom_base = cgroup.as_ref().and_then(CtCgroup::oom_kills);
         CtProcs {
-            init: open_pidfd(init_pid),
-            monitor: ppid.filter(|p| *p > 1).and_then(open_pidfd),
+            init: crate::state::pidfd_open(init_pid),
+            monitor: ppid.filter(|p| *p > 1).and_then(crate::state::pidfd_open),
             cgroup,
             oom_base,
             host_net: std::fs::File::open("/proc/self/ns/net").ok(),

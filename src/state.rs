@@ -81,10 +81,29 @@ impl ProcRef {
         Some(ProcRef { pid, start_time })
     }
 
+    /// Wait until the process is gone (or a zombie); false if it still runs after `timeout`.
+    pub fn wait_gone(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.is_alive() {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        true
+    }
+
     /// Alive and still the same process: not gone, not a zombie, not a reused pid.
     pub fn is_alive(&self) -> bool {
         matches!(proc_stat(self.pid), Some((st, t)) if t == self.start_time && st != 'Z' && st != 'X')
     }
+}
+
+/// A pidfd for `pid` (close-on-exec), or None if it is gone.
+pub fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    // SAFETY: pidfd_open returns a new fd nothing else owns, or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    (fd >= 0).then(|| unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as std::os::fd::RawFd) })
 }
 
 /// State letter and start time from `/proc/<pid>/stat` (fields 3 and 22; the name may hold spaces).

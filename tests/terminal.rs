@@ -36,24 +36,18 @@ fn receive_fd(listener: &UnixListener) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-#[test]
-fn console_socket_gets_a_pty_and_the_workload_runs_on_it() {
-    let sim = Sim::new("terminal");
-    let bundle = sim.bundle("b", "tty; stty size; echo done");
-    edit_spec(&bundle, |spec| {
-        spec["process"]["terminal"] = true.into();
-        spec["process"]["consoleSize"] = serde_json::json!({"height": 33, "width": 111});
-    });
-    let sock = sim.dir.path().join("console.sock");
+/// `create ID` with a console socket, acting as conmon: returns the pty master it received.
+fn create_with_console(sim: &Sim, bundle: &std::path::Path, id: &str) -> OwnedFd {
+    let sock = sim.dir.path().join(format!("{id}.sock"));
     let listener = UnixListener::bind(&sock).unwrap();
-    let err_path = sim.dir.path().join("create.err");
+    let err_path = sim.dir.path().join(format!("{id}.create-err"));
     let mut create = sim
         .runtime()
         .args(["create", "--bundle"])
-        .arg(&bundle)
+        .arg(bundle)
         .arg("--console-socket")
         .arg(&sock)
-        .arg("tty1")
+        .arg(id)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&err_path).unwrap())
@@ -65,23 +59,39 @@ fn console_socket_gets_a_pty_and_the_workload_runs_on_it() {
         "create: {}",
         std::fs::read_to_string(&err_path).unwrap()
     );
+    master
+}
+
+/// Read the terminal until `needle` shows up or the slave side is closed (EIO); without `\r`.
+fn read_until(master: OwnedFd, needle: &str) -> String {
+    let mut f = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&out).contains(needle) {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).replace('\r', "")
+}
+
+#[test]
+fn console_socket_gets_a_pty_and_the_workload_runs_on_it() {
+    let sim = Sim::new("terminal");
+    let bundle = sim.bundle("b", "tty; stty size; echo done");
+    edit_spec(&bundle, |spec| {
+        spec["process"]["terminal"] = true.into();
+        spec["process"]["consoleSize"] = serde_json::json!({"height": 33, "width": 111});
+    });
+    let master = create_with_console(&sim, &bundle, "tty1");
     assert!(
         nix::unistd::isatty(master.as_raw_fd()).unwrap(),
         "the fd from the console socket is a tty"
     );
 
     assert!(sim.run(&["start", "tty1"]).status.success());
-    let mut out = Vec::new();
-    let mut f = std::fs::File::from(master);
-    let mut buf = [0u8; 1024];
-    // Read until the slave side is closed (EIO) or the output is complete.
-    while !String::from_utf8_lossy(&out).contains("done") {
-        match f.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    let text = String::from_utf8_lossy(&out).replace('\r', "");
+    let text = read_until(master, "done");
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("/dev/pts/"), "tty printed {text:?}");
     assert_eq!(lines[1], "33 111", "consoleSize applied: {text:?}");
@@ -138,16 +148,7 @@ fn detached_exec_with_a_terminal() {
         .unwrap();
     let master = receive_fd(&listener);
     assert!(exec.wait().unwrap().success());
-    let mut f = std::fs::File::from(master);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 512];
-    while !String::from_utf8_lossy(&out).contains("exec-done") {
-        match f.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    let text = String::from_utf8_lossy(&out).replace('\r', "");
+    let text = read_until(master, "exec-done");
     assert!(text.starts_with("/dev/pts/"), "{text:?}");
     assert!(text.contains("exec-done"));
     assert!(sim.run(&["delete", "--force", "te1"]).status.success());
@@ -159,33 +160,9 @@ fn an_unprivileged_ct_owns_its_terminal() {
     let sim = Sim::with_config("terminal_unpriv", "unprivileged = true");
     let bundle = sim.bundle("b", "stat -c owner:%u $(tty); echo done");
     edit_spec(&bundle, |spec| spec["process"]["terminal"] = true.into());
-    let sock = sim.dir.path().join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let mut create = sim
-        .runtime()
-        .args(["create", "--bundle"])
-        .arg(&bundle)
-        .arg("--console-socket")
-        .arg(&sock)
-        .arg("tu1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let master = receive_fd(&listener);
-    assert!(create.wait().unwrap().success());
+    let master = create_with_console(&sim, &bundle, "tu1");
     assert!(sim.run(&["start", "tu1"]).status.success());
-    let mut f = std::fs::File::from(master);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 512];
-    while !String::from_utf8_lossy(&out).contains("done") {
-        match f.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    let text = String::from_utf8_lossy(&out).replace('\r', "");
+    let text = read_until(master, "done");
     assert!(
         text.contains("owner:0"),
         "the pty belongs to the CT's root, not to nobody: {text:?}"

@@ -60,10 +60,7 @@ impl Made {
         if let Some(cp) = &self.cgroups_path {
             // A cgroup with the shim still in it cannot be removed: give the kill a moment.
             if let Some(shim) = self.shim.and_then(ProcRef::of) {
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-                while shim.is_alive() && std::time::Instant::now() < deadline {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
+                shim.wait_gone(std::time::Duration::from_secs(2));
             }
             crate::cgroups_path::remove(cp);
         }

@@ -49,10 +49,7 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         // Thaws a paused CT too.
         super::kill::signal(&st, Signal::SIGKILL, false)?;
         if let Some(shim) = st.shim {
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while shim.is_alive() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            shim.wait_gone(Duration::from_secs(10));
         }
     }
     if st.paused && st.status() == Status::Stopped {

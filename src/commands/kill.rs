@@ -8,7 +8,7 @@
 //! instruction, and the shim can end the CT); other signals stay pending until `resume`, as with
 //! runc.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::bail;
 use nix::sys::signal::{kill, Signal};
@@ -66,7 +66,7 @@ pub fn signal(st: &State, sig: Signal, all: bool) -> anyhow::Result<()> {
     // A SIGKILLed shim cannot end the CT, nor can one that is stuck: do its work. The shim's own
     // ending takes at most a few seconds (init, then LXC's monitor).
     let shim_killed = !finishing && target == shim;
-    if shim_killed || !wait_gone(&shim, Duration::from_secs(15)) {
+    if shim_killed || !shim.wait_gone(Duration::from_secs(15)) {
         let _ = kill(Pid::from_raw(shim.pid), Signal::SIGKILL);
         if let Some(vmid) = st.vmid {
             let backend = crate::backend::from_config(&st.config);
@@ -85,17 +85,6 @@ pub fn thaw(st: &State) {
             log::warn!("thaw {}: {e}", st.id);
         }
     }
-}
-
-fn wait_gone(p: &crate::state::ProcRef, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while p.is_alive() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    true
 }
 
 /// Every process of the CT except its init, from the CT's cgroup tree.
