@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine (run as root):
-# LXC, podman + conmon + runc, catatonit, busybox-static, subordinate ids for unprivileged CTs,
-# and podman ulimits within this machine's hard limits.
+# LXC, podman + conmon + runc, catatonit, busybox-static, OpenSSH's server (the tests start their
+# own on loopback), subordinate ids for unprivileged CTs, and podman ulimits within this machine's
+# hard limits.
 set -euo pipefail
 
-pkgs=(lxc uidmap podman conmon runc catatonit busybox-static tar bc libseccomp-dev pkg-config)
+pkgs=(lxc uidmap podman conmon runc catatonit busybox-static tar bc libseccomp-dev pkg-config
+      openssh-server libssl-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
+    # No service may start from a package's postinst: the tests run their own sshd.
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
 fi
 
 for f in /etc/subuid /etc/subgid; do

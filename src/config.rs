@@ -12,7 +12,12 @@ pub const ENV_VAR: &str = "PROXMOX_LXCRI_CONFIG";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
+    /// `pct` on this node.
     Pct,
+    /// `pct` on the node over SSH.
+    Ssh,
+    /// The REST API with a token; SSH for process I/O.
+    Api,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -32,7 +37,58 @@ pub struct Config {
     pub strict: bool,
     /// The static in-container init; empty means `proxmox-lxcri-init` beside this binary.
     pub init_path: PathBuf,
+    /// Size in GiB of the rootfs volume of a CT whose rootfs is shipped to a remote node.
+    pub rootfs_size: u32,
     pub pct: PctConfig,
+    pub api: ApiConfig,
+    pub ssh: SshConfig,
+    pub network: NetworkConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// `https://host:8006`; `/api2/json` is added.
+    pub url: String,
+    /// File holding `USER@REALM!TOKENID=SECRET`; readable by its owner only.
+    pub token_file: PathBuf,
+    /// SHA-256 of the node's leaf certificate, `AA:BB:...`; when set, replaces CA verification.
+    pub fingerprint: String,
+    /// PEM file with the CA(s) to trust (e.g. `/etc/pve/pve-root-ca.pem`); empty means system roots.
+    pub ca_file: PathBuf,
+    /// Seconds one request may take.
+    pub timeout: u64,
+    /// Seconds a task (UPID) may run before the runtime gives up on it.
+    pub task_timeout: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshConfig {
+    /// Host to connect to; empty means the node name.
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Private key file (no passphrase).
+    pub identity: PathBuf,
+    /// OpenSSH known_hosts file the node's host key must be in.
+    pub known_hosts: PathBuf,
+    /// Seconds to connect and authenticate.
+    pub timeout: u64,
+}
+
+/// `net0` of CTs on a remote node (a local CT joins the pod's network namespace instead).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Bridge on the node; empty means no network device.
+    pub bridge: String,
+    /// `dhcp`, or a static `ADDR/PREFIX`.
+    pub ip: String,
+    /// Gateway for a static address; empty means none.
+    pub gw: String,
+    /// VLAN tag; 0 means untagged.
+    pub tag: u16,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -58,7 +114,48 @@ impl Default for Config {
             unprivileged: false,
             strict: true,
             init_path: PathBuf::new(),
+            rootfs_size: 4,
             pct: PctConfig::default(),
+            api: ApiConfig::default(),
+            ssh: SshConfig::default(),
+            network: NetworkConfig::default(),
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            url: String::new(),
+            token_file: "/etc/proxmox-lxcri/token".into(),
+            fingerprint: String::new(),
+            ca_file: PathBuf::new(),
+            timeout: 30,
+            task_timeout: 300,
+        }
+    }
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        SshConfig {
+            host: String::new(),
+            port: 22,
+            user: "root".into(),
+            identity: "/etc/proxmox-lxcri/id_ed25519".into(),
+            known_hosts: "/etc/proxmox-lxcri/known_hosts".into(),
+            timeout: 30,
+        }
+    }
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            bridge: String::new(),
+            ip: "dhcp".into(),
+            gw: String::new(),
+            tag: 0,
         }
     }
 }
@@ -81,17 +178,17 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "backend",
         "\"pct\"",
-        "How Proxmox is driven; \"pct\" (the pct command on this node) is the only backend so far.",
+        "How Proxmox is driven: \"pct\" (pct on this node), \"ssh\" (pct on the node over SSH) or \"api\" (REST API with a token, SSH for process I/O).",
     ),
     (
         "node",
         "\"\"",
-        "Proxmox node name; empty means this host's short host name.",
+        "Proxmox node name; empty means this host's short host name; \"auto\" (api backend) picks the least-loaded online node.",
     ),
     (
         "storage",
         "\"local\"",
-        "Proxmox storage for volumes the runtime allocates; the pct backend allocates none.",
+        "Proxmox storage for shipped rootfs templates and volumes (ssh and api backends); the pct backend allocates none.",
     ),
     (
         "vmid_range",
@@ -113,6 +210,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "\"\"",
         "The static in-container init; empty means proxmox-lxcri-init beside the runtime binary.",
     ),
+    (
+        "rootfs_size",
+        "4",
+        "GiB of the rootfs volume of a CT on a remote node (ssh and api backends), which gets the bundle's rootfs as a template.",
+    ),
     ("pct.path", "\"/usr/sbin/pct\"", "The pct command to run."),
     (
         "pct.pve_dir",
@@ -129,6 +231,66 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "120",
         "Seconds one pct call may take before it is killed.",
     ),
+    (
+        "api.url",
+        "\"\"",
+        "Proxmox API address, https://host:8006 (api backend).",
+    ),
+    (
+        "api.token_file",
+        "\"/etc/proxmox-lxcri/token\"",
+        "File with the API token USER@REALM!TOKENID=SECRET; refused if group or others can read it.",
+    ),
+    (
+        "api.fingerprint",
+        "\"\"",
+        "SHA-256 fingerprint AA:BB:... of the node's TLS leaf certificate; set, it replaces CA verification.",
+    ),
+    (
+        "api.ca_file",
+        "\"\"",
+        "PEM file with the CA to verify the node against (e.g. a copy of /etc/pve/pve-root-ca.pem); empty means the system roots.",
+    ),
+    ("api.timeout", "30", "Seconds one API request may take."),
+    (
+        "api.task_timeout",
+        "300",
+        "Seconds a Proxmox task (UPID) may run before the runtime gives up on it.",
+    ),
+    (
+        "ssh.host",
+        "\"\"",
+        "SSH host of the node (ssh backend, and process I/O of the api backend); empty means the node name.",
+    ),
+    ("ssh.port", "22", "SSH port."),
+    ("ssh.user", "\"root\"", "SSH user; pct needs root."),
+    (
+        "ssh.identity",
+        "\"/etc/proxmox-lxcri/id_ed25519\"",
+        "Private key to authenticate with (no passphrase).",
+    ),
+    (
+        "ssh.known_hosts",
+        "\"/etc/proxmox-lxcri/known_hosts\"",
+        "known_hosts file that must hold the node's host key; unknown or changed keys are refused.",
+    ),
+    ("ssh.timeout", "30", "Seconds to connect and authenticate."),
+    (
+        "network.bridge",
+        "\"\"",
+        "Bridge for net0 of a CT on a remote node; empty means no network device.",
+    ),
+    (
+        "network.ip",
+        "\"dhcp\"",
+        "net0 address: dhcp or a static ADDR/PREFIX.",
+    ),
+    (
+        "network.gw",
+        "\"\"",
+        "Gateway for a static net0 address; empty means none.",
+    ),
+    ("network.tag", "0", "VLAN tag of net0; 0 means untagged."),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +329,10 @@ impl Config {
             return Err(format!(
                 "vmid_range [{lo}, {hi}] is not within 100..=999999999"
             ));
+        }
+        if cfg.backend != BackendKind::Pct {
+            // Until the remote backends land (issue 4).
+            return Err(format!("backend {:?} is not available yet", cfg.backend));
         }
         Ok(cfg)
     }
@@ -224,7 +390,7 @@ mod tests {
         assert!(e.contains("bogus"), "{e}");
         let e = Config::parse("[pct]\npth = \"/x\"\n").unwrap_err();
         assert!(e.contains("pth"), "{e}");
-        assert!(Config::parse("backend = \"api\"\n").is_err());
+        assert!(Config::parse("backend = \"bogus\"\n").is_err());
         assert!(Config::parse("vmid_range = [50, 60]\n").is_err());
     }
 }

@@ -2,19 +2,11 @@
 //! error strings, exit statuses, the config file format and its lock), running every CT as a
 //! real LXC container. See README.md for what differs from a real node and why.
 
-mod cli;
-mod cmd;
-mod ct;
-mod fail;
-mod getopt;
-mod lxcconf;
-mod sim;
-mod store;
-
 use std::process::ExitCode;
 
-use fail::Failure;
-use sim::Sim;
+use pve_sim::fail::Failure;
+use pve_sim::sim::Sim;
+use pve_sim::{cli, cmd, ct};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("pve-sim: not yet");
+    std::process::exit(2);
+}

@@ -1,0 +1,11 @@
+//! pve-sim: a Proxmox VE node as seen from outside, running every CT as a real LXC container.
+//! The binaries are `pct`, `pvesm` and `pve-sim` (the REST API server); see README.md.
+
+pub mod cli;
+pub mod cmd;
+pub mod ct;
+pub mod fail;
+pub mod getopt;
+pub mod lxcconf;
+pub mod sim;
+pub mod store;
