@@ -1,0 +1,339 @@
+//! What the init does when `pct exec` runs it in a CT on a remote node, where the runtime cannot
+//! enter the CT's namespaces itself:
+//!
+//! * `exec [--rlimit RES:SOFT:HARD]… [--umask OCTAL] [--pid-file P] [--groups G,G…] [--gid G]
+//!   [--uid U] [--nnp] [--cwd DIR] [--env K=V]… -- PROG ARG…`: apply the process spec and exec
+//!   the workload with exactly the given environment. PROG without `/` is looked up in the
+//!   environment's PATH. Exit 127 (not found) or 126 (not executable), as runc and lxc-attach do.
+//! * `kill SIG PIDFILE|all`: signal the process whose pid `exec --pid-file` wrote, or every
+//!   process of the CT but pid 1.
+//! * `put PATH MODE`: write stdin to PATH (parents made 0755), replacing it atomically.
+
+use crate::sys::{self, CStr};
+use crate::text::{bytes, die, eq, fmt_u64, parse_u64, PathBuf};
+
+const MAX_ENV: usize = 1024;
+const MAX_GROUPS: usize = 64;
+const MAX_RLIMITS: usize = 16;
+const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct Spec {
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: [u32; MAX_GROUPS],
+    ngroups: Option<usize>,
+    cwd: Option<CStr>,
+    env: [CStr; MAX_ENV + 1],
+    nenv: usize,
+    rlimits: [(u32, u64, u64); MAX_RLIMITS],
+    nrlimits: usize,
+    nnp: bool,
+    umask: Option<u32>,
+    pid_file: Option<CStr>,
+}
+
+fn num(s: CStr, radix: u64, what: &[u8]) -> u64 {
+    parse_u64(bytes(s), radix).unwrap_or_else(|| die(1, what, bytes(s), 0))
+}
+
+/// `unlimited` or a number.
+fn limit(s: &[u8]) -> Option<u64> {
+    if eq(s, b"unlimited") {
+        Some(u64::MAX)
+    } else {
+        parse_u64(s, 10)
+    }
+}
+
+fn parse_rlimit(s: CStr) -> (u32, u64, u64) {
+    let b = bytes(s);
+    let mut parts = b.split(|c| *c == b':');
+    let (Some(res), Some(soft), Some(hard), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        die(1, b"bad --rlimit", b, 0)
+    };
+    match (parse_u64(res, 10), limit(soft), limit(hard)) {
+        (Some(r), Some(s), Some(h)) => (r as u32, s, h),
+        _ => die(1, b"bad --rlimit", b, 0),
+    }
+}
+
+fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
+    let mut spec = Spec {
+        uid: None,
+        gid: None,
+        groups: [0; MAX_GROUPS],
+        ngroups: None,
+        cwd: None,
+        env: [core::ptr::null(); MAX_ENV + 1],
+        nenv: 0,
+        rlimits: [(0, 0, 0); MAX_RLIMITS],
+        nrlimits: 0,
+        nnp: false,
+        umask: None,
+        pid_file: None,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let opt = bytes(args[i]);
+        if eq(opt, b"--") {
+            return (spec, &args[i + 1..]);
+        }
+        if eq(opt, b"--nnp") {
+            spec.nnp = true;
+            i += 1;
+            continue;
+        }
+        let Some(&val) = args.get(i + 1) else {
+            die(1, b"missing value for", opt, 0)
+        };
+        match opt {
+            b"--uid" => spec.uid = Some(num(val, 10, b"bad --uid") as u32),
+            b"--gid" => spec.gid = Some(num(val, 10, b"bad --gid") as u32),
+            b"--cwd" => spec.cwd = Some(val),
+            b"--pid-file" => spec.pid_file = Some(val),
+            b"--umask" => spec.umask = Some(num(val, 8, b"bad --umask") as u32),
+            b"--groups" => {
+                let mut n = 0;
+                for g in bytes(val).split(|c| *c == b',').filter(|g| !g.is_empty()) {
+                    if n == MAX_GROUPS {
+                        die(1, b"too many groups", b"", 0);
+                    }
+                    spec.groups[n] =
+                        parse_u64(g, 10).unwrap_or_else(|| die(1, b"bad --groups", g, 0)) as u32;
+                    n += 1;
+                }
+                spec.ngroups = Some(n);
+            }
+            b"--env" => {
+                if spec.nenv == MAX_ENV {
+                    die(1, b"too many --env", b"", 0);
+                }
+                spec.env[spec.nenv] = val;
+                spec.nenv += 1;
+            }
+            b"--rlimit" => {
+                if spec.nrlimits == MAX_RLIMITS {
+                    die(1, b"too many --rlimit", b"", 0);
+                }
+                spec.rlimits[spec.nrlimits] = parse_rlimit(val);
+                spec.nrlimits += 1;
+            }
+            _ => die(1, b"unknown option", opt, 0),
+        }
+        i += 2;
+    }
+    die(1, b"exec: missing", b"-- PROG", 0)
+}
+
+/// `mkdir -p` of every parent of `path` (or of `path` itself when `with_last`).
+fn make_parents(path: &[u8], with_last: bool) {
+    let mut p = PathBuf::new();
+    for (i, &c) in path.iter().enumerate() {
+        if c == b'/' && i > 0 {
+            p.truncate(0);
+            p.push(&path[..i]);
+            let r = sys::mkdir(p.c(), 0o755);
+            if r < 0 && r != -sys::EEXIST {
+                die(1, b"mkdir", p.as_bytes(), r);
+            }
+        }
+    }
+    if with_last {
+        p.truncate(0);
+        if !p.push(path) {
+            die(1, b"path too long", b"", 0);
+        }
+        let r = sys::mkdir(p.c(), 0o755);
+        if r < 0 && r != -sys::EEXIST {
+            die(1, b"mkdir", path, r);
+        }
+    }
+}
+
+fn write_all(fd: i32, mut buf: &[u8]) -> isize {
+    while !buf.is_empty() {
+        let n = sys::write(fd, buf);
+        if n == -sys::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            return if n < 0 { n } else { -5 };
+        }
+        buf = &buf[n as usize..];
+    }
+    0
+}
+
+fn write_pid_file(path: CStr) {
+    let mut num = [0u8; 20];
+    let pid = fmt_u64(sys::getpid() as u64, &mut num);
+    let mut p = PathBuf::new();
+    p.push(bytes(path));
+    let fd = sys::open(p.c(), sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC, 0o600);
+    if fd < 0 {
+        die(1, b"pid file", p.as_bytes(), fd);
+    }
+    let r = write_all(fd as i32, pid);
+    sys::close(fd as i32);
+    if r < 0 {
+        die(1, b"pid file", p.as_bytes(), r);
+    }
+}
+
+fn path_of_env(spec: &Spec) -> &[u8] {
+    for &e in &spec.env[..spec.nenv] {
+        if let Some(v) = bytes(e).strip_prefix(b"PATH=") {
+            return v;
+        }
+    }
+    DEFAULT_PATH
+}
+
+pub fn exec(args: &[CStr]) -> ! {
+    let (spec, argv) = parse(args);
+    let Some(&prog) = argv.first() else {
+        die(1, b"exec: missing", b"PROG", 0)
+    };
+    // As root first: raising a hard limit and writing the pid file need it.
+    for &(res, soft, hard) in &spec.rlimits[..spec.nrlimits] {
+        let r = sys::setrlimit(res, soft, hard);
+        if r < 0 {
+            let mut num = [0u8; 20];
+            die(1, b"setrlimit", fmt_u64(res as u64, &mut num), r);
+        }
+    }
+    if let Some(cwd) = spec.cwd {
+        // runc makes a missing cwd: as root, before the user switch and the process's umask.
+        make_parents(bytes(cwd), true);
+    }
+    if let Some(mask) = spec.umask {
+        sys::umask(mask);
+    }
+    if let Some(p) = spec.pid_file {
+        write_pid_file(p);
+    }
+    if let Some(n) = spec.ngroups {
+        let r = sys::setgroups(&spec.groups[..n]);
+        if r < 0 {
+            die(1, b"setgroups", b"", r);
+        }
+    }
+    if let Some(gid) = spec.gid {
+        let r = sys::setgid(gid);
+        if r < 0 {
+            die(1, b"setgid", b"", r);
+        }
+    }
+    if let Some(uid) = spec.uid {
+        let r = sys::setuid(uid);
+        if r < 0 {
+            die(1, b"setuid", b"", r);
+        }
+    }
+    if spec.nnp && sys::no_new_privs() < 0 {
+        die(1, b"no_new_privs", b"", 0);
+    }
+    if let Some(cwd) = spec.cwd {
+        let r = sys::chdir(cwd);
+        if r < 0 {
+            die(1, b"chdir", bytes(cwd), r);
+        }
+    }
+    sys::unblock_all();
+    let envp = spec.env.as_ptr();
+    let argvp = argv.as_ptr();
+    let name = bytes(prog);
+    if name.contains(&b'/') {
+        let r = sys::execve(prog, argvp, envp);
+        die(if r == -sys::ENOENT { 127 } else { 126 }, b"exec", name, r);
+    }
+    let mut denied = 0;
+    let mut buf = PathBuf::new();
+    for dir in path_of_env(&spec).split(|c| *c == b':') {
+        buf.truncate(0);
+        let dir = if dir.is_empty() { b"." as &[u8] } else { dir };
+        if !(buf.push(dir) && buf.push(b"/") && buf.push(name)) {
+            continue;
+        }
+        let r = sys::execve(buf.c().as_ptr(), argvp, envp);
+        if r == -sys::EACCES {
+            denied = r;
+        }
+    }
+    if denied != 0 {
+        die(126, b"exec", name, denied);
+    }
+    die(127, b"exec: not found in PATH:", name, 0)
+}
+
+pub fn kill(args: &[CStr]) -> ! {
+    let (Some(&sig), Some(&target)) = (args.first(), args.get(1)) else {
+        die(1, b"usage: kill SIG PIDFILE|all", b"", 0)
+    };
+    let sig = num(sig, 10, b"bad signal");
+    let pid = if eq(bytes(target), b"all") {
+        -1
+    } else {
+        let mut p = PathBuf::new();
+        p.push(bytes(target));
+        let fd = sys::open(p.c(), sys::O_RDONLY | sys::O_CLOEXEC, 0);
+        if fd < 0 {
+            die(1, b"pid file", p.as_bytes(), fd);
+        }
+        let mut buf = [0u8; 24];
+        let n = sys::read(fd as i32, &mut buf);
+        sys::close(fd as i32);
+        let text = if n > 0 { &buf[..n as usize] } else { &[] as &[u8] };
+        let text = text.strip_suffix(b"\n").unwrap_or(text);
+        parse_u64(text, 10).unwrap_or_else(|| die(1, b"bad pid file", p.as_bytes(), 0)) as isize
+    };
+    let r = sys::kill(pid, sig as usize);
+    if r < 0 {
+        die(1, b"kill", bytes(target), r);
+    }
+    sys::exit(0)
+}
+
+pub fn put(args: &[CStr]) -> ! {
+    let (Some(&path), Some(&mode)) = (args.first(), args.get(1)) else {
+        die(1, b"usage: put PATH MODE", b"", 0)
+    };
+    let mode = num(mode, 8, b"bad mode") as u32;
+    let path = bytes(path);
+    make_parents(path, false);
+    let mut tmp = PathBuf::new();
+    if !(tmp.push(path) && tmp.push(b".proxmox-lxcri-put")) {
+        die(1, b"path too long", b"", 0);
+    }
+    let fd = sys::open(tmp.c(), sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC, mode);
+    if fd < 0 {
+        die(1, b"open", tmp.as_bytes(), fd);
+    }
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = sys::read(0, &mut buf);
+        if n == -sys::EINTR || n == -sys::EAGAIN {
+            continue;
+        }
+        if n < 0 {
+            die(1, b"read stdin for", path, n);
+        }
+        if n == 0 {
+            break;
+        }
+        let r = write_all(fd as i32, &buf[..n as usize]);
+        if r < 0 {
+            die(1, b"write", tmp.as_bytes(), r);
+        }
+    }
+    sys::close(fd as i32);
+    let mut dst = PathBuf::new();
+    dst.push(path);
+    let r = sys::rename(tmp.c(), dst.c());
+    if r < 0 {
+        die(1, b"rename to", path, r);
+    }
+    sys::exit(0)
+}

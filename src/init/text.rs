@@ -1,0 +1,98 @@
+//! C strings, numbers and messages without an allocator.
+
+use crate::sys::{self, CStr};
+
+/// The bytes of a NUL-terminated string, without the NUL.
+pub fn bytes<'a>(s: CStr) -> &'a [u8] {
+    let mut n = 0;
+    // SAFETY: argv strings are NUL-terminated and live for the whole process.
+    unsafe {
+        while *s.add(n) != 0 {
+            n += 1;
+        }
+        core::slice::from_raw_parts(s, n)
+    }
+}
+
+pub fn eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+pub fn parse_u64(s: &[u8], radix: u64) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in s {
+        let d = (c as char).to_digit(radix as u32)? as u64;
+        v = v.checked_mul(radix)?.checked_add(d)?;
+    }
+    Some(v)
+}
+
+/// Decimal digits of `v` into `buf`; returns the used tail.
+pub fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// A fixed buffer to join path pieces into a NUL-terminated string.
+pub struct PathBuf {
+    buf: [u8; 4096],
+    len: usize,
+}
+
+impl PathBuf {
+    pub fn new() -> PathBuf {
+        PathBuf {
+            buf: [0; 4096],
+            len: 0,
+        }
+    }
+
+    /// False when it does not fit.
+    pub fn push(&mut self, s: &[u8]) -> bool {
+        if self.len + s.len() >= self.buf.len() {
+            return false;
+        }
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s);
+        self.len += s.len();
+        self.buf[self.len] = 0;
+        true
+    }
+
+    pub fn truncate(&mut self, len: usize) {
+        self.len = len;
+        self.buf[len] = 0;
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// With the NUL, for system calls.
+    pub fn c(&self) -> &[u8] {
+        &self.buf[..=self.len]
+    }
+}
+
+/// `proxmox-lxcri-init: <what> <arg>: errno <n>` on stderr, then exit.
+pub fn die(code: i32, what: &[u8], arg: &[u8], errno: isize) -> ! {
+    let mut num = [0u8; 20];
+    for part in [b"proxmox-lxcri-init: " as &[u8], what, b" ", arg] {
+        sys::write(2, part);
+    }
+    if errno != 0 {
+        sys::write(2, b": errno ");
+        sys::write(2, fmt_u64(errno.unsigned_abs() as u64, &mut num));
+    }
+    sys::write(2, b"\n");
+    sys::exit(code)
+}

@@ -1,0 +1,110 @@
+//! The in-container helper's modes, which the remote backends run through `pct exec`: run in a
+//! chroot holding only busybox, as in a minimal image.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn rootfs() -> tempfile::TempDir {
+    common::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    std::fs::create_dir_all(r.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+    for a in ["sh", "id", "sleep", "cat", "env", "grep", "sort"] {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+    }
+    std::fs::copy(common::sibling_bin("proxmox-lxcri-init"), r.join("init")).unwrap();
+    dir
+}
+
+fn init(root: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("chroot");
+    c.arg(root).arg("/init").args(args);
+    c
+}
+
+fn run(root: &Path, args: &[&str]) -> Output {
+    init(root, args).output().unwrap()
+}
+
+#[test]
+fn exec_applies_user_cwd_env_rlimits_and_umask() {
+    let r = rootfs();
+    let out = run(
+        r.path(),
+        &[
+            "exec", "--uid", "1000", "--gid", "1001", "--groups", "5,6", "--cwd", "/home/u",
+            "--env", "PATH=/bin", "--env", "FOO=a b", "--rlimit", "7:100:200", "--umask", "027",
+            "--pid-file", "/pid", "--nnp", "--", "sh", "-c",
+            "id; env | grep -v SHLVL | sort; pwd; ulimit -n; ulimit -Hn; umask; echo $$",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "uid=1000 gid=1001 groups=5,6");
+    assert_eq!(&lines[1..4], ["FOO=a b", "PATH=/bin", "PWD=/home/u"]);
+    assert_eq!(&lines[4..8], ["/home/u", "100", "200", "0027"]);
+    let pid = std::fs::read_to_string(r.path().join("pid")).unwrap();
+    assert_eq!(lines.last().unwrap(), &pid.trim(), "pid file names the workload");
+}
+
+#[test]
+fn exec_failures_are_126_and_127() {
+    let r = rootfs();
+    let out = run(r.path(), &["exec", "--env", "PATH=/bin", "--", "nosuch"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
+    std::fs::write(r.path().join("bin/noexec"), "x").unwrap();
+    let out = run(r.path(), &["exec", "--", "/bin/noexec"]);
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
+    let out = run(r.path(), &["exec", "--bogus", "1", "--", "sh"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
+}
+
+#[test]
+fn kill_signals_the_pid_file_process() {
+    let r = rootfs();
+    let mut child = init(r.path(), &["exec", "--pid-file", "/w.pid", "--", "sleep", "100"])
+        .spawn()
+        .unwrap();
+    let pid_file = r.path().join("w.pid");
+    for _ in 0..100 {
+        if pid_file.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = run(r.path(), &["kill", "15", "/w.pid"]);
+    assert!(out.status.success(), "{out:?}");
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15));
+    let out = run(r.path(), &["kill", "15", "/w.pid"]);
+    assert!(!out.status.success(), "the process is gone");
+}
+
+#[test]
+fn put_writes_stdin_atomically_with_parents() {
+    let r = rootfs();
+    let mut child = init(r.path(), &["put", "/etc/deep/hosts", "640"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    assert!(child.wait().unwrap().success());
+    let path = r.path().join("etc/deep/hosts");
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    let left: Vec<_> = std::fs::read_dir(r.path().join("etc/deep")).unwrap().collect();
+    assert_eq!(left.len(), 1, "no temporary file left");
+}
