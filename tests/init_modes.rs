@@ -35,9 +35,29 @@ fn exec_applies_user_cwd_env_rlimits_and_umask() {
     let out = run(
         r.path(),
         &[
-            "exec", "--uid", "1000", "--gid", "1001", "--groups", "5,6", "--cwd", "/home/u",
-            "--env", "PATH=/bin", "--env", "FOO=a b", "--rlimit", "7:100:200", "--umask", "027",
-            "--pid-file", "/pid", "--nnp", "--", "sh", "-c",
+            "exec",
+            "--uid",
+            "1000",
+            "--gid",
+            "1001",
+            "--groups",
+            "5,6",
+            "--cwd",
+            "/home/u",
+            "--env",
+            "PATH=/bin",
+            "--env",
+            "FOO=a b",
+            "--rlimit",
+            "7:100:200",
+            "--umask",
+            "027",
+            "--pid-file",
+            "/pid",
+            "--nnp",
+            "--",
+            "sh",
+            "-c",
             "id; env | grep -v SHLVL | sort; pwd; ulimit -n; ulimit -Hn; umask; echo $$",
         ],
     );
@@ -48,7 +68,11 @@ fn exec_applies_user_cwd_env_rlimits_and_umask() {
     assert_eq!(&lines[1..4], ["FOO=a b", "PATH=/bin", "PWD=/home/u"]);
     assert_eq!(&lines[4..8], ["/home/u", "100", "200", "0027"]);
     let pid = std::fs::read_to_string(r.path().join("pid")).unwrap();
-    assert_eq!(lines.last().unwrap(), &pid.trim(), "pid file names the workload");
+    assert_eq!(
+        lines.last().unwrap(),
+        &pid.trim(),
+        "pid file names the workload"
+    );
 }
 
 #[test]
@@ -68,9 +92,12 @@ fn exec_failures_are_126_and_127() {
 #[test]
 fn kill_signals_the_pid_file_process() {
     let r = rootfs();
-    let mut child = init(r.path(), &["exec", "--pid-file", "/w.pid", "--", "sleep", "100"])
-        .spawn()
-        .unwrap();
+    let mut child = init(
+        r.path(),
+        &["exec", "--pid-file", "/w.pid", "--", "sleep", "100"],
+    )
+    .spawn()
+    .unwrap();
     let pid_file = r.path().join("w.pid");
     for _ in 0..100 {
         if pid_file.exists() {
@@ -105,6 +132,33 @@ fn put_writes_stdin_atomically_with_parents() {
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o640
     );
-    let left: Vec<_> = std::fs::read_dir(r.path().join("etc/deep")).unwrap().collect();
+    let left: Vec<_> = std::fs::read_dir(r.path().join("etc/deep"))
+        .unwrap()
+        .collect();
     assert_eq!(left.len(), 1, "no temporary file left");
+}
+
+#[test]
+fn rlimits_above_the_hard_limit_are_capped() {
+    let r = rootfs();
+    let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .unwrap()
+        .1;
+    let out = run(
+        r.path(),
+        &[
+            "exec",
+            "--rlimit",
+            "7:unlimited:unlimited",
+            "--",
+            "/bin/sh",
+            "-c",
+            "ulimit -Hn",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        hard.to_string()
+    );
 }

@@ -171,7 +171,11 @@ fn write_pid_file(path: CStr) {
     let pid = fmt_u64(sys::getpid() as u64, &mut num);
     let mut p = PathBuf::new();
     p.push(bytes(path));
-    let fd = sys::open(p.c(), sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC, 0o600);
+    let fd = sys::open(
+        p.c(),
+        sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC,
+        0o600,
+    );
     if fd < 0 {
         die(1, b"pid file", p.as_bytes(), fd);
     }
@@ -198,7 +202,13 @@ pub fn exec(args: &[CStr]) -> ! {
     };
     // As root first: raising a hard limit and writing the pid file need it.
     for &(res, soft, hard) in &spec.rlimits[..spec.nrlimits] {
-        let r = sys::setrlimit(res, soft, hard);
+        let mut r = sys::setrlimit(res, soft, hard);
+        if r < 0 {
+            // Above the hard limit this CT may raise to: cap, as runc callers expect on hosts
+            // without CAP_SYS_RESOURCE (the runtime logs the cap on its side).
+            let (_, max) = sys::getrlimit(res);
+            r = sys::setrlimit(res, soft.min(max), hard.min(max));
+        }
         if r < 0 {
             let mut num = [0u8; 20];
             die(1, b"setrlimit", fmt_u64(res as u64, &mut num), r);
@@ -285,7 +295,11 @@ pub fn kill(args: &[CStr]) -> ! {
         let mut buf = [0u8; 24];
         let n = sys::read(fd as i32, &mut buf);
         sys::close(fd as i32);
-        let text = if n > 0 { &buf[..n as usize] } else { &[] as &[u8] };
+        let text = if n > 0 {
+            &buf[..n as usize]
+        } else {
+            &[] as &[u8]
+        };
         let text = text.strip_suffix(b"\n").unwrap_or(text);
         parse_u64(text, 10).unwrap_or_else(|| die(1, b"bad pid file", p.as_bytes(), 0)) as isize
     };
@@ -307,7 +321,11 @@ pub fn put(args: &[CStr]) -> ! {
     if !(tmp.push(path) && tmp.push(b".proxmox-lxcri-put")) {
         die(1, b"path too long", b"", 0);
     }
-    let fd = sys::open(tmp.c(), sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC, mode);
+    let fd = sys::open(
+        tmp.c(),
+        sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC,
+        mode,
+    );
     if fd < 0 {
         die(1, b"open", tmp.as_bytes(), fd);
     }

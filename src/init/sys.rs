@@ -149,7 +149,15 @@ pub fn reap_one() -> isize {
 }
 
 pub fn read(fd: i32, buf: &mut [u8]) -> isize {
-    unsafe { syscall4(nr::READ, fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0) }
+    unsafe {
+        syscall4(
+            nr::READ,
+            fd as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            0,
+        )
+    }
 }
 
 pub fn write(fd: i32, buf: &[u8]) -> isize {
@@ -240,6 +248,21 @@ pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> isize {
             0,
         )
     }
+}
+
+/// The current (soft, hard) limit of `resource`.
+pub fn getrlimit(resource: u32) -> (u64, u64) {
+    let mut old = [0u64; 2];
+    unsafe {
+        syscall4(
+            nr::PRLIMIT64,
+            0,
+            resource as usize,
+            0,
+            old.as_mut_ptr() as usize,
+        )
+    };
+    (old[0], old[1])
 }
 
 /// Returns only on failure (the negative errno).

@@ -24,6 +24,7 @@ mod mounts;
 mod namespaces;
 mod paths;
 mod process;
+pub mod remote;
 mod resources;
 mod rootfs;
 mod seccomp;

@@ -1,0 +1,365 @@
+//! The mapping for a CT on another node (`ssh` and `api` backends), which gets the bundle's rootfs
+//! shipped as a template with our init inside, and runs the workload through `pct exec`. It starts
+//! from the local mapping under [`Launch::Init`](super::Launch) and keeps what Proxmox's API keys
+//! carry; the process spec (user, cwd, env, rlimits, umask, no_new_privs) travels as arguments of
+//! the init's `exec` mode instead of raw `lxc.*` keys, which API tokens cannot set. Pure.
+
+use std::path::PathBuf;
+
+use oci_spec::runtime::{Process, Spec};
+
+use super::bindkinds::bind_sources;
+use super::{MapError, Mapped};
+use crate::config::NetworkConfig;
+use crate::pve::CtConfig;
+
+/// Where the shipped template holds the init: at the top, beside the image's own directories.
+pub const INIT_SHIPPED: &str = "/.proxmox-lxcri-init";
+/// Where the init's `exec` mode records the workload's pid inside the CT (LXC's /dev tmpfs).
+pub const WORKLOAD_PID: &str = "/dev/.proxmox-lxcri-workload.pid";
+
+const MEMORY_KEYS: [&str; 3] = [
+    "lxc.cgroup2.memory.max",
+    "lxc.cgroup2.memory.high",
+    "lxc.cgroup2.memory.swap.max",
+];
+
+/// What a CT on a remote node is created with.
+#[derive(Debug, Clone, Default)]
+pub struct Shipped {
+    /// API keys only; `rootfs` is left to the backend (`<storage>:<GiB>`).
+    pub ct: CtConfig,
+    /// Bind mounts, copied into the CT at create: (host source, absolute destination in the CT).
+    pub copies: Vec<(PathBuf, String)>,
+    pub warnings: Vec<String>,
+}
+
+/// Which config.json field a raw key came from, for messages.
+fn field_of(key: &str) -> &str {
+    [
+        ("lxc.cap.", "process.capabilities"),
+        ("lxc.seccomp.", "linux.seccomp"),
+        ("lxc.apparmor.", "process.apparmorProfile"),
+        ("lxc.selinux.", "process.selinuxLabel"),
+        ("lxc.cgroup2.", "linux.resources"),
+        ("lxc.cgroup.", "linux.resources"),
+        ("lxc.sysctl.", "linux.sysctl"),
+        ("lxc.idmap", "linux.uidMappings"),
+        ("lxc.mount.", "mounts"),
+    ]
+    .iter()
+    .find(|(p, _)| key.starts_with(p))
+    .map_or(key, |(_, f)| f)
+}
+
+/// Turn the local mapping of `spec` (made with `Launch::Init { ct_path: INIT_SHIPPED, .. }`)
+/// into what a remote CT can have. Under `strict`, what cannot travel is an error naming the
+/// field; otherwise a warning.
+pub fn adapt(
+    spec: &Spec,
+    bundle: &std::path::Path,
+    mapped: Mapped,
+    net: &NetworkConfig,
+    strict: bool,
+) -> Result<Shipped, MapError> {
+    let mut out = Shipped {
+        warnings: mapped.warnings,
+        ..Default::default()
+    };
+    let mut lost: Vec<(String, String)> = Vec::new();
+    let mut lose = |field: String, reason: String| {
+        if !lost.iter().any(|(f, _)| *f == field) {
+            lost.push((field, reason));
+        }
+    };
+    for (i, ns) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if ns.path().is_some() {
+            lose(
+                format!("linux.namespaces[{i}].path"),
+                "a CT on another node cannot join a namespace of this host".into(),
+            );
+        }
+    }
+    // The local init is bound in by a mount entry; binds are copied; prlimits travel to `exec`.
+    let bind_dests: Vec<String> = binds(spec, bundle).into_iter().map(|(_, d)| d).collect();
+    let mut unlimited_memory = false;
+    for (k, v) in &mapped.ct.lxc {
+        if k.starts_with("lxc.prlimit.") {
+            continue;
+        }
+        // The `memory`/`swap` keys carry a limit; "no limit" cannot be said over the API.
+        if MEMORY_KEYS.contains(&k.as_str()) {
+            unlimited_memory |= v == "max" && !mapped.ct.options.contains_key("memory");
+            continue;
+        }
+        if k == "lxc.mount.entry" {
+            let mut f = v.split_whitespace();
+            let (_, dst, typ) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+            let dst = format!("/{dst}");
+            if typ == "none" && (dst == INIT_SHIPPED || bind_dests.contains(&dst)) {
+                continue;
+            }
+            lose(
+                format!("mounts ({dst})"),
+                format!("a {typ} mount needs raw lxc.mount.entry, which the API cannot set"),
+            );
+            continue;
+        }
+        lose(
+            field_of(k).to_string(),
+            format!("needs raw {k}, which a remote CT does not get"),
+        );
+    }
+    if !mapped.sysctls.is_empty() {
+        lose(
+            "linux.sysctl".into(),
+            "namespaced sysctls need the local shim".into(),
+        );
+    }
+    if mapped.seccomp.is_some() {
+        lose(
+            "linux.seccomp".into(),
+            "the CT runs under Proxmox's own seccomp profile".into(),
+        );
+    }
+    if unlimited_memory {
+        out.warnings.push(
+            "linux.resources.memory: no limit given; the CT gets Proxmox's default memory and swap (remote node)"
+                .into(),
+        );
+    }
+    for (field, reason) in lost {
+        let e = MapError::Unsupported {
+            field,
+            reason: format!("{reason} (remote node)"),
+        };
+        if strict {
+            return Err(e);
+        }
+        out.warnings.push(e.to_string());
+    }
+
+    let mut ct = mapped.ct;
+    ct.lxc.clear();
+    ct.env.clear();
+    ct.options
+        .retain(|k, _| k != "rootfs" && !(k.starts_with("mp") && k[2..].parse::<u32>().is_ok()));
+    // Templates are unpacked by an API user, who may not create privileged CTs (Sys.Modify).
+    ct.options.insert("unprivileged".into(), "1".into());
+    if let Some(n) = net0(net) {
+        ct.options.insert("net0".into(), n);
+    }
+    out.ct = ct;
+    out.copies = binds(spec, bundle);
+    Ok(out)
+}
+
+/// Bind mounts of the spec: (source on this host, destination in the CT).
+fn binds(spec: &Spec, bundle: &std::path::Path) -> Vec<(PathBuf, String)> {
+    let sources = bind_sources(spec, bundle);
+    let dests = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| super::mounts::is_bind(m))
+        .map(|m| m.destination().to_string_lossy().into_owned());
+    sources.into_iter().zip(dests).collect()
+}
+
+/// `net0` from the runtime config; none without a bridge.
+pub fn net0(net: &NetworkConfig) -> Option<String> {
+    if net.bridge.is_empty() {
+        return None;
+    }
+    let mut v = format!("name=eth0,bridge={},ip={}", net.bridge, net.ip);
+    if !net.gw.is_empty() {
+        v.push_str(&format!(",gw={}", net.gw));
+    }
+    if net.tag != 0 {
+        v.push_str(&format!(",tag={}", net.tag));
+    }
+    Some(v)
+}
+
+/// The command `pct exec <vmid> --` runs to start `process` in a remote CT: the init's `exec`
+/// mode with the process spec as arguments.
+pub fn exec_argv(process: &Process, pid_file: &str) -> Vec<String> {
+    let mut a: Vec<String> = vec![INIT_SHIPPED.into(), "exec".into()];
+    let mut opt = |k: &str, v: String| {
+        a.push(k.into());
+        a.push(v);
+    };
+    opt("--pid-file", pid_file.into());
+    for rl in process.rlimits().iter().flatten() {
+        opt(
+            "--rlimit",
+            format!("{}:{}:{}", rl.typ() as i32, rl.soft(), rl.hard()),
+        );
+    }
+    let user = process.user();
+    if let Some(mask) = user.umask() {
+        opt("--umask", format!("{mask:o}"));
+    }
+    let groups = user.additional_gids().clone().unwrap_or_default();
+    opt(
+        "--groups",
+        groups
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    opt("--gid", user.gid().to_string());
+    opt("--uid", user.uid().to_string());
+    opt("--cwd", process.cwd().to_string_lossy().into_owned());
+    for e in process.env().iter().flatten() {
+        opt("--env", e.clone());
+    }
+    if process.no_new_privileges() == Some(true) {
+        a.push("--nnp".into());
+    }
+    a.push("--".into());
+    a.extend(process.args().iter().flatten().cloned());
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::super::{map, Launch};
+    use super::*;
+
+    fn remote(patch: &str, strict: bool) -> Result<Shipped, MapError> {
+        let spec = spec_with(patch);
+        let mut c = ctx();
+        c.strict = false;
+        c.launch = Launch::Init {
+            host_path: INIT_HOST.into(),
+            ct_path: INIT_SHIPPED.into(),
+        };
+        c.bind_kinds = [
+            (PathBuf::from("/h/hosts"), super::super::BindKind::File),
+            (PathBuf::from("/h/secrets"), super::super::BindKind::Dir),
+        ]
+        .into();
+        let mapped = map(&spec, &c).expect("local mapping");
+        let net = NetworkConfig {
+            bridge: "vmbr0".into(),
+            ip: "dhcp".into(),
+            gw: String::new(),
+            tag: 12,
+        };
+        adapt(&spec, &c.bundle, mapped, &net, strict)
+    }
+
+    #[test]
+    fn keeps_api_keys_and_ships_binds() {
+        let s = remote(
+            r#"{"hostname": "web", "mounts": [
+                {"destination": "/etc/hosts", "type": "bind", "source": "/h/hosts", "options": ["rbind", "ro"]},
+                {"destination": "/run/secrets", "type": "bind", "source": "/h/secrets", "options": ["bind"]}],
+                "linux": {"resources": {"memory": {"limit": 268435456}}}}"#,
+            true,
+        )
+        .unwrap();
+        let o = &s.ct.options;
+        assert_eq!(o.get("hostname").map(String::as_str), Some("web"));
+        assert_eq!(o.get("memory").map(String::as_str), Some("256"));
+        assert_eq!(o.get("unprivileged").map(String::as_str), Some("1"));
+        assert_eq!(o.get("entrypoint").map(String::as_str), Some(INIT_SHIPPED));
+        assert_eq!(
+            o.get("net0").map(String::as_str),
+            Some("name=eth0,bridge=vmbr0,ip=dhcp,tag=12")
+        );
+        assert!(!o.contains_key("rootfs") && !o.keys().any(|k| k.starts_with("mp")));
+        assert!(s.ct.lxc.is_empty() && s.ct.env.is_empty());
+        assert_eq!(
+            s.copies,
+            [
+                (PathBuf::from("/h/hosts"), "/etc/hosts".to_string()),
+                (PathBuf::from("/h/secrets"), "/run/secrets".to_string())
+            ]
+        );
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn what_cannot_travel_is_named() {
+        let caps = r#"{"process": {"capabilities": {"bounding": ["CAP_CHOWN"]}}}"#;
+        let e = remote(caps, true).unwrap_err();
+        assert!(e.to_string().contains("process.capabilities"), "{e}");
+        let s = remote(caps, false).unwrap();
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| w.contains("process.capabilities")),
+            "{:?}",
+            s.warnings
+        );
+        let netns = r#"{"linux": {"namespaces": [{"type": "network", "path": "/run/netns/x"}]}}"#;
+        let e = remote(netns, true).unwrap_err();
+        assert!(e.to_string().contains("linux.namespaces[0].path"), "{e}");
+        let tmpfs =
+            r#"{"mounts": [{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"}]}"#;
+        let e = remote(tmpfs, true).unwrap_err();
+        assert!(e.to_string().contains("/scratch"), "{e}");
+    }
+
+    #[test]
+    fn rlimits_travel_to_exec_not_as_raw_keys() {
+        let s = remote(
+            r#"{"process": {"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048}]}}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("Proxmox's default memory"));
+    }
+
+    #[test]
+    fn exec_argv_carries_the_process_spec() {
+        let spec = spec_with(
+            r#"{"process": {"args": ["sh", "-c", "echo $A; x"], "cwd": "/w", "env": ["A=1 2"],
+                "user": {"uid": 7, "gid": 8, "additionalGids": [9, 10], "umask": 18},
+                "noNewPrivileges": true,
+                "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048}]}}"#,
+        );
+        let argv = exec_argv(spec.process().as_ref().unwrap(), WORKLOAD_PID);
+        assert_eq!(
+            argv,
+            [
+                INIT_SHIPPED,
+                "exec",
+                "--pid-file",
+                WORKLOAD_PID,
+                "--rlimit",
+                "7:1024:2048",
+                "--umask",
+                "22",
+                "--groups",
+                "9,10",
+                "--gid",
+                "8",
+                "--uid",
+                "7",
+                "--cwd",
+                "/w",
+                "--env",
+                "A=1 2",
+                "--nnp",
+                "--",
+                "sh",
+                "-c",
+                "echo $A; x"
+            ]
+        );
+    }
+}
