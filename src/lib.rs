@@ -20,3 +20,4 @@ pub mod seccomp;
 pub mod shim;
 pub mod spec;
 pub mod state;
+pub mod vztmpl;

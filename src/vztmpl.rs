@@ -1,0 +1,203 @@
+//! A bundle's rootfs as a Proxmox container template (`vztmpl`), for CTs on another node: a
+//! plain tar with relative names, our init at `/.proxmox-lxcri-init`, and a name derived
+//! from the archive's SHA-256, so an image is uploaded once per storage. Entries are written in
+//! sorted order with the files' own owners, modes and mtimes, so the same rootfs gives the same
+//! archive and the same name.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::spec::remote::INIT_SHIPPED;
+
+/// Templates the runtime uploads are named `proxmox-lxcri-<first 32 hex digits of SHA-256>.tar`.
+pub const PREFIX: &str = "proxmox-lxcri-";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
+    move |source| PackError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A packed rootfs in a temporary file, removed on drop.
+#[derive(Debug)]
+pub struct Packed {
+    pub file: tempfile::NamedTempFile,
+    /// Lower-case hex SHA-256 of the archive.
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl Packed {
+    /// The template's file name on the storage.
+    pub fn name(&self) -> String {
+        name_for(&self.sha256)
+    }
+}
+
+pub fn name_for(sha256: &str) -> String {
+    format!("{PREFIX}{}.tar", &sha256[..32.min(sha256.len())])
+}
+
+/// Whether `name` is a template this runtime made (for `images`).
+pub fn is_ours(name: &str) -> bool {
+    name.strip_prefix(PREFIX)
+        .and_then(|r| r.strip_suffix(".tar"))
+        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Hashes what passes through to the file.
+struct Tee<W: Write> {
+    inner: W,
+    hash: Sha256,
+    n: u64,
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Pack `rootfs` plus the static `init` into a template in `tmp_dir`.
+pub fn pack(rootfs: &Path, init: &Path, tmp_dir: &Path) -> Result<Packed, PackError> {
+    let file = tempfile::Builder::new()
+        .prefix(".proxmox-lxcri-pack-")
+        .tempfile_in(tmp_dir)
+        .map_err(io_err(tmp_dir))?;
+    let out = BufWriter::with_capacity(1 << 20, file.reopen().map_err(io_err(file.path()))?);
+    let mut tar = tar::Builder::new(Tee {
+        inner: out,
+        hash: Sha256::new(),
+        n: 0,
+    });
+    tar.follow_symlinks(false);
+    tar.mode(tar::HeaderMode::Complete);
+    walk(&mut tar, rootfs, Path::new("."))?;
+    let init_md = fs::metadata(init).map_err(io_err(init))?;
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(init_md.len());
+    h.set_mode(0o755);
+    h.set_uid(0);
+    h.set_gid(0);
+    // Fixed, so the archive (and its name) depends only on the rootfs and the init's bytes.
+    h.set_mtime(0);
+    let name = format!(".{INIT_SHIPPED}");
+    let mut src = File::open(init).map_err(io_err(init))?;
+    tar.append_data(&mut h, &name, &mut src)
+        .map_err(io_err(init))?;
+    let tee = tar.into_inner().map_err(io_err(file.path()))?;
+    let Tee { inner, hash, n } = tee;
+    inner
+        .into_inner()
+        .map_err(|e| io_err(file.path())(e.into_error()))?
+        .sync_all()
+        .map_err(io_err(file.path()))?;
+    Ok(Packed {
+        file,
+        sha256: format!("{:x}", hash.finalize()),
+        size: n,
+    })
+}
+
+/// Append `dir` (named `name` in the archive) and everything below it, in name order.
+fn walk<W: Write>(tar: &mut tar::Builder<W>, dir: &Path, name: &Path) -> Result<(), PackError> {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .collect::<Result<_, _>>()
+        .map_err(io_err(dir))?;
+    entries.sort_by_key(|e| e.file_name());
+    tar.append_path_with_name(dir, name).map_err(io_err(dir))?;
+    for e in entries {
+        let path = e.path();
+        let child = name.join(e.file_name());
+        let ft = e.file_type().map_err(io_err(&path))?;
+        if ft.is_dir() {
+            walk(tar, &path, &child)?;
+        } else if ft.is_socket() {
+            // A socket cannot be archived; it is meaningless in a new CT anyway.
+            continue;
+        } else {
+            tar.append_path_with_name(&path, &child)
+                .map_err(io_err(&path))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rootfs() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("bin")).unwrap();
+        fs::create_dir_all(d.path().join("etc")).unwrap();
+        fs::write(d.path().join("bin/tool"), b"#!/bin/sh\necho hi\n").unwrap();
+        fs::write(d.path().join("etc/hostname"), b"x\n").unwrap();
+        std::os::unix::fs::symlink("tool", d.path().join("bin/alias")).unwrap();
+        d
+    }
+
+    fn names(p: &Packed) -> Vec<String> {
+        let mut a = tar::Archive::new(File::open(p.file.path()).unwrap());
+        a.entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn archive_holds_rootfs_and_init_and_is_reproducible() {
+        let r = rootfs();
+        let init = tempfile::NamedTempFile::new().unwrap();
+        fs::write(init.path(), b"\x7fELF-init").unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let a = pack(r.path(), init.path(), tmp.path()).unwrap();
+        let b = pack(r.path(), init.path(), tmp.path()).unwrap();
+        assert_eq!(a.sha256, b.sha256, "same rootfs, same archive");
+        assert_eq!(a.size, fs::metadata(a.file.path()).unwrap().len());
+        let want = format!("{:x}", Sha256::digest(fs::read(a.file.path()).unwrap()));
+        assert_eq!(a.sha256, want, "digest of the bytes on disk");
+        assert!(is_ours(&a.name()), "{}", a.name());
+        assert_eq!(
+            names(&a),
+            [
+                ".",
+                "bin",
+                "bin/alias",
+                "bin/tool",
+                "etc",
+                "etc/hostname",
+                ".proxmox-lxcri-init"
+            ]
+        );
+        fs::write(r.path().join("etc/hostname"), b"y\n").unwrap();
+        let c = pack(r.path(), init.path(), tmp.path()).unwrap();
+        assert_ne!(a.sha256, c.sha256, "a changed file changes the name");
+    }
+
+    #[test]
+    fn only_our_names_are_ours() {
+        assert!(is_ours(&name_for(&"ab".repeat(32))));
+        assert!(!is_ours("debian-12-standard_12.7-1_amd64.tar.zst"));
+        assert!(!is_ours("proxmox-lxcri-xyz.tar"));
+    }
+}
