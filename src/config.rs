@@ -330,7 +330,7 @@ impl Config {
                 "vmid_range [{lo}, {hi}] is not within 100..=999999999"
             ));
         }
-        if cfg.backend != BackendKind::Pct {
+        if cfg.backend == BackendKind::Api {
             // Until the remote backends land (issue 4).
             return Err(format!("backend {:?} is not available yet", cfg.backend));
         }

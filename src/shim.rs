@@ -72,6 +72,8 @@ pub struct Shim {
     pub target: Target,
     pub process: Process,
     pub backend: Box<dyn Backend>,
+    /// For the stand-in of a workload on a remote node, which makes its own connections.
+    pub config: crate::config::Config,
     /// The pty slave for the workload, held until it runs.
     pub console: Option<OwnedFd>,
     /// Where `oom` is written when the CT's OOM killer struck.
@@ -288,7 +290,7 @@ impl Shim {
             let _ = (&conn).write_all(b"error unknown request\n");
             return Served::Ignored;
         }
-        match launch(&self.target, &self.process) {
+        match self.launch() {
             Ok(pid) => {
                 let start = ProcRef::of(pid).map(|p| p.start_time).unwrap_or(0);
                 let _ = (&conn).write_all(format!("ok {pid} {start}\n").as_bytes());
@@ -302,6 +304,16 @@ impl Shim {
                 Served::Failed(wait_any_child_exit().unwrap_or(1))
             }
         }
+    }
+
+    /// Run the workload: entered locally, or through a stand-in for a remote CT.
+    fn launch(&self) -> Result<i32, String> {
+        if self.backend.is_remote() {
+            let pid_file = crate::spec::remote::WORKLOAD_PID;
+            return crate::remote::proxy::spawn(&self.config, self.vmid, &self.process, pid_file)
+                .map_err(|e| format!("starting the workload's stand-in: {e}"));
+        }
+        launch(&self.target, &self.process).map_err(|e| e.to_string())
     }
 
     /// Stop the CT (its init is idle) and hand back the exit code.
@@ -346,6 +358,16 @@ struct CtProcs {
 
 impl CtProcs {
     fn of(vmid: Vmid, init_pid: i32) -> CtProcs {
+        // A CT on another node (no local init): only its backend can see or stop it.
+        if init_pid == 0 {
+            return CtProcs {
+                init: None,
+                monitor: None,
+                cgroup: None,
+                oom_base: None,
+                host_net: None,
+            };
+        }
         let status =
             std::fs::read_to_string(format!("/proc/{init_pid}/status")).unwrap_or_default();
         let ppid = status

@@ -2,12 +2,17 @@
 
 pub mod cgroup;
 pub mod credentials;
+pub mod node_shell;
 pub mod pct;
 pub mod run;
 pub mod shell;
+pub mod ssh;
+
+use std::path::Path;
 
 use crate::config::{BackendKind, Config};
 use crate::pve::{CtConfig, Vmid};
+use crate::remote::ssh::{AttachedIo, RemoteExit, RemoteOutput};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -41,8 +46,18 @@ pub enum CtStatus {
 
 /// One Proxmox node (or cluster) as the runtime sees it.
 pub trait Backend {
-    /// Create the CT; `VmidTaken` if the VMID is in use. Nothing is left behind on error.
-    fn create(&self, vmid: Vmid, ct: &CtConfig) -> Result<(), BackendError>;
+    /// Whether CTs live on another node: the runtime cannot enter them and runs processes in
+    /// them with `pct exec` (`run_in_ct`, `attach_in_ct`).
+    fn is_remote(&self) -> bool {
+        false
+    }
+    /// The `ostemplate` to create a CT for `rootfs` from: locally an empty archive (the rootfs is
+    /// bound in); for a remote node `rootfs` plus `init` packed, uploaded unless the storage has
+    /// that template already.
+    fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError>;
+    /// Create the CT from `template`; `VmidTaken` if the VMID is in use. Nothing is left behind
+    /// on error.
+    fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError>;
     fn start(&self, vmid: Vmid) -> Result<(), BackendError>;
     /// Status plus the host pid of the CT's init while running.
     fn status(&self, vmid: Vmid) -> Result<CtStatus, BackendError>;
@@ -68,12 +83,35 @@ pub trait Backend {
     fn freeze(&self, vmid: Vmid, init_pid: i32) -> Result<(), BackendError>;
     /// Undo `freeze`; thawing a CT that is not frozen is not an error.
     fn thaw(&self, vmid: Vmid, init_pid: i32) -> Result<(), BackendError>;
+    /// Run `argv` in the running CT with `stdin`; an error unless it exits 0.
+    fn run_in_ct(
+        &self,
+        vmid: Vmid,
+        _argv: &[String],
+        _stdin: &[u8],
+    ) -> Result<RemoteOutput, BackendError> {
+        Err(BackendError::Other(format!(
+            "CT {vmid}: the local backend enters CTs itself"
+        )))
+    }
+    /// Run `argv` in the running CT with its stdio wired to local fds, until it ends.
+    fn attach_in_ct(
+        &self,
+        vmid: Vmid,
+        _argv: &[String],
+        _io: AttachedIo,
+    ) -> Result<RemoteExit, BackendError> {
+        Err(BackendError::Other(format!(
+            "CT {vmid}: the local backend enters CTs itself"
+        )))
+    }
 }
 
 pub fn from_config(cfg: &Config) -> Box<dyn Backend> {
     match cfg.backend {
         BackendKind::Pct => Box::new(pct::Pct::new(cfg)),
-        // Wired up as issue 4 lands; until then a remote backend is refused at load.
-        BackendKind::Ssh | BackendKind::Api => Box::new(pct::Pct::new(cfg)),
+        BackendKind::Ssh => Box::new(ssh::Ssh::new(cfg)),
+        // Wired up as issue 4 lands; until then it is refused at load.
+        BackendKind::Api => Box::new(pct::Pct::new(cfg)),
     }
 }

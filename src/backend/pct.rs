@@ -4,7 +4,7 @@
 //! of raw cgroup keys act on the CT's cgroup on this node (see `cgroup`).
 
 use std::fs::OpenOptions;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -156,7 +156,7 @@ fn is_empty_tar(path: &std::path::Path) -> bool {
 }
 
 /// Map pct's stderr (reference/proxmox.md §1.5) to what the caller can act on.
-fn classify(vmid: Vmid, sub: &str, stderr: &str) -> BackendError {
+pub(crate) fn classify(vmid: Vmid, sub: &str, stderr: &str) -> BackendError {
     let msg = one_line(stderr);
     if msg.contains("already exists") && sub == "create" {
         BackendError::VmidTaken(vmid)
@@ -215,12 +215,13 @@ pub fn parse_status(out: &str) -> Option<CtStatus> {
 }
 
 impl Backend for Pct {
-    fn create(&self, vmid: Vmid, ct: &CtConfig) -> Result<(), BackendError> {
+    fn template(&self, _rootfs: &Path, _init: &Path) -> Result<String, BackendError> {
         self.ensure_template()?;
-        self.checked(
-            vmid,
-            &create_args(vmid, &self.template.to_string_lossy(), ct),
-        )?;
+        Ok(self.template.to_string_lossy().into_owned())
+    }
+
+    fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
+        self.checked(vmid, &create_args(vmid, template, ct))?;
         if let Err(e) = self.add_raw_keys(vmid, ct) {
             let _ = self.destroy(vmid);
             return Err(e);

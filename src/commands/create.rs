@@ -17,6 +17,7 @@ use crate::hooks::{self, Point};
 use crate::nsenter::Target;
 use crate::pve::Vmid;
 use crate::shim::{self, Shim};
+use crate::spec::remote::INIT_SHIPPED;
 use crate::spec::{self, Launch, MapContext};
 use crate::state::{ContainerDir, ProcRef, State, Status};
 
@@ -102,6 +103,23 @@ fn create(
         );
     }
     let terminal = process.terminal() == Some(true);
+    let remote = backend.is_remote();
+    if terminal && remote {
+        bail!(
+            "{}: process.terminal: not supported on a remote node yet",
+            config_path.display()
+        );
+    }
+    if remote && spec.hooks().is_some() {
+        let msg = format!(
+            "{}: hooks: not run for a CT on another node",
+            config_path.display()
+        );
+        if cfg.strict {
+            bail!(msg);
+        }
+        log::warn!("{msg}");
+    }
     if terminal && args.console_socket.is_none() {
         bail!(
             "{}: process.terminal needs --console-socket",
@@ -130,16 +148,21 @@ fn create(
             .collect();
         spec.set_mounts(Some(resolved));
     }
-    let ns_paths = ns_paths(&spec, dir.path.parent().unwrap_or(Path::new("/")))?;
+    // A remote CT joins nothing of this host's (spec::remote refuses or warns).
+    let ns_paths = if remote {
+        BTreeMap::new()
+    } else {
+        ns_paths(&spec, dir.path.parent().unwrap_or(Path::new("/")))?
+    };
     let map_ctx = MapContext {
         id: args.id.clone(),
         bundle: bundle.clone(),
         launch: Launch::Init {
-            host_path: init,
-            ct_path: INIT_IN_CT.into(),
+            host_path: init.clone(),
+            ct_path: if remote { INIT_SHIPPED } else { INIT_IN_CT }.into(),
         },
         strict: cfg.strict,
-        unprivileged: cfg.unprivileged,
+        unprivileged: cfg.unprivileged || remote,
         arch: arch().into(),
         bind_kinds: spec::bind_kinds(&spec, &bundle),
     };
@@ -150,10 +173,27 @@ fn create(
             e.to_string().trim_start_matches("config.json: ")
         )
     })?;
+    let copies = if remote {
+        let shipped = spec::remote::adapt(&spec, &bundle, mapped.clone(), &cfg.network, cfg.strict)
+            .map_err(|e| {
+                anyhow!(
+                    "{}: {}",
+                    config_path.display(),
+                    e.to_string().trim_start_matches("config.json: ")
+                )
+            })?;
+        mapped.ct = shipped.ct;
+        mapped.warnings = shipped.warnings;
+        mapped.seccomp = None;
+        shipped.copies
+    } else {
+        Vec::new()
+    };
     for w in &mapped.warnings {
         log::warn!("{}: {w}", args.id);
     }
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let seccomp = seccomp.filter(|_| !remote);
     if let Some(profile) = &seccomp {
         // Fail at create, not at start, on a profile this libseccomp cannot build.
         crate::seccomp::build(profile).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
@@ -182,7 +222,7 @@ fn create(
         id: args.id.clone(),
         oci_version: spec.version().clone(),
         bundle: bundle.clone(),
-        rootfs,
+        rootfs: rootfs.clone(),
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
         annotations: spec
             .annotations()
@@ -204,13 +244,16 @@ fn create(
     crate::state::write_atomic(&dir.file(SPEC_COPY), &spec_json, 0o600)?;
     dir.save(&state)?;
 
+    let template = backend
+        .template(&rootfs, &init)
+        .context("preparing the CT's template")?;
     let vmid = allocate(cfg, &args.id, |vmid| {
         // Record the VMID before the CT exists, so `delete --force` can clean up a killed create.
         state.vmid = Some(vmid);
         dir.save(&state)
             .map_err(|e| BackendError::Other(e.to_string()))?;
         made.vmid = Some(vmid);
-        let r = backend.create(vmid, &mapped.ct);
+        let r = backend.create(vmid, &template, &mapped.ct);
         if r.is_err() {
             // Not ours: a later `delete --force` must not destroy someone else's CT.
             made.vmid = None;
@@ -224,9 +267,14 @@ fn create(
         .start(vmid)
         .with_context(|| format!("starting CT {vmid}"))?;
     let init_pid = match backend.status(vmid)? {
+        CtStatus::Running { .. } if remote => 0,
         CtStatus::Running { init_pid } => init_pid,
         CtStatus::Stopped => bail!("CT {vmid} stopped right after start"),
     };
+    if remote {
+        crate::remote::copies::ship(backend, vmid, &copies)
+            .with_context(|| format!("copying bind mounts into CT {vmid}"))?;
+    }
 
     // Hooks see the CT's init as the container's pid: its /proc/<pid>/ns/* are the CT's.
     let hook_state = hooks::state_json(
@@ -237,11 +285,16 @@ fn create(
         &bundle,
         &state.annotations,
     );
-    for point in [
-        Point::Prestart,
-        Point::CreateRuntime,
-        Point::CreateContainer,
-    ] {
+    let points = if remote {
+        &[][..]
+    } else {
+        &[
+            Point::Prestart,
+            Point::CreateRuntime,
+            Point::CreateContainer,
+        ][..]
+    };
+    for &point in points {
         hooks::run_with_paths(&spec, point, &hook_state, Some(init_pid), &target.ns_paths)?;
     }
     let console = match (&args.console_socket, terminal) {
@@ -262,6 +315,7 @@ fn create(
         },
         process,
         backend: backend::from_config(cfg),
+        config: cfg.clone(),
         console,
         bundle: bundle.clone(),
     };
@@ -277,7 +331,7 @@ fn create(
         state.cgroups_path = Some(cp);
     }
     state.shim = Some(ProcRef::of(pid).ok_or_else(|| anyhow!("shim {pid} exited during create"))?);
-    state.init_pid = Some(init_pid);
+    state.init_pid = (!remote).then_some(init_pid);
     dir.save(&state)?;
     if let Some(p) = &args.pid_file {
         let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());

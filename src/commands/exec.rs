@@ -36,6 +36,9 @@ pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<
         s => bail!("cannot exec in a {s} container: {}", args.id),
     }
     let process = process(&spec, args)?;
+    if st.init_pid.is_none() && st.config.backend != crate::config::BackendKind::Pct {
+        return remote(&st, process, args);
+    }
     let terminal = process.terminal() == Some(true) && args.detach;
     if terminal && args.console_socket.is_none() {
         bail!("exec {}: process.terminal needs --console-socket", args.id);
@@ -97,6 +100,11 @@ fn detached(
         let _ = console.map(|c| c.into_raw_fd());
         shim::run_exec(&target, process, w, &keep)
     })?;
+    report_and_pid_file(r, pid, args)
+}
+
+/// Wait for the exec shim's report on `r`, then write its pid to `--pid-file`.
+fn report_and_pid_file(r: std::os::fd::OwnedFd, pid: i32, args: &ExecArgs) -> anyhow::Result<()> {
     let mut report = String::new();
     std::fs::File::from(r).read_to_string(&mut report)?;
     match report.trim_end().strip_prefix("error ") {
@@ -113,6 +121,51 @@ fn detached(
         }
     }
     Ok(())
+}
+
+/// exec in a CT on another node: a stand-in runs the process through `pct exec`; with `--detach`
+/// an exec shim is its parent, as for a local exec.
+fn remote(st: &crate::state::State, process: Process, args: &ExecArgs) -> anyhow::Result<()> {
+    if process.terminal() == Some(true) {
+        bail!(
+            "exec {}: a terminal is not supported on a remote node yet",
+            args.id
+        );
+    }
+    let vmid = st
+        .vmid
+        .ok_or_else(|| anyhow!("container {} has no CT", args.id))?;
+    let pid_file = format!("/dev/.proxmox-lxcri-exec-{}.pid", std::process::id());
+    if !args.detach {
+        let mut sfd =
+            shim::signal_fd().ok_or_else(|| anyhow!("exec {}: signalfd failed", args.id))?;
+        let pid = crate::remote::proxy::spawn(&st.config, vmid, &process, &pid_file)?;
+        let code = shim::relay_until_exit(&mut sfd, Pid::from_raw(pid));
+        log::logger().flush();
+        std::process::exit(code)
+    }
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let cfg = st.config.clone();
+    let pid = shim::daemonize(move || {
+        use std::io::Write;
+        let mut w = std::fs::File::from(w);
+        let Some(mut sfd) = shim::signal_fd() else {
+            let _ = w.write_all(b"error signalfd failed\n");
+            return 1;
+        };
+        match crate::remote::proxy::spawn(&cfg, vmid, &process, &pid_file) {
+            Ok(p) => {
+                let _ = w.write_all(b"ok\n");
+                drop(w);
+                shim::relay_until_exit(&mut sfd, Pid::from_raw(p))
+            }
+            Err(e) => {
+                let _ = w.write_all(format!("error {e}\n").as_bytes());
+                1
+            }
+        }
+    })?;
+    report_and_pid_file(r, pid, args)
 }
 
 /// The process to run: `--process FILE`, or the container's process with runc's exec flags applied.

@@ -47,6 +47,7 @@ pub fn signal(st: &State, sig: Signal, all: bool) -> anyhow::Result<()> {
         for pid in ct_pids(st).into_iter().filter(|p| *p != target.pid) {
             let _ = kill(Pid::from_raw(pid), sig);
         }
+        remote_all(st, sig);
     }
     if !finishing {
         kill(Pid::from_raw(target.pid), sig).or_else(|e| {
@@ -76,6 +77,24 @@ pub fn signal(st: &State, sig: Signal, all: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--all` for a CT on another node: the init signals every process of the CT but itself.
+fn remote_all(st: &State, sig: Signal) {
+    let (Some(vmid), None) = (st.vmid, st.init_pid) else {
+        return;
+    };
+    let backend = crate::backend::from_config(&st.config);
+    let argv = [
+        crate::spec::remote::INIT_SHIPPED,
+        "kill",
+        &(sig as i32).to_string(),
+        "all",
+    ]
+    .map(String::from);
+    if let Err(e) = backend.run_in_ct(vmid, &argv, b"") {
+        log::warn!("kill --all {}: {e}", st.id);
+    }
 }
 
 /// Thaw a paused CT; a CT that is already gone is not an error.

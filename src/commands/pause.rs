@@ -43,8 +43,12 @@ pub fn ct_of(st: &State) -> anyhow::Result<(crate::pve::Vmid, i32)> {
     let vmid = st
         .vmid
         .ok_or_else(|| anyhow!("container {} has no CT", st.id))?;
-    let init = st
-        .init_pid
-        .ok_or_else(|| anyhow!("container {} has no init pid", st.id))?;
+    // A CT on another node has no local init pid; its backend does not need one.
+    let remote = st.config.backend != crate::config::BackendKind::Pct;
+    let init = match st.init_pid {
+        Some(p) => p,
+        None if remote => 0,
+        None => bail!("container {} has no init pid", st.id),
+    };
     Ok((vmid, init))
 }

@@ -1,0 +1,117 @@
+//! One SSH connection to a node per runtime invocation, opened on first use: the `ssh` backend runs
+//! every `pct` through it, and both remote backends run processes in CTs with `pct exec` (Proxmox
+//! has no exec endpoint). A forked process (the shim's workload proxy) must make its own.
+
+use std::cell::OnceCell;
+use std::time::Duration;
+
+use super::run::{one_line, Output};
+use super::BackendError;
+use crate::config::Config;
+use crate::pve::Vmid;
+use crate::remote::ssh::{AttachedIo, RemoteExit, RemoteOutput, SshSession, SshTarget};
+
+pub struct NodeShell {
+    target: SshTarget,
+    timeout: Duration,
+    session: OnceCell<SshSession>,
+}
+
+fn remote_err(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Other(e.to_string())
+}
+
+impl NodeShell {
+    pub fn new(cfg: &Config, node: &str) -> NodeShell {
+        let mut target = SshTarget::from_config(&cfg.ssh, node);
+        target.timeout = Duration::from_secs(cfg.ssh.timeout);
+        NodeShell {
+            target,
+            timeout: Duration::from_secs(cfg.pct.timeout),
+            session: OnceCell::new(),
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.target.host
+    }
+
+    fn session(&self) -> Result<&SshSession, BackendError> {
+        if let Some(s) = self.session.get() {
+            return Ok(s);
+        }
+        let s = SshSession::connect(&self.target).map_err(remote_err)?;
+        Ok(self.session.get_or_init(|| s))
+    }
+
+    /// `argv` on the node, with its output; a non-zero exit is not an error here.
+    pub fn run(&self, argv: &[String], stdin: &[u8]) -> Result<RemoteOutput, BackendError> {
+        log::debug!("ssh {}: {}", self.target.host, argv.join(" "));
+        self.session()?
+            .run(argv, stdin, self.timeout)
+            .map_err(remote_err)
+    }
+
+    /// `pct <args>` on the node, shaped like a local run.
+    pub fn pct(&self, args: &[String]) -> Result<Output, BackendError> {
+        let mut argv = vec!["pct".to_string()];
+        argv.extend_from_slice(args);
+        let out = self.run(&argv, b"")?;
+        Ok(Output {
+            status: out.exit.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    fn pct_exec_argv(vmid: Vmid, argv: &[String]) -> Vec<String> {
+        let mut a = vec![
+            "pct".to_string(),
+            "exec".into(),
+            vmid.to_string(),
+            "--".into(),
+        ];
+        a.extend_from_slice(argv);
+        a
+    }
+
+    /// `pct exec <vmid> -- argv` with `stdin`; fails unless it exits 0.
+    pub fn exec_checked(
+        &self,
+        vmid: Vmid,
+        argv: &[String],
+        stdin: &[u8],
+    ) -> Result<RemoteOutput, BackendError> {
+        let out = self.run(&Self::pct_exec_argv(vmid, argv), stdin)?;
+        if out.exit != RemoteExit::Code(0) {
+            return Err(BackendError::Command {
+                cmd: format!("pct exec {vmid} -- {}", argv.first().map_or("", |s| s)),
+                msg: one_line(&String::from_utf8_lossy(&out.stderr)),
+            });
+        }
+        Ok(out)
+    }
+
+    /// `pct exec <vmid> -- argv` wired to local fds, until it ends.
+    pub fn exec_attached(
+        &self,
+        vmid: Vmid,
+        argv: &[String],
+        io: AttachedIo,
+    ) -> Result<RemoteExit, BackendError> {
+        let argv = Self::pct_exec_argv(vmid, argv);
+        log::debug!("ssh {}: {}", self.target.host, argv.join(" "));
+        self.session()?.run_attached(&argv, io).map_err(remote_err)
+    }
+
+    pub fn upload(
+        &self,
+        path: &str,
+        src: &mut dyn std::io::Read,
+        len: u64,
+    ) -> Result<(), BackendError> {
+        self.session()?
+            .upload(path, src, len, 0o644)
+            .map_err(remote_err)
+    }
+}

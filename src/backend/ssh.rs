@@ -1,0 +1,210 @@
+//! The `ssh` backend: `pct` on a remote node over one SSH connection (design.md §4). The bundle's
+//! rootfs travels as a template (see `vztmpl`), uploaded once per storage; the CT is unprivileged
+//! and runs our init as pid 1, and processes run in it through `pct exec`.
+
+use std::path::Path;
+
+use super::node_shell::NodeShell;
+use super::pct::{classify, create_args, parse_status, set_args};
+use super::run::{one_line, Output};
+use super::{Backend, BackendError, CtStatus};
+use crate::config::Config;
+use crate::pve::{CtConfig, Vmid};
+use crate::remote::ssh::{AttachedIo, RemoteExit, RemoteOutput};
+
+pub struct Ssh {
+    shell: NodeShell,
+    storage: String,
+    rootfs_size: u32,
+}
+
+impl Ssh {
+    pub fn new(cfg: &Config) -> Ssh {
+        Ssh {
+            shell: NodeShell::new(cfg, &cfg.node_name()),
+            storage: cfg.storage.clone(),
+            rootfs_size: cfg.rootfs_size,
+        }
+    }
+
+    fn checked(&self, vmid: Vmid, args: &[String]) -> Result<Output, BackendError> {
+        let out = self.shell.pct(args)?;
+        if out.status == 0 {
+            return Ok(out);
+        }
+        Err(classify(vmid, &args[0], &out.stderr))
+    }
+
+    /// The node's file for volume `volid` (`pvesm path`).
+    fn volume_path(&self, volid: &str) -> Result<String, BackendError> {
+        let out = self
+            .shell
+            .run(&["pvesm".into(), "path".into(), volid.into()], b"")?;
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.exit != RemoteExit::Code(0) || !path.starts_with('/') {
+            return Err(BackendError::Command {
+                cmd: format!("pvesm path {volid}"),
+                msg: one_line(&String::from_utf8_lossy(&out.stderr)),
+            });
+        }
+        Ok(path)
+    }
+}
+
+impl Backend for Ssh {
+    fn is_remote(&self) -> bool {
+        true
+    }
+
+    fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
+        let packed = crate::vztmpl::pack(rootfs, init, &std::env::temp_dir())
+            .map_err(|e| BackendError::Other(e.to_string()))?;
+        let volid = format!("{}:vztmpl/{}", self.storage, packed.name());
+        let path = self.volume_path(&volid)?;
+        let have = self
+            .shell
+            .run(&["test".into(), "-s".into(), path.clone()], b"")?;
+        if have.exit == RemoteExit::Code(0) {
+            log::debug!("{volid}: cached on {}", self.shell.host());
+            return Ok(volid);
+        }
+        let mut f = std::fs::File::open(packed.file.path()).map_err(|source| BackendError::Io {
+            what: packed.file.path().display().to_string(),
+            source,
+        })?;
+        self.shell.upload(&path, &mut f, packed.size)?;
+        log::info!(
+            "{volid}: uploaded {} bytes to {}",
+            packed.size,
+            self.shell.host()
+        );
+        Ok(volid)
+    }
+
+    fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
+        let mut args = create_args(vmid, template, ct);
+        args.push("--rootfs".into());
+        args.push(format!("{}:{}", self.storage, self.rootfs_size));
+        self.checked(vmid, &args).map(drop)
+    }
+
+    fn start(&self, vmid: Vmid) -> Result<(), BackendError> {
+        self.checked(vmid, &["start".into(), vmid.to_string()])
+            .map(drop)
+    }
+
+    fn status(&self, vmid: Vmid) -> Result<CtStatus, BackendError> {
+        let out = self.checked(
+            vmid,
+            &["status".into(), vmid.to_string(), "--verbose".into()],
+        )?;
+        parse_status(&out.stdout).ok_or_else(|| {
+            BackendError::Other(format!(
+                "pct status {vmid}: unexpected output: {}",
+                one_line(&out.stdout)
+            ))
+        })
+    }
+
+    fn stop(&self, vmid: Vmid) -> Result<(), BackendError> {
+        match self.checked(vmid, &["stop".into(), vmid.to_string()]) {
+            Ok(_) | Err(BackendError::NotRunning(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn destroy(&self, vmid: Vmid) -> Result<(), BackendError> {
+        let args = ["destroy", &vmid.to_string(), "--force", "1", "--purge", "1"].map(String::from);
+        match self.checked(vmid, &args) {
+            Ok(_) | Err(BackendError::NoSuchCt(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn is_ours(&self, vmid: Vmid, id: &str) -> Result<bool, BackendError> {
+        let out = match self.checked(vmid, &["config".into(), vmid.to_string()]) {
+            Ok(o) => o,
+            Err(BackendError::NoSuchCt(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        Ok(description_names(&out.stdout, id))
+    }
+
+    fn update(
+        &self,
+        vmid: Vmid,
+        _init_pid: i32,
+        ct: &CtConfig,
+        unset: &[String],
+    ) -> Result<Vec<String>, BackendError> {
+        if !ct.options.is_empty() {
+            self.checked(vmid, &set_args(vmid, &ct.options))?;
+        }
+        let mut notes = Vec::new();
+        for (k, _) in &ct.lxc {
+            notes.push(format!("{k}: not applied on a remote node"));
+        }
+        notes.extend(
+            unset
+                .iter()
+                .map(|k| format!("{k}: not applied on a remote node")),
+        );
+        Ok(notes)
+    }
+
+    fn freeze(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
+        Err(BackendError::Other(format!(
+            "CT {vmid}: pause needs the pct backend (Proxmox's suspend is a CRIU checkpoint)"
+        )))
+    }
+
+    fn thaw(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
+        Err(BackendError::Other(format!(
+            "CT {vmid}: resume needs the pct backend"
+        )))
+    }
+
+    fn run_in_ct(
+        &self,
+        vmid: Vmid,
+        argv: &[String],
+        stdin: &[u8],
+    ) -> Result<RemoteOutput, BackendError> {
+        self.shell.exec_checked(vmid, argv, stdin)
+    }
+
+    fn attach_in_ct(
+        &self,
+        vmid: Vmid,
+        argv: &[String],
+        io: AttachedIo,
+    ) -> Result<RemoteExit, BackendError> {
+        self.shell.exec_attached(vmid, argv, io)
+    }
+}
+
+/// Whether `pct config` output has a description naming container `id`.
+pub fn description_names(config: &str, id: &str) -> bool {
+    let want = format!("{}{id}", crate::spec::DESCRIPTION_ID_PREFIX);
+    config
+        .lines()
+        .filter_map(|l| l.strip_prefix("description: "))
+        .any(|d| {
+            crate::pve::config::decode_text(d)
+                .lines()
+                .any(|l| l == want)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn description_is_decoded_before_matching() {
+        let cfg = "arch: amd64\ndescription: proxmox-lxcri id%3A c1%0Aother\nhostname: x\n";
+        assert!(description_names(cfg, "c1"));
+        assert!(!description_names(cfg, "c"));
+        assert!(!description_names("hostname: c1\n", "c1"));
+    }
+}

@@ -1,0 +1,104 @@
+//! The local stand-in for a process in a CT on another node: a child of the shim (or of `exec`)
+//! that runs it through `pct exec` over its own SSH connection, with this process's stdio, and
+//! exits with its status. Signals sent to the stand-in are passed on through the init's `kill`
+//! mode, so the shim's relay, `kill` and conmon treat it like a local workload.
+
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::ForkResult;
+use oci_spec::runtime::Process;
+
+use crate::backend::{self, BackendError};
+use crate::config::Config;
+use crate::pve::Vmid;
+use crate::remote::ssh::AttachedIo;
+use crate::spec::remote::{exec_argv, INIT_SHIPPED};
+
+/// Signals passed on to the remote process (the shim relays these).
+const PASSED: [Signal; 9] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGPWR,
+    Signal::SIGCONT,
+];
+
+/// Fork the stand-in; returns its pid. `pid_file` is where, inside the CT, the init records the
+/// process's pid for `kill`.
+pub fn spawn(cfg: &Config, vmid: Vmid, process: &Process, pid_file: &str) -> nix::Result<i32> {
+    let mut mask = SigSet::empty();
+    PASSED.iter().for_each(|s| mask.add(*s));
+    // Blocked before the fork, so that none kills the stand-in before its relay runs.
+    let old = mask.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)?;
+    // SAFETY: the caller is single-threaded; the child only builds and uses fresh objects.
+    let res = unsafe { nix::unistd::fork() };
+    match res {
+        Ok(ForkResult::Parent { child }) => {
+            let _ = old.thread_set_mask();
+            Ok(child.as_raw())
+        }
+        Ok(ForkResult::Child) => {
+            let code = stand_in(cfg, vmid, process, pid_file, &mask);
+            log::logger().flush();
+            unsafe { libc::_exit(code) }
+        }
+        Err(e) => {
+            let _ = old.thread_set_mask();
+            Err(e)
+        }
+    }
+}
+
+fn stand_in(cfg: &Config, vmid: Vmid, process: &Process, pid_file: &str, mask: &SigSet) -> i32 {
+    // A stand-in whose shim died must not keep a remote process alive.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if let Ok(sfd) = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC) {
+        let cfg = cfg.clone();
+        let pid_file = pid_file.to_string();
+        std::thread::spawn(move || pass_signals(sfd, &cfg, vmid, &pid_file));
+    }
+    let argv = exec_argv(process, pid_file);
+    let backend = backend::from_config(cfg);
+    let io = AttachedIo {
+        stdin: Some(std::io::stdin().as_raw_fd()),
+        stdout: std::io::stdout().as_raw_fd(),
+        stderr: std::io::stderr().as_raw_fd(),
+    };
+    match backend.attach_in_ct(vmid, &argv, io) {
+        Ok(exit) => exit.code(),
+        Err(e) => {
+            log::error!("CT {vmid}: {e}");
+            255
+        }
+    }
+}
+
+/// Pass each signal on through a connection of its own (the main one is busy with the I/O).
+fn pass_signals(sfd: SignalFd, cfg: &Config, vmid: Vmid, pid_file: &str) {
+    let backend = backend::from_config(cfg);
+    while let Ok(Some(info)) = sfd.read_signal() {
+        let argv = [INIT_SHIPPED, "kill", &info.ssi_signo.to_string(), pid_file].map(String::from);
+        // Right after start the init may not have written the pid file yet.
+        let mut last: Option<BackendError> = None;
+        for _ in 0..20 {
+            match backend.run_in_ct(vmid, &argv, b"") {
+                Ok(_) => {
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if let Some(e) = last {
+            log::warn!("CT {vmid}: passing signal {}: {e}", info.ssi_signo);
+        }
+    }
+}
