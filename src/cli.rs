@@ -80,6 +80,15 @@ pub enum Command {
     Pause(IdArg),
     /// Thaw a paused container
     Resume(IdArg),
+    /// List (or prune) the rootfs templates uploaded for CTs on a remote node
+    Images(ImagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Remove every template no container under --root uses
+    #[arg(long)]
+    pub prune: bool,
 }
 
 #[derive(Debug, Args)]

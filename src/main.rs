@@ -59,5 +59,6 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Update(a) => commands::update::run(&ctx, a),
         Command::Pause(a) => commands::pause::run(&ctx, &a.id, true),
         Command::Resume(a) => commands::pause::run(&ctx, &a.id, false),
+        Command::Images(a) => commands::images::run(&ctx, a),
     }
 }

@@ -161,6 +161,9 @@ pub struct State {
     /// `linux.cgroupsPath` the shim was put in, removed again by `delete`.
     #[serde(default)]
     pub cgroups_path: Option<String>,
+    /// The template a CT on another node was created from (kept by `images --prune` while used).
+    #[serde(default)]
+    pub template: Option<String>,
     /// The configuration the container was created with: later commands drive the same node
     /// even when callers pass no flags (podman's exit command drops `--runtime-flag`).
     pub config: crate::config::Config,
@@ -392,6 +395,7 @@ mod tests {
             started: false,
             paused: false,
             cgroups_path: None,
+            template: None,
             config: Default::default(),
         };
         dir.save(&st).unwrap();
@@ -437,6 +441,7 @@ mod tests {
             started: true,
             paused: true,
             cgroups_path: None,
+            template: None,
             config: Default::default(),
         };
         assert_eq!((st.status(), st.pid()), (Status::Stopped, 0));

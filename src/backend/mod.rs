@@ -83,6 +83,16 @@ pub trait Backend {
     fn freeze(&self, vmid: Vmid, init_pid: i32) -> Result<(), BackendError>;
     /// Undo `freeze`; thawing a CT that is not frozen is not an error.
     fn thaw(&self, vmid: Vmid, init_pid: i32) -> Result<(), BackendError>;
+    /// Templates this runtime uploaded to the configured storage: (volid, size in bytes).
+    fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {
+        Ok(Vec::new())
+    }
+    /// Remove one of `templates`.
+    fn remove_template(&self, volid: &str) -> Result<(), BackendError> {
+        Err(BackendError::Other(format!(
+            "{volid}: the local backend uploads no templates"
+        )))
+    }
     /// Run `argv` in the running CT with `stdin`; an error unless it exits 0.
     fn run_in_ct(
         &self,

@@ -164,6 +164,30 @@ impl Backend for Ssh {
         )))
     }
 
+    fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {
+        let args = ["pvesm", "list", &self.storage, "--content", "vztmpl"].map(String::from);
+        let out = self.shell.run(&args, b"")?;
+        if out.exit != RemoteExit::Code(0) {
+            return Err(BackendError::Command {
+                cmd: args.join(" "),
+                msg: one_line(&String::from_utf8_lossy(&out.stderr)),
+            });
+        }
+        Ok(parse_pvesm_list(&String::from_utf8_lossy(&out.stdout)))
+    }
+
+    fn remove_template(&self, volid: &str) -> Result<(), BackendError> {
+        let args = ["pvesm", "free", volid].map(String::from);
+        let out = self.shell.run(&args, b"")?;
+        if out.exit != RemoteExit::Code(0) {
+            return Err(BackendError::Command {
+                cmd: args.join(" "),
+                msg: one_line(&String::from_utf8_lossy(&out.stderr)),
+            });
+        }
+        Ok(())
+    }
+
     fn run_in_ct(
         &self,
         vmid: Vmid,
@@ -183,6 +207,20 @@ impl Backend for Ssh {
     }
 }
 
+/// Our templates in `pvesm list` output (`Volid Format Type Size VMID` rows).
+pub fn parse_pvesm_list(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let volid = f.next()?;
+            let size = f.nth(2)?.parse().ok()?;
+            let name = volid.split_once(":vztmpl/")?.1;
+            crate::vztmpl::is_ours(name).then(|| (volid.to_string(), size))
+        })
+        .collect()
+}
+
 /// Whether `pct config` output has a description naming container `id`.
 pub fn description_names(config: &str, id: &str) -> bool {
     let want = format!("{}{id}", crate::spec::DESCRIPTION_ID_PREFIX);
@@ -199,6 +237,20 @@ pub fn description_names(config: &str, id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pvesm_list_rows_of_ours() {
+        let ours = crate::vztmpl::name_for(&"0f".repeat(32));
+        let text = format!(
+            "Volid                                          Format  Type             Size VMID\n\
+             local:vztmpl/{ours} tar     vztmpl       10240\n\
+             local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst tzst    vztmpl  123456789\n"
+        );
+        assert_eq!(
+            parse_pvesm_list(&text),
+            [(format!("local:vztmpl/{ours}"), 10240)]
+        );
+    }
 
     #[test]
     fn description_is_decoded_before_matching() {

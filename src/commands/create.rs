@@ -237,6 +237,7 @@ fn create(
         started: false,
         paused: false,
         cgroups_path: None,
+        template: None,
         config: cfg.clone(),
     };
     // exec reads the container's spec from here: later edits to the bundle must not matter.
@@ -247,6 +248,7 @@ fn create(
     let template = backend
         .template(&rootfs, &init)
         .context("preparing the CT's template")?;
+    state.template = remote.then(|| template.clone());
     let vmid = allocate(cfg, &args.id, |vmid| {
         // Record the VMID before the CT exists, so `delete --force` can clean up a killed create.
         state.vmid = Some(vmid);

@@ -4,6 +4,7 @@ pub mod create;
 pub mod delete;
 pub mod exec;
 pub mod features;
+pub mod images;
 pub mod kill;
 pub mod list;
 pub mod pause;
