@@ -145,6 +145,9 @@ pub struct ListArgs {
     /// Print only the IDs
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// List this runtime's CTs on every node of the cluster (by tag), not local containers
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -37,6 +37,15 @@ pub enum BackendError {
     Other(String),
 }
 
+/// One of our CTs somewhere in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterCt {
+    pub vmid: u32,
+    pub node: String,
+    pub status: String,
+    pub name: String,
+}
+
 /// What a CT is doing, as the node reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CtStatus {
@@ -83,6 +92,12 @@ pub trait Backend {
     fn freeze(&self, vmid: Vmid, init_pid: i32) -> Result<(), BackendError>;
     /// Undo `freeze`; thawing a CT that is not frozen is not an error.
     fn thaw(&self, vmid: Vmid, init_pid: i32) -> Result<(), BackendError>;
+    /// CTs tagged as ours on every node of the cluster.
+    fn cluster_cts(&self) -> Result<Vec<ClusterCt>, BackendError> {
+        Err(BackendError::Other(
+            "listing the cluster needs the api backend".into(),
+        ))
+    }
     /// Templates this runtime uploaded to the configured storage: (volid, size in bytes).
     fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {
         Ok(Vec::new())

@@ -7,6 +7,9 @@ use super::{out, Ctx};
 use crate::cli::{ListArgs, ListFormat};
 
 pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
+    if args.cluster {
+        return cluster(ctx, args);
+    }
     let mut states = Vec::new();
     for id in crate::state::list_ids(&ctx.root)? {
         if let Ok(st) = ctx.dir(&id)?.load() {
@@ -51,6 +54,60 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
                     vmid,
                     s.bundle.display(),
                     s.created
+                ))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `list --cluster`: our CTs on every node, with the container ID where this `--root` knows it.
+fn cluster(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
+    let cfg = ctx.config()?;
+    let cts = crate::backend::from_config(&cfg).cluster_cts()?;
+    let mut ids = std::collections::BTreeMap::new();
+    for id in crate::state::list_ids(&ctx.root)? {
+        if let Some(v) = ctx.dir(&id)?.load().ok().and_then(|s| s.vmid) {
+            ids.insert(v.get(), id);
+        }
+    }
+    let id_of = |v: u32| ids.get(&v).cloned().unwrap_or_default();
+    if args.quiet {
+        for c in &cts {
+            out(c.vmid)?;
+        }
+        return Ok(());
+    }
+    match args.format {
+        ListFormat::Json => {
+            #[derive(Serialize)]
+            struct Row<'a> {
+                #[serde(flatten)]
+                ct: &'a crate::backend::ClusterCt,
+                id: String,
+            }
+            let rows: Vec<Row> = cts
+                .iter()
+                .map(|ct| Row {
+                    ct,
+                    id: id_of(ct.vmid),
+                })
+                .collect();
+            out(serde_json::to_string(&rows)?)?;
+        }
+        ListFormat::Table => {
+            out(format!(
+                "{:<10} {:<16} {:<10} {:<24} ID",
+                "VMID", "NODE", "STATUS", "NAME"
+            ))?;
+            for c in &cts {
+                out(format!(
+                    "{:<10} {:<16} {:<10} {:<24} {}",
+                    c.vmid,
+                    c.node,
+                    c.status,
+                    c.name,
+                    id_of(c.vmid)
                 ))?;
             }
         }

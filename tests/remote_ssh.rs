@@ -1,0 +1,168 @@
+//! The `ssh` backend end to end: the runtime on "this host", the CT on a sim node reached through
+//! a real OpenSSH server on loopback, its rootfs shipped as a template.
+
+mod common;
+
+use common::remote::Remote;
+use common::*;
+
+#[test]
+fn lifecycle_over_ssh() {
+    let r = Remote::ssh("lifecycle_over_ssh", "");
+    let sim = &r.sim;
+    let bundle = sim.bundle(
+        "b",
+        "echo out:$FOO; echo err >&2; hostname; pwd; cat /marker; cat /etc/shipped; id -u; exit 3",
+    );
+    std::fs::write(bundle.join("rootfs/marker"), "from-rootfs\n").unwrap();
+    let shipped = sim.dir.path().join("shipped");
+    std::fs::write(&shipped, "bind source copied\n").unwrap();
+    edit_spec(&bundle, |spec| {
+        spec["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push("FOO=bar baz".into());
+        spec["process"]["cwd"] = "/work".into();
+        spec["hostname"] = "remote-ct".into();
+        spec["mounts"] = serde_json::json!([{"destination": "/etc/shipped", "type": "bind",
+            "source": shipped, "options": ["rbind", "ro"]}]);
+    });
+    let c = create(sim, &bundle, "c1");
+    assert_eq!((c.stdout(), c.stderr()), (String::new(), String::new()));
+    assert_eq!(sim.state_json("c1")["status"], "created");
+    let cts = sim.cts();
+    assert_eq!(cts.len(), 1, "one CT on the node");
+    let vmid = cts[0].0.to_string();
+    let conf = String::from_utf8_lossy(&sim.pct(&["config", &vmid]).stdout).into_owned();
+    assert!(conf.contains("unprivileged: 1"), "{conf}");
+    assert!(
+        conf.contains(&format!("rootfs: local:subvol-{vmid}-disk-0")),
+        "{conf}"
+    );
+    assert!(conf.contains("entrypoint: /.proxmox-lxcri-init"), "{conf}");
+    assert_eq!(r.templates().len(), 1, "the rootfs went up as one template");
+
+    let out = c.run(3);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "out:bar baz",
+            "remote-ct",
+            "/work",
+            "from-rootfs",
+            "bind source copied",
+            "0"
+        ]
+    );
+    assert_eq!(c.stderr(), "err\n");
+    assert_eq!(sim.state_json("c1")["status"], "stopped");
+    c.delete();
+    assert!(sim.cts().is_empty(), "CT destroyed");
+    assert_eq!(
+        r.templates().len(),
+        1,
+        "the template is kept for the next container"
+    );
+
+    // The same image again: no second template.
+    let c2 = create(sim, &bundle, "c2");
+    assert_eq!(r.templates().len(), 1, "cached by digest");
+    let images = sim.run(&["images"]);
+    let listing = String::from_utf8_lossy(&images.stdout).into_owned();
+    assert!(
+        listing.contains("proxmox-lxcri-") && listing.contains(" yes"),
+        "{listing}"
+    );
+    let prune = sim.run(&["images", "--prune"]);
+    assert!(prune.status.success(), "{}", stderr(&prune));
+    assert_eq!(r.templates().len(), 1, "in use by c2: kept");
+    c2.run(3);
+    c2.delete();
+    let prune = sim.run(&["images", "--prune"]);
+    assert!(prune.status.success(), "{}", stderr(&prune));
+    assert!(r.templates().is_empty(), "unused template pruned");
+}
+
+#[test]
+fn hard_arguments_reach_the_workload_unchanged() {
+    let r = Remote::ssh("hard_arguments_reach_the_workload", "");
+    let sim = &r.sim;
+    let hard = [
+        "two words",
+        "it's",
+        "\"double\"",
+        "$(touch /pwned)",
+        "`touch /pwned2`",
+        "a; touch /pwned3",
+        "line1\nline2",
+        "tab\there",
+        "*",
+        "-n",
+        "ü€",
+        "",
+    ];
+    let bundle = sim.bundle("b", "");
+    edit_spec(&bundle, |spec| {
+        let mut args = vec![serde_json::json!("printf"), serde_json::json!("[%s]\\n")];
+        args.extend(hard.iter().map(|h| serde_json::json!(h)));
+        spec["process"]["args"] = serde_json::Value::Array(args);
+    });
+    let c = create(sim, &bundle, "c1");
+    let out = c.run(0);
+    let want: String = hard.iter().map(|h| format!("[{h}]\n")).collect();
+    assert_eq!(out, want);
+    for p in ["pwned", "pwned2", "pwned3"] {
+        assert!(!bundle.join("rootfs").join(p).exists());
+        assert!(!std::path::Path::new("/").join(p).exists());
+    }
+    c.delete();
+}
+
+#[test]
+fn signals_and_exec_reach_the_remote_process() {
+    let r = Remote::ssh("signals_and_exec_reach_the_remote", "");
+    let sim = &r.sim;
+    let bundle = sim.bundle(
+        "b",
+        "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done",
+    );
+    let c = create(sim, &bundle, "c1");
+    c.start();
+    wait_for("ready", std::time::Duration::from_secs(20), || {
+        c.stdout().contains("ready")
+    });
+    let ex = sim.run(&["exec", "c1", "sh", "-c", "echo in-exec:$FOO; exit 5"]);
+    assert_eq!(ex.status.code(), Some(5), "{}", stderr(&ex));
+    assert_eq!(String::from_utf8_lossy(&ex.stdout), "in-exec:\n");
+    let k = sim.run(&["kill", "c1", "TERM"]);
+    assert!(k.status.success(), "{}", stderr(&k));
+    assert_eq!(
+        c.wait(),
+        42,
+        "the workload's own trap ran: the signal reached it"
+    );
+    assert!(c.stdout().contains("got-term"));
+    c.delete();
+    assert!(sim.cts().is_empty());
+}
+
+#[test]
+fn unknown_host_key_is_refused_and_nothing_is_left() {
+    let r = Remote::ssh("unknown_host_key_is_refused", "");
+    let sim = &r.sim;
+    std::fs::write(&r.sshd.known_hosts, "").unwrap();
+    let bundle = sim.bundle("b", "true");
+    let out = sim.run(&["create", "--bundle", bundle.to_str().unwrap(), "c1"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("127.0.0.1") && err.contains("SHA256:"),
+        "{err}"
+    );
+    assert!(sim.cts().is_empty(), "no CT");
+    assert!(
+        !sim.state_root.join("c1").exists(),
+        "no state dir left behind"
+    );
+}
