@@ -15,6 +15,7 @@ pub mod logging;
 pub mod nsenter;
 pub mod process;
 pub mod pve;
+pub mod remote;
 pub mod rootfs;
 pub mod seccomp;
 pub mod shim;

@@ -1,0 +1,3 @@
+//! Talking to a remote Proxmox node.
+
+pub mod ssh;
