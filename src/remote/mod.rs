@@ -1,4 +1,5 @@
-//! Talking to another node: SSH sessions (and, with issue 4, the REST API).
+//! Working with another node: SSH sessions, bind mounts copied into its CTs, and the local
+//! stand-in for a process that runs there.
 
 pub mod copies;
 pub mod proxy;

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod remote;
+pub mod sshd;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
