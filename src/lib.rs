@@ -4,6 +4,7 @@
 //! holds one module per subcommand, `spec` maps config.json to a CT config without side effects,
 //! `pve` knows Proxmox's formats, `backend` drives the node, `state` and `shim` keep the local side.
 
+pub mod api;
 pub mod backend;
 pub mod cgroups_path;
 pub mod cli;

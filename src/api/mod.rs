@@ -1,0 +1,23 @@
+//! Client for the Proxmox VE REST API (`/api2/json`, reference/proxmox.md §3): token auth,
+//! TLS pinned to the node's leaf fingerprint or a CA file, the `{"data":…}` envelope and its
+//! errors, tasks (UPIDs), template upload and the few typed calls the backend uses.
+
+mod calls;
+mod client;
+mod error;
+pub mod lenient;
+mod response;
+mod task;
+mod tls;
+mod upload;
+
+#[cfg(test)]
+mod https_tests;
+#[cfg(test)]
+mod testserver;
+
+pub use calls::{CtStatusInfo, NodeInfo, StorageItem};
+pub use client::Client;
+pub use error::ApiError;
+pub use task::TaskEnd;
+pub use tls::fingerprint_of;
