@@ -330,9 +330,8 @@ impl Config {
                 "vmid_range [{lo}, {hi}] is not within 100..=999999999"
             ));
         }
-        if cfg.backend == BackendKind::Api {
-            // Until the remote backends land (issue 4).
-            return Err(format!("backend {:?} is not available yet", cfg.backend));
+        if cfg.node == "auto" && cfg.backend != BackendKind::Api {
+            return Err("node \"auto\" needs backend \"api\"".into());
         }
         Ok(cfg)
     }

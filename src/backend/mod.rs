@@ -1,5 +1,6 @@
 //! Backends: every side effect on a Proxmox node goes through `Backend`.
 
+pub mod api;
 pub mod cgroup;
 pub mod credentials;
 pub mod node_shell;
@@ -136,7 +137,6 @@ pub fn from_config(cfg: &Config) -> Box<dyn Backend> {
     match cfg.backend {
         BackendKind::Pct => Box::new(pct::Pct::new(cfg)),
         BackendKind::Ssh => Box::new(ssh::Ssh::new(cfg)),
-        // Wired up as issue 4 lands; until then it is refused at load.
-        BackendKind::Api => Box::new(pct::Pct::new(cfg)),
+        BackendKind::Api => Box::new(api::Api::new(cfg)),
     }
 }

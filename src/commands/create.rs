@@ -29,8 +29,9 @@ pub const SPEC_COPY: &str = "config.json";
 const VMID_ATTEMPTS: u32 = 32;
 
 pub fn run(ctx: &Ctx, args: &CreateArgs, log_fd: Option<RawFd>) -> anyhow::Result<()> {
-    let cfg = ctx.config()?;
     let dir = ctx.dir(&args.id)?;
+    // `node = "auto"` is decided once, here; the state keeps the node for every later command.
+    let cfg = backend::api::place(&ctx.config()?)?;
     let lock = dir.create()?;
     let backend = backend::from_config(&cfg);
     let mut made = Made::default();

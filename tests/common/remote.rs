@@ -26,13 +26,21 @@ fn wrapper(dir: &Path, name: &str, sim_root: &Path) {
         ),
     )
     .unwrap();
-    Command::new("chmod").arg("755").arg(&path).status().unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&path)
+        .status()
+        .unwrap();
 }
 
 impl Remote {
     /// The `ssh` backend against a sim node; `extra` goes to the config's top level.
     pub fn ssh(name: &str, extra: &str) -> Remote {
-        Self::new(name, &format!("backend = \"ssh\"\nstorage = \"local\"\n{extra}"), "")
+        Self::new(
+            name,
+            &format!("backend = \"ssh\"\nstorage = \"local\"\n{extra}"),
+            "",
+        )
     }
 
     /// A sim node whose runtime config has `top` at the top level and `tables` at the end.

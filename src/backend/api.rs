@@ -1,0 +1,410 @@
+//! The `api` backend: the Proxmox REST API with an API token for everything Proxmox exposes, and
+//! SSH to the node only for process I/O (there is no exec endpoint, reference/proxmox.md §3.6).
+//! The rootfs travels as an uploaded template (see `vztmpl`); tasks are waited for and their
+//! exit status checked. With `node = "auto"`, `place` picks the node at create.
+
+use std::cell::OnceCell;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::node_shell::NodeShell;
+use super::{Backend, BackendError, ClusterCt, CtStatus};
+use crate::api::{ApiError, Client};
+use crate::config::Config;
+use crate::pve::{CtConfig, Vmid};
+use crate::remote::ssh::{AttachedIo, RemoteExit, RemoteOutput};
+
+pub struct Api {
+    cfg: Config,
+    node: String,
+    client: OnceCell<Client>,
+    shell: NodeShell,
+    task_timeout: Duration,
+}
+
+fn api_err(e: ApiError) -> BackendError {
+    BackendError::Other(e.to_string())
+}
+
+impl Api {
+    pub fn new(cfg: &Config) -> Api {
+        let node = cfg.node_name();
+        Api {
+            shell: NodeShell::new(cfg, &node),
+            node,
+            cfg: cfg.clone(),
+            client: OnceCell::new(),
+            task_timeout: Duration::from_secs(cfg.api.task_timeout),
+        }
+    }
+
+    fn client(&self) -> Result<&Client, BackendError> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let c = Client::new(&self.cfg.api).map_err(api_err)?;
+        Ok(self.client.get_or_init(|| c))
+    }
+
+    fn ct_path(&self, vmid: Vmid) -> String {
+        format!("/nodes/{}/lxc/{vmid}", self.node)
+    }
+
+    /// Wait for the task a call returned (a UPID string; `null` means nothing to wait for).
+    fn wait(&self, data: Value) -> Result<(), BackendError> {
+        if let Some(upid) = data.as_str() {
+            let end = self
+                .client()?
+                .wait_task(upid, self.task_timeout)
+                .map_err(api_err)?;
+            log::debug!("task {upid}: {end:?}");
+        }
+        Ok(())
+    }
+
+    /// Proxmox's wording (reference/proxmox.md §3.2) to what the caller can act on.
+    fn classify(&self, vmid: Vmid, e: ApiError) -> BackendError {
+        let msg = e.to_string();
+        if msg.contains("already exists") {
+            BackendError::VmidTaken(vmid)
+        } else if msg.contains(&format!("lxc/{vmid}.conf' does not exist")) {
+            BackendError::NoSuchCt(vmid)
+        } else if msg.contains(&format!("CT {vmid} not running")) {
+            BackendError::NotRunning(vmid)
+        } else {
+            api_err(e)
+        }
+    }
+
+    /// Refuse a node Proxmox reports offline or does not know, before anything is made.
+    fn check_node(&self) -> Result<(), BackendError> {
+        let nodes = self.client()?.nodes().map_err(api_err)?;
+        match nodes.iter().find(|n| n.node == self.node) {
+            Some(n) if n.status == "online" => Ok(()),
+            Some(n) => Err(BackendError::Other(format!(
+                "node {} is {}",
+                self.node, n.status
+            ))),
+            None => Err(BackendError::Other(format!(
+                "no such cluster node '{}'",
+                self.node
+            ))),
+        }
+    }
+
+    fn post_task(
+        &self,
+        vmid: Vmid,
+        path: &str,
+        form: &[(&str, String)],
+    ) -> Result<(), BackendError> {
+        let data = self
+            .client()?
+            .post(path, form)
+            .map_err(|e| self.classify(vmid, e))?;
+        self.wait(data).map_err(|e| match e {
+            BackendError::Other(m) if m.contains("already exists") => BackendError::VmidTaken(vmid),
+            e => e,
+        })
+    }
+}
+
+/// Our CTs (tag `proxmox-lxcri`) among `/cluster/resources` entries.
+pub fn ours_in_resources(all: &[Value]) -> Vec<ClusterCt> {
+    use crate::api::lenient;
+    let mut cts: Vec<ClusterCt> = all
+        .iter()
+        .filter(|r| r.get("type").and_then(Value::as_str) == Some("lxc"))
+        .filter(|r| {
+            r.get("tags")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.split([';', ',', ' ']).any(|t| t == crate::spec::TAG))
+        })
+        .filter_map(|r| {
+            let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            Some(ClusterCt {
+                vmid: r.get("vmid").and_then(lenient::as_u32)?,
+                node: s("node"),
+                status: s("status"),
+                name: s("name"),
+            })
+        })
+        .collect();
+    cts.sort_by_key(|c| c.vmid);
+    cts
+}
+
+/// The least-loaded online node (memory and CPU share); `None` if none is online.
+pub fn least_loaded(nodes: &[crate::api::NodeInfo]) -> Option<String> {
+    let load = |n: &crate::api::NodeInfo| {
+        let mem = if n.maxmem > 0 {
+            n.mem as f64 / n.maxmem as f64
+        } else {
+            1.0
+        };
+        mem + n.cpu
+    };
+    nodes
+        .iter()
+        .filter(|n| n.status == "online")
+        .min_by(|a, b| load(a).total_cmp(&load(b)).then(a.node.cmp(&b.node)))
+        .map(|n| n.node.clone())
+}
+
+/// The config with `node = "auto"` resolved to a node, for a container about to be created.
+pub fn place(cfg: &Config) -> Result<Config, BackendError> {
+    if cfg.node != "auto" {
+        return Ok(cfg.clone());
+    }
+    let client = Client::new(&cfg.api).map_err(api_err)?;
+    let nodes = client.nodes().map_err(api_err)?;
+    let node = least_loaded(&nodes)
+        .ok_or_else(|| BackendError::Other("node auto: no online node in the cluster".into()))?;
+    log::info!("node auto: placing on {node}");
+    Ok(Config {
+        node,
+        ..cfg.clone()
+    })
+}
+
+impl Backend for Api {
+    fn is_remote(&self) -> bool {
+        true
+    }
+
+    fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
+        self.check_node()?;
+        let storage = &self.cfg.storage;
+        let packed = crate::vztmpl::pack(rootfs, init, &std::env::temp_dir())
+            .map_err(|e| BackendError::Other(e.to_string()))?;
+        let volid = format!("{storage}:vztmpl/{}", packed.name());
+        let client = self.client()?;
+        let have = client
+            .storage_content(&self.node, storage, "vztmpl")
+            .map_err(api_err)?;
+        if have.iter().any(|v| v.volid == volid) {
+            log::debug!("{volid}: cached on {}", self.node);
+            return Ok(volid);
+        }
+        let upid = client
+            .upload_template(&self.node, storage, &packed.name(), packed.file.path())
+            .map_err(api_err)?;
+        self.wait(Value::String(upid))?;
+        log::info!("{volid}: uploaded {} bytes to {}", packed.size, self.node);
+        Ok(volid)
+    }
+
+    fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
+        let mut form: Vec<(&str, String)> = vec![
+            ("vmid", vmid.to_string()),
+            ("ostemplate", template.to_string()),
+            (
+                "rootfs",
+                format!("{}:{}", self.cfg.storage, self.cfg.rootfs_size),
+            ),
+        ];
+        for (k, v) in &ct.options {
+            form.push((k.as_str(), v.clone()));
+        }
+        if !ct.description.is_empty() {
+            form.push(("description", ct.description.clone()));
+        }
+        self.post_task(vmid, &format!("/nodes/{}/lxc", self.node), &form)
+    }
+
+    fn start(&self, vmid: Vmid) -> Result<(), BackendError> {
+        self.post_task(vmid, &format!("{}/status/start", self.ct_path(vmid)), &[])
+    }
+
+    fn status(&self, vmid: Vmid) -> Result<CtStatus, BackendError> {
+        let st = self
+            .client()?
+            .ct_status(&self.node, vmid.get())
+            .map_err(|e| self.classify(vmid, e))?;
+        match (st.status.as_str(), st.pid) {
+            ("running", Some(pid)) => Ok(CtStatus::Running {
+                init_pid: pid as i32,
+            }),
+            ("stopped", _) => Ok(CtStatus::Stopped),
+            (s, _) => Err(BackendError::Other(format!(
+                "CT {vmid}: unexpected status {s}"
+            ))),
+        }
+    }
+
+    fn stop(&self, vmid: Vmid) -> Result<(), BackendError> {
+        match self.post_task(vmid, &format!("{}/status/stop", self.ct_path(vmid)), &[]) {
+            Ok(()) | Err(BackendError::NotRunning(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn destroy(&self, vmid: Vmid) -> Result<(), BackendError> {
+        let q = [("purge", "1".to_string()), ("force", "1".to_string())];
+        let r = self
+            .client()?
+            .delete(&self.ct_path(vmid), &q)
+            .map_err(|e| self.classify(vmid, e))
+            .and_then(|d| self.wait(d));
+        match r {
+            Ok(()) | Err(BackendError::NoSuchCt(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn is_ours(&self, vmid: Vmid, id: &str) -> Result<bool, BackendError> {
+        let conf = match self.client()?.ct_config(&self.node, vmid.get()) {
+            Ok(c) => c,
+            Err(e) => {
+                return match self.classify(vmid, e) {
+                    BackendError::NoSuchCt(_) => Ok(false),
+                    e => Err(e),
+                }
+            }
+        };
+        let want = format!("{}{id}", crate::spec::DESCRIPTION_ID_PREFIX);
+        Ok(conf
+            .get("description")
+            .and_then(Value::as_str)
+            .is_some_and(|d| d.lines().any(|l| l == want)))
+    }
+
+    fn update(
+        &self,
+        vmid: Vmid,
+        _init_pid: i32,
+        ct: &CtConfig,
+        unset: &[String],
+    ) -> Result<Vec<String>, BackendError> {
+        if !ct.options.is_empty() {
+            let form: Vec<(&str, String)> = ct
+                .options
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            self.client()?
+                .put(&format!("{}/config", self.ct_path(vmid)), &form)
+                .map_err(|e| self.classify(vmid, e))?;
+        }
+        Ok(ct
+            .lxc
+            .iter()
+            .map(|(k, _)| k)
+            .chain(unset)
+            .map(|k| format!("{k}: raw keys cannot be set through the API"))
+            .collect())
+    }
+
+    fn freeze(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
+        Err(BackendError::Other(format!(
+            "CT {vmid}: pause needs the pct backend (the API's suspend is a CRIU checkpoint)"
+        )))
+    }
+
+    fn thaw(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
+        Err(BackendError::Other(format!(
+            "CT {vmid}: resume needs the pct backend"
+        )))
+    }
+
+    fn cluster_cts(&self) -> Result<Vec<ClusterCt>, BackendError> {
+        let all = self
+            .client()?
+            .cluster_resources(Some("vm"))
+            .map_err(api_err)?;
+        Ok(ours_in_resources(&all))
+    }
+
+    fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {
+        let items = self
+            .client()?
+            .storage_content(&self.node, &self.cfg.storage, "vztmpl")
+            .map_err(api_err)?;
+        Ok(items
+            .into_iter()
+            .filter(|i| {
+                i.volid
+                    .split_once(":vztmpl/")
+                    .is_some_and(|(_, n)| crate::vztmpl::is_ours(n))
+            })
+            .map(|i| (i.volid, i.size))
+            .collect())
+    }
+
+    fn remove_template(&self, volid: &str) -> Result<(), BackendError> {
+        let path = format!(
+            "/nodes/{}/storage/{}/content/{volid}",
+            self.node, self.cfg.storage
+        );
+        let data = self.client()?.delete(&path, &[]).map_err(api_err)?;
+        self.wait(data)
+    }
+
+    fn run_in_ct(
+        &self,
+        vmid: Vmid,
+        argv: &[String],
+        stdin: &[u8],
+    ) -> Result<RemoteOutput, BackendError> {
+        self.shell.exec_checked(vmid, argv, stdin)
+    }
+
+    fn attach_in_ct(
+        &self,
+        vmid: Vmid,
+        argv: &[String],
+        io: AttachedIo,
+    ) -> Result<RemoteExit, BackendError> {
+        self.shell.exec_attached(vmid, argv, io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::NodeInfo;
+
+    fn node(name: &str, status: &str, cpu: f64, mem: u64) -> NodeInfo {
+        NodeInfo {
+            node: name.into(),
+            status: status.into(),
+            cpu,
+            maxcpu: 4,
+            mem,
+            maxmem: 100,
+            ssl_fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn cluster_listing_keeps_our_tagged_cts() {
+        let all: Vec<Value> = serde_json::from_str(
+            r#"[{"id":"lxc/100001","type":"lxc","vmid":100001,"node":"n1","name":"a","status":"running","tags":"proxmox-lxcri"},
+                {"id":"lxc/100","type":"lxc","vmid":100,"node":"n1","name":"web","status":"running"},
+                {"id":"qemu/101","type":"qemu","vmid":101,"node":"n2","name":"vm","status":"stopped","tags":"proxmox-lxcri"},
+                {"id":"lxc/100002","type":"lxc","vmid":"100002","node":"n2","name":"b","status":"unknown","tags":"prod;proxmox-lxcri"}]"#,
+        )
+        .unwrap();
+        let got = ours_in_resources(&all);
+        assert_eq!(
+            got.iter()
+                .map(|c| (c.vmid, c.node.as_str()))
+                .collect::<Vec<_>>(),
+            [(100001, "n1"), (100002, "n2")]
+        );
+    }
+
+    #[test]
+    fn placement_takes_the_least_loaded_online_node() {
+        let nodes = [
+            node("n1", "online", 0.5, 50),
+            node("n2", "online", 0.1, 20),
+            node("n3", "offline", 0.0, 0),
+        ];
+        assert_eq!(least_loaded(&nodes).as_deref(), Some("n2"));
+        let nodes = [node("n1", "offline", 0.0, 0), node("n2", "unknown", 0.0, 0)];
+        assert_eq!(least_loaded(&nodes), None, "never an offline node");
+    }
+}
