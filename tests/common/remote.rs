@@ -77,3 +77,149 @@ impl Remote {
             .collect()
     }
 }
+
+/// `pve-sim api` on loopback, serving the sim's nodes; killed on drop.
+pub struct ApiServer {
+    pub url: String,
+    pub fingerprint: String,
+    child: std::process::Child,
+}
+
+pub const TOKEN: &str = "root@pam!ocirt=0a1b2c3d-aaaa-bbbb-cccc-000000000001";
+
+impl ApiServer {
+    pub fn start(sim_root: &Path, nodes: &str, tls_dir: &Path) -> ApiServer {
+        use std::io::BufRead;
+        let mut child = Command::new(sibling_bin("pve-sim"))
+            .args([
+                "api",
+                "--listen",
+                "127.0.0.1:0",
+                "--nodes",
+                nodes,
+                "--token",
+                TOKEN,
+            ])
+            .arg("--tls-dir")
+            .arg(tls_dir)
+            .args(["--auth-delay-ms", "0"])
+            .env("PVE_SIM_ROOT", sim_root)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // listening on https://IP:PORT fingerprint XX:...
+        let mut words = line.split_whitespace().skip(2);
+        let url = words.next().expect("url").to_string();
+        let fingerprint = words.nth(1).expect("fingerprint").to_string();
+        ApiServer {
+            url,
+            fingerprint,
+            child,
+        }
+    }
+
+    /// Fault knobs, read by the server on every request.
+    pub fn faults(sim_root: &Path, json: &str) {
+        std::fs::write(sim_root.join("api-faults.json"), json).unwrap();
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct ApiRemote {
+    pub sim: Sim,
+    pub api: ApiServer,
+    pub sshd: Sshd,
+    pub token_file: std::path::PathBuf,
+    pub nodes: Vec<String>,
+}
+
+impl Drop for ApiRemote {
+    /// Before the servers go: the runtime's own cleanup, then whatever is left on any node.
+    fn drop(&mut self) {
+        if let Ok(ids) = std::fs::read_dir(&self.sim.state_root) {
+            for e in ids.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.sim.run(&["delete", "--force", &id]);
+            }
+        }
+        for node in &self.nodes {
+            for vmid in self.cts_on(node) {
+                let v = vmid.to_string();
+                let _ = self.pct_on(node, &["stop", &v]);
+                let _ = self.pct_on(node, &["destroy", &v, "--force", "1", "--purge", "1"]);
+            }
+        }
+    }
+}
+
+impl ApiRemote {
+    /// The `api` backend against a sim cluster of `nodes` (comma list; the runtime's node is
+    /// `node`); `extra` goes to the config's top level.
+    pub fn new(name: &str, nodes: &str, node: &str, extra: &str) -> ApiRemote {
+        let top = format!("backend = \"api\"\nstorage = \"local\"\n{extra}");
+        let Remote { sim, sshd } = Remote::new(name, &top, "");
+        let conf = std::fs::read_to_string(&sim.config)
+            .unwrap()
+            .replace("node = \"sim\"\n", &format!("node = \"{node}\"\n"));
+        std::fs::write(&sim.config, conf).unwrap();
+        let tls = sim.dir.path().join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        let api = ApiServer::start(&sim.sim_root, nodes, &tls);
+        let token_file = sim.dir.path().join("token");
+        std::fs::write(&token_file, TOKEN).unwrap();
+        Command::new("chmod")
+            .arg("600")
+            .arg(&token_file)
+            .status()
+            .unwrap();
+        let mut conf = std::fs::read_to_string(&sim.config).unwrap();
+        conf.push_str(&format!(
+            "\n[api]\nurl = \"{}\"\ntoken_file = \"{}\"\nfingerprint = \"{}\"\ntimeout = 20\ntask_timeout = 120\n",
+            api.url.trim_end_matches('/'),
+            token_file.display(),
+            api.fingerprint
+        ));
+        std::fs::write(&sim.config, conf).unwrap();
+        ApiRemote {
+            sim,
+            api,
+            sshd,
+            token_file,
+            nodes: nodes.split(',').map(String::from).collect(),
+        }
+    }
+
+    /// The sim's `pct` as run on `node`.
+    pub fn pct_on(&self, node: &str, args: &[&str]) -> std::process::Output {
+        Command::new(sibling_bin("pct"))
+            .args(args)
+            .env("PVE_SIM_ROOT", &self.sim.sim_root)
+            .env("PVE_SIM_NODE", node)
+            .output()
+            .unwrap()
+    }
+
+    /// VMIDs of the CTs on `node`.
+    pub fn cts_on(&self, node: &str) -> Vec<u32> {
+        let out = self.pct_on(node, &["list"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect()
+    }
+
+    pub fn faults(&self, json: &str) {
+        ApiServer::faults(&self.sim.sim_root, json);
+    }
+}

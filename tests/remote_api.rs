@@ -1,0 +1,165 @@
+//! The `api` backend end to end: control through `pve-sim api` over HTTPS with a token and a
+//! pinned certificate, process I/O through a real OpenSSH server, CTs as real LXC containers.
+
+mod common;
+
+use std::path::Path;
+
+use common::remote::ApiRemote;
+use common::*;
+
+#[test]
+fn lifecycle_over_api() {
+    let r = ApiRemote::new("lifecycle_over_api", "sim", "sim", "");
+    let sim = &r.sim;
+    let bundle = sim.bundle(
+        "b",
+        "echo out:$FOO; echo err >&2; hostname; cat /marker; exit 4",
+    );
+    std::fs::write(bundle.join("rootfs/marker"), "from-rootfs\n").unwrap();
+    edit_spec(&bundle, |spec| {
+        spec["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push("FOO=via api".into());
+        spec["hostname"] = "api-ct".into();
+    });
+    let c = create(sim, &bundle, "c1");
+    assert_eq!((c.stdout(), c.stderr()), (String::new(), String::new()));
+    assert_eq!(sim.state_json("c1")["status"], "created");
+    let cts = r.cts_on("sim");
+    assert_eq!(cts.len(), 1);
+    let out = c.run(4);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["out:via api", "api-ct", "from-rootfs"]
+    );
+    assert_eq!(c.stderr(), "err\n");
+    c.delete();
+    assert!(r.cts_on("sim").is_empty(), "gone from /nodes/sim/lxc");
+    let list = sim.run(&["list", "--cluster"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout).lines().count(),
+        1,
+        "only the header"
+    );
+}
+
+/// `create` fails with one line naming `want`, and leaves no CT and no state.
+fn refused(r: &ApiRemote, id: &str, want: &str) {
+    let bundle = r.sim.dir.path().join("b");
+    if !bundle.exists() {
+        r.sim.bundle("b", "true");
+    }
+    let out = r
+        .sim
+        .run(&["create", "--bundle", bundle.to_str().unwrap(), id]);
+    assert!(!out.status.success(), "{id}: create succeeded");
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{id}: one line: {err}");
+    assert!(err.contains(want), "{id}: {err:?} does not name {want:?}");
+    for node in &r.nodes {
+        assert!(r.cts_on(node).is_empty(), "{id}: CT left on {node}");
+    }
+    assert!(!r.sim.state_root.join(id).exists(), "{id}: state dir left");
+}
+
+fn set_config(r: &ApiRemote, from: &str, to: &str) {
+    let conf = std::fs::read_to_string(&r.sim.config).unwrap();
+    assert!(conf.contains(from), "{from} not in config");
+    std::fs::write(&r.sim.config, conf.replace(from, to)).unwrap();
+}
+
+#[test]
+fn refusals_leave_nothing_behind() {
+    let r = ApiRemote::new("refusals_leave_nothing_behind", "sim,n2", "sim", "");
+    let fp = r.api.fingerprint.clone();
+    let wrong = fp.replace(&fp[..2], if &fp[..2] == "00" { "11" } else { "00" });
+    set_config(&r, &fp, &wrong);
+    refused(&r, "fp", "fingerprint mismatch");
+    set_config(&r, &wrong, &fp);
+
+    let good = std::fs::read_to_string(&r.token_file).unwrap();
+    std::fs::write(&r.token_file, good.replace("0001", "0002")).unwrap();
+    refused(&r, "token", "authentication failed");
+    std::fs::write(&r.token_file, &good).unwrap();
+
+    std::process::Command::new("chmod")
+        .arg("644")
+        .arg(&r.token_file)
+        .status()
+        .unwrap();
+    refused(&r, "mode", "readable by group or others");
+    std::process::Command::new("chmod")
+        .arg("600")
+        .arg(&r.token_file)
+        .status()
+        .unwrap();
+
+    r.faults(r#"{"status_500": ["POST /nodes/{node}/lxc"]}"#);
+    refused(&r, "e500", "simulated failure");
+    r.faults(r#"{"fail_task": ["vzcreate"]}"#);
+    refused(&r, "task", "simulated task failure");
+    r.faults(r#"{"offline": ["sim"]}"#);
+    refused(&r, "offline", "node sim is offline");
+    r.faults("{}");
+    let c = create(&r.sim, &r.sim.dir.path().join("b"), "ok");
+    c.run(0);
+    c.delete();
+}
+
+#[test]
+fn twenty_parallel_creates_on_two_nodes() {
+    let r = ApiRemote::new("twenty_parallel_creates", "sim,n2", "auto", "");
+    let bundle = r.sim.bundle("b", "true");
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            r.sim
+                .runtime()
+                .args([
+                    "create",
+                    "--bundle",
+                    bundle.to_str().unwrap(),
+                    &format!("p{i}"),
+                ])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, ch) in children.into_iter().enumerate() {
+        let out = ch.wait_with_output().unwrap();
+        assert!(out.status.success(), "p{i}: {}", stderr(&out));
+    }
+    let mut vmids = Vec::new();
+    for i in 0..20 {
+        let st: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(r.sim.state_root.join(format!("p{i}/state.json"))).unwrap(),
+        )
+        .unwrap();
+        vmids.push(st["vmid"].as_u64().unwrap());
+    }
+    let mut unique = vmids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 20, "duplicate VMIDs: {vmids:?}");
+    let on_nodes: usize = r.nodes.iter().map(|n| r.cts_on(n).len()).sum();
+    assert_eq!(on_nodes, 20);
+    let list = r.sim.run(&["list", "--cluster", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 20);
+    for i in 0..20 {
+        let d = r.sim.run(&["delete", "--force", &format!("p{i}")]);
+        assert!(d.status.success(), "delete p{i}: {}", stderr(&d));
+    }
+    for n in &r.nodes {
+        assert!(r.cts_on(n).is_empty(), "left on {n}");
+    }
+    assert!(Path::new(&r.sim.state_root)
+        .read_dir()
+        .unwrap()
+        .next()
+        .is_none());
+}
