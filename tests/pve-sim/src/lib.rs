@@ -8,4 +8,5 @@ pub mod fail;
 pub mod getopt;
 pub mod lxcconf;
 pub mod sim;
+pub mod storage;
 pub mod store;

@@ -1,8 +1,9 @@
 //! Generates `lxc/<vmid>/config` the way `PVE::LXC::update_lxc_config` does (reference §2.7),
 //! in Proxmox's order. Where this machine forces a difference, the line says so:
 //!
-//! * The rootfs is a bind directory, used directly as `lxc.rootfs.path = dir:<path>` (Proxmox
-//!   mounts volumes in its prestart hook and points LXC at `/var/lib/lxc/<vmid>/rootfs`);
+//! * The rootfs (a bind directory or a dir storage volume) is used directly as
+//!   `lxc.rootfs.path = dir:<path>` (Proxmox mounts volumes in its prestart hook and points LXC
+//!   at `/var/lib/lxc/<vmid>/rootfs`);
 //!   `ro=1`, `mountoptions` and `idmap=passthrough` become `lxc.rootfs.options` (`ro`, ...,
 //!   `idmap=container`, LXC's idmapped mount in the CT's user namespace).
 //! * `mpN` bind mounts become `lxc.mount.entry` rbind lines with `create=dir` (Proxmox mounts
@@ -24,6 +25,9 @@ use std::path::Path;
 
 use proxmox_lxcri::pve::confkeys::{FEATURES_FORMAT, MP_FORMAT, NET_FORMAT, ROOTFS_FORMAT};
 use proxmox_lxcri::pve::CtConfig;
+
+use crate::sim::Sim;
+use crate::storage;
 
 const CONFIG_DIR: &str = "/usr/share/lxc/config";
 const MIB: u64 = 1024 * 1024;
@@ -120,16 +124,25 @@ fn mount_options(
     opts
 }
 
-fn bind_source(volume: &str, key: &str) -> Result<String, String> {
-    if !volume.starts_with('/') {
-        return Err(format!(
-            "{key}: pve-sim has no storage for volume '{volume}' (use a directory path)"
-        ));
-    }
+/// The host directory of a rootfs/mp volume: a bind directory, or a storage volume's
+/// directory (files in it are already owned by the CT's mapped ids, so no idmapped mount).
+fn volume_source(sim: &Sim, volume: &str, key: &str) -> Result<String, String> {
     if volume.starts_with("/dev/") {
         return Err(format!(
             "{key}: pve-sim does not simulate device mount points ('{volume}')"
         ));
+    }
+    if !volume.starts_with('/') {
+        let path = storage::path(sim, volume)?;
+        if !path.exists() {
+            return Err(format!("volume '{volume}' does not exist"));
+        }
+        if !path.is_dir() {
+            return Err(format!(
+                "{key}: pve-sim only simulates directory volumes ('{volume}')"
+            ));
+        }
+        return Ok(path.to_string_lossy().into_owned());
     }
     if !Path::new(volume).is_dir() {
         return Err(format!("directory '{volume}' does not exist"));
@@ -206,6 +219,7 @@ fn v2_bytes(v: &str) -> Option<i64> {
 /// error. `inject_failure` adds a pre-start hook that fails (`PVE_SIM_FAIL=start`), so the start
 /// fails inside LXC exactly where a real broken CT would.
 pub fn generate(
+    sim: &Sim,
     vmid: u32,
     conf: &CtConfig,
     inject_failure: bool,
@@ -367,8 +381,8 @@ pub fn generate(
     let rootfs = ROOTFS_FORMAT
         .parse(rootfs)
         .map_err(|e| format!("rootfs: {e}"))?;
-    let src = bind_source(&rootfs["volume"], "rootfs")?;
-    // Machine difference: the bind directory itself is LXC's rootfs (see module comment).
+    let src = volume_source(sim, &rootfs["volume"], "rootfs")?;
+    // Machine difference: the volume's directory itself is LXC's rootfs (see module comment).
     line("lxc.rootfs.path", &format!("dir:{src}"));
     let ropts = mount_options(&rootfs, unprivileged, &mut warnings, "rootfs");
     if !ropts.is_empty() {
@@ -383,7 +397,7 @@ pub fn generate(
     }
     mps.sort();
     for (target, key, p) in mps {
-        let src = bind_source(&p["volume"], &key)?;
+        let src = volume_source(sim, &p["volume"], &key)?;
         let mut o = vec!["rbind".to_string(), "create=dir".to_string()];
         o.extend(mount_options(&p, unprivileged, &mut warnings, &key));
         let rel = target.trim_start_matches('/');

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::os::unix::io::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use proxmox_lxcri::pve::confkeys::{self, MP_FORMAT, NET_FORMAT, ROOTFS_FORMAT};
@@ -12,7 +12,10 @@ use super::{in_task, run_task, Task};
 use crate::cli::Params;
 use crate::fail::{Failure, Result};
 use crate::sim::Sim;
-use crate::store;
+use crate::{storage, store};
+
+/// Host uid/gid of root in an unprivileged CT (the default `lxc.idmap`).
+const CT_ROOT: u32 = 100_000;
 
 /// Parameters of create that are not config keys.
 const CREATE_ONLY: &[&str] = &[
@@ -64,11 +67,47 @@ fn compression_flag(archive: &str) -> std::result::Result<Option<&'static str>, 
     }
 }
 
-fn volume_error(volume: &str) -> Failure {
-    match volume.split_once(':') {
-        Some((sid, _)) => Failure::die(format!("storage '{sid}' does not exist")),
-        None => Failure::die(format!("unable to parse volume ID '{volume}'")),
+/// A size in GiB as disk parameters write it: `\d+(\.\d+)?`.
+fn is_gib(v: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match v.split_once('.') {
+        Some((a, b)) => digits(a) && digits(b),
+        None => digits(v),
     }
+}
+
+/// `$NEW_DISK_RE`: `<storage>:<size in GiB>` asks for a new volume.
+fn new_disk(volume: &str) -> Option<(&str, f64)> {
+    let (sid, size) = volume.split_once(':')?;
+    let ok = !sid.is_empty() && !sid.contains(char::is_whitespace) && is_gib(size);
+    ok.then(|| size.parse().ok().map(|n| (sid, n)))?
+}
+
+/// `check_and_activate_storage`: the storage exists, holds CT volumes and is usable.
+fn check_storage(sim: &Sim, sid: &str) -> Result<()> {
+    let st = storage::storage_config(sim, sid).map_err(Failure::die)?;
+    if !st.allows("rootdir") {
+        return Err(Failure::Param {
+            errors: vec![(
+                "storage".into(),
+                format!("storage '{sid}' does not support container directories"),
+            )],
+            usage: "pct create <vmid> <ostemplate> [OPTIONS]".into(),
+        });
+    }
+    storage::activate(&st).map_err(Failure::die)
+}
+
+/// The archive to extract: a host path, or a `vztmpl` volume (`abs_filesystem_path`).
+fn archive_path(sim: &Sim, template: &str) -> Result<PathBuf> {
+    if !template.starts_with('/') && storage::parse_volume_id(template).is_ok() {
+        return storage::template_path(sim, template).map_err(Failure::die);
+    }
+    let path = Path::new(template);
+    if !path.is_file() {
+        return Err(Failure::die(format!("can't find file '{template}'")));
+    }
+    Ok(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
 }
 
 pub fn run(sim: &Sim, p: &Params) -> Result<()> {
@@ -82,46 +121,47 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
         )));
     }
 
-    // Storage: the sim has none, so only directory (bind) volumes work.
+    let template = &p.args["ostemplate"];
+    if template == "-" {
+        return Err(Failure::die("pve-sim: restore from stdin is not simulated"));
+    }
+    let archive = archive_path(sim, template)?;
+
+    // Disks: a bare number means `<storage>:<n>`; no disk at all means `<storage>:4`.
     let storage = p.get("storage").unwrap_or("local");
-    let Some(rootfs) = p.get("rootfs") else {
-        return Err(Failure::Param {
-            errors: vec![(
-                "storage".into(),
-                format!("storage '{storage}' does not support container directories"),
-            )],
-            usage: "pct create <vmid> <ostemplate> [OPTIONS]".into(),
-        });
-    };
+    let mut disks: Vec<(String, String)> = Vec::new();
     for (k, v) in p
         .opts
         .iter()
         .filter(|(k, _)| *k == "rootfs" || k.starts_with("mp"))
     {
+        let v = if is_gib(v) {
+            format!("{storage}:{v}")
+        } else {
+            v.clone()
+        };
         let fmt = if k == "rootfs" {
             &ROOTFS_FORMAT
         } else {
             &MP_FORMAT
         };
         let vol = fmt
-            .parse(v)
+            .parse(&v)
             .map_err(|e| Failure::die(format!("{k}: {e}")))?["volume"]
             .clone();
         if !vol.starts_with('/') {
-            return Err(volume_error(&vol));
+            let (sid, _) = storage::parse_volume_id(&vol).map_err(Failure::die)?;
+            check_storage(sim, sid)?;
         }
+        disks.push((k.clone(), v));
     }
-    let _ = rootfs;
-
-    let template = &p.args["ostemplate"];
-    if template == "-" {
-        return Err(Failure::die("pve-sim: restore from stdin is not simulated"));
-    }
-    if !template.starts_with('/') {
-        return Err(volume_error(template));
-    }
-    if !Path::new(template).is_file() {
-        return Err(Failure::die(format!("can't find file '{template}'")));
+    if disks.is_empty() {
+        check_storage(sim, storage)?;
+        disks.push(("rootfs".into(), format!("{storage}:4")));
+    } else if !disks.iter().any(|(k, _)| k == "rootfs") {
+        return Err(Failure::die(
+            "mount points configured, but 'rootfs' not set - aborting",
+        ));
     }
 
     // Reserve the VMID: `lock: create` written exclusively under the config lock.
@@ -144,7 +184,12 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
 
     run_task(|task| {
         let _lock = in_task(store::lock(sim, vmid))?;
-        create_task(sim, p, template, task).map_err(|e| {
+        let mut vollist = Vec::new();
+        create_task(sim, p, &disks, &archive, &mut vollist, task).map_err(|e| {
+            // Nothing of a failed create stays: its new volumes, then its config.
+            for volid in &vollist {
+                let _ = storage::free(sim, volid);
+            }
             store::remove(sim, vmid);
             format!("unable to create CT {vmid} - {e}")
         })
@@ -168,7 +213,9 @@ fn random_mac() -> String {
 fn create_task(
     sim: &Sim,
     p: &Params,
-    template: &str,
+    disks: &[(String, String)],
+    archive: &Path,
+    vollist: &mut Vec<String>,
     task: &mut Task,
 ) -> std::result::Result<(), String> {
     let vmid = p.vmid;
@@ -178,6 +225,9 @@ fn create_task(
         .iter()
         .filter(|(k, _)| !CREATE_ONLY.contains(&k.as_str()) && *k != "lock")
     {
+        conf.set(k, v);
+    }
+    for (k, v) in disks {
         conf.set(k, v);
     }
     conf.options
@@ -213,14 +263,21 @@ fn create_task(
         conf.set(&k, &printed.map_err(|e| format!("{k}: {e}"))?);
     }
 
-    let rootdir = ROOTFS_FORMAT
+    create_disks(sim, vmid, &mut conf, vollist)?;
+
+    let rootvol = ROOTFS_FORMAT
         .parse(&conf.options["rootfs"])
         .map_err(|e| e.to_string())?["volume"]
         .clone();
+    let rootdir = if rootvol.starts_with('/') {
+        rootvol
+    } else {
+        storage::path(sim, &rootvol)?.to_string_lossy().into_owned()
+    };
     if !Path::new(&rootdir).is_dir() {
         return Err(format!("directory '{rootdir}' does not exist"));
     }
-    extract(sim, &conf, template, &rootdir, task)?;
+    extract(sim, &conf, &archive.to_string_lossy(), &rootdir, task)?;
 
     if !conf.options.contains_key("ostype") {
         let os = detect_ostype(Path::new(&rootdir), task)?;
@@ -255,6 +312,58 @@ fn create_task(
     in_task(store::write(sim, vmid, &conf))
 }
 
+/// `create_disks`: allocates a directory volume for every `<storage>:<GiB>` disk and records
+/// its volume ID and `size=` (which the sim does not enforce). New volumes are added to
+/// `vollist` at once, so a later failure removes them.
+fn create_disks(
+    sim: &Sim,
+    vmid: u32,
+    conf: &mut CtConfig,
+    vollist: &mut Vec<String>,
+) -> std::result::Result<(), String> {
+    let unprivileged = conf.options.get("unprivileged").is_some_and(|u| u == "1");
+    // `foreach_volume` order: rootfs, then mp0, mp1, ... (disk numbers follow it).
+    let mut keys: Vec<String> = conf
+        .options
+        .keys()
+        .filter(|k| k.starts_with("mp"))
+        .cloned()
+        .collect();
+    keys.sort_by_key(|k| k[2..].parse::<u32>().unwrap_or(u32::MAX));
+    keys.insert(0, "rootfs".into());
+    for k in keys {
+        let fmt = if k == "rootfs" {
+            &ROOTFS_FORMAT
+        } else {
+            &MP_FORMAT
+        };
+        let mut props = fmt
+            .parse(&conf.options[&k])
+            .map_err(|e| format!("{k}: {e}"))?;
+        let Some((sid, gib)) = new_disk(&props["volume"]) else {
+            continue;
+        };
+        let volid = storage::alloc_subvol(sim, sid, vmid)?;
+        vollist.push(volid.clone());
+        if unprivileged {
+            // The volume's root belongs to the CT's root, so that the extraction (and the CT)
+            // running in the user namespace can write to it.
+            let dir = storage::path(sim, &volid)?;
+            nix::unistd::chown(
+                &dir,
+                Some(nix::unistd::Uid::from_raw(CT_ROOT)),
+                Some(nix::unistd::Gid::from_raw(CT_ROOT)),
+            )
+            .map_err(|e| format!("unable to chown '{}' - {e}", dir.display()))?;
+        }
+        props.insert("volume".into(), volid);
+        let bytes = (gib * f64::from(1u32 << 30)) as u64;
+        props.insert("size".into(), confkeys::format_size(bytes));
+        conf.set(&k, &fmt.print(&props).map_err(|e| format!("{k}: {e}"))?);
+    }
+    Ok(())
+}
+
 /// Unpacks the template into the rootfs directory, keeping existing files and skipping `/dev`
 /// contents (a bind rootfs is a host directory: nothing in it is replaced or removed).
 fn extract(
@@ -271,8 +380,12 @@ fn extract(
         .ok()
         .and_then(|m| m.get("idmap").cloned())
         .is_some_and(|i| i == "passthrough");
+    let in_userns = unprivileged && !passthrough;
+    // In the user namespace, tar starts in the target directory (`-C .`): the CT's root may
+    // not be able to traverse the host directories above it (a 0700 temp dir in tests).
+    let target = if in_userns { "." } else { rootdir };
     let mut argv: Vec<String> = Vec::new();
-    if unprivileged && !passthrough {
+    if in_userns {
         argv.extend(
             [
                 "lxc-usernsexec",
@@ -292,7 +405,7 @@ fn extract(
     argv.extend(
         [
             "-C",
-            rootdir,
+            target,
             "--skip-old-files",
             "--anchored",
             "--exclude",
@@ -315,6 +428,7 @@ fn extract(
     let err = out.try_clone().map_err(|e| e.to_string())?;
     let status = Command::new(&argv[0])
         .args(&argv[1..])
+        .current_dir(rootdir)
         .stdin(Stdio::from(input))
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
@@ -407,5 +521,14 @@ mod tests {
             Err("file does not look like a template archive: /t/a.zip".into())
         );
         assert!(compression_flag("/t.tar/a").is_err());
+    }
+
+    #[test]
+    fn new_disk_syntax() {
+        assert_eq!(new_disk("local:8"), Some(("local", 8.0)));
+        assert_eq!(new_disk("local:0.5"), Some(("local", 0.5)));
+        assert_eq!(new_disk("local:vztmpl/x.tar"), None);
+        assert_eq!(new_disk("local:1e3"), None);
+        assert!(is_gib("4") && !is_gib("4.") && !is_gib("-1"));
     }
 }

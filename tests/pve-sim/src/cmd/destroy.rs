@@ -1,14 +1,43 @@
-//! `pct destroy <vmid> [--force B] [--purge B]` (`destroy_vm`). Removes the config and the
-//! CT's LXC directory, never a bind-mounted rootfs or mount point source: those are host
+//! `pct destroy <vmid> [--force B] [--purge B]` (`destroy_vm`). Removes the config, the CT's
+//! LXC directory and the storage volumes the CT owns (`destroy_lxc_container` does so with or
+//! without `--purge`), never a bind-mounted rootfs or mount point source: those are host
 //! directories, and only the files the sim itself wrote are unlinked.
 
 use std::fs;
+
+use proxmox_lxcri::pve::confkeys::{MP_FORMAT, ROOTFS_FORMAT};
+use proxmox_lxcri::pve::CtConfig;
 
 use super::{check_lock, in_task, run_task, task_check_lock};
 use crate::cli::Params;
 use crate::fail::{Failure, Result};
 use crate::sim::Sim;
-use crate::{ct, store};
+use crate::{ct, storage, store};
+
+/// Storage volumes of CT `vmid` that it owns (by name, like `parse_volname`'s owner): rootfs,
+/// mount points and unused disks. Bind and device paths are not volumes.
+fn owned_volumes(sim: &Sim, vmid: u32, conf: &CtConfig) -> Vec<String> {
+    let mut vols = Vec::new();
+    for (k, v) in &conf.options {
+        let volume = if k == "rootfs" {
+            ROOTFS_FORMAT.parse(v).ok().map(|m| m["volume"].clone())
+        } else if k.starts_with("mp") {
+            MP_FORMAT.parse(v).ok().map(|m| m["volume"].clone())
+        } else if k.starts_with("unused") {
+            Some(v.clone())
+        } else {
+            None
+        };
+        let Some(volume) = volume.filter(|v| !v.starts_with('/')) else {
+            continue;
+        };
+        let owned = storage::resolve(sim, &volume).is_ok_and(|r| r.vol.vmid == Some(vmid));
+        if owned && !vols.contains(&volume) {
+            vols.push(volume);
+        }
+    }
+    vols
+}
 
 pub fn run(sim: &Sim, p: &Params) -> Result<()> {
     let vmid = p.vmid;
@@ -41,6 +70,11 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
         ct::wait_supervisor_gone(sim, vmid);
         conf.set("lock", "destroyed");
         in_task(store::write(sim, vmid, &conf))?;
+        for volid in owned_volumes(sim, vmid, &conf) {
+            if let Some(w) = storage::free(sim, &volid)? {
+                eprintln!("{w}");
+            }
+        }
 
         // What Proxmox removes from /var/lib/lxc/<vmid>: the generated files and the (empty)
         // rootfs mount point; rmdir, not a recursive delete.

@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 
 use proxmox_lxcri::pve::config::parse_delete_list;
 use proxmox_lxcri::pve::confkeys::{self, MP_FORMAT, NET_FORMAT, ROOTFS_FORMAT};
-use proxmox_lxcri::pve::CtConfig;
+use proxmox_lxcri::pve::{propstr, CtConfig};
 
 use super::{apply_pending, check_lock};
 use crate::cli::{usage, Params};
 use crate::fail::{Failure, Result};
 use crate::sim::Sim;
-use crate::{ct, store};
+use crate::{ct, storage, store};
 
 const FASTPLUG: &[&str] = &[
     "description",
@@ -67,8 +67,9 @@ fn normalise(key: &str, value: &str) -> Result<String> {
     })
 }
 
-/// The volume of a rootfs/mp value must be a directory path in the sim (no storages).
-fn check_volume(key: &str, value: &str) -> Result<()> {
+/// The volume of a rootfs/mp value: a directory path or an existing storage volume (the sim
+/// does not allocate volumes on `set`).
+fn check_volume(sim: &Sim, key: &str, value: &str) -> Result<()> {
     let fmt = if key == "rootfs" {
         &ROOTFS_FORMAT
     } else {
@@ -78,11 +79,24 @@ fn check_volume(key: &str, value: &str) -> Result<()> {
         .parse(value)
         .map_err(|e| Failure::die(format!("{key}: {e}")))?["volume"]
         .clone();
-    if !vol.starts_with('/') {
-        let sid = vol.split_once(':').map_or(vol.as_str(), |(s, _)| s);
-        return Err(Failure::die(format!("storage '{sid}' does not exist")));
+    if vol.starts_with('/') {
+        return Ok(());
     }
-    Ok(())
+    let (sid, size) = storage::parse_volume_id(&vol).map_err(Failure::die)?;
+    let st = storage::storage_config(sim, sid).map_err(Failure::die)?;
+    if propstr::is_number(size) {
+        return Err(Failure::die(
+            "pve-sim: allocating a volume with 'pct set' is not simulated",
+        ));
+    }
+    if !st.allows("rootdir") {
+        return Err(Failure::die(format!(
+            "storage '{sid}' does not allow content type 'rootdir' (Container)"
+        )));
+    }
+    storage::resolve(sim, &vol)
+        .map(|_| ())
+        .map_err(Failure::die)
 }
 
 /// Writes a limit into the running CT's cgroup (v1 layout of this host).
@@ -291,7 +305,7 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
                     "can't update CT {vmid} drive '{k}' - protection mode enabled"
                 )));
             }
-            check_volume(k, v)?;
+            check_volume(sim, k, v)?;
         }
         let value = normalise(k, v)?;
         conf.pending.insert(k.to_string(), value);

@@ -29,7 +29,7 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
         if apply_pending(&mut conf) {
             in_task(store::write(sim, vmid, &conf))?;
         }
-        let (text, warnings) = lxcconf::generate(vmid, &conf, sim.fails("start"))?;
+        let (text, warnings) = lxcconf::generate(sim, vmid, &conf, sim.fails("start"))?;
         for w in warnings {
             task.warn(&w);
         }

@@ -1,0 +1,365 @@
+//! Storage: OS templates as `vztmpl` volumes, CT volumes allocated on the `local` dir storage
+//! (extracted with the CT's id mapping), their removal, and `pvesm`. VMIDs 93501-93599.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{code, err, is_root, out, Node, NODE};
+
+const PVESM: &str = env!("CARGO_BIN_EXE_pvesm");
+
+fn pvesm(n: &Node, args: &[&str]) -> Output {
+    Command::new(PVESM)
+        .args(args)
+        .env("PVE_SIM_ROOT", &n.root)
+        .env("PVE_SIM_NODE", NODE)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running pvesm")
+}
+
+fn vz(n: &Node) -> PathBuf {
+    n.root.join("var/lib/vz")
+}
+
+/// Packs the test rootfs as `template/cache/<name>` (where uploads land), `tar` flags for the
+/// compression, and returns its size.
+fn make_template(n: &Node, name: &str, tar_flags: &[&str]) -> u64 {
+    let cache = vz(n).join("template/cache");
+    fs::create_dir_all(&cache).unwrap();
+    let st = Command::new("tar")
+        .args(tar_flags)
+        .arg("-cf")
+        .arg(cache.join(name))
+        .arg("-C")
+        .arg(&n.rootfs)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success(), "packing {name}");
+    fs::metadata(cache.join(name)).unwrap().len()
+}
+
+fn subvol(n: &Node, vmid: u32, disk: u32) -> PathBuf {
+    vz(n).join(format!("images/{vmid}/subvol-{vmid}-disk-{disk}.subvol"))
+}
+
+fn owner(p: &Path) -> (u32, u32) {
+    let md = fs::symlink_metadata(p).unwrap();
+    (md.uid(), md.gid())
+}
+
+#[test]
+fn template_volume_becomes_an_unprivileged_ct_on_a_subvol() {
+    if !is_root() {
+        return;
+    }
+    let n = Node::new();
+    make_template(&n, "x.tar", &[]);
+    n.track(93501);
+    let o = n.pct(&[
+        "create",
+        "93501",
+        "local:vztmpl/x.tar",
+        "--rootfs",
+        "local:1",
+        "--mp0",
+        "local:0.5,mp=/mnt/data",
+        "--unprivileged",
+        "1",
+        "--ostype",
+        "unmanaged",
+        "--arch",
+        "amd64",
+        "--entrypoint",
+        "/bin/sleep 100000",
+        "--memory",
+        "64",
+    ]);
+    assert_eq!(code(&o), 0, "create: {}", err(&o));
+    let tmpl = vz(&n).join("template/cache/x.tar");
+    assert!(out(&o).starts_with(&format!("extracting archive '{}'\n", tmpl.display())));
+    let conf = n.conf(93501);
+    assert!(
+        conf.contains("rootfs: local:93501/subvol-93501-disk-0.subvol,size=1G\n"),
+        "{conf}"
+    );
+    assert!(
+        conf.contains("mp0: local:93501/subvol-93501-disk-1.subvol,mp=/mnt/data,size=512M\n"),
+        "{conf}"
+    );
+    let shown = n.ok(&["config", "93501"]);
+    assert!(shown.contains("rootfs: local:93501/subvol-93501-disk-0.subvol,size=1G\n"));
+
+    // Extracted inside the CT's user namespace: on the host everything is 100000-owned.
+    let root = subvol(&n, 93501, 0);
+    assert_eq!(owner(&root), (100_000, 100_000));
+    assert_eq!(owner(&root.join("bin/busybox")), (100_000, 100_000));
+    assert_eq!(owner(&root.join("bin/sh")), (100_000, 100_000));
+    assert_eq!(
+        fs::read_to_string(root.join("etc/hello")).unwrap(),
+        "hello from the image\n"
+    );
+    assert_eq!(owner(&subvol(&n, 93501, 1)), (100_000, 100_000));
+
+    let o = pvesm(&n, &["path", "local:93501/subvol-93501-disk-0.subvol"]);
+    assert_eq!(out(&o), format!("{}\n", root.display()));
+    let o = pvesm(&n, &["list", "local", "--vmid", "93501"]);
+    assert_eq!(
+        out(&o),
+        "Volid                                  Format  Type      Size VMID\n\
+         local:93501/subvol-93501-disk-0.subvol subvol  rootdir   0 93501\n\
+         local:93501/subvol-93501-disk-1.subvol subvol  rootdir   0 93501\n"
+    );
+
+    let o = n.pct(&["start", "93501"]);
+    assert_eq!(code(&o), 0, "start: {}", err(&o));
+    let lxc = fs::read_to_string(n.lxc_path().join("93501/config")).unwrap();
+    assert!(lxc.contains(&format!("lxc.rootfs.path = dir:{}\n", root.display())));
+    assert!(lxc.contains("lxc.idmap = u 0 100000 65536\n"));
+    assert!(
+        !lxc.contains("idmap=container"),
+        "files are already shifted: {lxc}"
+    );
+    assert!(lxc.contains("lxc.init.cmd = /bin/sleep 100000\n"));
+    let o = n.pct(&[
+        "exec",
+        "93501",
+        "--",
+        "/bin/sh",
+        "-c",
+        "id -u; stat -c %u:%g /bin/busybox /etc/hello /; cat /etc/hello; echo hi > /mnt/data/f",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(out(&o), "0\n0:0\n0:0\n0:0\nhello from the image\n");
+    assert_eq!(owner(&subvol(&n, 93501, 1).join("f")), (100_000, 100_000));
+    n.ok(&["stop", "93501"]);
+
+    n.ok(&["destroy", "93501", "--purge", "1"]);
+    assert!(!root.exists() && !subvol(&n, 93501, 1).exists());
+    assert!(!vz(&n).join("images/93501").exists());
+    assert!(tmpl.exists(), "the template stays");
+    assert!(!n.conf_path(93501).exists());
+}
+
+#[test]
+fn privileged_ct_from_a_compressed_template_with_the_default_rootfs() {
+    if !is_root() {
+        return;
+    }
+    let n = Node::new();
+    make_template(&n, "y.tar.gz", &["-z"]);
+    n.track(93502);
+    // No --rootfs: Proxmox allocates `<storage>:4`.
+    let o = n.pct(&[
+        "create",
+        "93502",
+        "local:vztmpl/y.tar.gz",
+        "--unprivileged",
+        "0",
+        "--ostype",
+        "unmanaged",
+        "--arch",
+        "amd64",
+    ]);
+    assert_eq!(code(&o), 0, "create: {}", err(&o));
+    assert!(n
+        .conf(93502)
+        .contains("rootfs: local:93502/subvol-93502-disk-0.subvol,size=4G\n"));
+    let root = subvol(&n, 93502, 0);
+    assert_eq!(owner(&root.join("bin/busybox")), (0, 0));
+    // Without --purge too: a CT's own volumes go with it.
+    n.ok(&["destroy", "93502"]);
+    assert!(!root.exists());
+}
+
+#[test]
+fn failed_creates_leave_no_volume_and_no_config() {
+    if !is_root() {
+        return;
+    }
+    let n = Node::new();
+    make_template(&n, "x.tar", &[]);
+    n.track(93503);
+    let create = |tmpl: &str, rootfs: &str, env: &[(&str, &str)]| {
+        n.pct_env(
+            env,
+            &[
+                "create",
+                "93503",
+                tmpl,
+                "--rootfs",
+                rootfs,
+                "--ostype",
+                "unmanaged",
+                "--arch",
+                "amd64",
+            ],
+        )
+    };
+    let nothing_left = || {
+        assert!(!n.conf_path(93503).exists());
+        assert!(!vz(&n).join("images/93503").exists());
+    };
+    for (tmpl, rootfs, msg) in [
+        (
+            "local:vztmpl/missing.tar",
+            "local:1",
+            "volume 'local:vztmpl/missing.tar' does not exist\n",
+        ),
+        (
+            "local:vztmpl/x.zip",
+            "local:1",
+            "unable to parse directory volume name 'vztmpl/x.zip'\n",
+        ),
+        (
+            "local:93503/subvol-93503-disk-0.subvol",
+            "local:1",
+            "unable to use volume local:93503/subvol-93503-disk-0.subvol - content type needs to be 'vztmpl'\n",
+        ),
+        ("nope:vztmpl/x.tar", "local:1", "storage 'nope' does not exist\n"),
+        ("local:vztmpl/x.tar", "nope:1", "storage 'nope' does not exist\n"),
+    ] {
+        let o = create(tmpl, rootfs, &[]);
+        assert_eq!((code(&o), err(&o)), (255, msg.to_string()), "{tmpl} {rootfs}");
+        nothing_left();
+    }
+
+    // A storage without `rootdir` content cannot hold CT volumes.
+    let cfg = n.root.join("etc/pve/storage.cfg");
+    let mut text = fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\ndir: tmpl\n\tpath {}\n\tcontent vztmpl\n",
+        vz(&n).display()
+    ));
+    fs::write(&cfg, text).unwrap();
+    let o = create("local:vztmpl/x.tar", "tmpl:1", &[]);
+    assert_eq!(
+        err(&o),
+        "400 Parameter verification failed.\n\
+         storage: storage 'tmpl' does not support container directories\n\
+         pct create <vmid> <ostemplate> [OPTIONS]\n"
+    );
+    nothing_left();
+
+    // Failures after the volume exists: a broken archive, and the injected create fault.
+    fs::write(vz(&n).join("template/cache/bad.tar.gz"), "not gzip").unwrap();
+    let o = create("local:vztmpl/bad.tar.gz", "local:1", &[]);
+    assert_eq!(code(&o), 255);
+    assert!(
+        err(&o).starts_with("unable to create CT 93503 - command '"),
+        "{}",
+        err(&o)
+    );
+    nothing_left();
+    let o = create(
+        "local:vztmpl/x.tar",
+        "local:1",
+        &[("PVE_SIM_FAIL", "create")],
+    );
+    assert_eq!(code(&o), 255);
+    nothing_left();
+    assert!(
+        vz(&n).join("images").is_dir(),
+        "the storage's directories stay"
+    );
+}
+
+#[test]
+fn pvesm_lists_resolves_frees_and_reports_storages() {
+    if !is_root() {
+        return;
+    }
+    let n = Node::new();
+    let a = make_template(&n, "a.tar.zst", &["--zstd"]);
+    let b = make_template(&n, "b.tar", &[]);
+    // Column widths follow the longest volume ID and the largest size; volumes without an
+    // owner come sorted by format.
+    let w = a.max(b).to_string().len();
+    let o = pvesm(&n, &["list", "local", "--content", "vztmpl"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(
+        out(&o),
+        format!(
+            "Volid                  Format  Type      {:>w$} VMID\n\
+             local:vztmpl/b.tar     ttar    vztmpl    {b:>w$}\n\
+             local:vztmpl/a.tar.zst tzst    vztmpl    {a:>w$}\n",
+            "Size"
+        )
+    );
+    let cfg = fs::read_to_string(n.root.join("etc/pve/storage.cfg")).unwrap();
+    assert_eq!(
+        cfg,
+        format!(
+            "dir: local\n\tpath {}\n\tcontent iso,vztmpl,backup,rootdir\n",
+            vz(&n).display()
+        )
+    );
+
+    let o = pvesm(&n, &["path", "local:vztmpl/a.tar.zst"]);
+    assert_eq!(
+        out(&o),
+        format!("{}\n", vz(&n).join("template/cache/a.tar.zst").display())
+    );
+    let o = pvesm(&n, &["free", "local:vztmpl/a.tar.zst"]);
+    assert_eq!(
+        (code(&o), out(&o)),
+        (0, "Removed volume 'local:vztmpl/a.tar.zst'\n".into())
+    );
+    assert!(!vz(&n).join("template/cache/a.tar.zst").exists());
+    let o = pvesm(&n, &["free", "b.tar"]);
+    assert_eq!(
+        err(&o),
+        "400 Parameter verification failed.\n\
+         volume: no storage specified - incomplete volume ID\n\
+         pvesm free <volume> [OPTIONS]\n"
+    );
+    let o = pvesm(&n, &["free", "vztmpl/b.tar", "--storage", "local"]);
+    assert_eq!(out(&o), "Removed volume 'local:vztmpl/b.tar'\n");
+    let o = pvesm(&n, &["list", "local"]);
+    assert_eq!(out(&o), "Volid Format  Type      Size VMID\n");
+
+    let o = pvesm(&n, &["path", "bad"]);
+    assert_eq!(
+        (code(&o), err(&o)),
+        (
+            255,
+            "400 Parameter verification failed.\n\
+             volume: invalid format - unable to parse volume ID 'bad'\n\n\
+             pvesm path <volume>\n"
+                .to_string()
+        )
+    );
+    let o = pvesm(&n, &["list", "nope"]);
+    assert_eq!(
+        (code(&o), err(&o)),
+        (255, "storage 'nope' does not exist\n".into())
+    );
+    let o = pvesm(&n, &["path", "nope:vztmpl/x.tar"]);
+    assert_eq!(err(&o), "storage 'nope' does not exist\n");
+
+    let o = pvesm(&n, &["status"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let text = out(&o);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "Name         Type     Status           Total            Used       Available        %"
+        )
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(row[..3], ["local", "dir", "active"]);
+    let total: u64 = row[3].parse().unwrap();
+    assert!(total > 0 && row[6].ends_with('%'));
+    assert!(lines.next().is_none());
+    let o = pvesm(&n, &["status", "--storage", "nope"]);
+    assert_eq!(
+        err(&o),
+        "400 Parameter verification failed.\nstorage: No such storage.\npvesm status [OPTIONS]\n"
+    );
+}
