@@ -205,7 +205,12 @@ impl Shim {
             &[&[listener.as_raw_fd()], keep, &console].concat(),
         );
         let init = &CtProcs::of(self.vmid, self.target.init_pid);
-        if let Err(e) = crate::nsenter::join_pod_namespaces(&self.target) {
+        // A remote CT's namespaces are not on this host; its stand-in reaches it over SSH.
+        let local = !self.backend.is_remote();
+        if let Err(e) = local
+            .then(|| crate::nsenter::join_pod_namespaces(&self.target))
+            .transpose()
+        {
             log::error!("shim: {e}");
             return self.finish(1, init);
         }

@@ -103,7 +103,12 @@ fn hard_arguments_reach_the_workload_unchanged() {
     ];
     let bundle = sim.bundle("b", "");
     edit_spec(&bundle, |spec| {
-        let mut args = vec![serde_json::json!("printf"), serde_json::json!("[%s]\\n")];
+        let mut args = vec![
+            serde_json::json!("sh"),
+            serde_json::json!("-c"),
+            serde_json::json!("for a in \"$@\"; do echo \"[$a]\"; done"),
+            serde_json::json!("sh"),
+        ];
         args.extend(hard.iter().map(|h| serde_json::json!(h)));
         spec["process"]["args"] = serde_json::Value::Array(args);
     });

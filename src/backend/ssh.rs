@@ -68,6 +68,11 @@ impl Backend for Ssh {
             log::debug!("{volid}: cached on {}", self.shell.host());
             return Ok(volid);
         }
+        // A storage whose template dir was never used has none yet (Proxmox makes it on demand).
+        if let Some((dir, _)) = path.rsplit_once('/') {
+            self.shell
+                .run(&["mkdir".into(), "-p".into(), "--".into(), dir.into()], b"")?;
+        }
         let mut f = std::fs::File::open(packed.file.path()).map_err(|source| BackendError::Io {
             what: packed.file.path().display().to_string(),
             source,

@@ -89,6 +89,16 @@ pub fn adapt(
     }
     // The local init is bound in by a mount entry; binds are copied; prlimits travel to `exec`.
     let bind_dests: Vec<String> = binds(spec, bundle).into_iter().map(|(_, d)| d).collect();
+    // runc's masks keep a root workload from the host's /proc and /sys; in a remote CT the
+    // user namespace of an unprivileged CT does that, so their loss is only noted.
+    let linux = spec.linux().as_ref();
+    let masked: Vec<String> = linux
+        .and_then(|l| l.masked_paths().clone())
+        .into_iter()
+        .chain(linux.and_then(|l| l.readonly_paths().clone()))
+        .flatten()
+        .collect();
+    let mut masks_dropped = false;
     let mut unlimited_memory = false;
     for (k, v) in &mapped.ct.lxc {
         if k.starts_with("lxc.prlimit.") {
@@ -104,6 +114,10 @@ pub fn adapt(
             let (_, dst, typ) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
             let dst = format!("/{dst}");
             if typ == "none" && (dst == INIT_SHIPPED || bind_dests.contains(&dst)) {
+                continue;
+            }
+            if masked.contains(&dst) {
+                masks_dropped = true;
                 continue;
             }
             lose(
@@ -127,6 +141,12 @@ pub fn adapt(
         lose(
             "linux.seccomp".into(),
             "the CT runs under Proxmox's own seccomp profile".into(),
+        );
+    }
+    if masks_dropped {
+        out.warnings.push(
+            "linux.maskedPaths, linux.readonlyPaths: not applied; the unprivileged CT's user namespace keeps them from the host (remote node)"
+                .into(),
         );
     }
     if unlimited_memory {
@@ -311,6 +331,18 @@ mod tests {
             r#"{"mounts": [{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"}]}"#;
         let e = remote(tmpfs, true).unwrap_err();
         assert!(e.to_string().contains("/scratch"), "{e}");
+    }
+
+    #[test]
+    fn masked_paths_are_a_note_not_a_refusal() {
+        let s = remote(
+            r#"{"linux": {"maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
+                "resources": {"memory": {"limit": 268435456}}}}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("linux.maskedPaths"));
     }
 
     #[test]

@@ -118,6 +118,10 @@ impl Sim {
             .arg("--config")
             .arg(&self.config);
         c.env_remove("PVE_SIM_FAIL");
+        // For debugging a test: PLX_TEST_LOG=/tmp/x.log collects every runtime call's log.
+        if let Some(log) = std::env::var_os("PLX_TEST_LOG") {
+            c.arg("--debug").arg("--log").arg(log);
+        }
         c
     }
 

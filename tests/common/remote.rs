@@ -38,7 +38,7 @@ impl Remote {
     pub fn ssh(name: &str, extra: &str) -> Remote {
         Self::new(
             name,
-            &format!("backend = \"ssh\"\nstorage = \"local\"\n{extra}"),
+            &format!("backend = \"ssh\"\nstorage = \"local\"\nstrict = false\n{extra}"),
             "",
         )
     }
@@ -166,7 +166,7 @@ impl ApiRemote {
     /// The `api` backend against a sim cluster of `nodes` (comma list; the runtime's node is
     /// `node`); `extra` goes to the config's top level.
     pub fn new(name: &str, nodes: &str, node: &str, extra: &str) -> ApiRemote {
-        let top = format!("backend = \"api\"\nstorage = \"local\"\n{extra}");
+        let top = format!("backend = \"api\"\nstorage = \"local\"\nstrict = false\n{extra}");
         let Remote { sim, sshd } = Remote::new(name, &top, "");
         let conf = std::fs::read_to_string(&sim.config)
             .unwrap()
