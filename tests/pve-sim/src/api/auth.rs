@@ -58,18 +58,21 @@ mod tests {
 
     #[test]
     fn token_header_forms() {
-        let t = vec![Token::parse("root@pam!ci=a=b").unwrap()];
+        let t = vec![Token::parse("root@pam!ci=5ecret").unwrap()];
         assert_eq!(
-            check(&req(Some("PVEAPIToken=root@pam!ci=a=b")), &t)
+            check(&req(Some("PVEAPIToken=root@pam!ci=5ecret")), &t)
                 .ok()
                 .as_deref(),
             Some("root@pam!ci")
         );
-        assert!(check(&req(Some("PVEAPIToken root@pam%21ci=a%3Db")), &t).is_ok());
+        // A space instead of `=`, and the value URI-escaped.
+        assert!(check(&req(Some("PVEAPIToken root@pam%21ci=5ecret")), &t).is_ok());
         assert!(matches!(
-            check(&req(Some("PVEAPIToken=root@pam!ci=a=c")), &t),
+            check(&req(Some("PVEAPIToken=root@pam!ci=wrong")), &t),
             Err(Denied::Failed)
         ));
+        // Split at the last `=`: this is token `ci=5ecret` with secret `x`.
+        assert!(check(&req(Some("PVEAPIToken=root@pam!ci=5ecret=x")), &t).is_err());
         assert!(matches!(check(&req(None), &t), Err(Denied::NoTicket)));
     }
 }

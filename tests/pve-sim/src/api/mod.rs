@@ -272,6 +272,23 @@ fn connection(ctx: &Arc<Ctx>, tcp: TcpStream, cfg: Arc<rustls::ServerConfig>) {
             let _ = http::write_response(tls, code, &reason, &body);
             tls.conn.send_close_notify();
             let _ = tls.flush();
+            linger(&mut tls.sock);
+        }
+    }
+}
+
+/// Reads (and drops) what the client still sends after the answer, until it closes: closing
+/// a socket with unread request bytes (an early error on a body) would reset the connection
+/// and the client could lose the answer.
+fn linger(sock: &mut TcpStream) {
+    let _ = sock.shutdown(Shutdown::Write);
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 64 * 1024];
+    let mut left: usize = 1 << 30;
+    while left > 0 {
+        match sock.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
         }
     }
 }

@@ -185,8 +185,14 @@ mod tests {
 
     #[test]
     fn fields_then_file() {
-        let body = b"preamble\r\n--XX\r\nContent-Disposition: form-data; name=\"content\"\r\n\r\nvztmpl\r\n--XX\r\nContent-Disposition: form-data; name=\"filename\"; filename=\"a b.tar\"\r\nContent-Type: application/octet-stream\r\n\r\nDATA\r\n--X-not\r\n--XX--\r\n";
-        let mut r = &body[..];
+        let body = concat!(
+            "preamble\r\n--XX\r\n",
+            "Content-Disposition: form-data; name=\"content\"\r\n\r\nvztmpl\r\n--XX\r\n",
+            "Content-Disposition: form-data; name=\"filename\"; filename=\"a b.tar\"\r\n",
+            "Content-Type: application/octet-stream\r\n\r\nDATA\r\n--X-not\r\n--XX--\r\n",
+        )
+        .as_bytes();
+        let mut r = body;
         let mut m = Multipart::new(&mut r, "XX");
         let p = m.next_part().unwrap().unwrap();
         assert_eq!(p.name, "content");

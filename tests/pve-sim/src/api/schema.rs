@@ -268,17 +268,16 @@ fn check_value(name: &str, schema: &Value, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+const NOT_IN_SCHEMA: &str =
+    "property is not defined in schema and the schema does not allow additional properties";
+
 /// Checks all parameters (path variables included) against the entry's schema.
 pub fn validate(e: &Entry, params: &BTreeMap<String, String>) -> Result<(), ApiError> {
     let mut errors = BTreeMap::new();
     for (name, value) in params {
         match property(e, name) {
             None if !e.additional => {
-                errors.insert(
-                    name.clone(),
-                    "property is not defined in schema and the schema does not allow additional properties"
-                        .to_string(),
-                );
+                errors.insert(name.clone(), NOT_IN_SCHEMA.to_string());
             }
             None => {}
             Some(schema) => {

@@ -116,19 +116,15 @@ pub fn spawn(ctx: &Ctx, user: &str, mut work: Work) -> Result<String, ApiError> 
     }
     fs::rename(&tmp, &path)?;
     let on_done = work.on_done.take();
-    std::thread::spawn(move || {
-        finish(&mut child, log);
-        if let Some(done) = on_done {
-            done();
-        }
-    });
+    std::thread::spawn(move || finish(&mut child, log, on_done));
     Ok(upid.to_string())
 }
 
 /// Waits for the worker; copies its stderr into the log, holding back the last line, which
-/// becomes the error when the worker fails. The final `TASK …` line is written while the
-/// worker is still a zombie, so a status query never sees it gone without that line.
-fn finish(child: &mut Child, mut log: File) {
+/// becomes the error when the worker fails. `on_done` runs once the worker exited. The final
+/// `TASK …` line is written while the worker is still a zombie, so a status query never sees
+/// it gone without that line.
+fn finish(child: &mut Child, mut log: File, on_done: Option<Box<dyn FnOnce() + Send>>) {
     let (tx, rx) = mpsc::channel();
     if let Some(err) = child.stderr.take() {
         std::thread::spawn(move || {
@@ -169,6 +165,10 @@ fn finish(child: &mut Child, mut log: File) {
         take(line, &mut log);
     }
     let code = exit_code_nowait(pid);
+    // Before the final line: whoever sees the task stopped must see its effects done.
+    if let Some(done) = on_done {
+        done();
+    }
     let end = if code == 0 {
         match held.as_deref().and_then(warning_count) {
             Some(n) => format!("TASK WARNINGS: {n}"),
