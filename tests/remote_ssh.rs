@@ -171,3 +171,34 @@ fn unknown_host_key_is_refused_and_nothing_is_left() {
         "no state dir left behind"
     );
 }
+
+#[test]
+fn podman_runs_a_container_on_the_remote_node() {
+    common::podman::ensure_image();
+    let r = Remote::ssh("podman_over_ssh", "");
+    let name = "plx-remote-ssh";
+    let _ = common::podman::podman(&r.sim, &["rm", "-f", name]);
+    let out = common::podman::podman(
+        &r.sim,
+        &[
+            "run",
+            "--rm",
+            "--name",
+            name,
+            "--hostname",
+            "far-away",
+            common::podman::IMAGE,
+            "sh",
+            "-c",
+            "echo hi from $(hostname); echo file:$(cat /etc/hostname); exit 7",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hi from far-away\nfile:far-away\n",
+        "stderr: {}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(7), "stderr: {}", stderr(&out));
+    assert!(r.sim.cts().is_empty(), "podman's cleanup destroyed the CT");
+}

@@ -1,6 +1,7 @@
 //! pve-sim: a Proxmox VE node as seen from outside, running every CT as a real LXC container.
 //! The binaries are `pct`, `pvesm` and `pve-sim` (the REST API server); see README.md.
 
+pub mod api;
 pub mod cli;
 pub mod cmd;
 pub mod ct;

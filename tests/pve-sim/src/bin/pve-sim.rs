@@ -1,4 +1,7 @@
+//! `pve-sim api …`: the simulated Proxmox VE REST API (see README.md, "The API server").
+//! The other subcommands are the API's task workers, not meant to be run by hand.
+
 fn main() {
-    eprintln!("pve-sim: not yet");
-    std::process::exit(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    std::process::exit(pve_sim::api::main(args));
 }

@@ -1,0 +1,341 @@
+//! `/nodes/{node}/storage…`: one directory storage, `local`, at `$PVE_SIM_ROOT/var/lib/vz`
+//! (templates in `template/cache`, the path `pct` and `pvesm` of the sim use for
+//! `local:vztmpl/<name>`). All nodes share it, as they share the sim root.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::http::{Chunked, Request};
+use super::multipart::{self, Multipart};
+use super::reply::{ApiError, ApiResult};
+use super::schema::Entry;
+use super::tasks::{self, Work};
+use super::{Call, Ctx};
+
+pub const LOCAL: &str = "local";
+pub const TEMPLATE_DIR: &str = "var/lib/vz/template/cache";
+pub const ISO_DIR: &str = "var/lib/vz/template/iso";
+const CONTENT: &str = "backup,iso,rootdir,vztmpl";
+
+fn check_storage(c: &Call) -> Result<(), ApiError> {
+    match c.get("storage") {
+        Some(LOCAL) | None => Ok(()),
+        Some(s) => Err(ApiError::die(format!("storage '{s}' does not exist"))),
+    }
+}
+
+fn content_dir(ctx: &Ctx, content: &str) -> Option<PathBuf> {
+    match content {
+        "vztmpl" => Some(ctx.root.join(TEMPLATE_DIR)),
+        "iso" => Some(ctx.root.join(ISO_DIR)),
+        _ => None,
+    }
+}
+
+/// The format Proxmox reports for a template or ISO name; `None` if the name does not fit.
+fn format_of(content: &str, name: &str) -> Option<&'static str> {
+    let n = name.to_ascii_lowercase();
+    match content {
+        "vztmpl" => [
+            (".tar.gz", "tgz"),
+            (".tgz", "tgz"),
+            (".tar.xz", "txz"),
+            (".tar.zst", "tzst"),
+            (".tar.bz2", "tbz2"),
+            (".tar", "tar"),
+        ]
+        .iter()
+        .find(|(ext, _)| n.ends_with(ext) && n.len() > ext.len())
+        .map(|(_, f)| *f),
+        "iso" => (n.ends_with(".iso") || n.ends_with(".img")).then_some("iso"),
+        _ => None,
+    }
+}
+
+/// `(used, total)` bytes of the file system holding the sim root.
+fn fs_usage(ctx: &Ctx) -> (u64, u64) {
+    match nix::sys::statvfs::statvfs(&ctx.root) {
+        Ok(st) => {
+            let f = st.fragment_size();
+            ((st.blocks() - st.blocks_free()) * f, st.blocks() * f)
+        }
+        Err(_) => (0, 0),
+    }
+}
+
+pub fn status_entry(ctx: &Ctx) -> Value {
+    let (used, total) = fs_usage(ctx);
+    json!({
+        "storage": LOCAL, "type": "dir", "plugintype": "dir", "content": CONTENT,
+        "active": 1, "enabled": 1, "shared": 0,
+        "total": total, "used": used, "avail": total.saturating_sub(used),
+        "disk": used, "maxdisk": total,
+    })
+}
+
+pub fn list(c: &Call) -> ApiResult {
+    let want = c.get("content");
+    let ok = want.is_none_or(|w| w.split(',').all(|x| CONTENT.split(',').any(|y| y == x)))
+        && c.get("storage").is_none_or(|s| s == LOCAL);
+    let list = if ok {
+        vec![status_entry(c.ctx)]
+    } else {
+        vec![]
+    };
+    Ok(Value::Array(list).into())
+}
+
+pub fn index(c: &Call) -> ApiResult {
+    check_storage(c)?;
+    let names = [
+        "content",
+        "download-url",
+        "file-restore",
+        "import-metadata",
+        "prunebackups",
+        "rrd",
+        "rrddata",
+        "status",
+        "upload",
+    ];
+    Ok(json!(names
+        .iter()
+        .map(|n| json!({"subdir": n}))
+        .collect::<Vec<_>>())
+    .into())
+}
+
+pub fn status(c: &Call) -> ApiResult {
+    check_storage(c)?;
+    Ok(status_entry(c.ctx).into())
+}
+
+fn volume_entry(content: &str, name: &str, path: &Path) -> Option<Value> {
+    let format = format_of(content, name)?;
+    let md = fs::metadata(path).ok().filter(|m| m.is_file())?;
+    let ctime = md
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    Some(json!({
+        "volid": format!("{LOCAL}:{content}/{name}"), "format": format, "content": content,
+        "size": md.len(), "ctime": ctime,
+    }))
+}
+
+pub fn content(c: &Call) -> ApiResult {
+    check_storage(c)?;
+    let mut out = Vec::new();
+    for content in ["iso", "vztmpl"] {
+        if c.get("content").is_some_and(|w| w != content) {
+            continue;
+        }
+        let dir = content_dir(c.ctx, content).expect("known content");
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        out.extend(
+            names
+                .iter()
+                .filter_map(|n| volume_entry(content, n, &dir.join(n))),
+        );
+    }
+    Ok(Value::Array(out).into())
+}
+
+/// `{volume}` (a volid or a name relative to the storage) → content type, name, path.
+fn volume(c: &Call) -> Result<(String, String, PathBuf), ApiError> {
+    let v = c.get("volume").unwrap_or("");
+    let volname = match v.split_once(':') {
+        Some((sid, rest)) if sid == c.get("storage").unwrap_or(LOCAL) => rest,
+        Some((sid, _)) => return Err(ApiError::die(format!("storage '{sid}' does not exist"))),
+        None => v,
+    };
+    let parsed = volname.split_once('/').and_then(|(content, name)| {
+        let dir = content_dir(c.ctx, content)?;
+        let plain = !name.is_empty() && !name.contains('/') && !name.starts_with('.');
+        (plain && format_of(content, name).is_some())
+            .then(|| (content.to_string(), name.to_string(), dir.join(name)))
+    });
+    parsed.ok_or_else(|| ApiError::die(format!("unable to parse volume name '{volname}'")))
+}
+
+pub fn volume_info(c: &Call) -> ApiResult {
+    check_storage(c)?;
+    let (content, name, path) = volume(c)?;
+    let e = volume_entry(&content, &name, &path).ok_or_else(|| {
+        ApiError::die(format!("volume '{LOCAL}:{content}/{name}' does not exist"))
+    })?;
+    Ok(json!({"path": path, "size": e["size"], "used": e["size"], "format": e["format"]}).into())
+}
+
+pub fn volume_delete(c: &Call) -> ApiResult {
+    check_storage(c)?;
+    let (content, name, path) = volume(c)?;
+    let volid = format!("{LOCAL}:{content}/{name}");
+    if !path.is_file() {
+        return Err(ApiError::die(format!("volume '{volid}' does not exist")));
+    }
+    let mut cmd = Command::new(&c.ctx.self_exe);
+    cmd.arg("task-imgdel").arg(&volid).arg(&path);
+    let work = Work {
+        worker_type: "imgdel",
+        // A volid has `:` and `/`, which a UPID cannot carry.
+        id: String::new(),
+        node: c.node().to_string(),
+        cmd,
+        on_done: None,
+    };
+    Ok(json!(tasks::spawn(c.ctx, &c.user, work)?).into())
+}
+
+/// Removes the spool file unless the import task took it over.
+struct Spool(Option<PathBuf>);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `[^a-zA-Z0-9_.-]` → `_` on the name's last path component.
+fn normalize_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    base.chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || "_.-".contains(ch) {
+                ch
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `POST …/upload`: the multipart body is spooled to `var/tmp/pveupload-<hex>` while it
+/// arrives, then an `imgcopy` task verifies the checksum and moves it into place.
+pub fn upload(
+    ctx: &Arc<Ctx>,
+    req: &Request,
+    entry: &Entry,
+    vars: BTreeMap<String, String>,
+    user: String,
+    body: &mut dyn BufRead,
+) -> ApiResult {
+    let ct = req.header("content-type").unwrap_or("");
+    let Some(boundary) =
+        multipart::boundary(ct).filter(|_| req.content_type() == "multipart/form-data")
+    else {
+        return Err(ApiError::new(
+            400,
+            "upload needs a multipart/form-data body",
+        ));
+    };
+    let mut chunked;
+    let mut limited;
+    let reader: &mut dyn BufRead = if req.chunked() {
+        chunked = BufReader::new(Chunked::new(body));
+        &mut chunked
+    } else {
+        limited = body.take(req.content_length().unwrap_or(0));
+        &mut limited
+    };
+    let mut mp = Multipart::new(reader, &boundary);
+    let mut params = BTreeMap::new();
+    let mut spool = Spool(None);
+    let bad = |e: std::io::Error| ApiError::new(400, format!("file upload failed - {e}"));
+    while let Some(part) = mp.next_part().map_err(bad)? {
+        let Some(fname) = part.filename else {
+            params.insert(part.name, mp.value().map_err(bad)?);
+            continue;
+        };
+        if part.name != "filename" {
+            return Err(ApiError::new(
+                400,
+                format!(
+                    "wrong field name '{}' for file upload, expected 'filename'",
+                    part.name
+                ),
+            ));
+        }
+        let path = ctx.root.join(format!("var/tmp/pveupload-{}", random_hex()));
+        let mut f = fs::File::create(&path)?;
+        spool.0 = Some(path);
+        mp.copy_to(&mut f).map_err(bad)?;
+        params.insert("filename".into(), fname);
+    }
+    params.extend(req.query.iter().cloned());
+    let c = super::prepare(ctx, entry, vars, params, user)?;
+    check_storage(&c)?;
+    let content = c.get("content").unwrap_or("");
+    let Some(dir) = content_dir(ctx, content) else {
+        return Err(ApiError::die(format!(
+            "pve-sim: uploading '{content}' content is not simulated"
+        )));
+    };
+    let name = normalize_filename(c.get("filename").unwrap_or(""));
+    if format_of(content, &name).is_none() {
+        return Err(ApiError::param("filename", "wrong file extension"));
+    }
+    let Some(src) = spool.0.clone() else {
+        return Err(ApiError::param(
+            "filename",
+            "property is missing and it is not optional",
+        ));
+    };
+    let mut cmd = Command::new(&ctx.self_exe);
+    cmd.arg("task-imgcopy").arg(&src).arg(dir.join(&name));
+    if let (Some(algo), Some(sum)) = (c.get("checksum-algorithm"), c.get("checksum")) {
+        cmd.args([algo, sum]);
+    }
+    let work = Work {
+        worker_type: "imgcopy",
+        id: String::new(),
+        node: c.node().to_string(),
+        cmd,
+        on_done: None,
+    };
+    let upid = tasks::spawn(ctx, &c.user, work)?;
+    // The task owns the spool file now.
+    spool.0 = None;
+    Ok(json!(upid).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            normalize_filename("C:\\x\\my tmpl+1.tar.gz"),
+            "my_tmpl_1.tar.gz"
+        );
+        assert_eq!(format_of("vztmpl", "a.tar.zst"), Some("tzst"));
+        assert_eq!(format_of("vztmpl", "a.tgz"), Some("tgz"));
+        assert_eq!(format_of("vztmpl", "a.zip"), None);
+        assert_eq!(format_of("vztmpl", ".tar"), None);
+    }
+}

@@ -1,0 +1,37 @@
+//! `/nodes/{node}/tasks…`: task list, status, log paging, stop (§3.3).
+
+use serde_json::json;
+
+use super::reply::ApiResult;
+use super::{tasks, Call};
+
+fn upid(c: &Call) -> Result<proxmox_lxcri::pve::Upid, super::reply::ApiError> {
+    tasks::find(c.ctx, c.node(), c.get("upid").unwrap_or(""))
+}
+
+pub fn list(c: &Call) -> ApiResult {
+    Ok(tasks::list(c.ctx, c.node(), &c.p).into())
+}
+
+pub fn index(c: &Call) -> ApiResult {
+    upid(c)?;
+    Ok(json!([{"name": "log"}, {"name": "status"}]).into())
+}
+
+pub fn status(c: &Call) -> ApiResult {
+    Ok(tasks::status(c.ctx, &upid(c)?).into())
+}
+
+pub fn log(c: &Call) -> ApiResult {
+    let u = upid(c)?;
+    let num = |k: &str, d: usize| c.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (lines, total) = tasks::log(c.ctx, &u, num("start", 0), num("limit", 50));
+    let mut reply: super::reply::Reply = lines.into();
+    reply.extra.push(("total", json!(total)));
+    Ok(reply)
+}
+
+pub fn stop(c: &Call) -> ApiResult {
+    tasks::stop(c.ctx, &upid(c)?);
+    Ok(serde_json::Value::Null.into())
+}
