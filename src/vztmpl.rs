@@ -56,6 +56,25 @@ pub fn is_ours(name: &str) -> bool {
         .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Where uploads of one template to one storage take turns.
+const LOCK_DIR: &str = "/run/lock/proxmox-lxcri";
+
+/// Serialize "is it there? else upload" for template `name` on `node`'s `storage` among the
+/// runtimes on this host, so that parallel creates of one image upload it once. Held until
+/// dropped; without a lock directory it degrades to no lock.
+pub fn upload_lock(node: &str, storage: &str, name: &str) -> Option<File> {
+    let _ = fs::create_dir_all(LOCK_DIR);
+    let path = Path::new(LOCK_DIR).join(format!("{node}-{storage}-{name}.lock"));
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    crate::state::flock(&file, false).ok()?;
+    Some(file)
+}
+
 /// Hashes what passes through to the file.
 struct Tee<W: Write> {
     inner: W,

@@ -113,6 +113,8 @@ fn refusals_leave_nothing_behind() {
 fn twenty_parallel_creates_on_two_nodes() {
     let r = ApiRemote::new("twenty_parallel_creates", "sim,n2", "auto", "");
     let bundle = r.sim.bundle("b", "true");
+    // stderr to files: each shim keeps its container's stdio open, as conmon expects.
+    let err = |i: usize| r.sim.dir.path().join(format!("p{i}.err"));
     let children: Vec<_> = (0..20)
         .map(|i| {
             r.sim
@@ -125,14 +127,15 @@ fn twenty_parallel_creates_on_two_nodes() {
                 ])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
+                .stderr(std::fs::File::create(err(i)).unwrap())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    for (i, ch) in children.into_iter().enumerate() {
-        let out = ch.wait_with_output().unwrap();
-        assert!(out.status.success(), "p{i}: {}", stderr(&out));
+    for (i, mut ch) in children.into_iter().enumerate() {
+        let st = ch.wait().unwrap();
+        let msg = std::fs::read_to_string(err(i)).unwrap();
+        assert!(st.success(), "p{i}: {msg}");
     }
     let mut vmids = Vec::new();
     for i in 0..20 {
@@ -148,6 +151,13 @@ fn twenty_parallel_creates_on_two_nodes() {
     assert_eq!(unique.len(), 20, "duplicate VMIDs: {vmids:?}");
     let on_nodes: usize = r.nodes.iter().map(|n| r.cts_on(n).len()).sum();
     assert_eq!(on_nodes, 20);
+    let images = r.sim.run(&["images"]);
+    let listing = String::from_utf8_lossy(&images.stdout).into_owned();
+    assert_eq!(
+        listing.lines().count(),
+        2,
+        "one template for 20 creates: {listing}"
+    );
     let list = r.sim.run(&["list", "--cluster", "-q"]);
     assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 20);
     for i in 0..20 {

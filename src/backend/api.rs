@@ -180,6 +180,7 @@ impl Backend for Api {
         let packed = crate::vztmpl::pack(rootfs, init, &std::env::temp_dir())
             .map_err(|e| BackendError::Other(e.to_string()))?;
         let volid = format!("{storage}:vztmpl/{}", packed.name());
+        let _turn = crate::vztmpl::upload_lock(&self.node, storage, &packed.name());
         let client = self.client()?;
         let have = client
             .storage_content(&self.node, storage, "vztmpl")

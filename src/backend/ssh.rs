@@ -60,6 +60,7 @@ impl Backend for Ssh {
         let packed = crate::vztmpl::pack(rootfs, init, &std::env::temp_dir())
             .map_err(|e| BackendError::Other(e.to_string()))?;
         let volid = format!("{}:vztmpl/{}", self.storage, packed.name());
+        let _turn = crate::vztmpl::upload_lock(self.shell.host(), &self.storage, &packed.name());
         let path = self.volume_path(&volid)?;
         let have = self
             .shell

@@ -51,4 +51,3 @@ pub fn podman(sim: &Sim, args: &[&str]) -> Output {
         .arg(format!("config={}", sim.config.display()));
     c.args(args).output().unwrap()
 }
-

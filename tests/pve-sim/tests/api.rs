@@ -1,6 +1,6 @@
 //! `pve-sim api`: the REST API over HTTPS, talked to with a client that pins the fingerprint the
-//! server prints. CTs come from the sim's `pct` (an API token may not use a bind rootfs, and
-//! this branch's `pct create` has no storage volumes yet). VMIDs 93801–93899.
+//! server prints. Most CTs come from the sim's `pct` (an API token may not use a bind rootfs);
+//! one is created through the API alone from an uploaded template. VMIDs 93801–93899.
 
 mod common;
 
@@ -304,25 +304,33 @@ fn foreign_conf(n: &Node, node: &str, vmid: u32) {
     .unwrap();
 }
 
+/// A tiny tar (just `etc/hello`): fine for upload and listing, but no CT can start from it.
 fn small_tar(dir: &Path, name: &str) -> Vec<u8> {
     let src = dir.join("tar-src");
     fs::create_dir_all(src.join("etc")).unwrap();
     fs::write(src.join("etc/hello"), "hi\n").unwrap();
-    let out = dir.join(name);
+    pack(&src, &dir.join(name))
+}
+
+/// A template a CT can start from, like Proxmox's: the test rootfs (busybox with `/bin/sleep`,
+/// and `dev/`, `proc/`, `sys/`), packed as `name` in the test's temp dir.
+fn rootfs_tar(n: &Node, name: &str) -> Vec<u8> {
+    pack(&n.rootfs, &n.dir.path().join(name))
+}
+
+/// Packs the tree `src` into the tar `out` and returns its bytes.
+fn pack(src: &Path, out: &Path) -> Vec<u8> {
     let st = Command::new("tar")
         .arg("cf")
-        .arg(&out)
+        .arg(out)
         .arg("-C")
-        .arg(&src)
+        .arg(src)
         .arg(".")
         .status()
         .unwrap();
     assert!(st.success());
     let mut data = Vec::new();
-    fs::File::open(&out)
-        .unwrap()
-        .read_to_end(&mut data)
-        .unwrap();
+    fs::File::open(out).unwrap().read_to_end(&mut data).unwrap();
     data
 }
 
@@ -938,7 +946,6 @@ fn lifecycle_of_a_pct_created_ct() {
 
 /// The whole life through the API alone, from an uploaded template onto a storage volume.
 #[test]
-#[ignore = "needs pct storage support (rootfs=local:N, ostemplate=local:vztmpl/...)"]
 fn lifecycle_from_an_uploaded_template() {
     if !is_root() {
         return;
@@ -946,7 +953,9 @@ fn lifecycle_from_an_uploaded_template() {
     let n = Node::new();
     let s = Server::start(&n, &[]);
     n.track(93841);
-    let data = small_tar(n.dir.path(), "t.tar");
+    // A real rootfs: the CT's init is `/bin/sleep`, which the template must have (with a
+    // template lacking it, LXC fails with `Failed to exec "/bin/sleep"`, on Proxmox as well).
+    let data = rootfs_tar(&n, "t.tar");
     let a = s.upload(
         NODE,
         &[
@@ -974,16 +983,31 @@ fn lifecycle_from_an_uploaded_template() {
         "OK"
     );
     let ct = "/nodes/simnode/lxc/93841";
+    let conf = s.ok("GET", &format!("{ct}/config"), &[]);
+    assert_eq!(
+        (&conf["rootfs"], &conf["unprivileged"]),
+        (
+            &json!("local:93841/subvol-93841-disk-0.subvol,size=1G"),
+            &json!(1)
+        ),
+        "{conf}"
+    );
     let upid = s.ok("POST", &format!("{ct}/status/start"), &[]);
     assert_eq!(
         s.wait_task(NODE, upid.as_str().unwrap())["exitstatus"],
         "OK"
     );
-    assert!(s.ok("GET", &format!("{ct}/status/current"), &[])["pid"].is_u64());
+    let st = s.ok("GET", &format!("{ct}/status/current"), &[]);
+    assert_eq!(st["status"], "running", "{st}");
+    assert!(st["pid"].is_u64(), "{st}");
     let upid = s.ok("POST", &format!("{ct}/status/stop"), &[]);
     assert_eq!(
         s.wait_task(NODE, upid.as_str().unwrap())["exitstatus"],
         "OK"
+    );
+    assert_eq!(
+        s.ok("GET", &format!("{ct}/status/current"), &[])["status"],
+        "stopped"
     );
     let upid = s.ok("DELETE", &format!("{ct}?purge=1"), &[]);
     assert_eq!(
