@@ -26,8 +26,12 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Res
         log::LevelFilter::Info
     };
     let mut builder = env_logger::Builder::new();
+    // The HTTP and TLS crates' debug output is per header and per handshake step: ours says
+    // which call was made.
     builder
         .filter_level(level)
+        .filter_module("ureq", log::LevelFilter::Warn)
+        .filter_module("rustls", log::LevelFilter::Warn)
         .target(env_logger::Target::Pipe(Box::new(file)));
     builder.format(move |buf, rec| {
         let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
