@@ -173,3 +173,38 @@ fn twenty_parallel_creates_on_two_nodes() {
         .next()
         .is_none());
 }
+
+#[test]
+fn podman_runs_a_container_through_the_api() {
+    common::podman::ensure_image();
+    let r = ApiRemote::new("podman_over_api", "sim", "sim", "");
+    let name = "plx-remote-api";
+    let _ = common::podman::podman(&r.sim, &["rm", "-f", name]);
+    let out = common::podman::podman(
+        &r.sim,
+        &[
+            "run",
+            "--rm",
+            "--name",
+            name,
+            "-e",
+            "GREETING=hello api",
+            common::podman::IMAGE,
+            "sh",
+            "-c",
+            "echo $GREETING; echo oops >&2; exit 5",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello api\n",
+        "stderr: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("oops"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(5), "stderr: {}", stderr(&out));
+    assert!(
+        r.cts_on("sim").is_empty(),
+        "podman's cleanup destroyed the CT"
+    );
+}
