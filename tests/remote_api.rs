@@ -153,9 +153,10 @@ fn twenty_parallel_creates_on_two_nodes() {
     assert_eq!(on_nodes, 20);
     let images = r.sim.run(&["images"]);
     let listing = String::from_utf8_lossy(&images.stdout).into_owned();
+    // The sim's nodes share one `local` dir, so each lists the same single template.
     assert_eq!(
         listing.lines().count(),
-        2,
+        1 + r.nodes.len(),
         "one template for 20 creates: {listing}"
     );
     let list = r.sim.run(&["list", "--cluster", "-q"]);
@@ -206,5 +207,32 @@ fn podman_runs_a_container_through_the_api() {
     assert!(
         r.cts_on("sim").is_empty(),
         "podman's cleanup destroyed the CT"
+    );
+}
+
+#[test]
+fn state_answers_while_the_node_is_unreachable() {
+    let mut r = ApiRemote::new("state_while_unreachable", "sim", "sim", "");
+    let bundle = r.sim.bundle("b", "sleep 100");
+    let c = create(&r.sim, &bundle, "c1");
+    r.api.stop();
+    // From local data only: the node is gone.
+    assert_eq!(r.sim.state_json("c1")["status"], "created");
+    let d = r.sim.run(&["delete", "c1"]);
+    assert!(
+        !d.status.success(),
+        "the CT cannot be destroyed without its node"
+    );
+    let err = stderr(&d);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("127.0.0.1"), "names the node's address: {err}");
+    assert!(
+        r.sim.state_root.join("c1").exists(),
+        "state kept for a retry once the node is back"
+    );
+    // The shim still stands for the container; Drop cleans the CT up on the sim directly.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(c.pid),
+        nix::sys::signal::Signal::SIGKILL,
     );
 }

@@ -153,6 +153,17 @@ pub fn least_loaded(nodes: &[crate::api::NodeInfo]) -> Option<String> {
         .map(|n| n.node.clone())
 }
 
+/// Names of the cluster's online nodes.
+pub fn online_nodes(cfg: &Config) -> Result<Vec<String>, BackendError> {
+    let client = Client::new(&cfg.api).map_err(api_err)?;
+    let nodes = client.nodes().map_err(api_err)?;
+    Ok(nodes
+        .into_iter()
+        .filter(|n| n.status == "online")
+        .map(|n| n.node)
+        .collect())
+}
+
 /// The config with `node = "auto"` resolved to a node, for a container about to be created.
 pub fn place(cfg: &Config) -> Result<Config, BackendError> {
     if cfg.node != "auto" {

@@ -122,6 +122,12 @@ impl ApiServer {
         }
     }
 
+    /// Take the server away (an unreachable node).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Fault knobs, read by the server on every request.
     pub fn faults(sim_root: &Path, json: &str) {
         std::fs::write(sim_root.join("api-faults.json"), json).unwrap();

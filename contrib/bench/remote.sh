@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): the remote backends on pve-sim, reached through a private sshd and
+# `pve-sim api` on loopback, against runc on the same bundle in the same run. Reports, per
+# backend, the median create->start->exit->delete time with the template cached, the time of an
+# uncached create (template packed and uploaded), and the API requests and SSH commands one
+# lifecycle takes (counted from the runtime's debug log).
+# Usage: contrib/bench/remote.sh [ROUNDS]   (root; after contrib/setup-host.sh)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-5}
+cargo build --workspace --release -q
+bin=$PWD/target/release
+work=$(mktemp -d /tmp/plx-rbench.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+    for cfg in ssh api; do
+        for id in $(ls "$work/run-$cfg" 2>/dev/null); do
+            "$bin/proxmox-lxcri" --root "$work/run-$cfg" --config "$work/$cfg.toml" delete -f "$id" >/dev/null 2>&1 || true
+        done
+    done
+    for id in $(runc --root "$work/runc" list -q 2>/dev/null); do runc --root "$work/runc" delete -f "$id" >/dev/null 2>&1 || true; done
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The node: pve-sim's pct and pvesm behind an sshd on loopback.
+mkdir -p "$work/node-bin" "$work/sim" /run/sshd
+for b in pct pvesm; do
+    printf '#!/bin/sh\nexport PVE_SIM_ROOT=%s PVE_SIM_NODE=bench\nexec %s "$@"\n' "$work/sim" "$bin/$b" > "$work/node-bin/$b"
+    chmod 755 "$work/node-bin/$b"
+done
+ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$work/id"
+echo "environment=\"PATH=$work/node-bin:/usr/sbin:/usr/bin:/sbin:/bin\" $(cat "$work/id.pub")" > "$work/authorized_keys"
+port=$(( 40000 + RANDOM % 20000 ))
+cat > "$work/sshd_config" <<EOS
+Port $port
+ListenAddress 127.0.0.1
+HostKey $work/host_key
+AuthorizedKeysFile $work/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitUserEnvironment yes
+UsePAM no
+PidFile none
+StrictModes no
+MaxStartups 100
+MaxSessions 100
+LogLevel ERROR
+EOS
+/usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" & pids+=($!)
+echo "[127.0.0.1]:$port $(cat "$work/host_key.pub")" > "$work/known_hosts"
+token='root@pam!bench=00000000-0000-0000-0000-000000000000'
+install -m 600 /dev/null "$work/token"; echo "$token" > "$work/token"
+PVE_SIM_ROOT=$work/sim "$bin/pve-sim" api --listen 127.0.0.1:0 --nodes bench --token "$token" \
+    --tls-dir "$work/tls" --auth-delay-ms 0 > "$work/api.out" & pids+=($!)
+until [ -s "$work/api.out" ]; do sleep 0.05; done
+read -r _ _ url _ fp < "$work/api.out"
+until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do sleep 0.05; done
+
+for backend in ssh api; do
+    cat > "$work/$backend.toml" <<EOS
+backend = "$backend"
+node = "bench"
+storage = "local"
+strict = false
+vmid_range = [920000, 920999]
+[ssh]
+host = "127.0.0.1"
+port = $port
+identity = "$work/id"
+known_hosts = "$work/known_hosts"
+[api]
+url = "$url"
+token_file = "$work/token"
+fingerprint = "$fp"
+EOS
+done
+
+mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/"{proc,sys,dev,etc,tmp}
+cp /bin/busybox "$work/bundle/rootfs/bin/"; ln -s busybox "$work/bundle/rootfs/bin/true"; ln -s busybox "$work/bundle/rootfs/bin/sh"
+(cd "$work/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"readonly": true/"readonly": false/; s/"sh"$/"true"/' config.json)
+
+now() { date +%s%N; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
+rnc() { runc --root "$work/runc" "$@"; }
+wait_stopped() { until "$@" 2>/dev/null | grep -q '"status": "stopped"'; do sleep 0.005; done; }
+
+lifecycle() { # $1 = backend|runc, $2 = id, $3 = log file; prints microseconds
+    local t0; t0=$(now)
+    if [ "$1" = runc ]; then
+        rnc create --bundle "$work/bundle" "$2" </dev/null >/dev/null 2>&1; rnc start "$2"
+        wait_stopped rnc state "$2"; rnc delete "$2"
+    else
+        local p=("$bin/proxmox-lxcri" --root "$work/run-$1" --config "$work/$1.toml" --debug --log "$3")
+        "${p[@]}" create --bundle "$work/bundle" "$2" </dev/null >/dev/null 2>&1
+        "${p[@]}" start "$2"; wait_stopped "${p[@]}" state "$2"; "${p[@]}" delete "$2"
+    fi
+    echo $(( ($(now) - t0) / 1000 ))
+}
+
+echo "machine: $(nproc) cores, kernel $(uname -r), $(lxc-start --version | sed 's/^/lxc /'), $(runc --version | head -1)"
+echo "rounds: $rounds; bundle: busybox-static ($(du -sk "$work/bundle/rootfs" | cut -f1) KiB)"
+: > "$work/runc.life"
+for i in $(seq "$rounds"); do lifecycle runc "r$i" x >> "$work/runc.life"; done
+rl=$(median < "$work/runc.life")
+printf '%-8s %16s %10s %18s %14s %14s\n' backend "lifecycle(cached)" "vs runc" "create(uncached)" "API requests" "SSH commands"
+for backend in ssh api; do
+    # Uncached: no template on the storage yet; time create alone.
+    t0=$(now)
+    "$bin/proxmox-lxcri" --root "$work/run-$backend" --config "$work/$backend.toml" create --bundle "$work/bundle" u </dev/null >/dev/null 2>&1
+    uncached=$(( ($(now) - t0) / 1000 ))
+    "$bin/proxmox-lxcri" --root "$work/run-$backend" --config "$work/$backend.toml" delete -f u
+    : > "$work/$backend.life"
+    for i in $(seq "$rounds"); do
+        log="$work/$backend-$i.log"
+        lifecycle "$backend" "c$i" "$log" >> "$work/$backend.life"
+    done
+    # Requests of the last lifecycle (its log holds exactly one).
+    api=$(grep -c ' debug api ' "$work/$backend-$rounds.log" || true)
+    ssh=$(grep -cE ' debug ssh [^:]+: ' "$work/$backend-$rounds.log" || true)
+    bl=$(median < "$work/$backend.life")
+    printf '%-8s %13d us %9.1fx %15d us %14s %14s\n' "$backend" "$bl" "$(echo "$bl / $rl" | bc -l)" "$uncached" "$api" "$ssh"
+    "$bin/proxmox-lxcri" --root "$work/run-$backend" --config "$work/$backend.toml" images --prune >/dev/null
+done
+printf '%-8s %13d us\n' runc "$rl"
