@@ -27,6 +27,9 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 
 /// The kernel's entry: the stack pointer holds argc, then argv. Hand it to `start` on an aligned
 /// stack.
+///
+/// # Safety
+/// Only the kernel calls it, once, as the program's entry point.
 #[cfg(target_arch = "x86_64")]
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
@@ -34,6 +37,8 @@ pub unsafe extern "C" fn _start() -> ! {
     core::arch::naked_asm!("mov rdi, rsp", "and rsp, -16", "call {start}", "ud2", start = sym start)
 }
 
+/// # Safety
+/// Only the kernel calls it, once, as the program's entry point.
 #[cfg(target_arch = "aarch64")]
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
