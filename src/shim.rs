@@ -27,7 +27,7 @@ use crate::state::ProcRef;
 pub const SOCKET: &str = "shim.sock";
 
 /// Signals the shim takes synchronously; all but SIGCHLD are relayed to the workload.
-const HANDLED: [Signal; 11] = [
+pub(crate) const HANDLED: [Signal; 11] = [
     Signal::SIGCHLD,
     Signal::SIGTERM,
     Signal::SIGINT,

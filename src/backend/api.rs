@@ -14,7 +14,6 @@ use super::{Backend, BackendError, ClusterCt, CtStatus};
 use crate::api::{ApiError, Client};
 use crate::config::Config;
 use crate::pve::{CtConfig, Vmid};
-use crate::remote::ssh::{AttachedIo, RemoteExit, RemoteOutput};
 
 pub struct Api {
     cfg: Config,
@@ -66,16 +65,7 @@ impl Api {
 
     /// Proxmox's wording (reference/proxmox.md §3.2) to what the caller can act on.
     fn classify(&self, vmid: Vmid, e: ApiError) -> BackendError {
-        let msg = e.to_string();
-        if msg.contains("already exists") {
-            BackendError::VmidTaken(vmid)
-        } else if msg.contains(&format!("lxc/{vmid}.conf' does not exist")) {
-            BackendError::NoSuchCt(vmid)
-        } else if msg.contains(&format!("CT {vmid} not running")) {
-            BackendError::NotRunning(vmid)
-        } else {
-            api_err(e)
-        }
+        super::known_error(vmid, &e.to_string(), true).unwrap_or_else(|| api_err(e))
     }
 
     /// Refuse a node Proxmox reports offline or does not know, before anything is made.
@@ -181,10 +171,6 @@ pub fn place(cfg: &Config) -> Result<Config, BackendError> {
 }
 
 impl Backend for Api {
-    fn is_remote(&self) -> bool {
-        true
-    }
-
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
         self.check_node()?;
         let storage = &self.cfg.storage;
@@ -310,15 +296,11 @@ impl Backend for Api {
     }
 
     fn freeze(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
-        Err(BackendError::Other(format!(
-            "CT {vmid}: pause needs the pct backend (the API's suspend is a CRIU checkpoint)"
-        )))
+        Err(super::no_freeze(vmid))
     }
 
     fn thaw(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
-        Err(BackendError::Other(format!(
-            "CT {vmid}: resume needs the pct backend"
-        )))
+        Err(super::no_freeze(vmid))
     }
 
     fn cluster_cts(&self) -> Result<Vec<ClusterCt>, BackendError> {
@@ -354,22 +336,8 @@ impl Backend for Api {
         self.wait(data)
     }
 
-    fn run_in_ct(
-        &self,
-        vmid: Vmid,
-        argv: &[String],
-        stdin: &[u8],
-    ) -> Result<RemoteOutput, BackendError> {
-        self.shell.exec_checked(vmid, argv, stdin)
-    }
-
-    fn attach_in_ct(
-        &self,
-        vmid: Vmid,
-        argv: &[String],
-        io: AttachedIo,
-    ) -> Result<RemoteExit, BackendError> {
-        self.shell.exec_attached(vmid, argv, io)
+    fn shell(&self) -> Option<&NodeShell> {
+        Some(&self.shell)
     }
 }
 

@@ -59,7 +59,11 @@ pub trait Backend {
     /// Whether CTs live on another node: the runtime cannot enter them and runs processes in
     /// them with `pct exec` (`run_in_ct`, `attach_in_ct`).
     fn is_remote(&self) -> bool {
-        false
+        self.shell().is_some()
+    }
+    /// The SSH connection to a remote node, for `pct exec`; none for a local node.
+    fn shell(&self) -> Option<&node_shell::NodeShell> {
+        None
     }
     /// The `ostemplate` to create a CT for `rootfs` from: locally an empty archive (the rootfs is
     /// bound in); for a remote node `rootfs` plus `init` packed, uploaded unless the storage has
@@ -113,24 +117,51 @@ pub trait Backend {
     fn run_in_ct(
         &self,
         vmid: Vmid,
-        _argv: &[String],
-        _stdin: &[u8],
+        argv: &[String],
+        stdin: &[u8],
     ) -> Result<RemoteOutput, BackendError> {
-        Err(BackendError::Other(format!(
-            "CT {vmid}: the local backend enters CTs itself"
-        )))
+        match self.shell() {
+            Some(s) => s.exec_checked(vmid, argv, stdin),
+            None => Err(enters_itself(vmid)),
+        }
     }
     /// Run `argv` in the running CT with its stdio wired to local fds, until it ends.
     fn attach_in_ct(
         &self,
         vmid: Vmid,
-        _argv: &[String],
-        _io: AttachedIo,
+        argv: &[String],
+        io: AttachedIo,
     ) -> Result<RemoteExit, BackendError> {
-        Err(BackendError::Other(format!(
-            "CT {vmid}: the local backend enters CTs itself"
-        )))
+        match self.shell() {
+            Some(s) => s.exec_attached(vmid, argv, io),
+            None => Err(enters_itself(vmid)),
+        }
     }
+}
+
+fn enters_itself(vmid: Vmid) -> BackendError {
+    BackendError::Other(format!("CT {vmid}: the local backend enters CTs itself"))
+}
+
+/// Proxmox's own wording (reference/proxmox.md §1.5, §3.2) for what a caller acts on; "already
+/// exists" only means a taken VMID when `creating`.
+pub(crate) fn known_error(vmid: Vmid, msg: &str, creating: bool) -> Option<BackendError> {
+    if creating && msg.contains("already exists") {
+        Some(BackendError::VmidTaken(vmid))
+    } else if msg.contains(&format!("lxc/{vmid}.conf' does not exist")) {
+        Some(BackendError::NoSuchCt(vmid))
+    } else if msg.contains(&format!("CT {vmid} not running")) {
+        Some(BackendError::NotRunning(vmid))
+    } else {
+        None
+    }
+}
+
+/// `pause`/`resume` of a CT on another node.
+pub(crate) fn no_freeze(vmid: Vmid) -> BackendError {
+    BackendError::Other(format!(
+        "CT {vmid}: pause and resume need the pct backend (Proxmox's suspend is a CRIU checkpoint, not a freeze)"
+    ))
 }
 
 pub fn from_config(cfg: &Config) -> Box<dyn Backend> {

@@ -158,16 +158,59 @@ fn is_empty_tar(path: &std::path::Path) -> bool {
 /// Map pct's stderr (reference/proxmox.md §1.5) to what the caller can act on.
 pub(crate) fn classify(vmid: Vmid, sub: &str, stderr: &str) -> BackendError {
     let msg = one_line(stderr);
-    if msg.contains("already exists") && sub == "create" {
-        BackendError::VmidTaken(vmid)
-    } else if msg.contains(&format!("lxc/{vmid}.conf' does not exist")) {
-        BackendError::NoSuchCt(vmid)
-    } else if msg.contains(&format!("CT {vmid} not running")) {
-        BackendError::NotRunning(vmid)
-    } else {
-        BackendError::Command {
-            cmd: format!("pct {sub} {vmid}"),
-            msg,
+    super::known_error(vmid, &msg, sub == "create").unwrap_or_else(|| BackendError::Command {
+        cmd: format!("pct {sub} {vmid}"),
+        msg,
+    })
+}
+
+/// Whatever runs `pct` (here, or on the node over SSH): a failed run is already classified.
+pub(crate) trait RunsPct {
+    fn checked(&self, vmid: Vmid, args: &[String]) -> Result<Output, BackendError>;
+}
+
+impl RunsPct for Pct {
+    fn checked(&self, vmid: Vmid, args: &[String]) -> Result<Output, BackendError> {
+        Pct::checked(self, vmid, args)
+    }
+}
+
+/// The `pct` calls both pct-driven backends make alike.
+pub(crate) mod ops {
+    use super::*;
+
+    pub fn start(r: &impl RunsPct, vmid: Vmid) -> Result<(), BackendError> {
+        r.checked(vmid, &["start".into(), vmid.to_string()])
+            .map(drop)
+    }
+
+    pub fn status(r: &impl RunsPct, vmid: Vmid) -> Result<CtStatus, BackendError> {
+        let out = r.checked(
+            vmid,
+            &["status".into(), vmid.to_string(), "--verbose".into()],
+        )?;
+        parse_status(&out.stdout).ok_or_else(|| {
+            BackendError::Other(format!(
+                "pct status {vmid}: unexpected output: {}",
+                one_line(&out.stdout)
+            ))
+        })
+    }
+
+    /// A stopped CT is not an error.
+    pub fn stop(r: &impl RunsPct, vmid: Vmid) -> Result<(), BackendError> {
+        match r.checked(vmid, &["stop".into(), vmid.to_string()]) {
+            Ok(_) | Err(BackendError::NotRunning(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A missing CT is not an error.
+    pub fn destroy(r: &impl RunsPct, vmid: Vmid) -> Result<(), BackendError> {
+        let args = ["destroy", &vmid.to_string(), "--force", "1", "--purge", "1"].map(String::from);
+        match r.checked(vmid, &args) {
+            Ok(_) | Err(BackendError::NoSuchCt(_)) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }
@@ -230,28 +273,15 @@ impl Backend for Pct {
     }
 
     fn start(&self, vmid: Vmid) -> Result<(), BackendError> {
-        self.checked(vmid, &["start".into(), vmid.to_string()])
-            .map(drop)
+        ops::start(self, vmid)
     }
 
     fn status(&self, vmid: Vmid) -> Result<CtStatus, BackendError> {
-        let out = self.checked(
-            vmid,
-            &["status".into(), vmid.to_string(), "--verbose".into()],
-        )?;
-        parse_status(&out.stdout).ok_or_else(|| {
-            BackendError::Other(format!(
-                "pct status {vmid}: unexpected output: {}",
-                one_line(&out.stdout)
-            ))
-        })
+        ops::status(self, vmid)
     }
 
     fn stop(&self, vmid: Vmid) -> Result<(), BackendError> {
-        match self.checked(vmid, &["stop".into(), vmid.to_string()]) {
-            Ok(_) | Err(BackendError::NotRunning(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        ops::stop(self, vmid)
     }
 
     fn is_ours(&self, vmid: Vmid, id: &str) -> Result<bool, BackendError> {
@@ -272,11 +302,7 @@ impl Backend for Pct {
     }
 
     fn destroy(&self, vmid: Vmid) -> Result<(), BackendError> {
-        let args = ["destroy", &vmid.to_string(), "--force", "1", "--purge", "1"].map(String::from);
-        match self.checked(vmid, &args) {
-            Ok(_) | Err(BackendError::NoSuchCt(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        ops::destroy(self, vmid)
     }
 
     fn update(

@@ -5,12 +5,12 @@
 use std::path::Path;
 
 use super::node_shell::NodeShell;
-use super::pct::{classify, create_args, parse_status, set_args};
+use super::pct::{classify, create_args, ops, set_args, RunsPct};
 use super::run::{one_line, Output};
 use super::{Backend, BackendError, CtStatus};
 use crate::config::Config;
 use crate::pve::{CtConfig, Vmid};
-use crate::remote::ssh::{AttachedIo, RemoteExit, RemoteOutput};
+use crate::remote::ssh::RemoteExit;
 
 pub struct Ssh {
     shell: NodeShell,
@@ -25,14 +25,6 @@ impl Ssh {
             storage: cfg.storage.clone(),
             rootfs_size: cfg.rootfs_size,
         }
-    }
-
-    fn checked(&self, vmid: Vmid, args: &[String]) -> Result<Output, BackendError> {
-        let out = self.shell.pct(args)?;
-        if out.status == 0 {
-            return Ok(out);
-        }
-        Err(classify(vmid, &args[0], &out.stderr))
     }
 
     /// The node's file for volume `volid` (`pvesm path`).
@@ -51,11 +43,17 @@ impl Ssh {
     }
 }
 
-impl Backend for Ssh {
-    fn is_remote(&self) -> bool {
-        true
+impl RunsPct for Ssh {
+    fn checked(&self, vmid: Vmid, args: &[String]) -> Result<Output, BackendError> {
+        let out = self.shell.pct(args)?;
+        if out.status == 0 {
+            return Ok(out);
+        }
+        Err(classify(vmid, &args[0], &out.stderr))
     }
+}
 
+impl Backend for Ssh {
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
         let packed = crate::vztmpl::pack(rootfs, init, &std::env::temp_dir())
             .map_err(|e| BackendError::Other(e.to_string()))?;
@@ -95,36 +93,19 @@ impl Backend for Ssh {
     }
 
     fn start(&self, vmid: Vmid) -> Result<(), BackendError> {
-        self.checked(vmid, &["start".into(), vmid.to_string()])
-            .map(drop)
+        ops::start(self, vmid)
     }
 
     fn status(&self, vmid: Vmid) -> Result<CtStatus, BackendError> {
-        let out = self.checked(
-            vmid,
-            &["status".into(), vmid.to_string(), "--verbose".into()],
-        )?;
-        parse_status(&out.stdout).ok_or_else(|| {
-            BackendError::Other(format!(
-                "pct status {vmid}: unexpected output: {}",
-                one_line(&out.stdout)
-            ))
-        })
+        ops::status(self, vmid)
     }
 
     fn stop(&self, vmid: Vmid) -> Result<(), BackendError> {
-        match self.checked(vmid, &["stop".into(), vmid.to_string()]) {
-            Ok(_) | Err(BackendError::NotRunning(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        ops::stop(self, vmid)
     }
 
     fn destroy(&self, vmid: Vmid) -> Result<(), BackendError> {
-        let args = ["destroy", &vmid.to_string(), "--force", "1", "--purge", "1"].map(String::from);
-        match self.checked(vmid, &args) {
-            Ok(_) | Err(BackendError::NoSuchCt(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        ops::destroy(self, vmid)
     }
 
     fn is_ours(&self, vmid: Vmid, id: &str) -> Result<bool, BackendError> {
@@ -159,15 +140,11 @@ impl Backend for Ssh {
     }
 
     fn freeze(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
-        Err(BackendError::Other(format!(
-            "CT {vmid}: pause needs the pct backend (Proxmox's suspend is a CRIU checkpoint)"
-        )))
+        Err(super::no_freeze(vmid))
     }
 
     fn thaw(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
-        Err(BackendError::Other(format!(
-            "CT {vmid}: resume needs the pct backend"
-        )))
+        Err(super::no_freeze(vmid))
     }
 
     fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {
@@ -194,22 +171,8 @@ impl Backend for Ssh {
         Ok(())
     }
 
-    fn run_in_ct(
-        &self,
-        vmid: Vmid,
-        argv: &[String],
-        stdin: &[u8],
-    ) -> Result<RemoteOutput, BackendError> {
-        self.shell.exec_checked(vmid, argv, stdin)
-    }
-
-    fn attach_in_ct(
-        &self,
-        vmid: Vmid,
-        argv: &[String],
-        io: AttachedIo,
-    ) -> Result<RemoteExit, BackendError> {
-        self.shell.exec_attached(vmid, argv, io)
+    fn shell(&self) -> Option<&NodeShell> {
+        Some(&self.shell)
     }
 }
 

@@ -17,24 +17,21 @@ use crate::pve::Vmid;
 use crate::remote::ssh::AttachedIo;
 use crate::spec::remote::{exec_argv, INIT_SHIPPED};
 
-/// Signals passed on to the remote process (the shim relays these).
-const PASSED: [Signal; 9] = [
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGHUP,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGALRM,
-    Signal::SIGPWR,
-    Signal::SIGCONT,
-];
+/// Signals passed on to the remote process: what the shim relays, but SIGCHLD (ours) and
+/// SIGWINCH (no terminal on a remote CT yet).
+fn passed() -> SigSet {
+    let mut mask = SigSet::empty();
+    crate::shim::HANDLED
+        .iter()
+        .filter(|s| !matches!(s, Signal::SIGCHLD | Signal::SIGWINCH))
+        .for_each(|s| mask.add(*s));
+    mask
+}
 
 /// Fork the stand-in; returns its pid. `pid_file` is where, inside the CT, the init records the
 /// process's pid for `kill`.
 pub fn spawn(cfg: &Config, vmid: Vmid, process: &Process, pid_file: &str) -> nix::Result<i32> {
-    let mut mask = SigSet::empty();
-    PASSED.iter().for_each(|s| mask.add(*s));
+    let mask = passed();
     // Blocked before the fork, so that none kills the stand-in before its relay runs.
     let old = mask.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)?;
     // SAFETY: the caller is single-threaded; the child only builds and uses fresh objects.
