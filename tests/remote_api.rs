@@ -37,6 +37,22 @@ fn lifecycle_over_api() {
     assert_eq!(c.stderr(), "err\n");
     c.delete();
     assert!(r.cts_on("sim").is_empty(), "gone from /nodes/sim/lxc");
+    let images = |args: &[&str]| {
+        let out = r.sim.run(&[&["images"], args].concat());
+        assert!(out.status.success(), "images {args:?}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        images(&[]).lines().count(),
+        2,
+        "the template stays after delete"
+    );
+    assert!(images(&["--prune"]).contains("removed local:vztmpl/proxmox-lxcri-"));
+    assert_eq!(
+        images(&[]).lines().count(),
+        1,
+        "only the header once pruned"
+    );
     let list = sim.run(&["list", "--cluster"]);
     assert!(list.status.success(), "{}", stderr(&list));
     assert_eq!(

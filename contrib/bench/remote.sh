@@ -50,6 +50,7 @@ PidFile none
 StrictModes no
 MaxStartups 100
 MaxSessions 100
+Subsystem sftp internal-sftp
 LogLevel ERROR
 EOS
 /usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" & pids+=($!)
@@ -112,7 +113,8 @@ printf '%-8s %16s %10s %18s %14s %14s\n' backend "lifecycle(cached)" "vs runc" "
 for backend in ssh api; do
     # Uncached: no template on the storage yet; time create alone.
     t0=$(now)
-    "$bin/proxmox-lxcri" --root "$work/run-$backend" --config "$work/$backend.toml" create --bundle "$work/bundle" u </dev/null >/dev/null 2>&1
+    "$bin/proxmox-lxcri" --root "$work/run-$backend" --config "$work/$backend.toml" create --bundle "$work/bundle" u \
+        </dev/null >/dev/null 2>"$work/err" || { echo "$backend: create: $(cat "$work/err")" >&2; exit 1; }
     uncached=$(( ($(now) - t0) / 1000 ))
     "$bin/proxmox-lxcri" --root "$work/run-$backend" --config "$work/$backend.toml" delete -f u
     : > "$work/$backend.life"

@@ -20,4 +20,4 @@ pub use calls::{CtStatusInfo, NodeInfo, StorageItem};
 pub use client::Client;
 pub use error::ApiError;
 pub use task::TaskEnd;
-pub use tls::fingerprint_of;
+pub use tls::{client_config, fingerprint_of, Trust};

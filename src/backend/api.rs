@@ -328,8 +328,10 @@ impl Backend for Api {
     }
 
     fn remove_template(&self, volid: &str) -> Result<(), BackendError> {
+        // The volid is one path segment: its `/` (and `:`) must not split the path.
+        let volume = volid.replace(':', "%3A").replace('/', "%2F");
         let path = format!(
-            "/nodes/{}/storage/{}/content/{volid}",
+            "/nodes/{}/storage/{}/content/{volume}",
             self.node, self.cfg.storage
         );
         let data = self.client()?.delete(&path, &[]).map_err(api_err)?;

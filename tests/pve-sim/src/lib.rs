@@ -4,10 +4,13 @@
 pub mod api;
 pub mod cli;
 pub mod cmd;
+pub mod confview;
 pub mod ct;
 pub mod fail;
 pub mod getopt;
+pub mod host;
 pub mod lxcconf;
 pub mod sim;
 pub mod storage;
 pub mod store;
+pub mod vmstatus;

@@ -5,83 +5,19 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{is_root, Node, NODE};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use common::{root_node, Node, NODE};
+use proxmox_lxcri::api::{client_config, Trust};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 const TOKEN: &str = "root@pam!ci=s3cret";
 const OTHER: &str = "n2";
-
-/// Accepts exactly the certificate whose SHA-256 the server printed (as Proxmox clients pin).
-#[derive(Debug)]
-struct Pin {
-    fingerprint: String,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pin {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let fp: Vec<String> = Sha256::digest(end_entity.as_ref())
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect();
-        if fp.join(":") == self.fingerprint {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("fingerprint mismatch".into()))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
 
 /// A running `pve-sim api`, killed on drop.
 struct Server {
@@ -97,6 +33,13 @@ struct Answer {
     code: u16,
     reason: String,
     body: Value,
+}
+
+impl Answer {
+    /// The status code and reason phrase.
+    fn status(&self) -> (u16, &str) {
+        (self.code, &self.reason)
+    }
 }
 
 impl Server {
@@ -125,18 +68,11 @@ impl Server {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         let (url, fp) = rest.split_once(" fingerprint ").expect("fingerprint");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pin {
-                fingerprint: fp.to_string(),
-                provider,
-            }))
-            .with_no_client_auth();
+        // The runtime's own pinning, as a client of a real node would use it.
+        let pin = fp.parse().expect("printed fingerprint parses");
+        let cfg = client_config(&Trust::Pin(pin)).expect("tls config");
         let agent = ureq::AgentBuilder::new()
-            .tls_config(Arc::new(cfg))
+            .tls_config(cfg)
             .timeout(Duration::from_secs(60))
             .build();
         Server {
@@ -202,21 +138,44 @@ impl Server {
         a.body["data"].clone()
     }
 
+    fn task_status(&self, node: &str, upid: &str) -> Value {
+        let path = format!("/nodes/{node}/tasks/{}/status", encode(upid));
+        self.ok("GET", &path, &[])
+    }
+
+    /// A call that fails parameter verification: its per-parameter errors.
+    fn param_errors(&self, method: &str, path: &str, form: &[(&str, &str)]) -> Value {
+        let a = self.call(method, path, form);
+        let bad = (400, "Parameter verification failed.");
+        assert_eq!(a.status(), bad, "{method} {path}: {}", a.body);
+        a.body["errors"].clone()
+    }
+
     /// Polls a task until it stopped; returns its status object.
     fn wait_task(&self, node: &str, upid: &str) -> Value {
         let until = Instant::now() + Duration::from_secs(60);
         loop {
-            let st = self.ok(
-                "GET",
-                &format!("/nodes/{node}/tasks/{}/status", encode(upid)),
-                &[],
-            );
+            let st = self.task_status(node, upid);
             if st["status"] == "stopped" {
                 return st;
             }
             assert!(Instant::now() < until, "task {upid} still running");
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Waits for a task of the local node and asserts that it ended OK.
+    fn wait_ok(&self, upid: &str) {
+        let st = self.wait_task(NODE, upid);
+        assert_eq!(st["exitstatus"], "OK", "{upid}: {st}");
+    }
+
+    /// A call that starts a task on the local node; waits until it ended OK, returns the UPID.
+    fn task_ok(&self, method: &str, path: &str, form: &[(&str, &str)]) -> String {
+        let upid = self.ok(method, path, form);
+        let upid = upid.as_str().expect("a UPID");
+        self.wait_ok(upid);
+        upid.to_string()
     }
 
     fn task_log(&self, node: &str, upid: &str, query: &str) -> Value {
@@ -320,26 +279,13 @@ fn rootfs_tar(n: &Node, name: &str) -> Vec<u8> {
 
 /// Packs the tree `src` into the tar `out` and returns its bytes.
 fn pack(src: &Path, out: &Path) -> Vec<u8> {
-    let st = Command::new("tar")
-        .arg("cf")
-        .arg(out)
-        .arg("-C")
-        .arg(src)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let mut data = Vec::new();
-    fs::File::open(out).unwrap().read_to_end(&mut data).unwrap();
-    data
+    common::pack(src, out, &[]);
+    fs::read(out).unwrap()
 }
 
 #[test]
 fn auth_and_envelope() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let s = Server::start(&n, &[]);
     assert_eq!(s.fingerprint.split(':').count(), 32);
 
@@ -352,7 +298,7 @@ fn auth_and_envelope() {
         s.request("GET", "/version", Some("root@pam!ci=wrong")),
         None,
     );
-    assert_eq!((a.code, a.reason.as_str()), (401, "Authentication failed!"));
+    assert_eq!(a.status(), (401, "Authentication failed!"));
     // The space form of the header, URI-escaped.
     let r = s
         .agent
@@ -371,7 +317,7 @@ fn auth_and_envelope() {
             .set("Authorization", &format!("PVEAPIToken={TOKEN}")),
         None,
     );
-    assert_eq!((a.code, a.reason.as_str()), (501, "no such uri"));
+    assert_eq!(a.status(), (501, "no such uri"));
 
     // No exec endpoint for CTs.
     let a = s.call("POST", "/nodes/simnode/lxc/93801/exec", &[]);
@@ -397,10 +343,7 @@ fn auth_and_envelope() {
 
 #[test]
 fn auth_failures_are_delayed() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     // The later --auth-delay-ms wins over the harness's 0.
     let s = Server::start(&n, &["--auth-delay-ms", "400"]);
     let t = Instant::now();
@@ -411,48 +354,32 @@ fn auth_failures_are_delayed() {
 
 #[test]
 fn parameter_checks() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let s = Server::start(&n, &[]);
 
     let a = s.call("GET", "/cluster/resources?type=vm&foo=1", &[]);
-    assert_eq!(
-        (a.code, a.reason.as_str()),
-        (400, "Parameter verification failed.")
-    );
+    assert_eq!(a.status(), (400, "Parameter verification failed."));
     assert_eq!(a.body["message"], "Parameter verification failed.\n");
     assert_eq!(
         a.body["errors"],
         json!({"foo": "property is not defined in schema and the schema does not allow additional properties"})
     );
-    let a = s.call("GET", "/cluster/resources?type=bogus", &[]);
+    let errors = s.param_errors("GET", "/cluster/resources?type=bogus", &[]);
     assert_eq!(
-        a.body["errors"]["type"],
+        errors["type"],
         "value 'bogus' does not have a value in the enumeration 'vm, storage, node, sdn'"
     );
 
-    let a = s.call("GET", "/nodes/simnode/lxc/99/config", &[]);
-    assert_eq!(a.code, 400);
     assert_eq!(
-        a.body["errors"],
+        s.param_errors("GET", "/nodes/simnode/lxc/99/config", &[]),
         json!({"vmid": "invalid format - value does not look like a valid VM ID\n"})
     );
-    let a = s.call("GET", "/nodes/simnode/lxc/abc/status/current", &[]);
-    assert_eq!(
-        a.body["errors"]["vmid"],
-        "type check ('integer') failed - got 'abc'"
-    );
+    let errors = s.param_errors("GET", "/nodes/simnode/lxc/abc/status/current", &[]);
+    assert_eq!(errors["vmid"], "type check ('integer') failed - got 'abc'");
 
-    let a = s.call(
-        "POST",
-        "/nodes/simnode/lxc",
-        &[("vmid", "93801"), ("memory", "8")],
-    );
-    assert_eq!(a.code, 400);
+    let form = [("vmid", "93801"), ("memory", "8")];
     assert_eq!(
-        a.body["errors"],
+        s.param_errors("POST", "/nodes/simnode/lxc", &form),
         json!({
             "ostemplate": "property is missing and it is not optional",
             "memory": "value must have a minimum value of 16",
@@ -479,10 +406,7 @@ fn parameter_checks() {
 
     // Unknown nodes, CTs of another node.
     let a = s.call("GET", "/nodes/nosuch/lxc", &[]);
-    assert_eq!(
-        (a.code, a.reason.as_str()),
-        (500, "no such cluster node 'nosuch'")
-    );
+    assert_eq!(a.status(), (500, "no such cluster node 'nosuch'"));
     foreign_conf(&n, OTHER, 93802);
     let a = s.call("GET", "/nodes/simnode/lxc/93802/config", &[]);
     assert_eq!(
@@ -499,9 +423,10 @@ fn parameter_checks() {
     // nextid: a string; a taken id is a parameter error.
     let id = s.ok("GET", "/cluster/nextid", &[]);
     assert_eq!(id, json!("100"));
-    let a = s.call("GET", "/cluster/nextid?vmid=93802", &[]);
-    assert_eq!(a.code, 400);
-    assert_eq!(a.body["errors"], json!({"vmid": "VM 93802 already exists"}));
+    assert_eq!(
+        s.param_errors("GET", "/cluster/nextid?vmid=93802", &[]),
+        json!({"vmid": "VM 93802 already exists"})
+    );
     assert_eq!(
         s.ok("GET", "/cluster/nextid?vmid=93803", &[]),
         json!("93803")
@@ -524,10 +449,7 @@ fn parameter_checks() {
 
 #[test]
 fn create_checks_and_task_failure() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let s = Server::start(&n, &[]);
     n.track(93811);
     n.track(93812);
@@ -602,14 +524,10 @@ fn create_checks_and_task_failure() {
     );
 
     // Tasks: a bad UPID, one of another node.
-    let a = s.call("GET", "/nodes/simnode/tasks/UPID:junk/status", &[]);
-    assert_eq!(a.body["errors"]["upid"], "unable to parse worker upid");
-    let a = s.call(
-        "GET",
-        &format!("/nodes/{OTHER}/tasks/{}/status", encode(&upid)),
-        &[],
-    );
-    assert_eq!(a.body["errors"]["upid"], "no such task");
+    let errors = s.param_errors("GET", "/nodes/simnode/tasks/UPID:junk/status", &[]);
+    assert_eq!(errors["upid"], "unable to parse worker upid");
+    let other = format!("/nodes/{OTHER}/tasks/{}/status", encode(&upid));
+    assert_eq!(s.param_errors("GET", &other, &[])["upid"], "no such task");
     let list = s.ok("GET", "/nodes/simnode/tasks?vmid=93811&errors=1", &[]);
     assert_eq!(list.as_array().unwrap().len(), 1);
 
@@ -634,10 +552,7 @@ fn create_checks_and_task_failure() {
 
 #[test]
 fn concurrent_creates_of_one_vmid() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let s = Arc::new(Server::start(&n, &[]));
     n.track(93821);
     // Keep the create task running for a while, then fail it.
@@ -666,11 +581,7 @@ fn concurrent_creates_of_one_vmid() {
         "unable to create CT 93821 - CT 93821 already exists on node 'simnode'\n"
     );
     let upid = results[0].1["data"].as_str().unwrap().to_string();
-    let st = s.ok(
-        "GET",
-        &format!("/nodes/simnode/tasks/{}/status", encode(&upid)),
-        &[],
-    );
+    let st = s.task_status("simnode", &upid);
     assert_eq!(st["status"], "running");
     assert!(st.get("exitstatus").is_none());
     // nextid skips the reserved id; asking for it is an error.
@@ -684,10 +595,7 @@ fn concurrent_creates_of_one_vmid() {
 
 #[test]
 fn fault_knobs() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let s = Server::start(&n, &[]);
     s.faults(json!({
         "status_500": ["GET /cluster/status"],
@@ -696,7 +604,7 @@ fn fault_knobs() {
         "offline": [OTHER],
     }));
     let a = s.call("GET", "/cluster/status", &[]);
-    assert_eq!((a.code, a.reason.as_str()), (500, "simulated failure"));
+    assert_eq!(a.status(), (500, "simulated failure"));
     assert_eq!(
         a.body,
         json!({"data": null, "message": "simulated failure\n"})
@@ -724,10 +632,7 @@ fn fault_knobs() {
     assert_eq!(status(NODE), Some(json!("online")));
     assert_eq!(status(OTHER), Some(json!("offline")));
     let a = s.call("GET", &format!("/nodes/{OTHER}/lxc"), &[]);
-    assert_eq!(
-        (a.code, a.reason.as_str()),
-        (500, "node 'n2' seems to be offline")
-    );
+    assert_eq!(a.status(), (500, "node 'n2' seems to be offline"));
 
     s.faults(json!({}));
     assert_eq!(s.call("GET", "/cluster/status", &[]).code, 200);
@@ -742,10 +647,7 @@ fn fault_knobs() {
 
 #[test]
 fn upload_list_delete_and_task_log_paging() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let s = Server::start(&n, &[]);
     let data = small_tar(n.dir.path(), "t.tar");
     let sum: String = Sha256::digest(&data)
@@ -765,7 +667,7 @@ fn upload_list_delete_and_task_log_paging() {
     assert_eq!(a.code, 200, "{}", a.body);
     let upid = a.body["data"].as_str().unwrap().to_string();
     assert!(upid.contains(":imgcopy::root@pam!ci:"), "{upid}");
-    assert_eq!(s.wait_task(NODE, &upid)["exitstatus"], "OK");
+    s.wait_ok(&upid);
     let file = n.root.join("var/lib/vz/template/cache/my_tmpl.tar");
     assert_eq!(
         fs::read(&file).unwrap(),
@@ -843,17 +745,13 @@ fn upload_list_delete_and_task_log_paging() {
     assert!(spool.is_empty(), "no spool files left: {spool:?}");
 
     // Delete the volume (a task).
-    let upid = s.ok(
+    s.task_ok(
         "DELETE",
         &format!(
             "/nodes/simnode/storage/local/content/{}",
             encode("local:vztmpl/my_tmpl.tar")
         ),
         &[],
-    );
-    assert_eq!(
-        s.wait_task(NODE, upid.as_str().unwrap())["exitstatus"],
-        "OK"
     );
     assert!(!file.exists());
     assert_eq!(
@@ -865,10 +763,7 @@ fn upload_list_delete_and_task_log_paging() {
 /// A CT made by `pct` (the bind rootfs needs root@pam) driven through its life by the API.
 #[test]
 fn lifecycle_of_a_pct_created_ct() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let s = Server::start(&n, &[]);
     n.create(93831, &["--hostname", "apict", "--tags", "proxmox-lxcri"]);
     let ct = "/nodes/simnode/lxc/93831";
@@ -879,11 +774,7 @@ fn lifecycle_of_a_pct_created_ct() {
     let a = s.call("POST", &format!("{ct}/status/stop"), &[]);
     assert_eq!(a.body["message"], "CT 93831 not running\n");
 
-    let upid = s.ok("POST", &format!("{ct}/status/start"), &[]);
-    assert_eq!(
-        s.wait_task(NODE, upid.as_str().unwrap())["exitstatus"],
-        "OK"
-    );
+    s.task_ok("POST", &format!("{ct}/status/start"), &[]);
     let cur = s.ok("GET", &format!("{ct}/status/current"), &[]);
     assert_eq!(cur["status"], "running");
     assert_eq!(cur["ha"], json!({"managed": 0}));
@@ -891,10 +782,7 @@ fn lifecycle_of_a_pct_created_ct() {
     assert!(Path::new(&format!("/proc/{pid}")).exists());
     assert_eq!(cur["name"], "apict");
     let a = s.call("POST", &format!("{ct}/status/start"), &[]);
-    assert_eq!(
-        (a.code, a.reason.as_str()),
-        (500, "CT 93831 already running")
-    );
+    assert_eq!(a.status(), (500, "CT 93831 already running"));
 
     let res = s.ok("GET", "/cluster/resources?type=vm", &[]);
     assert_eq!(res[0]["id"], "lxc/93831");
@@ -922,20 +810,14 @@ fn lifecycle_of_a_pct_created_ct() {
         a.body["message"],
         "unable to destroy CT 93831 - container is running\n"
     );
-    let upid = s.ok("POST", &format!("{ct}/status/stop"), &[]);
-    assert_eq!(
-        s.wait_task(NODE, upid.as_str().unwrap())["exitstatus"],
-        "OK"
-    );
+    s.task_ok("POST", &format!("{ct}/status/stop"), &[]);
     assert_eq!(
         s.ok("GET", &format!("{ct}/status/current"), &[])["status"],
         "stopped"
     );
 
-    let upid = s.ok("DELETE", &format!("{ct}?purge=1&force=1"), &[]);
-    let upid = upid.as_str().unwrap();
+    let upid = s.task_ok("DELETE", &format!("{ct}?purge=1&force=1"), &[]);
     assert!(upid.contains(":vzdestroy:93831:"));
-    assert_eq!(s.wait_task(NODE, upid)["exitstatus"], "OK");
     assert_eq!(s.ok("GET", "/nodes/simnode/lxc", &[]), json!([]));
     let a = s.call("GET", &format!("{ct}/config"), &[]);
     assert_eq!(
@@ -947,10 +829,7 @@ fn lifecycle_of_a_pct_created_ct() {
 /// The whole life through the API alone, from an uploaded template onto a storage volume.
 #[test]
 fn lifecycle_from_an_uploaded_template() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let s = Server::start(&n, &[]);
     n.track(93841);
     // A real rootfs: the CT's init is `/bin/sleep`, which the template must have (with a
@@ -963,11 +842,8 @@ fn lifecycle_from_an_uploaded_template() {
             ("filename", Some("x.tar"), &data),
         ],
     );
-    assert_eq!(
-        s.wait_task(NODE, a.body["data"].as_str().unwrap())["exitstatus"],
-        "OK"
-    );
-    let upid = s.ok(
+    s.wait_ok(a.body["data"].as_str().unwrap());
+    s.task_ok(
         "POST",
         "/nodes/simnode/lxc",
         &[
@@ -977,10 +853,6 @@ fn lifecycle_from_an_uploaded_template() {
             ("ostype", "unmanaged"),
             ("entrypoint", "/bin/sleep 100000"),
         ],
-    );
-    assert_eq!(
-        s.wait_task(NODE, upid.as_str().unwrap())["exitstatus"],
-        "OK"
     );
     let ct = "/nodes/simnode/lxc/93841";
     let conf = s.ok("GET", &format!("{ct}/config"), &[]);
@@ -992,27 +864,15 @@ fn lifecycle_from_an_uploaded_template() {
         ),
         "{conf}"
     );
-    let upid = s.ok("POST", &format!("{ct}/status/start"), &[]);
-    assert_eq!(
-        s.wait_task(NODE, upid.as_str().unwrap())["exitstatus"],
-        "OK"
-    );
+    s.task_ok("POST", &format!("{ct}/status/start"), &[]);
     let st = s.ok("GET", &format!("{ct}/status/current"), &[]);
     assert_eq!(st["status"], "running", "{st}");
     assert!(st["pid"].is_u64(), "{st}");
-    let upid = s.ok("POST", &format!("{ct}/status/stop"), &[]);
-    assert_eq!(
-        s.wait_task(NODE, upid.as_str().unwrap())["exitstatus"],
-        "OK"
-    );
+    s.task_ok("POST", &format!("{ct}/status/stop"), &[]);
     assert_eq!(
         s.ok("GET", &format!("{ct}/status/current"), &[])["status"],
         "stopped"
     );
-    let upid = s.ok("DELETE", &format!("{ct}?purge=1"), &[]);
-    assert_eq!(
-        s.wait_task(NODE, upid.as_str().unwrap())["exitstatus"],
-        "OK"
-    );
+    s.task_ok("DELETE", &format!("{ct}?purge=1"), &[]);
     assert_eq!(s.ok("GET", "/nodes/simnode/lxc", &[]), json!([]));
 }

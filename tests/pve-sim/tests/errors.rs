@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{code, err, is_root, out, Node, NODE, PCT};
+use common::{code, err, out, root_node, NODE, PCT};
 
 fn usage_err(msg: &str, usage: &str) -> String {
     format!("400 {msg}\n{usage}\n")
@@ -10,10 +10,7 @@ fn usage_err(msg: &str, usage: &str) -> String {
 
 #[test]
 fn parameter_errors() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let o = n.pct(&["status", "99"]);
     assert_eq!(code(&o), 255);
     assert_eq!(
@@ -95,10 +92,7 @@ fn parameter_errors() {
 
 #[test]
 fn option_syntax_variants_are_equivalent() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     n.create(
         93201,
         &[
@@ -134,10 +128,7 @@ fn option_syntax_variants_are_equivalent() {
 
 #[test]
 fn state_errors() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let missing = format!("Configuration file 'nodes/{NODE}/lxc/93202.conf' does not exist\n");
     for args in [
         &["status", "93202"][..],
@@ -218,10 +209,7 @@ fn state_errors() {
 
 #[test]
 fn command_names_and_root() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let o = n.pct(&["frob"]);
     assert_eq!(code(&o), 255);
     assert!(err(&o)

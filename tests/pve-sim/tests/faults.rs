@@ -3,14 +3,11 @@
 
 mod common;
 
-use common::{code, err, is_root, tree_state, Node};
+use common::{code, err, root_node, tree_state};
 
 #[test]
 fn failed_create_leaves_no_config() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let before = tree_state(&n.rootfs);
     n.track(93301);
     let rootfs = n.rootfs.to_string_lossy().into_owned();
@@ -42,10 +39,7 @@ fn failed_create_leaves_no_config() {
 
 #[test]
 fn failed_start_leaves_nothing_running() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     n.create(93302, &[]);
     let o = n.pct_env(&[("PVE_SIM_FAIL", "start")], &["start", "93302"]);
     assert_eq!(code(&o), 255);
@@ -65,10 +59,7 @@ fn failed_start_leaves_nothing_running() {
 
 #[test]
 fn a_ct_whose_init_cannot_run_fails_to_start() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     n.create(93303, &["--entrypoint", "/no/such/init"]);
     let o = n.pct(&["start", "93303"]);
     assert_eq!(code(&o), 255);
@@ -86,10 +77,7 @@ fn a_ct_whose_init_cannot_run_fails_to_start() {
 
 #[test]
 fn failed_stop_keeps_the_ct_running() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     n.create(93304, &[]);
     n.ok(&["start", "93304"]);
     for args in [
@@ -110,10 +98,7 @@ fn failed_stop_keeps_the_ct_running() {
 
 #[test]
 fn failed_destroy_changes_nothing() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     n.create(93305, &[]);
     n.ok(&["start", "93305"]);
     let conf = n.conf(93305);

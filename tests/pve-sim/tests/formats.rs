@@ -4,14 +4,11 @@ mod common;
 
 use std::fs;
 
-use common::{code, err, is_root, out, Node, NODE};
+use common::{code, err, out, root_node, NODE};
 
 #[test]
 fn create_writes_proxmox_config() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let rootfs = n.rootfs.display().to_string();
     n.track(93401);
     let o = n.pct(&[
@@ -88,10 +85,7 @@ fn create_writes_proxmox_config() {
 
 #[test]
 fn list_is_byte_exact() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     assert_eq!(n.ok(&["list"]), "", "no CTs, no header");
     n.create(
         93403,
@@ -110,10 +104,7 @@ fn list_is_byte_exact() {
 
 #[test]
 fn set_pending_and_raw_keys() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     n.create(93404, &[]);
     // Stopped: applied at once.
     n.ok(&[
@@ -212,10 +203,7 @@ fn set_pending_and_raw_keys() {
 
 #[test]
 fn calls_are_logged() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     n.ok(&["list"]);
     let _ = n.pct(&["status", "93405", "--verbose"]);
     let _ = n.pct(&["exec", "93405", "--", "sh", "-c", "echo 'x y'"]);

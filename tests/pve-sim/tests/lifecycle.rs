@@ -4,14 +4,11 @@ mod common;
 
 use std::fs;
 
-use common::{code, err, is_root, out, tree_state, Node};
+use common::{code, err, is_root, out, owner, root_node, tree_state, Node};
 
 #[test]
 fn create_start_exec_stop_destroy() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let before = tree_state(&n.rootfs);
     let mp = n.dir.path().join("mpsrc");
     fs::create_dir(&mp).unwrap();
@@ -67,33 +64,21 @@ fn create_start_exec_stop_destroy() {
     assert!(verbose.contains(&format!("maxmem: {}\n", 64 * 1024 * 1024)));
 
     // exec: output, environment from the config, exit statuses like lxc-attach.
-    let o = n.pct(&[
-        "exec",
-        "93101",
-        "--",
-        "/bin/sh",
-        "-c",
-        "echo $GREETING; cat /etc/hello /mnt/data/f; hostname",
-    ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
     assert_eq!(
-        out(&o),
+        n.sh_ok(
+            93101,
+            "echo $GREETING; cat /etc/hello /mnt/data/f; hostname"
+        ),
         "hi there\nhello from the image\non the host\nlife\n"
     );
-    assert_eq!(
-        code(&n.pct(&["exec", "93101", "--", "/bin/sh", "-c", "exit 7"])),
-        7
-    );
+    assert_eq!(code(&n.sh(93101, "exit 7")), 7);
     assert_eq!(
         code(&n.pct(&["exec", "93101", "--", "/no/such/program"])),
         127
     );
-    assert_eq!(
-        code(&n.pct(&["exec", "93101", "--", "/bin/sh", "-c", "kill -9 $$"])),
-        137
-    );
+    assert_eq!(code(&n.sh(93101, "kill -9 $$")), 137);
     // The init's cwd comes from the raw key.
-    let o = n.pct(&["exec", "93101", "--", "/bin/sh", "-c", "ls -l /proc/1/cwd"]);
+    let o = n.sh(93101, "ls -l /proc/1/cwd");
     assert!(out(&o).ends_with("-> /tmp\n"), "init cwd: {}", out(&o));
 
     let list = n.ok(&["list"]);
@@ -127,21 +112,11 @@ fn create_start_exec_stop_destroy() {
 
 #[test]
 fn force_destroy_of_a_running_ct_stops_it_and_keeps_the_rootfs() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     n.create(93102, &[]);
     n.ok(&["start", "93102"]);
     // Files written inside the CT belong to the host directory and survive the CT.
-    n.ok(&[
-        "exec",
-        "93102",
-        "--",
-        "/bin/sh",
-        "-c",
-        "echo kept > /tmp/written",
-    ]);
+    n.sh_ok(93102, "echo kept > /tmp/written");
     let before = tree_state(&n.rootfs);
     let o = n.pct(&["destroy", "93102", "--force", "--purge"]);
     assert_eq!(code(&o), 0, "{}", err(&o));
@@ -161,25 +136,9 @@ fn force_destroy_of_a_running_ct_stops_it_and_keeps_the_rootfs() {
 
 #[test]
 fn unprivileged_with_idmap_passthrough_writes_as_host_root() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let rootfs = format!("{},idmap=passthrough", n.rootfs.display());
-    n.track(93103);
-    n.ok(&[
-        "create",
-        "93103",
-        n.template.to_str().unwrap(),
-        "--rootfs",
-        &rootfs,
-        "--ostype",
-        "unmanaged",
-        "--arch",
-        "amd64",
-        "--entrypoint",
-        "/bin/sleep 100000",
-    ]);
+    n.create_from(93103, n.template.to_str().unwrap(), &rootfs, &[]);
     assert!(
         n.conf(93103).contains("unprivileged: 1\n"),
         "unprivileged is the create default"
@@ -188,19 +147,12 @@ fn unprivileged_with_idmap_passthrough_writes_as_host_root() {
     let lxc_conf = fs::read_to_string(n.lxc_path().join("93103/config")).unwrap();
     assert!(lxc_conf.contains("lxc.idmap = u 0 100000 65536\n"));
     assert!(lxc_conf.contains("lxc.rootfs.options = idmap=container\n"));
-    let o = n.pct(&[
-        "exec",
-        "93103",
-        "--",
-        "/bin/sh",
-        "-c",
-        "id -u; stat -c %u /etc/hello; echo x > /tmp/ct-root",
-    ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
-    assert_eq!(out(&o), "0\n0\n");
-    let md = fs::metadata(n.rootfs.join("tmp/ct-root")).unwrap();
     assert_eq!(
-        std::os::unix::fs::MetadataExt::uid(&md),
+        n.sh_ok(93103, "id -u; stat -c %u /etc/hello; echo x > /tmp/ct-root"),
+        "0\n0\n"
+    );
+    assert_eq!(
+        owner(&n.rootfs.join("tmp/ct-root")).0,
         0,
         "CT root writes host-root-owned files"
     );
@@ -221,10 +173,7 @@ fn unprivileged_with_idmap_passthrough_writes_as_host_root() {
 
 #[test]
 fn a_host_binary_mounted_into_dev_lands_in_the_autodev_tmpfs() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let before = tree_state(&n.rootfs);
     n.create(93104, &["--entrypoint", "/dev/sleep 100000"]);
     // Any static idle binary works; busybox picks the applet from the file name.
@@ -234,14 +183,10 @@ fn a_host_binary_mounted_into_dev_lands_in_the_autodev_tmpfs() {
     );
     let o = n.pct(&["start", "93104"]);
     assert_eq!(code(&o), 0, "{}", err(&o));
-    let o = n.pct(&[
-        "exec",
-        "93104",
-        "--",
-        "/bin/sh",
-        "-c",
+    let o = n.sh(
+        93104,
         "cat /proc/1/cmdline | tr '\\0' ' '; echo; ls /dev/sleep",
-    ]);
+    );
     assert_eq!(out(&o), "/dev/sleep 100000 \n/dev/sleep\n", "{}", err(&o));
     n.ok(&["stop", "93104"]);
     n.ok(&["destroy", "93104"]);
@@ -254,10 +199,7 @@ fn a_host_binary_mounted_into_dev_lands_in_the_autodev_tmpfs() {
 
 #[test]
 fn shutdown_without_force_times_out_and_force_stops() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     // busybox sleep as pid 1 ignores SIGPWR, so only a kill ends it.
     n.create(93105, &[]);
     n.ok(&["start", "93105"]);

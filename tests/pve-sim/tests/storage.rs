@@ -4,11 +4,10 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use common::{code, err, is_root, out, Node, NODE};
+use common::{code, err, out, owner, pack, root_node, Node, NODE};
 
 const PVESM: &str = env!("CARGO_BIN_EXE_pvesm");
 
@@ -31,16 +30,7 @@ fn vz(n: &Node) -> PathBuf {
 fn make_template(n: &Node, name: &str, tar_flags: &[&str]) -> u64 {
     let cache = vz(n).join("template/cache");
     fs::create_dir_all(&cache).unwrap();
-    let st = Command::new("tar")
-        .args(tar_flags)
-        .arg("-cf")
-        .arg(cache.join(name))
-        .arg("-C")
-        .arg(&n.rootfs)
-        .arg(".")
-        .status()
-        .expect("tar");
-    assert!(st.success(), "packing {name}");
+    pack(&n.rootfs, &cache.join(name), tar_flags);
     fs::metadata(cache.join(name)).unwrap().len()
 }
 
@@ -48,41 +38,25 @@ fn subvol(n: &Node, vmid: u32, disk: u32) -> PathBuf {
     vz(n).join(format!("images/{vmid}/subvol-{vmid}-disk-{disk}.subvol"))
 }
 
-fn owner(p: &Path) -> (u32, u32) {
-    let md = fs::symlink_metadata(p).unwrap();
-    (md.uid(), md.gid())
-}
-
 #[test]
 fn template_volume_becomes_an_unprivileged_ct_on_a_subvol() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     make_template(&n, "x.tar", &[]);
-    n.track(93501);
-    let o = n.pct(&[
-        "create",
-        "93501",
+    let o = n.create_from(
+        93501,
         "local:vztmpl/x.tar",
-        "--rootfs",
         "local:1",
-        "--mp0",
-        "local:0.5,mp=/mnt/data",
-        "--unprivileged",
-        "1",
-        "--ostype",
-        "unmanaged",
-        "--arch",
-        "amd64",
-        "--entrypoint",
-        "/bin/sleep 100000",
-        "--memory",
-        "64",
-    ]);
-    assert_eq!(code(&o), 0, "create: {}", err(&o));
+        &[
+            "--mp0",
+            "local:0.5,mp=/mnt/data",
+            "--unprivileged",
+            "1",
+            "--memory",
+            "64",
+        ],
+    );
     let tmpl = vz(&n).join("template/cache/x.tar");
-    assert!(out(&o).starts_with(&format!("extracting archive '{}'\n", tmpl.display())));
+    assert!(o.starts_with(&format!("extracting archive '{}'\n", tmpl.display())));
     let conf = n.conf(93501);
     assert!(
         conf.contains("rootfs: local:93501/subvol-93501-disk-0.subvol,size=1G\n"),
@@ -126,16 +100,11 @@ fn template_volume_becomes_an_unprivileged_ct_on_a_subvol() {
         "files are already shifted: {lxc}"
     );
     assert!(lxc.contains("lxc.init.cmd = /bin/sleep 100000\n"));
-    let o = n.pct(&[
-        "exec",
-        "93501",
-        "--",
-        "/bin/sh",
-        "-c",
+    let o = n.sh_ok(
+        93501,
         "id -u; stat -c %u:%g /bin/busybox /etc/hello /; cat /etc/hello; echo hi > /mnt/data/f",
-    ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
-    assert_eq!(out(&o), "0\n0:0\n0:0\n0:0\nhello from the image\n");
+    );
+    assert_eq!(o, "0\n0:0\n0:0\n0:0\nhello from the image\n");
     assert_eq!(owner(&subvol(&n, 93501, 1).join("f")), (100_000, 100_000));
     n.ok(&["stop", "93501"]);
 
@@ -148,10 +117,7 @@ fn template_volume_becomes_an_unprivileged_ct_on_a_subvol() {
 
 #[test]
 fn privileged_ct_from_a_compressed_template_with_the_default_rootfs() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     make_template(&n, "y.tar.gz", &["-z"]);
     n.track(93502);
     // No --rootfs: Proxmox allocates `<storage>:4`.
@@ -179,10 +145,7 @@ fn privileged_ct_from_a_compressed_template_with_the_default_rootfs() {
 
 #[test]
 fn failed_creates_leave_no_volume_and_no_config() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     make_template(&n, "x.tar", &[]);
     n.track(93503);
     let create = |tmpl: &str, rootfs: &str, env: &[(&str, &str)]| {
@@ -271,10 +234,7 @@ fn failed_creates_leave_no_volume_and_no_config() {
 
 #[test]
 fn pvesm_lists_resolves_frees_and_reports_storages() {
-    if !is_root() {
-        return;
-    }
-    let n = Node::new();
+    let Some(n) = root_node() else { return };
     let a = make_template(&n, "a.tar.zst", &["--zstd"]);
     let b = make_template(&n, "b.tar", &[]);
     // Column widths follow the longest volume ID and the largest size; volumes without an

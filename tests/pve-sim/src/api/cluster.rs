@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::reply::{ApiError, ApiResult};
 use super::{ctinfo, storage, Call};
-use crate::store;
+use crate::{host, store};
 
 pub fn version() -> ApiResult {
     Ok(json!({"version": "9.0.0", "release": "9.0", "repoid": "pve-sim"}).into())
@@ -24,17 +24,17 @@ fn node_entry(c: &Call, node: &str) -> Value {
         "ssl_fingerprint": c.ctx.fingerprint,
     });
     if online {
-        let (mem, maxmem) = ctinfo::host_mem();
+        let (mem, maxmem) = host::mem();
         let load: f64 = std::fs::read_to_string("/proc/loadavg")
             .ok()
             .and_then(|s| s.split_whitespace().next()?.parse().ok())
             .unwrap_or(0.0);
-        let cpus = ctinfo::host_cpus();
+        let cpus = host::cpus();
         v["cpu"] = json!((load / cpus as f64).min(1.0));
         v["maxcpu"] = json!(cpus);
         v["mem"] = json!(mem);
         v["maxmem"] = json!(maxmem);
-        v["uptime"] = json!(ctinfo::host_uptime());
+        v["uptime"] = json!(host::uptime());
     }
     v
 }

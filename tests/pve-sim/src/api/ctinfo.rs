@@ -1,58 +1,14 @@
-//! What the API reports about CTs and nodes (`vmstatus`, node status), read from the config
-//! files, LXC and /proc rather than by running `pct`, so reads do not show up in `pct.calls`.
+//! What the API reports about CTs: `vmstatus` as JSON and config values typed as Perl's JSON
+//! prints them.
 
-use std::fs;
-
-use proxmox_lxcri::pve::confkeys::{self, Type, ROOTFS_FORMAT};
+use proxmox_lxcri::pve::confkeys::{self, Type};
 use proxmox_lxcri::pve::CtConfig;
 use serde_json::{json, Map, Value};
 
+use crate::host::{self, MIB};
 use crate::sim::Sim;
-use crate::{ct, store};
-
-const MIB: u64 = 1024 * 1024;
-
-fn read_u64(path: &str) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-pub fn host_cpus() -> u64 {
-    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
-}
-
-/// `(used, total)` bytes of host memory.
-pub fn host_mem() -> (u64, u64) {
-    let info = fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let kib = |key: &str| {
-        info.lines()
-            .find_map(|l| {
-                l.strip_prefix(key)?
-                    .split_whitespace()
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .unwrap_or(0)
-            * 1024
-    };
-    let total = kib("MemTotal:");
-    (total.saturating_sub(kib("MemAvailable:")), total)
-}
-
-pub fn host_uptime() -> u64 {
-    fs::read_to_string("/proc/uptime")
-        .ok()
-        .and_then(|s| s.split('.').next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Seconds since process `pid` started.
-fn uptime_of(pid: u32) -> u64 {
-    let start = super::tasks::pstart(pid);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    host_uptime().saturating_sub(start / hz)
-}
+use crate::store;
+use crate::vmstatus::COUNTERS;
 
 /// A config value as Perl's JSON would print it: numbers for numeric keys.
 pub fn typed(key: &str, v: &str) -> Value {
@@ -66,65 +22,40 @@ pub fn typed(key: &str, v: &str) -> Value {
 }
 
 /// `vmstatus` of one CT: the keys of `GET /nodes/{node}/lxc` (and `pid` while running).
+/// Unlike `pct status`, usage other than memory stays 0.
 pub fn vmstatus(sim: &Sim, vmid: u32, conf: &CtConfig) -> Map<String, Value> {
-    let opt = |k: &str| conf.options.get(k).map(String::as_str);
-    let running = ct::is_running(sim, vmid);
+    let st = crate::vmstatus::vmstatus(sim, vmid, conf);
     let mut d = Map::new();
     d.insert("vmid".into(), json!(vmid));
     d.insert("type".into(), json!("lxc"));
-    d.insert(
-        "status".into(),
-        json!(if running { "running" } else { "stopped" }),
-    );
-    let name = opt("hostname").map_or_else(|| format!("CT{vmid}"), str::to_string);
-    d.insert("name".into(), json!(name));
-    if let Some(l) = opt("lock") {
+    d.insert("status".into(), json!(st.status()));
+    d.insert("name".into(), json!(st.name));
+    if let Some(l) = st.lock {
         d.insert("lock".into(), json!(l));
     }
-    if let Some(t) = opt("tags") {
+    if let Some(t) = st.tags {
         d.insert("tags".into(), json!(t));
     }
-    if opt("template") == Some("1") {
+    if st.template {
         d.insert("template".into(), json!(1));
     }
-    let cpus = opt("cores")
+    let cpus = st
+        .cpus
         .and_then(|c| c.parse::<f64>().ok())
-        .or_else(|| {
-            opt("cpulimit")
-                .and_then(|c| c.parse::<f64>().ok())
-                .filter(|c| *c > 0.0)
-        })
-        .unwrap_or(host_cpus() as f64);
+        .filter(|c| *c > 0.0)
+        .unwrap_or(host::cpus() as f64);
     d.insert("cpus".into(), json!(cpus));
-    let memory: u64 = opt("memory").and_then(|m| m.parse().ok()).unwrap_or(512);
-    let swap: u64 = opt("swap").and_then(|m| m.parse().ok()).unwrap_or(512);
-    d.insert("maxmem".into(), json!(memory * MIB));
-    d.insert("maxswap".into(), json!(swap * MIB));
-    let disk = opt("rootfs")
-        .and_then(|r| ROOTFS_FORMAT.parse(r).ok())
-        .and_then(|m| m.get("size").and_then(|s| confkeys::parse_size(s)))
-        .filter(|s| *s > 0)
-        .unwrap_or(4 << 30);
-    d.insert("maxdisk".into(), json!(disk));
-    for k in [
-        "cpu",
-        "disk",
-        "diskread",
-        "diskwrite",
-        "mem",
-        "netin",
-        "netout",
-        "swap",
-        "uptime",
-    ] {
+    d.insert("maxmem".into(), json!(st.maxmem));
+    d.insert("maxswap".into(), json!(st.swap.unwrap_or(512) * MIB));
+    d.insert("maxdisk".into(), json!(st.maxdisk));
+    for k in std::iter::once("cpu").chain(COUNTERS) {
         d.insert(k.into(), json!(0));
     }
-    if let Some(pid) = running.then(|| ct::pid(sim, vmid)).flatten() {
+    if let Some((pid, uptime)) = st.init {
         d.insert("pid".into(), json!(pid));
-        d.insert("uptime".into(), json!(uptime_of(pid)));
-        if let Some(m) = read_u64(&format!(
-            "/sys/fs/cgroup/memory/lxc/{vmid}/memory.usage_in_bytes"
-        )) {
+        d.insert("uptime".into(), json!(uptime));
+        let usage = crate::vmstatus::memory_cgroup(vmid) + "/memory.usage_in_bytes";
+        if let Some(m) = host::read_u64(&usage) {
             d.insert("mem".into(), json!(m));
         }
     }

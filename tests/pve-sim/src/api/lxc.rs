@@ -9,9 +9,10 @@ use proxmox_lxcri::pve::confkeys::{MP_FORMAT, ROOTFS_FORMAT};
 use proxmox_lxcri::pve::CtConfig;
 use serde_json::{json, Value};
 
-use super::reply::{ApiError, ApiResult};
-use super::tasks::{self, Work};
+use super::reply::{subdirs, ApiError, ApiResult};
+use super::tasks::Work;
 use super::{ctinfo, Call};
+use crate::confview::{self, scalars, View};
 use crate::{ct, store};
 
 /// The config of the call's CT on the call's node, or Proxmox's error for a CT elsewhere.
@@ -51,14 +52,7 @@ fn pct(c: &Call, args: &[String]) -> Command {
 }
 
 fn task(c: &Call, worker_type: &'static str, cmd: Command) -> ApiResult {
-    let work = Work {
-        worker_type,
-        id: c.vmid().to_string(),
-        node: c.node().to_string(),
-        cmd,
-        on_done: None,
-    };
-    Ok(json!(tasks::spawn(c.ctx, &c.user, work)?).into())
+    c.task(Work::new(worker_type, c.vmid().to_string(), c.node(), cmd))
 }
 
 /// `check_ct_modify_config_perm`: only root@pam may use host paths as volumes (§3.6).
@@ -115,7 +109,7 @@ pub fn list(c: &Call) -> ApiResult {
 
 pub fn index(c: &Call) -> ApiResult {
     load(c)?;
-    let subdirs = [
+    subdirs(&[
         "config",
         "pending",
         "status",
@@ -131,24 +125,14 @@ pub fn index(c: &Call) -> ApiResult {
         "snapshot",
         "resize",
         "interfaces",
-    ];
-    Ok(json!(subdirs
-        .iter()
-        .map(|s| json!({"subdir": s}))
-        .collect::<Vec<_>>())
-    .into())
+    ])
 }
 
 pub fn status_index(c: &Call) -> ApiResult {
     load(c)?;
-    let subdirs = [
+    subdirs(&[
         "current", "start", "stop", "shutdown", "reboot", "suspend", "resume",
-    ];
-    Ok(json!(subdirs
-        .iter()
-        .map(|s| json!({"subdir": s}))
-        .collect::<Vec<_>>())
-    .into())
+    ])
 }
 
 pub fn current(c: &Call) -> ApiResult {
@@ -205,14 +189,9 @@ pub fn create(c: &Call) -> ApiResult {
             }
         })
     };
-    let work = Work {
-        worker_type: "vzcreate",
-        id: vmid.to_string(),
-        node,
-        cmd: pct(c, &args),
-        on_done: Some(release),
-    };
-    Ok(json!(tasks::spawn(c.ctx, &c.user, work)?).into())
+    let mut work = Work::new("vzcreate", vmid.to_string(), &node, pct(c, &args));
+    work.on_done = Some(release);
+    c.task(work)
 }
 
 pub fn start(c: &Call) -> ApiResult {
@@ -279,16 +258,6 @@ fn digest(c: &Call) -> String {
         .unwrap_or_default()
 }
 
-fn scalars(conf: &CtConfig) -> BTreeMap<String, String> {
-    let mut m = conf.options.clone();
-    for k in ["description", "env"] {
-        if let Some(v) = conf.get(k) {
-            m.insert(k.into(), v);
-        }
-    }
-    m
-}
-
 pub fn config(c: &Call) -> ApiResult {
     let conf = load(c)?;
     if c.get("snapshot").is_some() && c.flag("current") {
@@ -297,26 +266,8 @@ pub fn config(c: &Call) -> ApiResult {
             "option conflicts with option 'snapshot'",
         ));
     }
-    let (mut keys, mut lxc) = (scalars(&conf), conf.lxc.clone());
-    if let Some(snap) = c.get("snapshot") {
-        let s = conf
-            .snapshots
-            .get(snap)
-            .ok_or_else(|| ApiError::die(format!("snapshot '{snap}' does not exist")))?;
-        (keys, lxc) = (scalars(s), s.lxc.clone());
-    } else if !c.flag("current") {
-        for (k, v) in &conf.pending {
-            if k.starts_with("lxc.") {
-                lxc.retain(|(rk, _)| rk != k);
-                lxc.push((k.clone(), v.clone()));
-            } else {
-                keys.insert(k.clone(), v.clone());
-            }
-        }
-        for d in &conf.pending_delete {
-            keys.remove(d.trim_start_matches('!'));
-        }
-    }
+    let View { keys, lxc } =
+        confview::view(&conf, c.get("snapshot"), c.flag("current")).map_err(ApiError::die)?;
     let mut out = serde_json::Map::new();
     for (k, v) in &keys {
         out.insert(k.clone(), ctinfo::typed(k, v));

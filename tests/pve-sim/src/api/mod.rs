@@ -89,6 +89,11 @@ impl Call<'_> {
         self.get("vmid").and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 
+    /// Starts `work` as the call's user; the answer is its UPID.
+    pub fn task(&self, work: tasks::Work) -> ApiResult {
+        Ok(serde_json::json!(tasks::spawn(self.ctx, &self.user, work)?).into())
+    }
+
     /// Every token user differs from `root@pam` (reference §3.6).
     pub fn is_root(&self) -> bool {
         self.user == "root@pam"

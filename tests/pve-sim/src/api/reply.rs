@@ -21,6 +21,12 @@ impl From<Value> for Reply {
     }
 }
 
+/// A directory index: `[{"subdir": name}, …]`.
+pub fn subdirs(names: &[&str]) -> ApiResult {
+    let list: Vec<Value> = names.iter().map(|n| json!({"subdir": n})).collect();
+    Ok(Value::Array(list).into())
+}
+
 impl Reply {
     pub fn body(&self) -> Vec<u8> {
         let mut m = Map::new();

@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use super::http::{Chunked, Request};
 use super::multipart::{self, Multipart};
-use super::reply::{ApiError, ApiResult};
+use super::reply::{subdirs, ApiError, ApiResult};
 use super::schema::Entry;
-use super::tasks::{self, Work};
+use super::tasks::Work;
 use super::{Call, Ctx};
 
 pub const LOCAL: &str = "local";
@@ -58,19 +58,8 @@ fn format_of(content: &str, name: &str) -> Option<&'static str> {
     }
 }
 
-/// `(used, total)` bytes of the file system holding the sim root.
-fn fs_usage(ctx: &Ctx) -> (u64, u64) {
-    match nix::sys::statvfs::statvfs(&ctx.root) {
-        Ok(st) => {
-            let f = st.fragment_size();
-            ((st.blocks() - st.blocks_free()) * f, st.blocks() * f)
-        }
-        Err(_) => (0, 0),
-    }
-}
-
 pub fn status_entry(ctx: &Ctx) -> Value {
-    let (used, total) = fs_usage(ctx);
+    let (used, total) = crate::host::fs_usage(&ctx.root).unwrap_or((0, 0));
     json!({
         "storage": LOCAL, "type": "dir", "plugintype": "dir", "content": CONTENT,
         "active": 1, "enabled": 1, "shared": 0,
@@ -93,7 +82,7 @@ pub fn list(c: &Call) -> ApiResult {
 
 pub fn index(c: &Call) -> ApiResult {
     check_storage(c)?;
-    let names = [
+    subdirs(&[
         "content",
         "download-url",
         "file-restore",
@@ -103,12 +92,7 @@ pub fn index(c: &Call) -> ApiResult {
         "rrddata",
         "status",
         "upload",
-    ];
-    Ok(json!(names
-        .iter()
-        .map(|n| json!({"subdir": n}))
-        .collect::<Vec<_>>())
-    .into())
+    ])
 }
 
 pub fn status(c: &Call) -> ApiResult {
@@ -190,15 +174,8 @@ pub fn volume_delete(c: &Call) -> ApiResult {
     }
     let mut cmd = Command::new(&c.ctx.self_exe);
     cmd.arg("task-imgdel").arg(&volid).arg(&path);
-    let work = Work {
-        worker_type: "imgdel",
-        // A volid has `:` and `/`, which a UPID cannot carry.
-        id: String::new(),
-        node: c.node().to_string(),
-        cmd,
-        on_done: None,
-    };
-    Ok(json!(tasks::spawn(c.ctx, &c.user, work)?).into())
+    // A volid has `:` and `/`, which a UPID cannot carry.
+    c.task(Work::new("imgdel", String::new(), c.node(), cmd))
 }
 
 /// Removes the spool file unless the import task took it over.
@@ -310,17 +287,10 @@ pub fn upload(
     if let (Some(algo), Some(sum)) = (c.get("checksum-algorithm"), c.get("checksum")) {
         cmd.args([algo, sum]);
     }
-    let work = Work {
-        worker_type: "imgcopy",
-        id: String::new(),
-        node: c.node().to_string(),
-        cmd,
-        on_done: None,
-    };
-    let upid = tasks::spawn(ctx, &c.user, work)?;
+    let upid = c.task(Work::new("imgcopy", String::new(), c.node(), cmd))?;
     // The task owns the spool file now.
     spool.0 = None;
-    Ok(json!(upid).into())
+    Ok(upid)
 }
 
 #[cfg(test)]

@@ -16,17 +16,7 @@ use serde_json::{json, Map, Value};
 
 use super::reply::ApiError;
 use super::Ctx;
-
-/// Process start time in clock ticks (`/proc/<pid>/stat` field 22); 0 when gone.
-pub fn pstart(pid: u32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let (_, rest) = s.rsplit_once(')')?;
-            rest.split_whitespace().nth(19)?.parse().ok()
-        })
-        .unwrap_or(0)
-}
+use crate::host::pstart;
 
 fn now() -> u32 {
     std::time::SystemTime::now()
@@ -49,6 +39,19 @@ pub struct Work {
     pub cmd: Command,
     /// Runs once the task has ended (releases a VMID reservation).
     pub on_done: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Work {
+    /// A task for `id` (empty where a UPID cannot carry it, e.g. a volid) on `node`.
+    pub fn new(worker_type: &'static str, id: String, node: &str, cmd: Command) -> Work {
+        Work {
+            worker_type,
+            id,
+            node: node.to_string(),
+            cmd,
+            on_done: None,
+        }
+    }
 }
 
 /// Starts a task and returns its UPID; the `fail_task` knob replaces the work with a worker

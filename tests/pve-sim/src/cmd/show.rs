@@ -1,55 +1,18 @@
 //! `pct config <vmid> [--current B] [--snapshot NAME]` and `pct pending <vmid>`
 //! (pct.pm `config` printer, GuestHelpers `format_pending`; reference §1.3).
 
-use std::collections::BTreeMap;
-
 use proxmox_lxcri::pve::config::encode_text;
-use proxmox_lxcri::pve::CtConfig;
 
 use crate::cli::Params;
+use crate::confview::{self, scalars, View};
 use crate::fail::{Failure, Result};
 use crate::sim::Sim;
 use crate::store;
 
-/// Scalar keys as the API returns them: options plus `description` and `env` (NUL-joined).
-fn scalars(c: &CtConfig) -> BTreeMap<String, String> {
-    let mut m = c.options.clone();
-    if let Some(d) = c.get("description") {
-        m.insert("description".into(), d);
-    }
-    if let Some(e) = c.get("env") {
-        m.insert("env".into(), e);
-    }
-    m
-}
-
 pub fn config(sim: &Sim, p: &Params) -> Result<()> {
     let conf = store::load(sim, p.vmid)?;
-    let (keys, lxc) = if let Some(snap) = p.get("snapshot") {
-        let s = conf
-            .snapshots
-            .get(snap)
-            .ok_or_else(|| Failure::die(format!("snapshot '{snap}' does not exist")))?;
-        (scalars(s), s.lxc.clone())
-    } else {
-        let mut keys = scalars(&conf);
-        let mut lxc = conf.lxc.clone();
-        if !p.flag("current") {
-            // `load_current_config`: pending values win, pending deletes vanish.
-            for (k, v) in &conf.pending {
-                if k.starts_with("lxc.") {
-                    lxc.retain(|(rk, _)| rk != k);
-                    lxc.push((k.clone(), v.clone()));
-                } else {
-                    keys.insert(k.clone(), v.clone());
-                }
-            }
-            for d in &conf.pending_delete {
-                keys.remove(d.trim_start_matches('!'));
-            }
-        }
-        (keys, lxc)
-    };
+    let View { keys, lxc } =
+        confview::view(&conf, p.get("snapshot"), p.flag("current")).map_err(Failure::die)?;
     let mut out = String::new();
     for (k, v) in &keys {
         let v = if k == "description" {

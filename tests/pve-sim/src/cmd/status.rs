@@ -2,50 +2,16 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::Path;
 
-use proxmox_lxcri::pve::confkeys::{self, ROOTFS_FORMAT};
 use proxmox_lxcri::pve::CtConfig;
 
 use crate::cli::Params;
 use crate::fail::Result;
+use crate::host::{self, read_u64, MIB};
 use crate::sim::Sim;
+use crate::vmstatus::{self, memory_cgroup};
 use crate::{ct, store};
-
-const MIB: u64 = 1024 * 1024;
-
-fn read_u64(path: &str) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-fn host_cpus() -> u64 {
-    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
-}
-
-/// Seconds since the process started (from `/proc/<pid>/stat` and the boot time).
-fn uptime_of(pid: u32) -> u64 {
-    let Some(start_ticks) = fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().nth(19)?.parse::<u64>().ok())
-        })
-    else {
-        return 0;
-    };
-    let btime = fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    now.saturating_sub(btime + start_ticks / hz)
-}
 
 /// `avg10` of a PSI file line (`some avg10=0.00 ...`).
 fn pressure(path: &str, kind: &str) -> Option<String> {
@@ -56,70 +22,43 @@ fn pressure(path: &str, kind: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The keys `vmstatus` reports for one CT (without `cpu`, which `pct status` drops).
+/// The name as pct prints it: Proxmox drops white space (`s/[\s]//g`).
+fn name(name: &str) -> String {
+    name.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// The keys `vmstatus` reports for one CT (without `cpu`, which `pct status` drops), with the
+/// usage the API server leaves at 0.
 pub fn vmstatus(sim: &Sim, vmid: u32, conf: &CtConfig) -> BTreeMap<&'static str, String> {
+    let st = vmstatus::vmstatus(sim, vmid, conf);
     let mut d = BTreeMap::new();
-    let opt = |k: &str| conf.options.get(k).map(String::as_str);
-    let running = ct::is_running(sim, vmid);
-    d.insert(
-        "status",
-        if running { "running" } else { "stopped" }.to_string(),
-    );
+    d.insert("status", st.status().to_string());
     d.insert("type", "lxc".into());
     d.insert("vmid", vmid.to_string());
-    let name = opt("hostname")
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("CT{vmid}"));
-    d.insert(
-        "name",
-        name.chars().filter(|c| !c.is_whitespace()).collect(),
-    );
-    if let Some(l) = opt("lock") {
-        d.insert("lock", l.to_string());
+    d.insert("name", name(&st.name));
+    if let Some(l) = st.lock {
+        d.insert("lock", l);
     }
-    if let Some(t) = opt("tags") {
-        d.insert("tags", t.to_string());
+    if let Some(t) = st.tags {
+        d.insert("tags", t);
     }
-    if opt("template") == Some("1") {
+    if st.template {
         d.insert("template", "1".into());
     }
-    let cpus = opt("cores")
-        .map(str::to_string)
-        .or_else(|| opt("cpulimit").filter(|c| *c != "0").map(str::to_string))
-        .unwrap_or_else(|| host_cpus().to_string());
-    d.insert("cpus", cpus);
-    let memory: u64 = opt("memory").and_then(|m| m.parse().ok()).unwrap_or(512);
-    let swap: u64 = opt("swap").and_then(|m| m.parse().ok()).unwrap_or(0);
-    d.insert("maxmem", (memory * MIB).to_string());
-    d.insert("maxswap", (swap * MIB).to_string());
-    let size = opt("rootfs")
-        .and_then(|r| ROOTFS_FORMAT.parse(r).ok())
-        .and_then(|m| m.get("size").and_then(|s| confkeys::parse_size(s)))
-        .filter(|s| *s > 0)
-        .unwrap_or(4 << 30);
-    d.insert("maxdisk", size.to_string());
-    for k in [
-        "disk",
-        "diskread",
-        "diskwrite",
-        "mem",
-        "netin",
-        "netout",
-        "swap",
-        "uptime",
-    ] {
+    d.insert("cpus", st.cpus.unwrap_or_else(|| host::cpus().to_string()));
+    d.insert("maxmem", st.maxmem.to_string());
+    d.insert("maxswap", (st.swap.unwrap_or(0) * MIB).to_string());
+    d.insert("maxdisk", st.maxdisk.to_string());
+    for k in vmstatus::COUNTERS {
         d.insert(k, "0".into());
     }
-    if !running {
-        return d;
-    }
-    let Some(pid) = ct::pid(sim, vmid) else {
+    let Some((pid, uptime)) = st.init else {
         return d;
     };
     d.insert("pid", pid.to_string());
-    d.insert("uptime", uptime_of(pid).to_string());
+    d.insert("uptime", uptime.to_string());
 
-    let mem_cg = format!("/sys/fs/cgroup/memory/lxc/{vmid}");
+    let mem_cg = memory_cgroup(vmid);
     if let Some(usage) = read_u64(&format!("{mem_cg}/memory.usage_in_bytes")) {
         let cache = fs::read_to_string(format!("{mem_cg}/memory.stat"))
             .ok()
@@ -134,13 +73,9 @@ pub fn vmstatus(sim: &Sim, vmid: u32, conf: &CtConfig) -> BTreeMap<&'static str,
         }
     }
     // Disk usage of the rootfs as the CT sees it.
-    if let Ok(st) = nix::sys::statvfs::statvfs(format!("/proc/{pid}/root").as_str()) {
-        let frsize = st.fragment_size();
-        d.insert(
-            "disk",
-            ((st.blocks() - st.blocks_free()) * frsize).to_string(),
-        );
-        d.insert("maxdisk", (st.blocks() * frsize).to_string());
+    if let Some((used, total)) = host::fs_usage(Path::new(&format!("/proc/{pid}/root"))) {
+        d.insert("disk", used.to_string());
+        d.insert("maxdisk", total.to_string());
     }
     // Host side of the CT's veths: what the host receives the CT sent.
     let (mut netin, mut netout) = (0, 0);
@@ -196,18 +131,12 @@ pub fn list(sim: &Sim, _p: &Params) -> Result<()> {
             continue;
         };
         let running = ct::is_running(sim, vmid);
-        let name = conf
-            .options
-            .get("hostname")
-            .cloned()
-            .unwrap_or_else(|| format!("CT{vmid}"));
-        let name: String = name.chars().filter(|c| !c.is_whitespace()).collect();
         let lock = conf.lock().unwrap_or("").to_string();
         rows.push((
             vmid,
             if running { "running" } else { "stopped" },
             lock,
-            name,
+            name(&vmstatus::name(&conf, vmid)),
         ));
     }
     if rows.is_empty() {

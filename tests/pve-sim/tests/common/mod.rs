@@ -38,6 +38,11 @@ pub fn is_root() -> bool {
     root
 }
 
+/// A fresh node for a test, or `None` (the test is skipped) without root.
+pub fn root_node() -> Option<Node> {
+    is_root().then(Node::new)
+}
+
 pub fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -105,6 +110,18 @@ impl Node {
         out(&o)
     }
 
+    /// `pct exec <vmid> -- /bin/sh -c <script>`.
+    pub fn sh(&self, vmid: u32, script: &str) -> Output {
+        self.pct(&["exec", &vmid.to_string(), "--", "/bin/sh", "-c", script])
+    }
+
+    /// Runs a shell script in the CT, asserts exit 0 and returns its stdout.
+    pub fn sh_ok(&self, vmid: u32, script: &str) -> String {
+        let o = self.sh(vmid, script);
+        assert_eq!(code(&o), 0, "{script}: {}", err(&o));
+        out(&o)
+    }
+
     pub fn conf_path(&self, vmid: u32) -> PathBuf {
         self.root
             .join(format!("etc/pve/nodes/{NODE}/lxc/{vmid}.conf"))
@@ -129,34 +146,22 @@ impl Node {
     /// Creates a privileged CT on the test rootfs whose init is busybox `sleep` (started as
     /// `/bin/sleep`); `extra` are more `pct create` options.
     pub fn create(&self, vmid: u32, extra: &[&str]) {
+        let rootfs = self.rootfs.to_string_lossy().into_owned();
+        let mut opts = vec!["--unprivileged", "0", "--memory", "64", "--swap", "0"];
+        opts.extend(extra);
+        self.create_from(vmid, self.template.to_str().unwrap(), &rootfs, &opts);
+    }
+
+    /// Creates a CT from `template` on `rootfs` (as `pct create` takes them) whose init is
+    /// busybox `sleep`; `extra` are more options. Returns pct's output.
+    pub fn create_from(&self, vmid: u32, template: &str, rootfs: &str, extra: &[&str]) -> String {
         self.track(vmid);
         let id = vmid.to_string();
-        let rootfs = self.rootfs.to_string_lossy().into_owned();
-        let mut args = vec![
-            "create",
-            &id,
-            self.template.to_str().unwrap(),
-            "--rootfs",
-            &rootfs,
-        ];
-        args.extend([
-            "--ostype",
-            "unmanaged",
-            "--arch",
-            "amd64",
-            "--unprivileged",
-            "0",
-        ]);
-        args.extend([
-            "--entrypoint",
-            "/bin/sleep 100000",
-            "--memory",
-            "64",
-            "--swap",
-            "0",
-        ]);
+        let mut args = vec!["create", &id, template, "--rootfs", rootfs];
+        args.extend(["--ostype", "unmanaged", "--arch", "amd64"]);
+        args.extend(["--entrypoint", "/bin/sleep 100000"]);
         args.extend(extra);
-        self.ok(&args);
+        self.ok(&args)
     }
 
     pub fn lxc_path(&self) -> PathBuf {
@@ -246,6 +251,26 @@ fn make_rootfs(rootfs: &Path) {
     }
     fs::write(rootfs.join("etc/hello"), "hello from the image\n").expect("rootfs file");
     fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("tmp mode");
+}
+
+/// Packs the tree `src` into the tar `out` with extra `tar` flags (compression).
+pub fn pack(src: &Path, out: &Path, flags: &[&str]) {
+    let st = Command::new("tar")
+        .args(flags)
+        .arg("-cf")
+        .arg(out)
+        .arg("-C")
+        .arg(src)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success(), "packing {}", out.display());
+}
+
+/// `(uid, gid)` of a file on the host.
+pub fn owner(p: &Path) -> (u32, u32) {
+    let md = fs::symlink_metadata(p).unwrap();
+    (md.uid(), md.gid())
 }
 
 /// Everything about a tree that a run must not change: per entry its type, mode, owner, size,
