@@ -109,7 +109,7 @@ echo "rounds: $rounds; bundle: busybox-static ($(du -sk "$work/bundle/rootfs" | 
 : > "$work/runc.life"
 for i in $(seq "$rounds"); do lifecycle runc "r$i" x >> "$work/runc.life"; done
 rl=$(median < "$work/runc.life")
-printf '%-8s %16s %10s %18s %14s %14s\n' backend "lifecycle(cached)" "vs runc" "create(uncached)" "API requests" "SSH commands"
+printf '%-8s %16s %10s %18s %16s %14s %14s\n' backend "lifecycle(cached)" "vs runc" "create(uncached)" "create(cached)" "API requests" "SSH commands"
 for backend in ssh api; do
     # Uncached: no template on the storage yet; time create alone.
     t0=$(now)
@@ -122,11 +122,16 @@ for backend in ssh api; do
         log="$work/$backend-$i.log"
         lifecycle "$backend" "c$i" "$log" >> "$work/$backend.life"
     done
+    # A create with the template cached, for comparison with the uncached one.
+    t0=$(now)
+    "$bin/proxmox-lxcri" --root "$work/run-$backend" --config "$work/$backend.toml" create --bundle "$work/bundle" k </dev/null >/dev/null 2>&1
+    cached=$(( ($(now) - t0) / 1000 ))
+    "$bin/proxmox-lxcri" --root "$work/run-$backend" --config "$work/$backend.toml" delete -f k
     # Requests of the last lifecycle (its log holds exactly one).
     api=$(grep -c ' debug api ' "$work/$backend-$rounds.log" || true)
     ssh=$(grep -cE ' debug ssh [^:]+: ' "$work/$backend-$rounds.log" || true)
     bl=$(median < "$work/$backend.life")
-    printf '%-8s %13d us %9.1fx %15d us %14s %14s\n' "$backend" "$bl" "$(echo "$bl / $rl" | bc -l)" "$uncached" "$api" "$ssh"
+    printf '%-8s %13d us %9.1fx %15d us %13d us %14s %14s\n' "$backend" "$bl" "$(echo "$bl / $rl" | bc -l)" "$uncached" "$cached" "$api" "$ssh"
     "$bin/proxmox-lxcri" --root "$work/run-$backend" --config "$work/$backend.toml" images --prune >/dev/null
 done
 printf '%-8s %13d us\n' runc "$rl"
