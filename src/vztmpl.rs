@@ -56,6 +56,69 @@ pub fn is_ours(name: &str) -> bool {
         .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Digests of packed rootfs directories, by a key over their files' metadata (see `metadata_key`).
+const DIGEST_DIR: &str = "/var/cache/proxmox-lxcri/digests";
+
+/// A key that changes whenever any file of `rootfs` or `init` may have changed: every entry's
+/// path, type, mode, owner, size, mtime, ctime and inode. ctime cannot be set by anyone and moves
+/// on every write, so equal keys mean equal content; reading the metadata is far cheaper than
+/// packing and hashing the content.
+pub fn metadata_key(rootfs: &Path, init: &Path) -> io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    fn line(h: &mut Sha256, name: &Path, m: &fs::Metadata) {
+        use std::os::unix::ffi::OsStrExt;
+        h.update(name.as_os_str().as_bytes());
+        let f = [
+            m.mode() as u64,
+            m.uid() as u64,
+            m.gid() as u64,
+            m.size(),
+            m.mtime() as u64,
+            m.mtime_nsec() as u64,
+            m.ctime() as u64,
+            m.ctime_nsec() as u64,
+            m.ino(),
+            m.dev(),
+        ];
+        for v in f {
+            h.update(v.to_le_bytes());
+        }
+    }
+    fn walk(h: &mut Sha256, dir: &Path, name: &Path) -> io::Result<()> {
+        line(h, name, &fs::symlink_metadata(dir)?);
+        let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let child = name.join(e.file_name());
+            if e.file_type()?.is_dir() {
+                walk(h, &e.path(), &child)?;
+            } else {
+                line(h, &child, &e.metadata()?);
+            }
+        }
+        Ok(())
+    }
+    let mut h = Sha256::new();
+    walk(&mut h, rootfs, Path::new("."))?;
+    line(&mut h, init, &fs::metadata(init)?);
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// The digest remembered for `key`, if this host packed that rootfs before.
+pub fn known_digest(key: &str) -> Option<String> {
+    let d = fs::read_to_string(Path::new(DIGEST_DIR).join(key)).ok()?;
+    let d = d.trim();
+    (d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit())).then(|| d.to_string())
+}
+
+/// Remember `sha256` for `key`; a cache that cannot be written only costs a pack next time.
+pub fn remember(key: &str, sha256: &str) {
+    let path = Path::new(DIGEST_DIR).join(key);
+    let _ = fs::create_dir_all(DIGEST_DIR).and_then(|_| {
+        crate::state::write_atomic(&path, sha256.as_bytes(), 0o644).map_err(io::Error::other)
+    });
+}
+
 /// Where uploads of one template to one storage take turns.
 const LOCK_DIR: &str = "/run/lock/proxmox-lxcri";
 
@@ -211,6 +274,32 @@ mod tests {
         fs::write(r.path().join("etc/hostname"), b"y\n").unwrap();
         let c = pack(r.path(), init.path(), tmp.path()).unwrap();
         assert_ne!(a.sha256, c.sha256, "a changed file changes the name");
+    }
+
+    #[test]
+    fn metadata_key_follows_every_change() {
+        let r = rootfs();
+        let init = tempfile::NamedTempFile::new().unwrap();
+        let k1 = metadata_key(r.path(), init.path()).unwrap();
+        assert_eq!(k1, metadata_key(r.path(), init.path()).unwrap(), "stable");
+        // Same size, same mtime restored: ctime still moves.
+        let f = r.path().join("etc/hostname");
+        let mtime = fs::metadata(&f).unwrap().modified().unwrap();
+        fs::write(&f, b"y\n").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let k2 = metadata_key(r.path(), init.path()).unwrap();
+        assert_ne!(k1, k2, "a rewritten file changes the key");
+        fs::write(init.path(), b"new init").unwrap();
+        assert_ne!(
+            k2,
+            metadata_key(r.path(), init.path()).unwrap(),
+            "the init counts"
+        );
     }
 
     #[test]

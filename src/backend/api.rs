@@ -10,10 +10,12 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::node_shell::NodeShell;
+use super::ship::TemplateStore;
 use super::{Backend, BackendError, ClusterCt, CtStatus};
 use crate::api::{ApiError, Client};
 use crate::config::Config;
 use crate::pve::{CtConfig, Vmid};
+use crate::vztmpl::Packed;
 
 pub struct Api {
     cfg: Config,
@@ -101,6 +103,33 @@ impl Api {
     }
 }
 
+impl TemplateStore for Api {
+    fn place(&self) -> String {
+        self.node.clone()
+    }
+
+    fn storage(&self) -> &str {
+        &self.cfg.storage
+    }
+
+    fn has(&self, name: &str) -> Result<bool, BackendError> {
+        let volid = format!("{}:vztmpl/{name}", self.cfg.storage);
+        let have = self
+            .client()?
+            .storage_content(&self.node, &self.cfg.storage, "vztmpl")
+            .map_err(api_err)?;
+        Ok(have.iter().any(|v| v.volid == volid))
+    }
+
+    fn put(&self, name: &str, packed: &Packed) -> Result<(), BackendError> {
+        let upid = self
+            .client()?
+            .upload_template(&self.node, &self.cfg.storage, name, packed.file.path())
+            .map_err(api_err)?;
+        self.wait(Value::String(upid))
+    }
+}
+
 /// Our CTs (tag `proxmox-lxcri`) among `/cluster/resources` entries.
 pub fn ours_in_resources(all: &[Value]) -> Vec<ClusterCt> {
     use crate::api::lenient;
@@ -173,25 +202,7 @@ pub fn place(cfg: &Config) -> Result<Config, BackendError> {
 impl Backend for Api {
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
         self.check_node()?;
-        let storage = &self.cfg.storage;
-        let packed = crate::vztmpl::pack(rootfs, init, &std::env::temp_dir())
-            .map_err(|e| BackendError::Other(e.to_string()))?;
-        let volid = format!("{storage}:vztmpl/{}", packed.name());
-        let _turn = crate::vztmpl::upload_lock(&self.node, storage, &packed.name());
-        let client = self.client()?;
-        let have = client
-            .storage_content(&self.node, storage, "vztmpl")
-            .map_err(api_err)?;
-        if have.iter().any(|v| v.volid == volid) {
-            log::debug!("{volid}: cached on {}", self.node);
-            return Ok(volid);
-        }
-        let upid = client
-            .upload_template(&self.node, storage, &packed.name(), packed.file.path())
-            .map_err(api_err)?;
-        self.wait(Value::String(upid))?;
-        log::info!("{volid}: uploaded {} bytes to {}", packed.size, self.node);
-        Ok(volid)
+        super::ship::template(self, rootfs, init)
     }
 
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {

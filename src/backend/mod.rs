@@ -7,6 +7,7 @@ pub mod node_shell;
 pub mod pct;
 pub mod run;
 pub mod shell;
+mod ship;
 pub mod ssh;
 
 use std::path::Path;

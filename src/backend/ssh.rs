@@ -7,10 +7,12 @@ use std::path::Path;
 use super::node_shell::NodeShell;
 use super::pct::{classify, create_args, ops, set_args, RunsPct};
 use super::run::{one_line, Output};
+use super::ship::TemplateStore;
 use super::{Backend, BackendError, CtStatus};
 use crate::config::Config;
 use crate::pve::{CtConfig, Vmid};
 use crate::remote::ssh::RemoteExit;
+use crate::vztmpl::Packed;
 
 pub struct Ssh {
     shell: NodeShell,
@@ -43,6 +45,36 @@ impl Ssh {
     }
 }
 
+impl TemplateStore for Ssh {
+    fn place(&self) -> String {
+        self.shell.host().to_string()
+    }
+
+    fn storage(&self) -> &str {
+        &self.storage
+    }
+
+    fn has(&self, name: &str) -> Result<bool, BackendError> {
+        let path = self.volume_path(&format!("{}:vztmpl/{name}", self.storage))?;
+        let have = self.shell.run(&["test".into(), "-s".into(), path], b"")?;
+        Ok(have.exit == RemoteExit::Code(0))
+    }
+
+    fn put(&self, name: &str, packed: &Packed) -> Result<(), BackendError> {
+        let path = self.volume_path(&format!("{}:vztmpl/{name}", self.storage))?;
+        // A storage whose template dir was never used has none yet (Proxmox makes it on demand).
+        if let Some((dir, _)) = path.rsplit_once('/') {
+            self.shell
+                .run(&["mkdir".into(), "-p".into(), "--".into(), dir.into()], b"")?;
+        }
+        let mut f = std::fs::File::open(packed.file.path()).map_err(|source| BackendError::Io {
+            what: packed.file.path().display().to_string(),
+            source,
+        })?;
+        self.shell.upload(&path, &mut f, packed.size)
+    }
+}
+
 impl RunsPct for Ssh {
     fn checked(&self, vmid: Vmid, args: &[String]) -> Result<Output, BackendError> {
         let out = self.shell.pct(args)?;
@@ -55,34 +87,7 @@ impl RunsPct for Ssh {
 
 impl Backend for Ssh {
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
-        let packed = crate::vztmpl::pack(rootfs, init, &std::env::temp_dir())
-            .map_err(|e| BackendError::Other(e.to_string()))?;
-        let volid = format!("{}:vztmpl/{}", self.storage, packed.name());
-        let _turn = crate::vztmpl::upload_lock(self.shell.host(), &self.storage, &packed.name());
-        let path = self.volume_path(&volid)?;
-        let have = self
-            .shell
-            .run(&["test".into(), "-s".into(), path.clone()], b"")?;
-        if have.exit == RemoteExit::Code(0) {
-            log::debug!("{volid}: cached on {}", self.shell.host());
-            return Ok(volid);
-        }
-        // A storage whose template dir was never used has none yet (Proxmox makes it on demand).
-        if let Some((dir, _)) = path.rsplit_once('/') {
-            self.shell
-                .run(&["mkdir".into(), "-p".into(), "--".into(), dir.into()], b"")?;
-        }
-        let mut f = std::fs::File::open(packed.file.path()).map_err(|source| BackendError::Io {
-            what: packed.file.path().display().to_string(),
-            source,
-        })?;
-        self.shell.upload(&path, &mut f, packed.size)?;
-        log::info!(
-            "{volid}: uploaded {} bytes to {}",
-            packed.size,
-            self.shell.host()
-        );
-        Ok(volid)
+        super::ship::template(self, rootfs, init)
     }
 
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
