@@ -55,9 +55,11 @@ impl TemplateStore for Ssh {
     }
 
     fn has(&self, name: &str) -> Result<bool, BackendError> {
-        let path = self.volume_path(&format!("{}:vztmpl/{name}", self.storage))?;
-        let have = self.shell.run(&["test".into(), "-s".into(), path], b"")?;
-        Ok(have.exit == RemoteExit::Code(0))
+        // One round trip: resolve the volume and test the file on the node.
+        let script = r#"p=$(pvesm path "$1") && test -s "$p""#;
+        let volid = format!("{}:vztmpl/{name}", self.storage);
+        let argv = ["sh", "-c", script, "sh", &volid].map(String::from);
+        Ok(self.shell.run(&argv, b"")?.exit == RemoteExit::Code(0))
     }
 
     fn put(&self, name: &str, packed: &Packed) -> Result<(), BackendError> {
