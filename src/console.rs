@@ -32,6 +32,30 @@ fn failed(what: &str, e: impl std::fmt::Display) -> ConsoleError {
     ConsoleError::Failed(format!("{what}: {e}"))
 }
 
+/// A pty pair on this host, for a workload on a remote node whose own terminal is made by
+/// `pct exec` there: (master, slave).
+pub fn open_local_pty() -> Result<(OwnedFd, OwnedFd), ConsoleError> {
+    let p = nix::pty::openpty(None, None).map_err(|e| failed("openpty", e))?;
+    Ok((p.master, p.slave))
+}
+
+/// The (columns, rows) of terminal `fd`; 80x24 when it has none set.
+pub fn size_of(fd: RawFd) -> (u32, u32) {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ fills a winsize we own.
+    let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok && ws.ws_col > 0 && ws.ws_row > 0 {
+        (ws.ws_col.into(), ws.ws_row.into())
+    } else {
+        (80, 24)
+    }
+}
+
 /// A pty pair from the devpts of the mount namespace of `pid` (the CT's init): (master, slave).
 pub fn open_pty_in(pid: i32) -> Result<(OwnedFd, OwnedFd), ConsoleError> {
     let (ours, theirs) = socketpair(

@@ -315,8 +315,15 @@ impl Shim {
     fn launch(&self) -> Result<i32, String> {
         if self.backend.is_remote() {
             let pid_file = crate::spec::remote::WORKLOAD_PID;
-            return crate::remote::proxy::spawn(&self.config, self.vmid, &self.process, pid_file)
-                .map_err(|e| format!("starting the workload's stand-in: {e}"));
+            let console = self.console.as_ref().map(|c| c.as_raw_fd());
+            return crate::remote::proxy::spawn(
+                &self.config,
+                self.vmid,
+                &self.process,
+                pid_file,
+                console,
+            )
+            .map_err(|e| format!("starting the workload's stand-in: {e}"));
         }
         launch(&self.target, &self.process).map_err(|e| e.to_string())
     }
@@ -466,7 +473,7 @@ pub fn wait_any_child_exit() -> Option<i32> {
     None
 }
 
-fn close_other_fds(from: RawFd, keep: &[RawFd]) {
+pub(crate) fn close_other_fds(from: RawFd, keep: &[RawFd]) {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
         return;
     };

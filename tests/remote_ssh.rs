@@ -202,3 +202,30 @@ fn podman_runs_a_container_on_the_remote_node() {
     assert_eq!(out.status.code(), Some(7), "stderr: {}", stderr(&out));
     assert!(r.sim.cts().is_empty(), "podman's cleanup destroyed the CT");
 }
+
+#[test]
+fn terminal_over_ssh() {
+    let r = Remote::ssh("terminal_over_ssh", "");
+    let sim = &r.sim;
+    let bundle = sim.bundle(
+        "b",
+        "test -t 0 && echo stdin-is-a-tty; stty size; echo done",
+    );
+    edit_spec(&bundle, |spec| {
+        spec["process"]["terminal"] = true.into();
+        spec["process"]["consoleSize"] = serde_json::json!({"height": 33, "width": 111});
+    });
+    let master = common::console::create_with_console(sim, &bundle, "t1");
+    let shim: i32 = sim.state_json("t1")["pid"].as_i64().unwrap() as i32;
+    let s = sim.run(&["start", "t1"]);
+    assert!(s.status.success(), "{}", stderr(&s));
+    let text = common::console::read_until(master, "done");
+    assert!(text.contains("stdin-is-a-tty\n33 111\n"), "{text:?}");
+    common::wait_for("shim exit", std::time::Duration::from_secs(20), || {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(shim), None).is_err()
+            || sim.state_json("t1")["status"] == "stopped"
+    });
+    let d = sim.run(&["delete", "--force", "t1"]);
+    assert!(d.status.success(), "{}", stderr(&d));
+    assert!(sim.cts().is_empty());
+}

@@ -213,6 +213,8 @@ fn attached_pipes_carry_all_three_streams() {
         stdin: Some(in_r.as_raw_fd()),
         stdout: out_w.as_raw_fd(),
         stderr: err_w.as_raw_fd(),
+
+        pty: None,
     };
     let cmd = argv(&["sh", "-c", "cat; echo err >&2; exit 5"]);
     let exit = s.run_attached(&cmd, io).unwrap();
@@ -234,6 +236,8 @@ fn attached_command_ends_while_stdin_stays_open() {
         stdin: Some(in_r.as_raw_fd()),
         stdout: out_w.as_raw_fd(),
         stderr: err_w.as_raw_fd(),
+
+        pty: None,
     };
     let exit = s.run_attached(&argv(&["echo", "done"]), io).unwrap();
     drop((out_w, err_w));
@@ -247,11 +251,36 @@ fn attached_command_ends_while_stdin_stays_open() {
         stdin: None,
         stdout: out_w.as_raw_fd(),
         stderr: out_w.as_raw_fd(),
+
+        pty: None,
     };
     let exit = s.run_attached(&argv(&["wc", "-c"]), io).unwrap();
     drop(out_w);
     assert_eq!(exit, RemoteExit::Code(0));
     assert_eq!(String::from_utf8(out.join().unwrap()).unwrap().trim(), "0");
+}
+
+#[test]
+fn attached_with_a_terminal_of_the_given_size() {
+    let sshd = Sshd::start(&[]);
+    let s = connect(&sshd);
+    let (out_w, out) = collector();
+    let io = AttachedIo {
+        stdin: None,
+        stdout: out_w.as_raw_fd(),
+        stderr: out_w.as_raw_fd(),
+        pty: Some((100, 30)),
+    };
+    let script = "test -t 0 && test -t 1 && echo tty; stty size; echo err >&2";
+    let exit = s.run_attached(&argv(&["sh", "-c", script]), io).unwrap();
+    drop(out_w);
+    assert_eq!(exit, RemoteExit::Code(0));
+    let text = String::from_utf8(out.join().unwrap()).unwrap();
+    assert_eq!(
+        text.replace('\r', ""),
+        "tty\n30 100\nerr\n",
+        "stderr comes on the terminal too"
+    );
 }
 
 #[test]

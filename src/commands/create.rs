@@ -105,12 +105,6 @@ fn create(
     }
     let terminal = process.terminal() == Some(true);
     let remote = backend.is_remote();
-    if terminal && remote {
-        bail!(
-            "{}: process.terminal: not supported on a remote node yet",
-            config_path.display()
-        );
-    }
     if remote && spec.hooks().is_some() {
         let msg = format!(
             "{}: hooks: not run for a CT on another node",
@@ -302,7 +296,19 @@ fn create(
     }
     let console = match (&args.console_socket, terminal) {
         (Some(socket), true) => {
-            let (master, slave) = crate::console::open_pty_in(init_pid)?;
+            // A remote CT's terminal is made there by `pct exec`; ours is its local end.
+            let (master, slave) = if remote {
+                crate::console::open_local_pty()?
+            } else {
+                crate::console::open_pty_in(init_pid)?
+            };
+            if let Some(size) = process.console_size() {
+                crate::console::set_size(
+                    slave.as_raw_fd(),
+                    size.height() as u16,
+                    size.width() as u16,
+                );
+            }
             crate::console::send_master(socket, &master)?;
             Some(slave)
         }

@@ -126,20 +126,31 @@ fn report_and_pid_file(r: std::os::fd::OwnedFd, pid: i32, args: &ExecArgs) -> an
 /// exec in a CT on another node: a stand-in runs the process through `pct exec`; with `--detach`
 /// an exec shim is its parent, as for a local exec.
 fn remote(st: &crate::state::State, process: Process, args: &ExecArgs) -> anyhow::Result<()> {
-    if process.terminal() == Some(true) {
-        bail!(
-            "exec {}: a terminal is not supported on a remote node yet",
-            args.id
-        );
-    }
     let vmid = st
         .vmid
         .ok_or_else(|| anyhow!("container {} has no CT", args.id))?;
+    // With a terminal the stand-in sits on a local pty whose master goes to the caller; the
+    // remote process gets its own terminal of that size from `pct exec`.
+    let console = match (&args.console_socket, process.terminal() == Some(true)) {
+        (Some(socket), true) => {
+            let (master, slave) = crate::console::open_local_pty()?;
+            if let Some(size) = process.console_size() {
+                let (rows, cols) = (size.height() as u16, size.width() as u16);
+                crate::console::set_size(slave.as_raw_fd(), rows, cols);
+            }
+            crate::console::send_master(socket, &master)?;
+            Some(slave)
+        }
+        (None, true) => bail!("exec {}: process.terminal needs --console-socket", args.id),
+        _ => None,
+    };
     let pid_file = format!("/dev/.proxmox-lxcri-exec-{}.pid", std::process::id());
     if !args.detach {
         let mut sfd =
             shim::signal_fd().ok_or_else(|| anyhow!("exec {}: signalfd failed", args.id))?;
-        let pid = crate::remote::proxy::spawn(&st.config, vmid, &process, &pid_file)?;
+        let tty = console.as_ref().map(|c| c.as_raw_fd());
+        let pid = crate::remote::proxy::spawn(&st.config, vmid, &process, &pid_file, tty)?;
+        drop(console);
         let code = shim::relay_until_exit(&mut sfd, Pid::from_raw(pid));
         log::logger().flush();
         std::process::exit(code)
@@ -149,14 +160,23 @@ fn remote(st: &crate::state::State, process: Process, args: &ExecArgs) -> anyhow
     let pid = shim::daemonize(move || {
         use std::io::Write;
         let mut w = std::fs::File::from(w);
+        let tty = console.as_ref().map(|c| c.as_raw_fd());
+        // Nothing of the caller's but stdio stays open: conmon waits for EOF on its pipes.
+        let keep: Vec<RawFd> = [Some(w.as_raw_fd()), tty, crate::logging::fd()]
+            .into_iter()
+            .flatten()
+            .collect();
+        shim::close_other_fds(3, &keep);
         let Some(mut sfd) = shim::signal_fd() else {
             let _ = w.write_all(b"error signalfd failed\n");
             return 1;
         };
-        match crate::remote::proxy::spawn(&cfg, vmid, &process, &pid_file) {
+        match crate::remote::proxy::spawn(&cfg, vmid, &process, &pid_file, tty) {
             Ok(p) => {
                 let _ = w.write_all(b"ok\n");
                 drop(w);
+                // The stand-in holds the terminal now.
+                drop(console);
                 shim::relay_until_exit(&mut sfd, Pid::from_raw(p))
             }
             Err(e) => {

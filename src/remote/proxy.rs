@@ -3,7 +3,7 @@
 //! exits with its status. Signals sent to the stand-in are passed on through the init's `kill`
 //! mode, so the shim's relay, `kill` and conmon treat it like a local workload.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
@@ -29,8 +29,15 @@ fn passed() -> SigSet {
 }
 
 /// Fork the stand-in; returns its pid. `pid_file` is where, inside the CT, the init records the
-/// process's pid for `kill`.
-pub fn spawn(cfg: &Config, vmid: Vmid, process: &Process, pid_file: &str) -> nix::Result<i32> {
+/// process's pid for `kill`. With `console` (a local pty slave) the stand-in's stdio is that
+/// terminal and the remote process gets one of the same size.
+pub fn spawn(
+    cfg: &Config,
+    vmid: Vmid,
+    process: &Process,
+    pid_file: &str,
+    console: Option<RawFd>,
+) -> nix::Result<i32> {
     let mask = passed();
     // Blocked before the fork, so that none kills the stand-in before its relay runs.
     let old = mask.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)?;
@@ -42,7 +49,7 @@ pub fn spawn(cfg: &Config, vmid: Vmid, process: &Process, pid_file: &str) -> nix
             Ok(child.as_raw())
         }
         Ok(ForkResult::Child) => {
-            let code = stand_in(cfg, vmid, process, pid_file, &mask);
+            let code = stand_in(cfg, vmid, process, pid_file, &mask, console);
             log::logger().flush();
             unsafe { libc::_exit(code) }
         }
@@ -53,9 +60,27 @@ pub fn spawn(cfg: &Config, vmid: Vmid, process: &Process, pid_file: &str) -> nix
     }
 }
 
-fn stand_in(cfg: &Config, vmid: Vmid, process: &Process, pid_file: &str, mask: &SigSet) -> i32 {
+fn stand_in(
+    cfg: &Config,
+    vmid: Vmid,
+    process: &Process,
+    pid_file: &str,
+    mask: &SigSet,
+    console: Option<RawFd>,
+) -> i32 {
     // A stand-in whose shim died must not keep a remote process alive.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let pty = match console {
+        Some(fd) => {
+            let _ = nix::unistd::setsid();
+            if let Err(e) = crate::console::become_ctty(fd) {
+                log::error!("CT {vmid}: {e}");
+                return 255;
+            }
+            Some(crate::console::size_of(0))
+        }
+        None => None,
+    };
     if let Ok(sfd) = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC) {
         let cfg = cfg.clone();
         let pid_file = pid_file.to_string();
@@ -67,6 +92,7 @@ fn stand_in(cfg: &Config, vmid: Vmid, process: &Process, pid_file: &str, mask: &
         stdin: Some(std::io::stdin().as_raw_fd()),
         stdout: std::io::stdout().as_raw_fd(),
         stderr: std::io::stderr().as_raw_fd(),
+        pty,
     };
     match backend.attach_in_ct(vmid, &argv, io) {
         Ok(exit) => exit.code(),

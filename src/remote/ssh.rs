@@ -152,6 +152,9 @@ pub struct AttachedIo {
     pub stdin: Option<RawFd>,
     pub stdout: RawFd,
     pub stderr: RawFd,
+    /// A remote terminal of (columns, rows): the command's stdout and stderr then both arrive
+    /// on `stdout`, as from any terminal.
+    pub pty: Option<(u32, u32)>,
 }
 
 /// An authenticated connection. Calls are serialized by a lock: libssh2's blocking mode is
@@ -239,6 +242,7 @@ impl SshSession {
             ssh: self,
             line: &line,
             deadline: Some((Instant::now() + timeout, timeout)),
+            pty: None,
         }
         .exec(
             pump::Input::Bytes(stdin),
@@ -255,7 +259,7 @@ impl SshSession {
 
     /// Run argv with its stdio wired to local fds until it ends: bytes from `io.stdin` go to the
     /// remote stdin (EOF forwarded when the local fd hits EOF), remote stdout → io.stdout,
-    /// remote stderr → io.stderr. No pty, no time limit. Returns as soon as the remote command
+    /// remote stderr → io.stderr; with `io.pty` a remote terminal of that size. No time limit. Returns as soon as the remote command
     /// has ended, even if the local stdin never closes.
     pub fn run_attached(&self, argv: &[String], io: AttachedIo) -> Result<RemoteExit, SshError> {
         let _one = self.serialize();
@@ -265,6 +269,7 @@ impl SshSession {
             ssh: self,
             line: &line,
             deadline: None,
+            pty: io.pty,
         }
         .exec(
             pump::Input::Fd(io.stdin),

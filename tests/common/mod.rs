@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod console;
 pub mod podman;
 pub mod remote;
 pub mod sshd;

@@ -31,6 +31,8 @@ pub struct Pump<'a> {
     pub line: &'a str,
     /// When to give up, and the limit as given (for the error).
     pub deadline: Option<(Instant, Duration)>,
+    /// A terminal of (columns, rows) for the command.
+    pub pty: Option<(u32, u32)>,
 }
 
 /// The session is non-blocking while this lives.
@@ -49,6 +51,12 @@ impl Pump<'_> {
         // freed without waiting for a close the server sends only once the command ends
         let _nb = NonBlocking(&self.ssh.sess);
         let mut ch = self.retry("opening a channel", || self.ssh.sess.channel_session())?;
+        if let Some((cols, rows)) = self.pty {
+            // TERM as conmon's containers get it; the workload's env may say otherwise.
+            self.retry("requesting a terminal", || {
+                ch.request_pty("xterm", None, Some((cols, rows, 0, 0)))
+            })?;
+        }
         self.retry("starting the command", || ch.exec(self.line))?;
 
         let mut feed = Feed::new(input);
