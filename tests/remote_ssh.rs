@@ -209,7 +209,7 @@ fn terminal_over_ssh() {
     let sim = &r.sim;
     let bundle = sim.bundle(
         "b",
-        "test -t 0 && echo stdin-is-a-tty; stty size; echo done",
+        "test -t 0 && echo stdin-is-a-tty; stty size; echo ready; sleep 2; stty size; echo done",
     );
     edit_spec(&bundle, |spec| {
         spec["process"]["terminal"] = true.into();
@@ -219,8 +219,23 @@ fn terminal_over_ssh() {
     let shim: i32 = sim.state_json("t1")["pid"].as_i64().unwrap() as i32;
     let s = sim.run(&["start", "t1"]);
     assert!(s.status.success(), "{}", stderr(&s));
-    let text = common::console::read_until(master, "done");
+    let resize = master.try_clone().unwrap();
+    let text = common::console::read_until(master.try_clone().unwrap(), "ready");
     assert!(text.contains("stdin-is-a-tty\n33 111\n"), "{text:?}");
+    // conmon resizes the master; the remote terminal follows.
+    let ws = libc::winsize {
+        ws_row: 50,
+        ws_col: 150,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    use std::os::fd::AsRawFd;
+    assert_eq!(
+        unsafe { libc::ioctl(resize.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
+        0
+    );
+    let text = common::console::read_until(master, "done");
+    assert!(text.contains("50 150\n"), "{text:?}");
     common::wait_for("shim exit", std::time::Duration::from_secs(20), || {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(shim), None).is_err()
             || sim.state_json("t1")["status"] == "stopped"

@@ -215,6 +215,7 @@ fn attached_pipes_carry_all_three_streams() {
         stderr: err_w.as_raw_fd(),
 
         pty: None,
+        resize: None,
     };
     let cmd = argv(&["sh", "-c", "cat; echo err >&2; exit 5"]);
     let exit = s.run_attached(&cmd, io).unwrap();
@@ -238,6 +239,7 @@ fn attached_command_ends_while_stdin_stays_open() {
         stderr: err_w.as_raw_fd(),
 
         pty: None,
+        resize: None,
     };
     let exit = s.run_attached(&argv(&["echo", "done"]), io).unwrap();
     drop((out_w, err_w));
@@ -253,6 +255,7 @@ fn attached_command_ends_while_stdin_stays_open() {
         stderr: out_w.as_raw_fd(),
 
         pty: None,
+        resize: None,
     };
     let exit = s.run_attached(&argv(&["wc", "-c"]), io).unwrap();
     drop(out_w);
@@ -270,6 +273,7 @@ fn attached_with_a_terminal_of_the_given_size() {
         stdout: out_w.as_raw_fd(),
         stderr: out_w.as_raw_fd(),
         pty: Some((100, 30)),
+        resize: None,
     };
     let script = "test -t 0 && test -t 1 && echo tty; stty size; echo err >&2";
     let exit = s.run_attached(&argv(&["sh", "-c", script]), io).unwrap();

@@ -81,6 +81,14 @@ fn stand_in(
         }
         None => None,
     };
+    // The local terminal's resizes reach us as SIGWINCH (we lead its session); the pump sends
+    // them on to the remote terminal.
+    let winch = pty.and_then(|_| {
+        let mut w = SigSet::empty();
+        w.add(Signal::SIGWINCH);
+        w.thread_block().ok()?;
+        SignalFd::with_flags(&w, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok()
+    });
     if let Ok(sfd) = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC) {
         let cfg = cfg.clone();
         let pid_file = pid_file.to_string();
@@ -93,6 +101,7 @@ fn stand_in(
         stdout: std::io::stdout().as_raw_fd(),
         stderr: std::io::stderr().as_raw_fd(),
         pty,
+        resize: winch.as_ref().map(|w| w.as_raw_fd()),
     };
     match backend.attach_in_ct(vmid, &argv, io) {
         Ok(exit) => exit.code(),

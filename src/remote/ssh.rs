@@ -155,6 +155,9 @@ pub struct AttachedIo {
     /// A remote terminal of (columns, rows): the command's stdout and stderr then both arrive
     /// on `stdout`, as from any terminal.
     pub pty: Option<(u32, u32)>,
+    /// With `pty`: an fd that turns readable when the local terminal (`stdin`) was resized (a
+    /// signalfd for SIGWINCH); the remote terminal then gets the new size.
+    pub resize: Option<RawFd>,
 }
 
 /// An authenticated connection. Calls are serialized by a lock: libssh2's blocking mode is
@@ -271,6 +274,7 @@ impl SshSession {
             deadline: None,
             pty: io.pty,
         }
+        .with_resize(io.resize, io.stdin)
         .exec(
             pump::Input::Fd(io.stdin),
             pump::Sink::Fd(io.stdout),

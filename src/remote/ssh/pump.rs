@@ -35,6 +35,32 @@ pub struct Pump<'a> {
     pub pty: Option<(u32, u32)>,
 }
 
+/// A pump whose remote terminal follows a local one.
+pub struct Resizing<'a> {
+    pump: Pump<'a>,
+    /// Readable on a resize; drained with a read.
+    signal: Option<RawFd>,
+    /// The local terminal whose size is sent.
+    term: Option<RawFd>,
+}
+
+impl<'a> Pump<'a> {
+    pub fn with_resize(self, signal: Option<RawFd>, term: Option<RawFd>) -> Resizing<'a> {
+        Resizing {
+            pump: self,
+            signal,
+            term,
+        }
+    }
+}
+
+impl Resizing<'_> {
+    pub fn exec(&self, input: Input, out: Sink, err: Sink) -> Result<RemoteExit, SshError> {
+        self.pump
+            .exec_resizing(input, out, err, self.signal.zip(self.term))
+    }
+}
+
 /// The session is non-blocking while this lives.
 struct NonBlocking<'a>(&'a Session);
 
@@ -45,7 +71,17 @@ impl Drop for NonBlocking<'_> {
 }
 
 impl Pump<'_> {
-    pub fn exec(&self, input: Input, mut out: Sink, mut err: Sink) -> Result<RemoteExit, SshError> {
+    pub fn exec(&self, input: Input, out: Sink, err: Sink) -> Result<RemoteExit, SshError> {
+        self.exec_resizing(input, out, err, None)
+    }
+
+    fn exec_resizing(
+        &self,
+        input: Input,
+        mut out: Sink,
+        mut err: Sink,
+        resize: Option<(RawFd, RawFd)>,
+    ) -> Result<RemoteExit, SshError> {
         self.ssh.sess.set_blocking(false);
         // before the channel, so it drops after it: a channel abandoned on timeout is then
         // freed without waiting for a close the server sends only once the command ends
@@ -70,8 +106,17 @@ impl Pump<'_> {
             if busy || ch.read_window().available > 0 || (out_done && err_done) {
                 continue;
             }
-            if self.wait(feed.wants_local())? {
+            let (input, resized) = self.wait(feed.wants_local(), resize.map(|(s, _)| s))?;
+            if input {
                 feed.fill().map_err(|e| self.io("reading local stdin", e))?;
+            }
+            if let (true, Some((signal, term))) = (resized, resize) {
+                // A signalfd read takes whole records; one is enough to drain a single resize.
+                let _ = nix::unistd::read(signal, &mut [0u8; 128]);
+                let (cols, rows) = crate::console::size_of(term);
+                self.retry("resizing the terminal", || {
+                    ch.request_pty_size(cols, rows, None, None)
+                })?;
             }
         }
         // the rest of stdin has nowhere to go once the command's output has ended
@@ -131,16 +176,16 @@ impl Pump<'_> {
             match step() {
                 Err(e) if e.code() == EAGAIN => {
                     self.check_deadline()?;
-                    self.wait(None)?;
+                    self.wait(None, None)?;
                 }
                 r => return r.map_err(|e| self.proto(what, e)),
             }
         }
     }
 
-    /// Sleeps until the socket can move the way libssh2 last blocked, `local` is readable or
-    /// the deadline passes; true when `local` is readable.
-    fn wait(&self, local: Option<RawFd>) -> Result<bool, SshError> {
+    /// Sleeps until the socket can move the way libssh2 last blocked, `local` or `other` is
+    /// readable or the deadline passes; says which of the two is readable.
+    fn wait(&self, local: Option<RawFd>, other: Option<RawFd>) -> Result<(bool, bool), SshError> {
         let mut events = PollFlags::POLLIN;
         if matches!(
             self.ssh.sess.block_directions(),
@@ -157,19 +202,29 @@ impl Pump<'_> {
             }
         };
         let mut fds = vec![PollFd::new(self.ssh.sock.as_fd(), events)];
-        if let Some(fd) = local {
-            // SAFETY: the caller keeps its fd open for the whole call
-            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-            fds.push(PollFd::new(fd, PollFlags::POLLIN));
-        }
+        // SAFETY: the caller keeps its fds open for the whole call
+        let borrowed: Vec<Option<BorrowedFd>> = [local, other]
+            .iter()
+            .map(|f| f.map(|fd| unsafe { BorrowedFd::borrow_raw(fd) }))
+            .collect();
+        let slots: Vec<Option<usize>> = borrowed
+            .iter()
+            .map(|b| {
+                b.map(|fd| {
+                    fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                    fds.len() - 1
+                })
+            })
+            .collect();
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(self.io("polling", e.into())),
         }
-        Ok(fds
-            .get(1)
-            .and_then(|p| p.revents())
-            .is_some_and(|r| !r.is_empty()))
+        let ready = |slot: Option<usize>| {
+            slot.and_then(|i| fds[i].revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        Ok((ready(slots[0]), ready(slots[1])))
     }
 
     fn check_deadline(&self) -> Result<(), SshError> {
