@@ -296,6 +296,16 @@ fn run_one(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    // A hook gets stdio only: not the container's preserved fds nor our own (runc's rule).
+    // Marked close-on-exec rather than closed, so the namespace fds and pipes set up for the
+    // hook still serve until its exec.
+    // SAFETY: close_range is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32);
+            Ok(())
+        })
+    };
     let mut report = None;
     if let Some((pid, paths)) = ns {
         let (child, report_r, ns_shown) = prepare_ns(

@@ -9,6 +9,13 @@ use proxmox_lxcri::commands::{self, Ctx};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before anything opens a file: an fd opened now could take a preserved slot that the
+    // caller left empty, and the shim would keep it (our container lock, say) as the
+    // container's.
+    if let Err(e) = check_preserved_fds(&cli) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     if let Err(e) = proxmox_lxcri::logging::init(
         cli.global.log.as_deref(),
         cli.global.log_format,
@@ -61,4 +68,20 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Resume(a) => commands::pause::run(&ctx, &a.id, false),
         Command::Images(a) => commands::images::run(&ctx, a),
     }
+}
+
+/// Every fd `--preserve-fds N` names (3 .. 3+N) must be open.
+fn check_preserved_fds(cli: &Cli) -> Result<(), String> {
+    let n = match &cli.command {
+        Some(Command::Create(a)) => a.preserve_fds,
+        Some(Command::Exec(a)) => a.preserve_fds,
+        _ => 0,
+    };
+    for fd in 3..3 + n as i32 {
+        // SAFETY: F_GETFD only asks about the fd.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(format!("--preserve-fds {n}: fd {fd} is not open"));
+        }
+    }
+    Ok(())
 }

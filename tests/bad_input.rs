@@ -167,3 +167,27 @@ fn kill_of_a_stuck_shim_with_a_failing_stop_is_cleaned_by_delete() {
     assert!(sim.run(&["delete", "--force", "s1"]).status.success());
     assert_clean(&sim, "s1");
 }
+
+#[test]
+fn preserve_fds_naming_a_closed_fd() {
+    let sim = Sim::new("bad_preserve_fds");
+    let b = sim.bundle("b", "true");
+    // Only stdio open: the runtime's own files would otherwise land on fd 3 and pass for the
+    // container's.
+    let mut c = sim.runtime();
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    let out = c
+        .args(["create", "--preserve-fds", "2", "--bundle"])
+        .arg(&b)
+        .arg("p1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    one_line_naming(&out, "fd 3 is not open");
+    assert_clean(&sim, "p1");
+}

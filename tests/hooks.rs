@@ -91,3 +91,57 @@ fn a_failing_create_runtime_hook_leaves_nothing() {
     assert!(sim.cts().is_empty(), "CT left behind");
     assert!(!sim.state_root.join("hf").exists(), "state dir left behind");
 }
+
+#[test]
+fn hooks_get_no_preserved_fds() {
+    let sim = Sim::new("hooks_fds");
+    let bundle = sim.bundle("b", "true");
+    let out = sim.dir.path().join("fds");
+    let script = sim.dir.path().join("fds.sh");
+    // dash reads the script on fd 10: fd 3 is there only if the hook inherited it.
+    let check = "#!/bin/sh\nreadlink /proc/$$/fd/3 > \"$1\" 2>/dev/null || echo none > \"$1\"\n";
+    std::fs::write(&script, check).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    edit_spec(&bundle, |spec| {
+        spec["hooks"] = serde_json::json!({"createRuntime": [
+            {"path": script, "args": ["fds.sh", out]}]});
+    });
+    // fd 3 is the container's, as conmon passes it with --preserve-fds 1.
+    let extra = std::fs::File::open("/dev/null").unwrap();
+    use std::os::fd::AsRawFd;
+    let fd = extra.as_raw_fd();
+    let mut cmd = sim.runtime();
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            // dup2 onto itself would keep close-on-exec: clear it then.
+            let r = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let st = cmd
+        .args(["create", "--preserve-fds", "1", "--bundle"])
+        .arg(&bundle)
+        .arg("f1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        // A file, not a pipe: the shim keeps the container's stdio.
+        .stderr(std::fs::File::create(sim.dir.path().join("err")).unwrap())
+        .status()
+        .unwrap();
+    let err = std::fs::read_to_string(sim.dir.path().join("err")).unwrap();
+    assert!(st.success(), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "none\n",
+        "the hook got fd 3"
+    );
+    let d = sim.run(&["delete", "--force", "f1"]);
+    assert!(d.status.success(), "{}", stderr(&d));
+}
