@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: build, start a pve-sim node, run a busybox container through
-# the runtime directly and through podman, and show what happened on the "Proxmox" side.
+# the runtime directly and through podman, and show what happened on the "Proxmox" side; then
+# the same container on a "remote" node through the REST API (pve-sim api + SSH for its I/O).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. contrib/lib/sim-node.sh
 contrib/setup-host.sh
 cargo build --workspace --release -q
 bin=$PWD/target/release
@@ -14,6 +16,8 @@ cleanup() {
     for v in $("$work/pct" list 2>/dev/null | awk 'NR>1 {print $1}'); do
         "$work/pct" destroy "$v" --force 1 --purge 1 >/dev/null 2>&1 || true
     done
+    "$bin/proxmox-lxcri" --root "$work/run-api" --config "$work/api.toml" delete --force far 2>/dev/null || true
+    stop_sim_node
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -61,3 +65,17 @@ echo "podman exit status: $? (the workload's)"
 set -e
 echo "== CTs left on the node (none expected):"
 "$work/pct" list
+
+echo "== the same bundle on a remote node: backend = \"api\" (REST API + SSH for process I/O)"
+mkdir -p "$work/remote"
+chmod 755 "$work" "$work/remote"
+start_sim_node "$work/remote" "$bin" far-node
+sim_node_config api far-node "[900200, 900299]" > "$work/api.toml"
+api() { "$bin/proxmox-lxcri" --root "$work/run-api" --config "$work/api.toml" "$@"; }
+api create --bundle "$work/bundle" far </dev/null
+api list --cluster
+api start far
+until api state far | grep -q '"status": "stopped"'; do sleep 0.1; done
+api images
+api delete far
+api images --prune

@@ -162,3 +162,34 @@ fn rlimits_above_the_hard_limit_are_capped() {
         hard.to_string()
     );
 }
+
+#[test]
+fn no_new_privs_is_set() {
+    let r = rootfs();
+    let proc_dir = r.path().join("proc");
+    std::fs::create_dir_all(&proc_dir).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "proc", "proc"])
+        .arg(&proc_dir)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount proc");
+    let out = run(
+        r.path(),
+        &[
+            "exec",
+            "--nnp",
+            "--",
+            "/bin/grep",
+            "NoNewPrivs",
+            "/proc/self/status",
+        ],
+    );
+    let _ = Command::new("umount").arg(&proc_dir).status();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>(),
+        ["NoNewPrivs:", "1"]
+    );
+}

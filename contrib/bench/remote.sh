@@ -7,12 +7,12 @@
 # Usage: contrib/bench/remote.sh [ROUNDS]   (root; after contrib/setup-host.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. contrib/lib/sim-node.sh
 rounds=${1:-5}
 cargo build --workspace --release -q
 bin=$PWD/target/release
 work=$(mktemp -d /tmp/plx-rbench.XXXXXX)
 chmod 755 "$work"
-pids=()
 cleanup() {
     for cfg in ssh api; do
         for id in $(ls "$work/run-$cfg" 2>/dev/null); do
@@ -20,66 +20,15 @@ cleanup() {
         done
     done
     for id in $(runc --root "$work/runc" list -q 2>/dev/null); do runc --root "$work/runc" delete -f "$id" >/dev/null 2>&1 || true; done
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    stop_sim_node
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-# The node: pve-sim's pct and pvesm behind an sshd on loopback.
-mkdir -p "$work/node-bin" "$work/sim" /run/sshd
-for b in pct pvesm; do
-    printf '#!/bin/sh\nexport PVE_SIM_ROOT=%s PVE_SIM_NODE=bench\nexec %s "$@"\n' "$work/sim" "$bin/$b" > "$work/node-bin/$b"
-    chmod 755 "$work/node-bin/$b"
-done
-ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$work/id"
-echo "environment=\"PATH=$work/node-bin:/usr/sbin:/usr/bin:/sbin:/bin\" $(cat "$work/id.pub")" > "$work/authorized_keys"
-port=$(( 40000 + RANDOM % 20000 ))
-cat > "$work/sshd_config" <<EOS
-Port $port
-ListenAddress 127.0.0.1
-HostKey $work/host_key
-AuthorizedKeysFile $work/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitUserEnvironment yes
-UsePAM no
-PidFile none
-StrictModes no
-MaxStartups 100
-MaxSessions 100
-Subsystem sftp internal-sftp
-LogLevel ERROR
-EOS
-/usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" & pids+=($!)
-echo "[127.0.0.1]:$port $(cat "$work/host_key.pub")" > "$work/known_hosts"
-token='root@pam!bench=00000000-0000-0000-0000-000000000000'
-install -m 600 /dev/null "$work/token"; echo "$token" > "$work/token"
-PVE_SIM_ROOT=$work/sim "$bin/pve-sim" api --listen 127.0.0.1:0 --nodes bench --token "$token" \
-    --tls-dir "$work/tls" --auth-delay-ms 0 > "$work/api.out" & pids+=($!)
-until [ -s "$work/api.out" ]; do sleep 0.05; done
-read -r _ _ url _ fp < "$work/api.out"
-until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do sleep 0.05; done
-
+# The node: pve-sim's pct and pvesm behind an sshd on loopback, and `pve-sim api`.
+start_sim_node "$work" "$bin" bench
 for backend in ssh api; do
-    cat > "$work/$backend.toml" <<EOS
-backend = "$backend"
-node = "bench"
-storage = "local"
-strict = false
-vmid_range = [920000, 920999]
-[ssh]
-host = "127.0.0.1"
-port = $port
-identity = "$work/id"
-known_hosts = "$work/known_hosts"
-[api]
-url = "$url"
-token_file = "$work/token"
-fingerprint = "$fp"
-EOS
+    sim_node_config "$backend" bench "[920000, 920999]" > "$work/$backend.toml"
 done
 
 mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/"{proc,sys,dev,etc,tmp}

@@ -53,8 +53,9 @@ mod nr {
 #[cfg(target_arch = "x86_64")]
 unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
     let ret: isize;
+    // The fifth and sixth argument registers are zeroed: calls like prctl reject garbage there.
     asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
-         lateout("rcx") _, lateout("r11") _, options(nostack));
+         in("r8") 0usize, in("r9") 0usize, lateout("rcx") _, lateout("r11") _, options(nostack));
     ret
 }
 
@@ -62,7 +63,7 @@ unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
 unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
     let ret: isize;
     asm!("svc 0", in("x8") n, inlateout("x0") a as isize => ret, in("x1") b, in("x2") c, in("x3") d,
-         options(nostack));
+         in("x4") 0usize, in("x5") 0usize, options(nostack));
     ret
 }
 

@@ -1,0 +1,74 @@
+# Sourced by contrib/demo.sh and contrib/bench/remote.sh: a pve-sim node that the runtime reaches
+# as a remote node, through an sshd on loopback (whose sessions run pve-sim's pct and pvesm) and
+# `pve-sim api` (HTTPS, a token, a self-signed certificate). Needs root and openssh-server.
+
+sim_node_pids=()
+
+# start_sim_node WORK BIN NODE: state under WORK, binaries from BIN. Sets sim_port, sim_url,
+# sim_fp (the API's certificate fingerprint) and writes WORK/{id,known_hosts,token}.
+start_sim_node() {
+    local work=$1 bin=$2 node=$3 b
+    sim_work=$work
+    mkdir -p "$work/node-bin" "$work/sim" /run/sshd
+    for b in pct pvesm; do
+        printf '#!/bin/sh\nexport PVE_SIM_ROOT=%s PVE_SIM_NODE=%s\nexec %s "$@"\n' "$work/sim" "$node" "$bin/$b" > "$work/node-bin/$b"
+        chmod 755 "$work/node-bin/$b"
+    done
+    ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$work/id"
+    echo "environment=\"PATH=$work/node-bin:/usr/sbin:/usr/bin:/sbin:/bin\" $(cat "$work/id.pub")" > "$work/authorized_keys"
+    sim_port=$(( 40000 + RANDOM % 20000 ))
+    cat > "$work/sshd_config" <<EOS
+Port $sim_port
+ListenAddress 127.0.0.1
+HostKey $work/host_key
+AuthorizedKeysFile $work/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitUserEnvironment yes
+UsePAM no
+PidFile none
+StrictModes no
+MaxStartups 100
+MaxSessions 100
+Subsystem sftp internal-sftp
+LogLevel ERROR
+EOS
+    /usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" & sim_node_pids+=($!)
+    echo "[127.0.0.1]:$sim_port $(cat "$work/host_key.pub")" > "$work/known_hosts"
+    local token="root@pam!ocirt=00000000-0000-0000-0000-000000000000"
+    install -m 600 /dev/null "$work/token"
+    echo "$token" > "$work/token"
+    PVE_SIM_ROOT=$work/sim "$bin/pve-sim" api --listen 127.0.0.1:0 --nodes "$node" --token "$token" \
+        --tls-dir "$work/tls" --auth-delay-ms 0 > "$work/api.out" & sim_node_pids+=($!)
+    until [ -s "$work/api.out" ]; do sleep 0.05; done
+    read -r _ _ sim_url _ sim_fp < "$work/api.out"
+    until (exec 3<>/dev/tcp/127.0.0.1/$sim_port) 2>/dev/null; do sleep 0.05; done
+}
+
+# sim_node_config BACKEND NODE VMID_RANGE: a runtime config for that backend on stdout.
+sim_node_config() {
+    cat <<EOS
+backend = "$1"
+node = "$2"
+storage = "local"
+strict = false
+vmid_range = $3
+[ssh]
+host = "127.0.0.1"
+port = $sim_port
+identity = "$sim_work/id"
+known_hosts = "$sim_work/known_hosts"
+[api]
+url = "$sim_url"
+token_file = "$sim_work/token"
+fingerprint = "$sim_fp"
+EOS
+}
+
+stop_sim_node() {
+    local p
+    for p in "${sim_node_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
