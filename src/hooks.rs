@@ -26,24 +26,23 @@
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::poll::{poll, PollFd, PollFlags};
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
 use oci_spec::runtime::{Hook, Spec};
 use serde::Serialize;
 
 use crate::nsenter::ORDER;
 use crate::state::Status;
+use crate::supervise::{set_nonblocking, supervise};
 
 /// How much of a hook's stdout and of its stderr is kept (the tail).
 const OUTPUT_CAP: usize = 64 * 1024;
@@ -344,7 +343,8 @@ fn run_one(
     })?;
     drop(cmd); // closes the namespace and program fds the pre-exec closure held
 
-    let out = supervise(child, input, timeout).map_err(|e| sys("waiting".into(), e))?;
+    let limit = timeout.map(|t| Duration::from_secs(t as u64));
+    let out = supervise(child, input, limit, OUTPUT_CAP).map_err(|e| sys("waiting".into(), e))?;
     let last_line = last_line(&[&out.stderr, &out.stdout]);
     for (name, buf) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
         if !buf.is_empty() {
@@ -410,157 +410,6 @@ fn last_line(bufs: &[&[u8]]) -> String {
         }
     }
     String::new()
-}
-
-struct Outcome {
-    /// `None`: killed on timeout.
-    status: Option<ExitStatus>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-}
-
-/// Feed `input` to the child's stdin, collect its output, and wait for it to exit or for the
-/// timeout (seconds) to expire. Output is read until the child exits, then only what is
-/// already in the pipes: a background process the hook left behind may hold them open forever.
-fn supervise(mut child: Child, input: &[u8], timeout: Option<i64>) -> std::io::Result<Outcome> {
-    let started = Instant::now();
-    let limit = timeout.map(|s| Duration::from_secs(s as u64));
-    let mut stdin: Option<OwnedFd> = child.stdin.take().map(OwnedFd::from);
-    let mut pipes: [Option<OwnedFd>; 2] = [
-        child.stdout.take().map(OwnedFd::from),
-        child.stderr.take().map(OwnedFd::from),
-    ];
-    let mut bufs = [Vec::new(), Vec::new()];
-    for fd in stdin.iter().chain(pipes.iter().flatten()) {
-        set_nonblocking(fd.as_raw_fd())?;
-    }
-    let mut written = 0;
-    if input.is_empty() {
-        stdin = None;
-    }
-    let pidfd = crate::state::pidfd_open(child.id() as i32);
-
-    loop {
-        if let Some(status) = child.try_wait()? {
-            for (p, b) in pipes.iter_mut().zip(bufs.iter_mut()) {
-                if let Some(fd) = p {
-                    drain(fd, b);
-                }
-            }
-            let [stdout, stderr] = bufs;
-            return Ok(Outcome {
-                status: Some(status),
-                stdout,
-                stderr,
-            });
-        }
-        let mut wait = Duration::from_millis(if pidfd.is_some() { 1000 } else { 20 });
-        if let Some(limit) = limit {
-            let left = limit.saturating_sub(started.elapsed());
-            if left.is_zero() {
-                let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-                let _ = child.kill();
-                let _ = child.wait();
-                for (p, b) in pipes.iter_mut().zip(bufs.iter_mut()) {
-                    if let Some(fd) = p {
-                        drain(fd, b);
-                    }
-                }
-                let [stdout, stderr] = bufs;
-                return Ok(Outcome {
-                    status: None,
-                    stdout,
-                    stderr,
-                });
-            }
-            wait = wait.min(left);
-        }
-
-        // Which fds to watch: 0 stdin, 1 stdout, 2 stderr, 3 the pidfd.
-        let mut which = Vec::with_capacity(4);
-        let mut fds = Vec::with_capacity(4);
-        if let Some(fd) = &stdin {
-            which.push(0);
-            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLOUT));
-        }
-        for (i, p) in pipes.iter().enumerate() {
-            if let Some(fd) = p {
-                which.push(i + 1);
-                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-            }
-        }
-        if let Some(fd) = &pidfd {
-            which.push(3);
-            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-        }
-        let ms = wait.as_millis().clamp(1, 1000) as u16;
-        match poll(&mut fds, ms) {
-            Ok(_) | Err(nix::Error::EINTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let ready: Vec<usize> = which
-            .iter()
-            .zip(&fds)
-            .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
-            .map(|(w, _)| *w)
-            .collect();
-        drop(fds);
-        for w in ready {
-            match w {
-                0 => {
-                    let Some(fd) = &stdin else { continue };
-                    match File::from(fd.try_clone()?).write(&input[written..]) {
-                        Ok(n) => written += n,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                        Err(_) => written = input.len(), // EPIPE: the hook does not read stdin
-                    }
-                    if written >= input.len() {
-                        stdin = None;
-                    }
-                }
-                1 | 2 => {
-                    if let Some(fd) = &pipes[w - 1] {
-                        if !drain(fd, &mut bufs[w - 1]) {
-                            pipes[w - 1] = None;
-                        }
-                    }
-                }
-                _ => {} // the pidfd: the child exited, seen by try_wait
-            }
-        }
-    }
-}
-
-/// Read what `fd` has now into `buf` (keeping its last `OUTPUT_CAP` bytes); false at EOF or on
-/// an error, i.e. when the fd is of no further use.
-fn drain(fd: &OwnedFd, buf: &mut Vec<u8>) -> bool {
-    let Ok(dup) = fd.try_clone() else {
-        return false;
-    };
-    let mut f = File::from(dup);
-    let mut chunk = [0u8; 8192];
-    // Bounded, so a writer that never pauses cannot keep us here.
-    for _ in 0..256 {
-        match f.read(&mut chunk) {
-            Ok(0) => return false,
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > OUTPUT_CAP {
-                    buf.drain(..buf.len() - OUTPUT_CAP);
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-            Err(_) => return false,
-        }
-    }
-    true
-}
-
-fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
-    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-    Ok(())
 }
 
 /// Report codes the namespace child writes before failing (besides indices into `ORDER`).
@@ -781,9 +630,11 @@ fn mirror(pid: libc::pid_t) -> libc::c_int {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::unistd::Pid;
     use oci_spec::runtime::Hooks;
     use serde_json::json;
     use std::os::unix::fs::PermissionsExt;
+    use std::time::Instant;
 
     fn hook(v: serde_json::Value) -> Hook {
         serde_json::from_value(v).unwrap()

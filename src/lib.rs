@@ -22,4 +22,5 @@ pub mod seccomp;
 pub mod shim;
 pub mod spec;
 pub mod state;
+pub mod supervise;
 pub mod vztmpl;

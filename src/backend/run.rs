@@ -1,11 +1,14 @@
 //! Running a node command with a deadline: CRI-O puts no timeout on direct runtime calls, so ours
 //! must be bounded.
 
-use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::BackendError;
+use crate::supervise::supervise;
+
+/// More than any `pct` answer (a config with many raw keys is a few KiB); the end is kept.
+const OUTPUT_CAP: usize = 1 << 20;
 
 pub struct Output {
     pub status: i32,
@@ -29,53 +32,29 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Result<Output, BackendError> 
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|source| BackendError::Io {
+    let child = cmd.spawn().map_err(|source| BackendError::Io {
         what: name.clone(),
         source,
     })?;
-    let mut out_pipe = child.stdout.take().expect("piped");
-    let mut err_pipe = child.stderr.take().expect("piped");
-    // Drain stderr on a helper thread so neither pipe can fill up and stall the child.
-    let err_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + timeout;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let pid = child.id() as i32;
-    let out_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        let status = child.wait();
-        let _ = tx.send(());
-        (s, status)
-    });
-    if rx
-        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        .is_err()
-    {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        let _ = out_thread.join();
-        let _ = err_thread.join();
+    // Polled, not read to EOF: a task worker pct leaves behind may hold the pipes.
+    let out =
+        supervise(child, b"", Some(timeout), OUTPUT_CAP).map_err(|source| BackendError::Io {
+            what: name.clone(),
+            source,
+        })?;
+    let Some(status) = out.status else {
         return Err(BackendError::Timeout {
             cmd: name,
             secs: timeout.as_secs(),
         });
-    }
-    let (stdout, status) = out_thread.join().expect("stdout reader");
-    let stderr = err_thread.join().expect("stderr reader");
-    let status = status.map_err(|source| BackendError::Io { what: name, source })?;
+    };
     let code = status.code().unwrap_or_else(|| {
         128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
     });
     Ok(Output {
         status: code,
-        stdout,
-        stderr,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
 }
 
@@ -104,6 +83,7 @@ pub fn one_line(stderr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn captures_both_streams_and_status() {
@@ -127,6 +107,20 @@ mod tests {
             Err(BackendError::Timeout { .. })
         ));
         assert!(t.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_background_child_holding_the_pipes_does_not_hold_us() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "sleep 30 & echo $!; echo done"]);
+        let o = run(c, Duration::from_secs(20)).expect("answer once sh exits");
+        let mut lines = o.stdout.lines();
+        let bg: i32 = lines.next().unwrap().parse().unwrap();
+        assert_eq!((o.status, lines.next()), (0, Some("done")));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(bg),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 
     #[test]
