@@ -53,13 +53,17 @@ impl Api {
         format!("/nodes/{}/lxc/{vmid}", self.node)
     }
 
-    /// Wait for the task a call returned (a UPID string; `null` means nothing to wait for).
-    fn wait(&self, data: Value) -> Result<(), BackendError> {
+    /// Wait for the task a call returned (a UPID string; `null` means nothing to wait for). A
+    /// CT's task failure is read in Proxmox's wording, like an HTTP error about that CT.
+    fn wait(&self, vmid: Option<Vmid>, data: Value) -> Result<(), BackendError> {
         if let Some(upid) = data.as_str() {
-            let end = self
-                .client()?
-                .wait_task(upid, self.task_timeout)
-                .map_err(api_err)?;
+            let end =
+                self.client()?
+                    .wait_task(upid, self.task_timeout)
+                    .map_err(|e| match vmid {
+                        Some(v) => self.classify(v, e),
+                        None => api_err(e),
+                    })?;
             log::debug!("task {upid}: {end:?}");
         }
         Ok(())
@@ -96,10 +100,7 @@ impl Api {
             .client()?
             .post(path, form)
             .map_err(|e| self.classify(vmid, e))?;
-        self.wait(data).map_err(|e| match e {
-            BackendError::Other(m) if m.contains("already exists") => BackendError::VmidTaken(vmid),
-            e => e,
-        })
+        self.wait(Some(vmid), data)
     }
 }
 
@@ -126,7 +127,7 @@ impl TemplateStore for Api {
             .client()?
             .upload_template(&self.node, &self.cfg.storage, name, packed.file.path())
             .map_err(api_err)?;
-        self.wait(Value::String(upid))
+        self.wait(None, Value::String(upid))
     }
 }
 
@@ -256,7 +257,7 @@ impl Backend for Api {
             .client()?
             .delete(&self.ct_path(vmid), &q)
             .map_err(|e| self.classify(vmid, e))
-            .and_then(|d| self.wait(d));
+            .and_then(|d| self.wait(Some(vmid), d));
         match r {
             Ok(()) | Err(BackendError::NoSuchCt(_)) => Ok(()),
             Err(e) => Err(e),
@@ -273,11 +274,10 @@ impl Backend for Api {
                 }
             }
         };
-        let want = format!("{}{id}", crate::spec::DESCRIPTION_ID_PREFIX);
         Ok(conf
             .get("description")
             .and_then(Value::as_str)
-            .is_some_and(|d| d.lines().any(|l| l == want)))
+            .is_some_and(|d| crate::spec::description_names(d, id)))
     }
 
     fn update(
@@ -297,13 +297,11 @@ impl Backend for Api {
                 .put(&format!("{}/config", self.ct_path(vmid)), &form)
                 .map_err(|e| self.classify(vmid, e))?;
         }
-        Ok(ct
-            .lxc
-            .iter()
-            .map(|(k, _)| k)
-            .chain(unset)
-            .map(|k| format!("{k}: raw keys cannot be set through the API"))
-            .collect())
+        Ok(super::raw_keys_left_out(
+            ct,
+            unset,
+            "raw keys cannot be set through the API",
+        ))
     }
 
     fn freeze(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
@@ -346,7 +344,7 @@ impl Backend for Api {
             self.node, self.cfg.storage
         );
         let data = self.client()?.delete(&path, &[]).map_err(api_err)?;
-        self.wait(data)
+        self.wait(None, data)
     }
 
     fn shell(&self) -> Option<&NodeShell> {

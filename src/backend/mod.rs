@@ -158,6 +158,16 @@ pub(crate) fn known_error(vmid: Vmid, msg: &str, creating: bool) -> Option<Backe
     }
 }
 
+/// `update`'s notes for the raw keys a remote backend cannot set or drop.
+pub(crate) fn raw_keys_left_out(ct: &CtConfig, unset: &[String], why: &str) -> Vec<String> {
+    ct.lxc
+        .iter()
+        .map(|(k, _)| k)
+        .chain(unset)
+        .map(|k| format!("{k}: {why}"))
+        .collect()
+}
+
 /// `pause`/`resume` of a CT on another node.
 pub(crate) fn no_freeze(vmid: Vmid) -> BackendError {
     BackendError::Other(format!(

@@ -297,8 +297,7 @@ impl Backend for Pct {
             }
         };
         let (conf, _) = CtConfig::parse_lenient(&text, vmid.get());
-        let want = format!("{}{id}", crate::spec::DESCRIPTION_ID_PREFIX);
-        Ok(conf.description.lines().any(|l| l == want))
+        Ok(crate::spec::description_names(&conf.description, id))
     }
 
     fn destroy(&self, vmid: Vmid) -> Result<(), BackendError> {

@@ -134,16 +134,11 @@ impl Backend for Ssh {
         if !ct.options.is_empty() {
             self.checked(vmid, &set_args(vmid, &ct.options))?;
         }
-        let mut notes = Vec::new();
-        for (k, _) in &ct.lxc {
-            notes.push(format!("{k}: not applied on a remote node"));
-        }
-        notes.extend(
-            unset
-                .iter()
-                .map(|k| format!("{k}: not applied on a remote node")),
-        );
-        Ok(notes)
+        Ok(super::raw_keys_left_out(
+            ct,
+            unset,
+            "not applied on a remote node",
+        ))
     }
 
     fn freeze(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
@@ -199,15 +194,10 @@ pub fn parse_pvesm_list(text: &str) -> Vec<(String, u64)> {
 
 /// Whether `pct config` output has a description naming container `id`.
 pub fn description_names(config: &str, id: &str) -> bool {
-    let want = format!("{}{id}", crate::spec::DESCRIPTION_ID_PREFIX);
     config
         .lines()
         .filter_map(|l| l.strip_prefix("description: "))
-        .any(|d| {
-            crate::pve::config::decode_text(d)
-                .lines()
-                .any(|l| l == want)
-        })
+        .any(|d| crate::spec::description_names(&crate::pve::config::decode_text(d), id))
 }
 
 #[cfg(test)]

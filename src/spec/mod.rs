@@ -44,6 +44,13 @@ pub const TAG: &str = "proxmox-lxcri";
 /// First line of the description of every CT we create: `proxmox-lxcri id: <id>`.
 pub const DESCRIPTION_ID_PREFIX: &str = "proxmox-lxcri id: ";
 
+/// Whether a CT description (as Proxmox stores it, lines joined by `\n`) names container `id`:
+/// the mark of a CT this runtime made for that container.
+pub fn description_names(description: &str, id: &str) -> bool {
+    let want = format!("{DESCRIPTION_ID_PREFIX}{id}");
+    description.lines().any(|l| l == want)
+}
+
 /// How the CT's pid 1 is chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Launch {

@@ -88,7 +88,7 @@ pub fn adapt(
         }
     }
     // The local init is bound in by a mount entry; binds are copied; prlimits travel to `exec`.
-    let bind_dests: Vec<String> = binds(spec, bundle).into_iter().map(|(_, d)| d).collect();
+    let copies = binds(spec, bundle);
     // runc's masks keep a root workload from the host's /proc and /sys; in a remote CT the
     // user namespace of an unprivileged CT does that, so their loss is only noted.
     let linux = spec.linux().as_ref();
@@ -113,7 +113,7 @@ pub fn adapt(
             let mut f = v.split_whitespace();
             let (_, dst, typ) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
             let dst = format!("/{dst}");
-            if typ == "none" && (dst == INIT_SHIPPED || bind_dests.contains(&dst)) {
+            if typ == "none" && (dst == INIT_SHIPPED || copies.iter().any(|(_, d)| *d == dst)) {
                 continue;
             }
             if masked.contains(&dst) {
@@ -177,7 +177,7 @@ pub fn adapt(
         ct.options.insert("net0".into(), n);
     }
     out.ct = ct;
-    out.copies = binds(spec, bundle);
+    out.copies = copies;
     Ok(out)
 }
 
