@@ -50,11 +50,18 @@ pub struct Sim {
 }
 
 /// Disjoint VMID ranges per test: CT cgroups (`lxc/<vmid>`) are global on the host.
+/// `PROXMOX_LXCRI_TEST_SLOT=N` (0..=99) moves every range by N million, so that several checkouts
+/// can run their tests at once.
 fn vmid_range(name: &str) -> [u32; 2] {
+    let slot: u32 = std::env::var("PROXMOX_LXCRI_TEST_SLOT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|n| *n < 100)
+        .unwrap_or(0);
     let h = name.bytes().fold(0x811c_9dc5u32, |h, b| {
         (h ^ b as u32).wrapping_mul(0x0100_0193)
     });
-    let lo = 200_000 + (h % 7000) * 100;
+    let lo = 200_000 + slot * 1_000_000 + (h % 7000) * 100;
     [lo, lo + 99]
 }
 
