@@ -1,4 +1,4 @@
-//! runc's command line (runtime-contract.md §1.1, §2, §7.1). Every shape CRI-O, conmon and podman
+//! runc's command line (docs/callers.md). Every shape CRI-O, conmon and podman
 //! produce must parse: `--flag value` and `--flag=value`, signals as numbers or names.
 
 use std::path::PathBuf;

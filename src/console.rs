@@ -1,6 +1,6 @@
 //! Terminals (`process.terminal`): the pty is allocated *inside* the CT (its devpts), so the
 //! workload's `tty` names a device that exists there; the master goes to the caller's
-//! `--console-socket` with SCM_RIGHTS, as conmon expects (runtime-contract.md §1.2), and the
+//! `--console-socket` with SCM_RIGHTS, as conmon expects (docs/callers.md), and the
 //! slave becomes the workload's controlling terminal and stdio.
 
 use std::ffi::CString;

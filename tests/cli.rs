@@ -1,4 +1,4 @@
-//! The binary's command line as callers use it (runtime-contract.md §1.1, §2, §4, §7.1).
+//! The binary's command line as conmon, CRI-O and podman use it (docs/callers.md).
 
 use std::process::{Command, Output};
 

@@ -1,4 +1,5 @@
-//! Debian's conmon 2.1.6 driven the way CRI-O 1.32 drives it (runtime-contract.md §1.1–1.4, §8):
+//! Debian's conmon 2.1.6 driven the way CRI-O 1.32 drives it (CRI-O's internal/oci/runtime_oci.go;
+//! docs/callers.md):
 //! `create` and ExecSync go through conmon, everything else is a direct runtime call.
 //! conmon double-forks away from us for `create` and, as a subreaper, reaps the container's
 //! processes itself; this test process stays an ordinary parent.

@@ -1,6 +1,6 @@
 //! Scalars as Proxmox's Perl sends them: a number may arrive as a JSON number or as a numeric
 //! string (`/cluster/nextid` gives `"123"`, `cpulimit` may be `"0.5"`), a boolean as
-//! `0|1|true|false|"0"|"1"` (reference/proxmox.md §3.2).
+//! `0|1|true|false|"0"|"1"` (docs/proxmox-facts.md, "REST API").
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};

@@ -1,4 +1,4 @@
-//! Client for the Proxmox VE REST API (`/api2/json`, reference/proxmox.md §3): token auth,
+//! Client for the Proxmox VE REST API (`/api2/json`, docs/proxmox-facts.md): token auth,
 //! TLS pinned to the node's leaf fingerprint or a CA file, the `{"data":…}` envelope and its
 //! errors, tasks (UPIDs), template upload and the few typed calls the backend uses.
 

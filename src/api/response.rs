@@ -1,4 +1,5 @@
-//! The `{"data":…}` envelope and Proxmox's error answers (reference/proxmox.md §3.2): the reason
+//! The `{"data":…}` envelope and Proxmox's error answers (pve-http-server
+//! src/PVE/APIServer/Formatter/Standard.pm and AnyEvent.pm): the reason
 //! phrase is the message's first line, the body `{"data":null,"message":"…\n","errors":{…}}`.
 
 use std::collections::BTreeMap;
@@ -172,7 +173,7 @@ mod tests {
 
     #[test]
     fn parameter_errors_are_listed() {
-        // The example from reference/proxmox.md §3.2.
+        // A bad VMID, as Proxmox answers it.
         let body = r#"{"data":null,"errors":{"vmid":"invalid format - value does not look like a valid VM ID\n"},"message":"Parameter verification failed.\n"}"#;
         let e = reply(400, "Parameter verification failed.", body)
             .decode(&CALL)

@@ -1,4 +1,4 @@
-//! Waiting for a task (UPID) to end (reference/proxmox.md §3.3): poll its status until
+//! Waiting for a task (UPID) to end (pve-manager PVE/API2/Tasks.pm): poll its status until
 //! `stopped`, then judge `exitstatus`; on failure fetch the tail of its log for the message.
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,7 @@
 //! Template upload: `POST /nodes/{node}/storage/{storage}/upload` as multipart/form-data, fields
 //! in the order pveproxy parses them (`content`, `checksum-algorithm`, `checksum`, then the file
-//! part named `filename`; reference/proxmox.md §3.4). The file is streamed, never held in memory.
+//! part named `filename`; pve-http-server src/PVE/APIServer/AnyEvent.pm). The file is streamed,
+//! never held in memory.
 
 use std::fs::File;
 use std::io::{Cursor, Read};

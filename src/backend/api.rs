@@ -1,5 +1,5 @@
 //! The `api` backend: the Proxmox REST API with an API token for everything Proxmox exposes, and
-//! SSH to the node only for process I/O (there is no exec endpoint, reference/proxmox.md §3.6).
+//! SSH to the node only for process I/O (pve-container's API2/LXC.pm has no exec endpoint).
 //! The rootfs travels as an uploaded template (see `vztmpl`); tasks are waited for and their
 //! exit status checked. With `node = "auto"`, `place` picks the node at create.
 
@@ -69,7 +69,8 @@ impl Api {
         Ok(())
     }
 
-    /// Proxmox's wording (reference/proxmox.md §3.2) to what the caller can act on.
+    /// Proxmox's wording (pct's, arriving as an HTTP 500 or a task status) to what the caller can
+    /// act on.
     fn classify(&self, vmid: Vmid, e: ApiError) -> BackendError {
         super::known_error(vmid, &e.to_string(), true).unwrap_or_else(|| api_err(e))
     }

@@ -144,8 +144,8 @@ fn enters_itself(vmid: Vmid) -> BackendError {
     BackendError::Other(format!("CT {vmid}: the local backend enters CTs itself"))
 }
 
-/// Proxmox's own wording (reference/proxmox.md §1.5, §3.2) for what a caller acts on; "already
-/// exists" only means a taken VMID when `creating`.
+/// Proxmox's own wording (docs/proxmox-facts.md, "Error wording") for what a caller acts on;
+/// "already exists" only means a taken VMID when `creating`.
 pub(crate) fn known_error(vmid: Vmid, msg: &str, creating: bool) -> Option<BackendError> {
     if creating && msg.contains("already exists") {
         Some(BackendError::VmidTaken(vmid))

@@ -1,4 +1,4 @@
-//! The `pct` backend: `pct` on this node (reference/proxmox.md §1). Raw `lxc.*` keys and `env` can
+//! The `pct` backend: `pct` on this node (docs/proxmox-facts.md). Raw `lxc.*` keys and `env` can
 //! only be added by editing `<pve_dir>/lxc/<vmid>.conf`, which is done under Proxmox's own per-CT
 //! config lock so that concurrent `pct` runs see a whole file. `pause`/`resume` and the live part
 //! of raw cgroup keys act on the CT's cgroup on this node (see `cgroup`).
@@ -155,7 +155,7 @@ fn is_empty_tar(path: &std::path::Path) -> bool {
     ok && std::fs::read(path).is_ok_and(|d| d == EMPTY_TAR)
 }
 
-/// Map pct's stderr (reference/proxmox.md §1.5) to what the caller can act on.
+/// Map pct's stderr (Proxmox's wording: docs/proxmox-facts.md) to what the caller can act on.
 pub(crate) fn classify(vmid: Vmid, sub: &str, stderr: &str) -> BackendError {
     let msg = one_line(stderr);
     super::known_error(vmid, &msg, sub == "create").unwrap_or_else(|| BackendError::Command {

@@ -1,4 +1,4 @@
-//! The `ssh` backend: `pct` on a remote node over one SSH connection (design.md §4). The bundle's
+//! The `ssh` backend: `pct` on a remote node over one SSH connection (docs/remote.md). The bundle's
 //! rootfs travels as a template (see `vztmpl`), uploaded once per storage; the CT is unprivileged
 //! and runs our init as pid 1, and processes run in it through `pct exec`.
 

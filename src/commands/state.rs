@@ -5,7 +5,8 @@ use serde::Serialize;
 use super::{out, Ctx};
 use crate::state::State;
 
-/// The OCI state document (runtime-contract.md §2.1): no CRI-O-internal keys, RFC 3339 `created`.
+/// The OCI state document: no CRI-O-internal keys, RFC 3339 `created` (CRI-O decodes it over its
+/// own record, internal/oci/container.go; docs/callers.md).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OciState<'a> {

@@ -1,4 +1,5 @@
-//! The CT config file `/etc/pve/nodes/<node>/lxc/<vmid>.conf` (reference/proxmox.md §2.1).
+//! The CT config file `/etc/pve/nodes/<node>/lxc/<vmid>.conf` (pve-container
+//! src/PVE/LXC/Config.pm, `parse_pct_config` / `write_pct_config`).
 //!
 //! API contract (implement; keep it):
 //!

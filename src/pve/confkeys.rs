@@ -1,4 +1,4 @@
-//! The CT config keys (`$confdesc`, reference/proxmox.md §2.2–2.4) and their value checks.
+//! The CT config keys (`$confdesc`, pve-container src/PVE/LXC/Config.pm) and their value checks.
 //!
 //! Two checks exist in Proxmox and both are here: `check_file_value` is what the config file
 //! parser does (`check_type`: types and formats only, booleans normalised), `verify_param` is

@@ -1,6 +1,6 @@
-//! Which raw `lxc.*` keys a CT config may carry (`is_valid_lxc_conf_key`, reference/proxmox.md
-//! §2.6). Proxmox appends the accepted ones verbatim to the generated LXC config; the others are
-//! dropped with a warning when the config is read.
+//! Which raw `lxc.*` keys a CT config may carry (pve-container src/PVE/LXC/Config.pm,
+//! `is_valid_lxc_conf_key`). Proxmox appends the accepted ones verbatim to the generated LXC
+//! config; the others are dropped with a warning when the config is read.
 
 /// The verdict on one raw key.
 #[derive(Debug, Clone, PartialEq, Eq)]

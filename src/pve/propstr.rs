@@ -1,5 +1,5 @@
 //! Property strings: the `k=v,k=v` values of `rootfs`, `mpN`, `netN`, `features`, `devN`
-//! (reference/proxmox.md §2.1, `parse_property_string` / `print_property_string`).
+//! (pve-common src/PVE/JSONSchema.pm, `parse_property_string` / `print_property_string`).
 //!
 //! Parsing is generic over the schema's default key (the key a bare value belongs to). Keys are
 //! kept in a `BTreeMap`, so input order does not matter; printing puts the default key first as a

@@ -1,5 +1,5 @@
 //! Task IDs: `UPID:<node>:<pid>:<pstart>:<starttime>:<type>:<id>:<user>:` with the numbers in
-//! upper-case hex (reference/proxmox.md §3.3, pve-common UPID.pm).
+//! upper-case hex (pve-common src/PVE/UPID.pm `encode`/`decode`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -103,7 +103,7 @@ mod tests {
     const EXAMPLE: &str = "UPID:pve1:000934AF:0D015579:68BF3A41:vzcreate:100:root@pam!ocirt:";
 
     #[test]
-    fn parses_the_reference_example() {
+    fn parses_a_token_users_upid() {
         let u: Upid = EXAMPLE.parse().unwrap();
         assert_eq!(u.node, "pve1");
         assert_eq!(u.pid, 0x934AF);

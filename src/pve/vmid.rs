@@ -1,4 +1,4 @@
-//! VMIDs: integers 100 ..= 999_999_999 (`pve-vmid`, reference/proxmox.md §6).
+//! VMIDs: integers 100 ..= 999_999_999 (`pve-vmid`, pve-common src/PVE/JSONSchema.pm).
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! The real config.json files of tests/fixtures (copies of shared/fixtures, see its README),
+//! The real config.json files of tests/fixtures (captured from CRI-O and podman, see its README),
 //! mapped in full: every CT key, in strict and non-strict mode, under both launches.
 
 use std::collections::BTreeMap;
@@ -603,12 +603,12 @@ fn fixture_with_missing_bind_source() {
     assert!(is_invalid(&map_err(&spec, &c), "mounts[7].source"));
 }
 
-/// Raw keys Proxmox accepts without a warning (reference/proxmox.md §2.6).
+/// Raw keys Proxmox accepts without a warning (pve-container `is_valid_lxc_conf_key`).
 fn pve_accepts_raw_key(k: &str) -> bool {
     crate::pve::lxckeys::check(k) == crate::pve::lxckeys::LxcKey::Allowed
 }
 
-/// Normal keys in Proxmox's `$confdesc` (reference/proxmox.md §2.2).
+/// Normal keys in Proxmox's `$confdesc` (pve-container src/PVE/LXC/Config.pm).
 fn pve_accepts_key(k: &str) -> bool {
     crate::pve::confkeys::lookup(k).is_some()
 }

@@ -8,7 +8,7 @@ use oci_spec::runtime::Spec;
 use super::text::{has_ctl, is_outer_quoted};
 use super::{invalid, MapError, Mapper};
 
-/// The sysctls Proxmox accepts as raw keys (`lxc.sysctl.<name>`, reference/proxmox.md §2.6).
+/// The sysctls Proxmox accepts as raw keys (`lxc.sysctl.<name>`, `is_valid_lxc_conf_key`).
 /// (`lxc.sysctl.fs.mqueue` is on the list too, but names no sysctl.)
 pub const PVE_IPC: &[&str] = &[
     "kernel.msgmax",

@@ -2,7 +2,7 @@
 //! splitting, fstab fields of `lxc.mount.entry`, Proxmox property strings.
 
 /// Characters Proxmox refuses in `entrypoint` and `env` values: `\x00-\x08`, `\x0a-\x1f`, `\x7f`
-/// (TAB is allowed), reference/proxmox.md §2.2.
+/// (TAB is allowed): the patterns of both keys in pve-container src/PVE/LXC/Config.pm.
 pub fn has_pve_ctl(s: &str) -> bool {
     s.chars()
         .any(|c| matches!(c, '\u{0}'..='\u{8}' | '\u{a}'..='\u{1f}' | '\u{7f}'))

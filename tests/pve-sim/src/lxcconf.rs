@@ -1,5 +1,5 @@
-//! Generates `lxc/<vmid>/config` the way `PVE::LXC::update_lxc_config` does (reference §2.7),
-//! in Proxmox's order. Where this machine forces a difference, the line says so:
+//! Generates `lxc/<vmid>/config` the way `update_lxc_config` in pve-container src/PVE/LXC.pm
+//! does, in Proxmox's order. Where this machine forces a difference, the line says so:
 //!
 //! * The rootfs (a bind directory or a dir storage volume) is used directly as
 //!   `lxc.rootfs.path = dir:<path>` (Proxmox mounts volumes in its prestart hook and points LXC

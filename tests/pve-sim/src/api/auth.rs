@@ -1,5 +1,7 @@
-//! API token authentication (reference §3.1): `Authorization: PVEAPIToken=<id>=<secret>`
-//! (or a space after `PVEAPIToken`), the value URI-unescaped and split at the last `=`.
+//! API token authentication: `Authorization: PVEAPIToken=<id>=<secret>` (or a space after
+//! `PVEAPIToken`), the value URI-unescaped and split at the last `=` (pve-http-server
+//! src/PVE/APIServer/Formatter.pm `extract_auth_value`, pve-access-control
+//! src/PVE/AccessControl.pm `verify_token`).
 
 use proxmox_lxcri::backend::credentials::Token;
 

@@ -1,6 +1,7 @@
 //! `/nodes/{node}/lxc…`: reads come from the config files and LXC, changes are `pct` runs,
 //! as tasks (create, start, stop, shutdown, destroy) or synchronously (`PUT …/config`). The
-//! synchronous pre-checks give the 500s Proxmox gives before forking a worker (§3.2, §9.4).
+//! synchronous pre-checks give the 500s Proxmox gives before forking a worker (pve-container
+//! src/PVE/API2/LXC.pm and LXC/Status.pm).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -55,7 +56,8 @@ fn task(c: &Call, worker_type: &'static str, cmd: Command) -> ApiResult {
     c.task(Work::new(worker_type, c.vmid().to_string(), c.node(), cmd))
 }
 
-/// `check_ct_modify_config_perm`: only root@pam may use host paths as volumes (§3.6).
+/// `check_ct_modify_config_perm` (pve-container src/PVE/LXC.pm): only root@pam may use host paths
+/// as volumes.
 fn check_mount_perms(c: &Call) -> Result<(), ApiError> {
     if c.is_root() {
         return Ok(());

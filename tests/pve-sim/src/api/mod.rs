@@ -1,5 +1,5 @@
 //! `pve-sim api`: Proxmox VE's REST API over HTTPS for a simulated cluster, on top of the
-//! sim's `pct` (reference §3, §6, §9.4; README.md "The API server").
+//! sim's `pct` (docs/proxmox-facts.md of the runtime; README.md "The API server").
 //!
 //! One thread per connection, one request per connection. A request goes: format prefix →
 //! token auth → route (schema subset) → fault knobs → parameters (query/body, path
@@ -94,7 +94,7 @@ impl Call<'_> {
         Ok(serde_json::json!(tasks::spawn(self.ctx, &self.user, work)?).into())
     }
 
-    /// Every token user differs from `root@pam` (reference §3.6).
+    /// Every token user differs from `root@pam`: a token acts as `user@realm!tokenid`.
     pub fn is_root(&self) -> bool {
         self.user == "root@pam"
     }

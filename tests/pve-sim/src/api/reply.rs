@@ -1,5 +1,5 @@
 //! What a handler answers: `{"data":…}` (plus extra top-level keys such as `total`) or an error
-//! in Proxmox's envelope (reference §3.2).
+//! in Proxmox's envelope (pve-http-server src/PVE/APIServer/Formatter/Standard.pm).
 
 use std::collections::BTreeMap;
 

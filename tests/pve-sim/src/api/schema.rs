@@ -1,5 +1,6 @@
 //! The official schema subset (`pve-api-subset.json`): which method+path exists and the checks
-//! `PVE::JSONSchema` applies to every parameter (reference §3.2, §9.4). Messages are Proxmox's.
+//! `PVE::JSONSchema` applies to every parameter (pve-common src/PVE/JSONSchema.pm `check_prop`).
+//! Messages are Proxmox's.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};

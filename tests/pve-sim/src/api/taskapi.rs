@@ -1,4 +1,4 @@
-//! `/nodes/{node}/tasks…`: task list, status, log paging, stop (§3.3).
+//! `/nodes/{node}/tasks…`: task list, status, log paging, stop (pve-manager PVE/API2/Tasks.pm).
 
 use serde_json::json;
 

@@ -1,5 +1,6 @@
-//! Worker tasks (reference §3.3): every task is a child process (usually the sim's `pct`)
-//! whose stdout goes to the task log and whose stderr's last line becomes `TASK ERROR: …`.
+//! Worker tasks (pve-common src/PVE/RESTEnvironment.pm `fork_worker`, src/PVE/UPID.pm): every
+//! task is a child process (usually the sim's `pct`) whose stdout goes to the task log and
+//! whose stderr's last line becomes `TASK ERROR: …`.
 //! State lives only in the log files (`var/log/pve/tasks/<X>/<UPID>`), so a task is
 //! `running` while its last line is not a `TASK …` line and its pid still has its pstart.
 

@@ -1,6 +1,7 @@
 //! The server certificate: self-signed (rcgen) for 127.0.0.1, localhost and the node names,
 //! kept in `--tls-dir` as `cert.pem`/`key.pem` and reused, so a restarted server keeps its
-//! fingerprint. Clients pin the SHA-256 of the leaf DER, as with a real node (§3.1).
+//! fingerprint. Clients pin the SHA-256 of the leaf DER, as Proxmox's own client does with a node
+//! (pve-apiclient src/PVE/APIClient/LWP.pm).
 
 use std::fs;
 use std::os::unix::fs::OpenOptionsExt;

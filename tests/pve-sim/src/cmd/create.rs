@@ -1,4 +1,5 @@
-//! `pct create <vmid> <ostemplate> [OPTIONS]` (`create_vm`, reference §1.2, §2.8, §6).
+//! `pct create <vmid> <ostemplate> [OPTIONS]` (`create_vm` in pve-container src/PVE/API2/LXC.pm,
+//! template import in src/PVE/LXC/Create.pm).
 
 use std::fs::File;
 use std::os::unix::io::AsFd;

@@ -1,5 +1,6 @@
 //! `pct exec <vmid> [--keep-env B] -- <command...>`: `exec(2)` into `lxc-attach`, so the exit
-//! status is the command's (reference §1.4).
+//! status is the command's (pve-container src/PVE/CLI/pct.pm `exec`, lxc
+//! src/lxc/tools/lxc_attach.c).
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;

@@ -1,5 +1,6 @@
 //! `pct config <vmid> [--current B] [--snapshot NAME]` and `pct pending <vmid>`
-//! (pct.pm `config` printer, GuestHelpers `format_pending`; reference §1.3).
+//! (pve-container src/PVE/CLI/pct.pm `config`, pve-guest-common src/PVE/GuestHelpers.pm
+//! `format_pending`).
 
 use proxmox_lxcri::pve::config::encode_text;
 

@@ -1,4 +1,5 @@
-//! `pct status <vmid> [--verbose]` and `pct list` (`PVE::LXC::vmstatus`, reference §1.3).
+//! `pct status <vmid> [--verbose]` and `pct list` (pve-container src/PVE/CLI/pct.pm,
+//! `PVE::LXC::vmstatus`).
 
 use std::collections::BTreeMap;
 use std::fs;
