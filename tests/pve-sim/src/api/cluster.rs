@@ -80,6 +80,10 @@ pub fn resources(c: &Call) -> ApiResult {
         if want.is_none() || want == Some("vm") {
             let sim = c.ctx.sim(node);
             for (vmid, conf) in ctinfo::cts(&sim) {
+                // Guests the caller may not audit are left out (pve-manager Cluster.pm).
+                if !c.acl().has(&format!("/vms/{vmid}"), "VM.Audit") {
+                    continue;
+                }
                 let mut st = ctinfo::vmstatus(&sim, vmid, &conf);
                 let mut v = json!({
                     "id": format!("lxc/{vmid}"), "type": "lxc", "vmid": vmid, "node": node,
