@@ -82,6 +82,15 @@ pub enum Command {
     Resume(IdArg),
     /// List (or prune) the rootfs templates uploaded for CTs on a remote node
     Images(ImagesArgs),
+    /// Check what the configured backend needs on its node(s); exit 0 only when nothing blocks
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the checks as a JSON array of {check, ok, detail, fix}
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
