@@ -180,16 +180,22 @@ fn privileges_check(cfg: &Config, client: &Client, config_path: &str) -> Check {
         .iter()
         .map(|n| format!("{} (to {})", privileges::describe(n), n.why))
         .collect();
-    let grants: Vec<String> = blocking
+    let mut privs: Vec<&str> = blocking.iter().map(|n| n.privs[0]).collect();
+    privs.sort_unstable();
+    privs.dedup();
+    let mut paths: Vec<&str> = blocking.iter().map(|n| n.path.as_str()).collect();
+    paths.dedup();
+    let grants: Vec<String> = paths
         .iter()
-        .map(|n| format!("{} on {}", n.privs[0], n.path))
+        .map(|p| format!("pveum acl modify {p} --tokens '{token}' --roles ProxmoxLXCRI"))
         .collect();
     Check::fail(
         name,
         format!("{token} lacks {}", list.join(", ")),
         format!(
-            "grant {} to the token, e.g. pveum role add ProxmoxLXCRI --privs '<privileges>' and pveum acl modify <path> --tokens '{token}' --roles ProxmoxLXCRI",
-            grants.join(", ")
+            "pveum role add ProxmoxLXCRI --privs '{}' (an existing role: pveum role modify ProxmoxLXCRI --append 1 --privs …), then {} (a privilege-separated token needs them on its user too)",
+            privs.join(","),
+            grants.join(" and ")
         ),
     )
 }
@@ -210,6 +216,7 @@ fn storage_state(client: &Client, node: &str, id: &str) -> Option<StorageState> 
             .filter(|c| !c.is_empty())
             .map(String::from)
             .collect(),
+        complete: true,
         active: flag(&e["active"]),
         // Absent means enabled (Proxmox only lists `enabled` with the `enabled` filter).
         enabled: e.get("enabled").is_none_or(flag),

@@ -85,23 +85,30 @@ pub fn node(cfg: &Config, config_path: &str) -> Vec<Check> {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
     };
     let pve = cfg.pct.pve_dir.display().to_string();
-    let cfg_text = run(&["cat", &format!("{pve}/storage.cfg")]);
-    let status = run(&["pvesm", "status"]).unwrap_or_default();
-    match (&cfg_text, status.is_empty()) {
-        (Some(_), false) => {}
-        _ => out.push(Check::fail(
+    let Some(status) = run(&["pvesm", "status"]) else {
+        out.push(Check::fail(
             format!("node ({node})"),
-            format!("pvesm status or {pve}/storage.cfg cannot be read on {node}"),
+            format!("pvesm status fails on {node}"),
             "run the ssh backend against a Proxmox VE node (pve-manager installed), as root",
-        )),
-    }
-    let defs = parse_storage_cfg(cfg_text.as_deref().unwrap_or(""));
-    let active = parse_pvesm_status(&status);
+        ));
+        return out;
+    };
+    let states = parse_pvesm_status(&status);
+    // The content types from storage.cfg; else only whether each needed type is there.
+    let defs = run(&["cat", &format!("{pve}/storage.cfg")]).map(|t| parse_storage_cfg(&t));
     for role in [storage::template_role(cfg), storage::volume_role(cfg)] {
-        let state = defs.get(&role.storage).map(|content| StorageState {
-            content: content.clone(),
-            active: active.get(&role.storage).is_some_and(|s| s == "active"),
-            enabled: active.get(&role.storage).is_none_or(|s| s != "disabled"),
+        let content = match &defs {
+            Some(d) => d.get(&role.storage).cloned(),
+            None => run(&["pvesm", "status", "--content", role.content]).map(|t| {
+                let has = parse_pvesm_status(&t).contains_key(&role.storage);
+                has.then(|| role.content.to_string()).into_iter().collect()
+            }),
+        };
+        let state = states.get(&role.storage).map(|st| StorageState {
+            content: content.unwrap_or_default(),
+            complete: defs.is_some(),
+            active: st == "active",
+            enabled: st != "disabled",
         });
         out.push(storage::check(&role, &node, state.as_ref(), config_path));
     }

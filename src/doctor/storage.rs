@@ -11,6 +11,8 @@ use crate::config::Config;
 pub struct StorageState {
     /// Content types, e.g. `["iso", "vztmpl", "backup"]`.
     pub content: Vec<String>,
+    /// Whether `content` is the whole list (else only the types asked about are known).
+    pub complete: bool,
     pub active: bool,
     pub enabled: bool,
 }
@@ -61,19 +63,37 @@ pub fn check(role: &Role, node: &str, state: Option<&StorageState>, config_path:
     if !st.content.iter().any(|c| c == role.content) {
         return Check::fail(
             name,
-            format!(
-                "storage '{}' has no '{}' content (it has {})",
-                role.storage,
-                role.content,
-                if st.content.is_empty() { "none".to_string() } else { st.content.join(",") }
-            ),
-            format!(
-                "add the content type: pvesm set {} --content {},{} (or set {} in {config_path} to another storage)",
-                role.storage,
-                st.content.join(","),
-                role.content,
-                role.key
-            ),
+            if st.complete {
+                format!(
+                    "storage '{}' has no '{}' content (it has {})",
+                    role.storage,
+                    role.content,
+                    if st.content.is_empty() {
+                        "none".to_string()
+                    } else {
+                        st.content.join(",")
+                    }
+                )
+            } else {
+                format!(
+                    "storage '{}' has no '{}' content",
+                    role.storage, role.content
+                )
+            },
+            if st.complete {
+                format!(
+                    "add the content type: pvesm set {} --content {},{} (or set {} in {config_path} to another storage)",
+                    role.storage,
+                    st.content.join(","),
+                    role.content,
+                    role.key
+                )
+            } else {
+                format!(
+                    "add '{}' to the content types of storage {} (pvesm set {} --content <its types>,{}; the list replaces the old one), or set {} in {config_path} to another storage",
+                    role.content, role.storage, role.storage, role.content, role.key
+                )
+            },
         );
     }
     if !st.enabled || !st.active {
@@ -110,6 +130,7 @@ mod tests {
             content: content.split(',').map(String::from).collect(),
             active,
             enabled: true,
+            complete: true,
         }
     }
 
