@@ -171,8 +171,10 @@ mod tests {
     }
 
     fn cfg() -> Config {
-        let mut c = Config::default();
-        c.vmid_range = [1000, 1999];
+        let mut c = Config {
+            vmid_range: [1000, 1999],
+            ..Default::default()
+        };
         c.network.bridge = "vmbr0".into();
         c
     }
