@@ -1012,3 +1012,33 @@ fn without_acl_the_token_has_every_privilege() {
         assert_eq!(tree[path][privilege], 1, "{path} {privilege}");
     }
 }
+
+#[test]
+fn another_tokens_task_needs_sys_audit_on_the_node() {
+    let Some(n) = root_node() else { return };
+    let acl = n.dir.path().join("acl.json");
+    fs::write(
+        &acl,
+        json!({"/storage": ["Datastore.AllocateTemplate", "Datastore.Audit"]}).to_string(),
+    )
+    .unwrap();
+    let other = "ops@pve!ro=other";
+    let s = Server::start(&n, &["--token", other, "--acl", acl.to_str().unwrap()]);
+    let data = small_tar(n.dir.path(), "t.tar");
+    let a = s.upload(
+        NODE,
+        &[
+            ("content", None, b"vztmpl"),
+            ("filename", Some("t.tar"), &data),
+        ],
+    );
+    assert_eq!(a.code, 200, "{}", a.body);
+    let upid = a.body["data"].as_str().unwrap().to_string();
+    s.wait_ok(&upid);
+    let path = format!("/nodes/{NODE}/tasks/{}/status", encode(&upid));
+    let a = s.send(s.request("GET", &path, Some(other)), None);
+    assert_eq!(
+        a.status(),
+        (403, "Permission check failed (/nodes/simnode, Sys.Audit)")
+    );
+}
