@@ -975,6 +975,12 @@ fn token_acl_refusals_and_effective_permissions() {
         )
     );
     assert!(n.root.join("var/lib/vz/template/cache/t.tar").exists());
+    // Reading it needs only Datastore.Audit or Datastore.AllocateSpace.
+    let info = format!(
+        "/nodes/simnode/storage/local/content/{}",
+        encode("local:vztmpl/t.tar")
+    );
+    assert_eq!(s.ok("GET", &info, &[])["format"], "tar");
     // Reads the token may do.
     assert_eq!(
         s.ok("GET", "/nodes/simnode/storage", &[])

@@ -164,9 +164,16 @@ fn volume(c: &Call) -> Result<(String, String, PathBuf), ApiError> {
     parsed.ok_or_else(|| ApiError::die(format!("unable to parse volume name '{volname}'")))
 }
 
+/// Needs read access to the volume: for a template or ISO `Datastore.Allocate`, else
+/// `Datastore.AllocateSpace|Datastore.Audit` (pve-storage src/PVE/Storage.pm `check_volume_access`).
 pub fn volume_info(c: &Call) -> ApiResult {
     check_storage(c)?;
     let (content, name, path) = volume(c)?;
+    let sp = format!("/storage/{LOCAL}");
+    if !c.acl().has(&sp, "Datastore.Allocate") {
+        c.acl()
+            .check_any(&sp, &["Datastore.AllocateSpace", "Datastore.Audit"])?;
+    }
     let e = volume_entry(&content, &name, &path).ok_or_else(|| {
         ApiError::die(format!("volume '{LOCAL}:{content}/{name}' does not exist"))
     })?;
