@@ -129,6 +129,17 @@ pub fn needs(cfg: &Config, template: &Role, volume: &Role, tree: &Tree) -> Vec<N
         "Datastore.AllocateSpace",
         "allocate CT root volumes",
     ));
+    if cfg.node == "auto" {
+        // Without it `GET /nodes` leaves the load figures out and every node looks idle.
+        out.push(Need {
+            blocking: false,
+            ..need(
+                "/nodes",
+                "Sys.Audit",
+                "see the nodes' load to place CTs (node = \"auto\")",
+            )
+        });
+    }
     if !cfg.network.bridge.is_empty() {
         let mut p = format!("/sdn/zones/localnetwork/{}", cfg.network.bridge);
         if cfg.network.tag != 0 {
@@ -246,5 +257,10 @@ mod tests {
         assert_eq!(m.len(), 1, "{m:?}");
         assert_eq!(describe(m[0]), "Datastore.Allocate on /storage/local");
         assert!(!m[0].blocking);
+        // node = "auto" wants the load figures, which need Sys.Audit on the nodes.
+        c.node = "auto".into();
+        let n = needs(&c, &template_role(&c), &volume_role(&c), &t);
+        let m: Vec<String> = missing(&n, &t).iter().map(|n| describe(n)).collect();
+        assert!(m.contains(&"Sys.Audit on /nodes".to_string()), "{m:?}");
     }
 }

@@ -990,6 +990,7 @@ fn token_acl_refusals_and_effective_permissions() {
         1
     );
     s.ok("GET", "/cluster/status", &[]);
+    assert!(s.ok("GET", "/nodes", &[])[0]["maxmem"].is_u64());
 
     // The effective privileges, per path and as a tree.
     let one = s.ok("GET", "/access/permissions?path=/vms/93851", &[]);
@@ -1030,6 +1031,10 @@ fn another_tokens_task_needs_sys_audit_on_the_node() {
     .unwrap();
     let other = "ops@pve!ro=other";
     let s = Server::start(&n, &["--token", other, "--acl", acl.to_str().unwrap()]);
+    // Without Sys.Audit on a node, its load figures are left out.
+    let nodes = s.ok("GET", "/nodes", &[]);
+    assert_eq!(nodes[0]["status"], "online");
+    assert!(nodes[0].get("maxmem").is_none(), "{nodes}");
     let data = small_tar(n.dir.path(), "t.tar");
     let a = s.upload(
         NODE,

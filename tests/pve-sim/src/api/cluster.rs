@@ -23,7 +23,9 @@ fn node_entry(c: &Call, node: &str) -> Value {
         "level": "",
         "ssl_fingerprint": c.ctx.fingerprint,
     });
-    if online {
+    // Load figures only for callers with Sys.Audit on the node (pve-manager
+    // PVE/API2/Nodes.pm `index`, PVE/API2Tools.pm `extract_node_stats`).
+    if online && c.acl().has(&format!("/nodes/{node}"), "Sys.Audit") {
         let (mem, maxmem) = host::mem();
         let load: f64 = std::fs::read_to_string("/proc/loadavg")
             .ok()
