@@ -46,6 +46,9 @@ for a in sh echo hostname cat sleep; do ln -s busybox "$work/bundle/rootfs/bin/$
     && sed -i 's/"sh"$/"sh", "-c", "echo hello from CT $(hostname) as pid $$; exit 3"/' config.json)
 
 rt() { "$bin/proxmox-lxcri" --root "$work/run" --config "$work/config.toml" "$@"; }
+echo "== proxmox-lxcri doctor: what the pct backend needs on this node"
+"$work/pct" list >/dev/null   # the sim lays out its /etc/pve (pmxcfs on a node) on first use
+rt doctor
 echo "== proxmox-lxcri create/start/state on pve-sim"
 rt create --bundle "$work/bundle" --pid-file "$work/pid" demo
 rt state demo | grep -E '"(status|pid)"'
@@ -72,6 +75,8 @@ chmod 755 "$work" "$work/remote"
 start_sim_node "$work/remote" "$bin" far-node
 sim_node_config api far-node "[900200, 900299]" > "$work/api.toml"
 api() { "$bin/proxmox-lxcri" --root "$work/run-api" --config "$work/api.toml" "$@"; }
+echo "== proxmox-lxcri doctor: the API, the token's privileges, storages, SSH"
+api doctor
 api create --bundle "$work/bundle" far </dev/null
 api list --cluster
 api start far

@@ -82,6 +82,26 @@ pub enum Command {
     Resume(IdArg),
     /// List (or prune) the rootfs templates uploaded for CTs on a remote node
     Images(ImagesArgs),
+    /// Check what the configured backend needs on its node(s); exit 0 only when nothing blocks
+    ///
+    /// One line per check: `✓` passed, `i` information, `✗` failed with the fix (which file to
+    /// write, which privilege to grant on which path, which package to install). Checks: the
+    /// node (pct and pmxcfs for the pct backend; HTTPS for api; SSH for ssh and for api's pct
+    /// exec), the TLS pin or CA and the SSH host key, the API token and its privileges (GET
+    /// /access/permissions) against what the runtime does with the configured node, storages,
+    /// bridge and VMID range, the template and CT volume storages and their content types
+    /// (vztmpl, rootdir), quorum, subuid/subgid for unprivileged CTs, the static init binary,
+    /// the state root, AppArmor and lxcfs's post-stop delay. Nothing is created on the node.
+    ///
+    /// Exit status 0 when no check failed, 1 otherwise.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the checks as a JSON array of {check, ok, detail, fix}
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

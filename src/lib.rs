@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod console;
+pub mod doctor;
 pub mod hooks;
 pub mod logging;
 pub mod nsenter;

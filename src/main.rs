@@ -67,6 +67,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Pause(a) => commands::pause::run(&ctx, &a.id, true),
         Command::Resume(a) => commands::pause::run(&ctx, &a.id, false),
         Command::Images(a) => commands::images::run(&ctx, a),
+        Command::Doctor(a) => commands::doctor::run(&ctx, a),
     }
 }
 

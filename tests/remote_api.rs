@@ -252,3 +252,55 @@ fn state_answers_while_the_node_is_unreachable() {
         nix::sys::signal::Signal::SIGKILL,
     );
 }
+
+/// A token without `VM.Allocate` (pve-sim api --acl): Proxmox's 403 in one line, nothing left;
+/// without `Datastore.AllocateTemplate` the upload is refused the same way.
+#[test]
+fn missing_privileges_refuse_create_leaving_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("acl.json");
+    let write_acl = |vm: &[&str], storage: &[&str]| {
+        let v = serde_json::json!({"/vms": vm, "/storage": storage, "/nodes": ["Sys.Audit"]});
+        std::fs::write(&acl, v.to_string()).unwrap();
+    };
+    let vm_all = [
+        "VM.Audit",
+        "VM.PowerMgmt",
+        "VM.Config.Options",
+        "VM.Config.Memory",
+        "VM.Config.CPU",
+        "VM.Config.Disk",
+        "VM.Config.Network",
+    ];
+    write_acl(
+        &vm_all,
+        &[
+            "Datastore.Audit",
+            "Datastore.AllocateSpace",
+            "Datastore.AllocateTemplate",
+        ],
+    );
+    let r = ApiRemote::with_api_args(
+        "missing_privileges",
+        "sim",
+        "sim",
+        "",
+        &["--acl", acl.to_str().unwrap()],
+    );
+    refused(&r, "noalloc", "Permission check failed");
+    drop(r);
+
+    write_acl(&vm_all, &["Datastore.Audit", "Datastore.AllocateSpace"]);
+    let r = ApiRemote::with_api_args(
+        "missing_privileges",
+        "sim",
+        "sim",
+        "",
+        &["--acl", acl.to_str().unwrap()],
+    );
+    refused(
+        &r,
+        "noupload",
+        "Permission check failed (/storage/local, Datastore.AllocateTemplate)",
+    );
+}

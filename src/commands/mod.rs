@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod doctor;
 pub mod exec;
 pub mod features;
 pub mod images;
@@ -36,6 +37,16 @@ impl Ctx {
 
     pub fn config(&self) -> anyhow::Result<Config> {
         Ok(Config::load(self.config_path.as_deref())?)
+    }
+
+    /// The configuration file in use, as fixes name it.
+    pub fn config_path_shown(&self) -> String {
+        let from_env = std::env::var_os(crate::config::ENV_VAR).filter(|v| !v.is_empty());
+        match (&self.config_path, from_env) {
+            (Some(p), _) => p.display().to_string(),
+            (None, Some(p)) => PathBuf::from(p).display().to_string(),
+            (None, None) => crate::config::DEFAULT_PATH.to_string(),
+        }
     }
 
     pub fn dir(&self, id: &str) -> anyhow::Result<ContainerDir> {

@@ -89,6 +89,11 @@ pub const TOKEN: &str = "root@pam!ocirt=0a1b2c3d-aaaa-bbbb-cccc-000000000001";
 
 impl ApiServer {
     pub fn start(sim_root: &Path, nodes: &str, tls_dir: &Path) -> ApiServer {
+        Self::start_with(sim_root, nodes, tls_dir, &[])
+    }
+
+    /// Like `start`, with more `pve-sim api` arguments (`--acl FILE`).
+    pub fn start_with(sim_root: &Path, nodes: &str, tls_dir: &Path, extra: &[&str]) -> ApiServer {
         use std::io::BufRead;
         let mut child = Command::new(sibling_bin("pve-sim"))
             .args([
@@ -103,6 +108,7 @@ impl ApiServer {
             .arg("--tls-dir")
             .arg(tls_dir)
             .args(["--auth-delay-ms", "0"])
+            .args(extra)
             .env("PVE_SIM_ROOT", sim_root)
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -172,6 +178,17 @@ impl ApiRemote {
     /// The `api` backend against a sim cluster of `nodes` (comma list; the runtime's node is
     /// `node`); `extra` goes to the config's top level.
     pub fn new(name: &str, nodes: &str, node: &str, extra: &str) -> ApiRemote {
+        Self::with_api_args(name, nodes, node, extra, &[])
+    }
+
+    /// Like `new`, with more `pve-sim api` arguments (`--acl FILE`).
+    pub fn with_api_args(
+        name: &str,
+        nodes: &str,
+        node: &str,
+        extra: &str,
+        api_args: &[&str],
+    ) -> ApiRemote {
         let top = format!("backend = \"api\"\nstorage = \"local\"\nstrict = false\n{extra}");
         let Remote { sim, sshd } = Remote::new(name, &top, "");
         let conf = std::fs::read_to_string(&sim.config)
@@ -180,7 +197,7 @@ impl ApiRemote {
         std::fs::write(&sim.config, conf).unwrap();
         let tls = sim.dir.path().join("tls");
         std::fs::create_dir_all(&tls).unwrap();
-        let api = ApiServer::start(&sim.sim_root, nodes, &tls);
+        let api = ApiServer::start_with(&sim.sim_root, nodes, &tls, api_args);
         let token_file = sim.dir.path().join("token");
         std::fs::write(&token_file, TOKEN).unwrap();
         Command::new("chmod")

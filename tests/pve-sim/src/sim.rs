@@ -109,6 +109,17 @@ impl Sim {
                 _ => {}
             }
         }
+        // pmxcfs's `local` link to this node's dir: what Proxmox tests for "mounted", and
+        // (its mode) for quorum (pve-cluster src/PVE/Cluster.pm `check_cfs_quorum`). A link
+        // on a plain file system always shows 0777: the sim is always quorate.
+        let local = self.pve_dir().join("local");
+        if fs::symlink_metadata(&local).is_err() {
+            let target = PathBuf::from("nodes").join(&self.node);
+            match std::os::unix::fs::symlink(target, &local) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+        }
         Ok(())
     }
 

@@ -876,3 +876,180 @@ fn lifecycle_from_an_uploaded_template() {
     s.task_ok("DELETE", &format!("{ct}?purge=1"), &[]);
     assert_eq!(s.ok("GET", "/nodes/simnode/lxc", &[]), json!([]));
 }
+
+#[test]
+fn token_acl_refusals_and_effective_permissions() {
+    let Some(n) = root_node() else { return };
+    let acl = n.dir.path().join("acl.json");
+    fs::write(
+        &acl,
+        json!({
+            "/": ["Sys.Audit"],
+            "/vms": ["VM.Audit", "VM.Config.Options", "VM.Config.Disk", "VM.Config.Memory",
+                     "VM.Config.Network", "VM.PowerMgmt"],
+            "/vms/93851": ["VM.Allocate", "VM.Config.Options", "VM.Config.Disk",
+                           "VM.Config.Memory", "VM.Config.Network"],
+            "/storage/local": ["Datastore.Audit", "Datastore.AllocateSpace"],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let s = Server::start(&n, &["--acl", acl.to_str().unwrap()]);
+    n.track(93851);
+    n.track(93852);
+
+    // The schema's check, with Proxmox's wording in the reason phrase and the message.
+    let a = s.call("DELETE", "/nodes/simnode/lxc/93852", &[]);
+    assert_eq!(
+        a.status(),
+        (403, "Permission check failed (/vms/93852, VM.Allocate)")
+    );
+    assert_eq!(
+        a.body,
+        json!({"data": null, "message": "Permission check failed (/vms/93852, VM.Allocate)\n"})
+    );
+    // Create without VM.Allocate on the CT: Proxmox's bare refusal.
+    let create = |vmid: &str, extra: &[(&str, &str)]| {
+        let mut form = vec![
+            ("vmid", vmid),
+            ("ostemplate", "local:vztmpl/x.tar"),
+            ("rootfs", "local:1"),
+            ("memory", "64"),
+        ];
+        form.extend_from_slice(extra);
+        s.call("POST", "/nodes/simnode/lxc", &form)
+    };
+    assert_eq!(
+        create("93852", &[]).status(),
+        (403, "Permission check failed")
+    );
+    // Allowed on 93851, but a bridge needs SDN.Use, a privileged CT Sys.Modify on /.
+    let a = create("93851", &[("net0", "name=eth0,bridge=vmbr0,ip=dhcp")]);
+    assert_eq!(
+        a.status(),
+        (
+            403,
+            "Permission check failed (/sdn/zones/localnetwork/vmbr0, SDN.Use)"
+        )
+    );
+    let a = create("93851", &[("unprivileged", "0")]);
+    assert_eq!(a.status(), (403, "Permission check failed (/, Sys.Modify)"));
+    let a = create("93851", &[("cores", "1")]);
+    assert_eq!(
+        a.status(),
+        (403, "Permission check failed (/vms/93851, VM.Config.CPU)")
+    );
+    // Upload needs Datastore.AllocateTemplate, deleting content Datastore.Allocate.
+    let a = s.upload(
+        NODE,
+        &[
+            ("content", None, b"vztmpl"),
+            ("filename", Some("t.tar"), b"x"),
+        ],
+    );
+    assert_eq!(
+        a.status(),
+        (
+            403,
+            "Permission check failed (/storage/local, Datastore.AllocateTemplate)"
+        )
+    );
+    fs::write(
+        n.root.join("var/lib/vz/template/cache/t.tar"),
+        small_tar(n.dir.path(), "t.tar"),
+    )
+    .unwrap();
+    let a = s.call(
+        "DELETE",
+        &format!(
+            "/nodes/simnode/storage/local/content/{}",
+            encode("local:vztmpl/t.tar")
+        ),
+        &[],
+    );
+    assert_eq!(
+        a.status(),
+        (
+            403,
+            "Permission check failed (/storage/local, Datastore.Allocate)"
+        )
+    );
+    assert!(n.root.join("var/lib/vz/template/cache/t.tar").exists());
+    // Reading it needs only Datastore.Audit or Datastore.AllocateSpace.
+    let info = format!(
+        "/nodes/simnode/storage/local/content/{}",
+        encode("local:vztmpl/t.tar")
+    );
+    assert_eq!(s.ok("GET", &info, &[])["format"], "tar");
+    // Reads the token may do.
+    assert_eq!(
+        s.ok("GET", "/nodes/simnode/storage", &[])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    s.ok("GET", "/cluster/status", &[]);
+    assert!(s.ok("GET", "/nodes", &[])[0]["maxmem"].is_u64());
+
+    // The effective privileges, per path and as a tree.
+    let one = s.ok("GET", "/access/permissions?path=/vms/93851", &[]);
+    assert_eq!(one["/vms/93851"]["VM.Allocate"], 1);
+    assert!(one["/vms/93851"].get("VM.PowerMgmt").is_none());
+    let tree = s.ok("GET", "/access/permissions", &[]);
+    assert_eq!(tree["/"], json!({"Sys.Audit": 1}));
+    assert_eq!(tree["/nodes"], json!({"Sys.Audit": 1}));
+    assert!(tree["/vms"].get("VM.Allocate").is_none());
+    assert_eq!(tree["/storage/local"]["Datastore.AllocateSpace"], 1);
+    let a = s.call("GET", "/access/permissions?userid=root@pam", &[]);
+    assert_eq!(a.code, 501, "Sys.Audit on /access lets it past the check");
+}
+
+#[test]
+fn without_acl_the_token_has_every_privilege() {
+    let Some(n) = root_node() else { return };
+    let s = Server::start(&n, &[]);
+    let tree = s.ok("GET", "/access/permissions", &[]);
+    for (path, privilege) in [
+        ("/vms", "VM.Allocate"),
+        ("/storage", "Datastore.Allocate"),
+        ("/sdn", "SDN.Use"),
+        ("/", "Sys.Modify"),
+    ] {
+        assert_eq!(tree[path][privilege], 1, "{path} {privilege}");
+    }
+}
+
+#[test]
+fn another_tokens_task_needs_sys_audit_on_the_node() {
+    let Some(n) = root_node() else { return };
+    let acl = n.dir.path().join("acl.json");
+    fs::write(
+        &acl,
+        json!({"/storage": ["Datastore.AllocateTemplate", "Datastore.Audit"]}).to_string(),
+    )
+    .unwrap();
+    let other = "ops@pve!ro=other";
+    let s = Server::start(&n, &["--token", other, "--acl", acl.to_str().unwrap()]);
+    // Without Sys.Audit on a node, its load figures are left out.
+    let nodes = s.ok("GET", "/nodes", &[]);
+    assert_eq!(nodes[0]["status"], "online");
+    assert!(nodes[0].get("maxmem").is_none(), "{nodes}");
+    let data = small_tar(n.dir.path(), "t.tar");
+    let a = s.upload(
+        NODE,
+        &[
+            ("content", None, b"vztmpl"),
+            ("filename", Some("t.tar"), &data),
+        ],
+    );
+    assert_eq!(a.code, 200, "{}", a.body);
+    let upid = a.body["data"].as_str().unwrap().to_string();
+    s.wait_ok(&upid);
+    let path = format!("/nodes/{NODE}/tasks/{}/status", encode(&upid));
+    let a = s.send(s.request("GET", &path, Some(other)), None);
+    assert_eq!(
+        a.status(),
+        (403, "Permission check failed (/nodes/simnode, Sys.Audit)")
+    );
+}

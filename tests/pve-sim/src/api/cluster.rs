@@ -23,7 +23,9 @@ fn node_entry(c: &Call, node: &str) -> Value {
         "level": "",
         "ssl_fingerprint": c.ctx.fingerprint,
     });
-    if online {
+    // Load figures only for callers with Sys.Audit on the node (pve-manager
+    // PVE/API2/Nodes.pm `index`, PVE/API2Tools.pm `extract_node_stats`).
+    if online && c.acl().has(&format!("/nodes/{node}"), "Sys.Audit") {
         let (mem, maxmem) = host::mem();
         let load: f64 = std::fs::read_to_string("/proc/loadavg")
             .ok()
@@ -80,6 +82,10 @@ pub fn resources(c: &Call) -> ApiResult {
         if want.is_none() || want == Some("vm") {
             let sim = c.ctx.sim(node);
             for (vmid, conf) in ctinfo::cts(&sim) {
+                // Guests the caller may not audit are left out (pve-manager Cluster.pm).
+                if !c.acl().has(&format!("/vms/{vmid}"), "VM.Audit") {
+                    continue;
+                }
                 let mut st = ctinfo::vmstatus(&sim, vmid, &conf);
                 let mut v = json!({
                     "id": format!("lxc/{vmid}"), "type": "lxc", "vmid": vmid, "node": node,

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::reply::{subdirs, ApiError, ApiResult};
 use super::tasks::Work;
-use super::{ctinfo, Call};
+use super::{ctinfo, ctperms, Call};
 use crate::confview::{self, scalars, View};
 use crate::{ct, store};
 
@@ -100,10 +100,12 @@ fn check_skiplock(c: &Call) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Only CTs the caller may audit (`VM.Audit` on `/vms/<vmid>`).
 pub fn list(c: &Call) -> ApiResult {
     let sim = c.ctx.sim(c.node());
     let list: Vec<Value> = ctinfo::cts(&sim)
         .into_iter()
+        .filter(|(id, _)| c.acl().has(&format!("/vms/{id}"), "VM.Audit"))
         .map(|(id, conf)| Value::Object(ctinfo::vmstatus(&sim, id, &conf)))
         .collect();
     Ok(Value::Array(list).into())
@@ -154,6 +156,10 @@ pub fn create(c: &Call) -> ApiResult {
             "Only root can pass arbitrary filesystem paths.",
         ));
     }
+    // A privileged CT needs Sys.Modify on / (unprivileged is the API's default).
+    if c.get("unprivileged") == Some("0") {
+        c.acl().check("/", &["Sys.Modify"])?;
+    }
     // Reserve the VMID under one lock, as `create_and_lock_config` does before forking: of
     // two concurrent creates exactly one gets a UPID.
     let mut creating = c.ctx.creating.lock().unwrap();
@@ -166,6 +172,7 @@ pub fn create(c: &Call) -> ApiResult {
             "unable to create CT {vmid} - CT {vmid} already exists on node '{owner}'"
         )));
     }
+    ctperms::create(c.acl(), &c.p)?;
     creating.insert(vmid, node.clone());
     drop(creating);
 
@@ -308,6 +315,7 @@ pub fn pending(c: &Call) -> ApiResult {
 /// `PUT …/config`: `pct set`, synchronously; its parameter errors come back as 400s.
 pub fn set(c: &Call) -> ApiResult {
     check_mount_perms(c)?;
+    ctperms::set(c.acl(), &c.p)?;
     load(c)?;
     let mut args = vec!["set".to_string(), c.vmid().to_string()];
     args.extend(pct_opts(c, &[]));

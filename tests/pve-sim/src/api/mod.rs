@@ -9,10 +9,12 @@
 mod auth;
 mod cluster;
 mod ctinfo;
+mod ctperms;
 mod faults;
 mod http;
 mod lxc;
 mod multipart;
+mod perms;
 mod reply;
 mod schema;
 mod storage;
@@ -48,6 +50,8 @@ pub struct Ctx {
     /// VMIDs whose create task runs (vmid → node): the reservation `create_and_lock_config`
     /// makes before forking, kept here because `pct create` itself writes the config.
     pub creating: Mutex<BTreeMap<u32, String>>,
+    /// The tokens' privileges (`--acl`; every privilege without it).
+    pub acl: perms::Acl,
 }
 
 impl Ctx {
@@ -98,11 +102,16 @@ impl Call<'_> {
     pub fn is_root(&self) -> bool {
         self.user == "root@pam"
     }
+
+    /// The caller's privileges.
+    pub fn acl(&self) -> &perms::Acl {
+        &self.ctx.acl
+    }
 }
 
 const USAGE: &str =
     "usage: pve-sim api [--listen ADDR] [--nodes N1,N2,...] --token USER@REALM!ID=SECRET \
-[--token ...] [--tls-dir DIR] [--auth-delay-ms MS]";
+[--token ...] [--tls-dir DIR] [--auth-delay-ms MS] [--acl FILE]";
 
 /// `pve-sim <args>`: the API server or one of the internal task workers.
 pub fn main(args: Vec<String>) -> i32 {
@@ -132,6 +141,7 @@ fn serve(args: &[String]) -> Result<(), String> {
     let mut tokens = Vec::new();
     let mut tls_dir = sim.root.join("etc/pve/local");
     let mut auth_delay = Duration::from_secs(3);
+    let mut acl = perms::Acl::all();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || {
@@ -153,6 +163,7 @@ fn serve(args: &[String]) -> Result<(), String> {
                 tokens.push(Token::parse(&t).ok_or("--token: expected USER@REALM!ID=SECRET")?);
             }
             "--tls-dir" => tls_dir = PathBuf::from(val()?),
+            "--acl" => acl = perms::Acl::load(std::path::Path::new(&val()?))?,
             "--auth-delay-ms" => {
                 auth_delay = Duration::from_millis(
                     val()?
@@ -176,6 +187,7 @@ fn serve(args: &[String]) -> Result<(), String> {
         fingerprint: String::new(),
         auth_delay,
         creating: Mutex::new(BTreeMap::new()),
+        acl,
     };
     // The first node is the local one (`etc/pve/lxc` points at it).
     for n in &ctx.nodes {
@@ -332,6 +344,11 @@ fn handle(ctx: &Arc<Ctx>, req: &Request, body: &mut dyn std::io::BufRead) -> Out
     if faults.status_500(&call_name) {
         return Err(ApiError::die("simulated failure")).into();
     }
+    // The schema's `permissions.check`, before the parameters are read or verified, as
+    // pve-manager's PVE/HTTPServer.pm `rest_handler` does (`check_api2_permissions`).
+    if let Err(e) = perms::check_entry(&ctx.acl, &entry.check, &vars) {
+        return Err(e).into();
+    }
     let result = (|| {
         if entry.path == "/nodes/{node}/storage/{storage}/upload" && method == "POST" {
             return storage::upload(ctx, req, entry, vars, user, body);
@@ -439,9 +456,32 @@ fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
         ("GET", "/storage/{storage}/content") => storage::content(c),
         ("GET", "/storage/{storage}/content/{volume}") => storage::volume_info(c),
         ("DELETE", "/storage/{storage}/content/{volume}") => storage::volume_delete(c),
+        ("GET", "/access/permissions") => access_permissions(c),
         _ => Err(ApiError::new(
             501,
             format!("pve-sim: '{method} {full}' is not simulated"),
         )),
     }
+}
+
+/// `GET /access/permissions` (pve-access-control src/PVE/API2/AccessControl.pm `permissions`):
+/// the caller's effective privileges, of one `path` or of the whole tree.
+fn access_permissions(c: &Call) -> ApiResult {
+    if let Some(other) = c.get("userid").filter(|u| *u != c.user) {
+        // Another user (or a token not owned by the caller) needs Sys.Audit on /access.
+        c.acl().check("/access", &["Sys.Audit"])?;
+        return Err(ApiError::new(
+            501,
+            format!("pve-sim: permissions of '{other}' are not simulated"),
+        ));
+    }
+    let map = match c.get("path") {
+        Some(p) => {
+            let mut m = BTreeMap::new();
+            m.insert(p.to_string(), c.acl().privs(p));
+            m
+        }
+        None => c.acl().effective(),
+    };
+    Ok(perms::as_json(&map).into())
 }

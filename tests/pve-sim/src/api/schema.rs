@@ -21,6 +21,8 @@ pub struct Entry {
     pub path: String,
     pub properties: serde_json::Map<String, Value>,
     pub additional: bool,
+    /// `permissions.check` (null when the entry has none, e.g. `user: all`).
+    pub check: Value,
 }
 
 fn entries() -> &'static [Entry] {
@@ -38,6 +40,7 @@ fn entries() -> &'static [Entry] {
                         .cloned()
                         .unwrap_or_default(),
                     additional: truthy(&params["additionalProperties"]),
+                    check: e["info"]["permissions"]["check"].clone(),
                 }
             })
             .collect()

@@ -72,7 +72,15 @@ pub fn list(c: &Call) -> ApiResult {
     let want = c.get("content");
     let ok = want.is_none_or(|w| w.split(',').all(|x| CONTENT.split(',').any(|y| y == x)))
         && c.get("storage").is_none_or(|s| s == LOCAL);
-    let list = if ok {
+    // Only storages the caller may see (pve-storage src/PVE/API2/Storage/Status.pm `index`).
+    let visible = c
+        .acl()
+        .check_any(
+            &format!("/storage/{LOCAL}"),
+            &["Datastore.Audit", "Datastore.AllocateSpace"],
+        )
+        .is_ok();
+    let list = if ok && visible {
         vec![status_entry(c.ctx)]
     } else {
         vec![]
@@ -156,18 +164,29 @@ fn volume(c: &Call) -> Result<(String, String, PathBuf), ApiError> {
     parsed.ok_or_else(|| ApiError::die(format!("unable to parse volume name '{volname}'")))
 }
 
+/// Needs read access to the volume: for a template or ISO `Datastore.Allocate`, else
+/// `Datastore.AllocateSpace|Datastore.Audit` (pve-storage src/PVE/Storage.pm `check_volume_access`).
 pub fn volume_info(c: &Call) -> ApiResult {
     check_storage(c)?;
     let (content, name, path) = volume(c)?;
+    let sp = format!("/storage/{LOCAL}");
+    if !c.acl().has(&sp, "Datastore.Allocate") {
+        c.acl()
+            .check_any(&sp, &["Datastore.AllocateSpace", "Datastore.Audit"])?;
+    }
     let e = volume_entry(&content, &name, &path).ok_or_else(|| {
         ApiError::die(format!("volume '{LOCAL}:{content}/{name}' does not exist"))
     })?;
     Ok(json!({"path": path, "size": e["size"], "used": e["size"], "format": e["format"]}).into())
 }
 
+/// Needs `Datastore.Allocate` on the storage (pve-storage src/PVE/API2/Storage/Content.pm
+/// `delete`; backups, which need less, are not simulated).
 pub fn volume_delete(c: &Call) -> ApiResult {
     check_storage(c)?;
     let (content, name, path) = volume(c)?;
+    c.acl()
+        .check(&format!("/storage/{LOCAL}"), &["Datastore.Allocate"])?;
     let volid = format!("{LOCAL}:{content}/{name}");
     if !path.is_file() {
         return Err(ApiError::die(format!("volume '{volid}' does not exist")));
