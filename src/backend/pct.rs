@@ -9,16 +9,19 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::cgroup::CtCgroup;
+use super::nodever::{from_pveversion_output, Detected};
 use super::run::{one_line, run, Output};
 use super::{Backend, BackendError, CtStatus};
 use crate::config::Config;
-use crate::pve::{CtConfig, Vmid};
+use crate::pve::{version, CtConfig, Vmid};
 
 pub struct Pct {
     path: PathBuf,
     pve_dir: PathBuf,
     lock_dir: PathBuf,
     timeout: Duration,
+    dpkg_status: PathBuf,
+    pveversion: PathBuf,
     /// The empty template `pct create` needs: the rootfs is a bind mount, nothing is extracted.
     template: PathBuf,
 }
@@ -37,6 +40,8 @@ impl Pct {
             pve_dir: cfg.pct.pve_dir.clone(),
             lock_dir: cfg.pct.lock_dir.clone(),
             timeout: Duration::from_secs(cfg.pct.timeout),
+            dpkg_status: cfg.pct.dpkg_status.clone(),
+            pveversion: cfg.pct.pveversion.clone(),
             template: PathBuf::from(TEMPLATE),
         }
     }
@@ -258,6 +263,29 @@ pub fn parse_status(out: &str) -> Option<CtStatus> {
 }
 
 impl Backend for Pct {
+    fn node_version(&self) -> Result<Detected, BackendError> {
+        // Cheapest first: dpkg's status file is a read, `pveversion` a Perl start-up.
+        if let Ok(text) = std::fs::read_to_string(&self.dpkg_status) {
+            if let Some(version) = version::from_dpkg_status(&text) {
+                return Ok(Detected {
+                    version,
+                    source: "dpkg".into(),
+                });
+            }
+        }
+        let mut cmd = Command::new(&self.pveversion);
+        cmd.arg("--verbose");
+        let out = run(cmd, self.timeout)?;
+        let name = format!("{} --verbose", self.pveversion.display());
+        if out.status != 0 {
+            return Err(BackendError::Command {
+                cmd: name,
+                msg: one_line(&out.stderr),
+            });
+        }
+        from_pveversion_output(&out.stdout, &name)
+    }
+
     fn template(&self, _rootfs: &Path, _init: &Path) -> Result<String, BackendError> {
         self.ensure_template()?;
         Ok(self.template.to_string_lossy().into_owned())

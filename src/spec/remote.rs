@@ -54,13 +54,16 @@ fn field_of(key: &str) -> &str {
 
 /// Turn the local mapping of `spec` (made with `Launch::Init { ct_path: INIT_SHIPPED, .. }`)
 /// into what a remote CT can have. Under `strict`, what cannot travel is an error naming the
-/// field; otherwise a warning.
+/// field; otherwise a warning. `root`: the backend is root on the node (`ssh`), so the raw keys
+/// an older node needs instead of options (`lxc.init.cmd`, the `/dev/shm` tmpfs) stay in
+/// `ct.lxc`, and `devN` passthrough (root@pam only) stays too.
 pub fn adapt(
     spec: &Spec,
     bundle: &std::path::Path,
     mapped: Mapped,
     net: &NetworkConfig,
     strict: bool,
+    root: bool,
 ) -> Result<Shipped, MapError> {
     let mut out = Shipped {
         warnings: mapped.warnings,
@@ -100,8 +103,13 @@ pub fn adapt(
         .collect();
     let mut masks_dropped = false;
     let mut unlimited_memory = false;
+    let mut kept: Vec<(String, String)> = Vec::new();
     for (k, v) in &mapped.ct.lxc {
         if k.starts_with("lxc.prlimit.") {
+            continue;
+        }
+        if k == "lxc.init.cmd" && root {
+            kept.push((k.clone(), v.clone()));
             continue;
         }
         // The `memory`/`swap` keys carry a limit; "no limit" cannot be said over the API.
@@ -114,6 +122,15 @@ pub fn adapt(
             let (_, dst, typ) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
             let dst = format!("/{dst}");
             if typ == "none" && (dst == INIT_SHIPPED || copies.iter().any(|(_, d)| *d == dst)) {
+                continue;
+            }
+            // Only written for nodes that do not mount /dev/shm themselves (before 6.1.10).
+            if typ == "tmpfs" && dst == "/dev/shm" {
+                if root {
+                    kept.push((k.clone(), v.clone()));
+                } else {
+                    out.warnings.push("mounts (/dev/shm): not a tmpfs; the node's pve-container mounts none and the API cannot add one (remote node)".into());
+                }
                 continue;
             }
             if masked.contains(&dst) {
@@ -167,7 +184,18 @@ pub fn adapt(
     }
 
     let mut ct = mapped.ct;
-    ct.lxc.clear();
+    if !root && ct.options.keys().any(|k| is_dev_key(k)) {
+        let e = MapError::Unsupported {
+            field: "linux.devices".into(),
+            reason: "Proxmox lets only root@pam configure device passthrough, not an API token (remote node)".into(),
+        };
+        if strict {
+            return Err(e);
+        }
+        out.warnings.push(e.to_string());
+        ct.options.retain(|k, _| !is_dev_key(k));
+    }
+    ct.lxc = kept;
     ct.env.clear();
     ct.options
         .retain(|k, _| k != "rootfs" && !(k.starts_with("mp") && k[2..].parse::<u32>().is_ok()));
@@ -179,6 +207,11 @@ pub fn adapt(
     out.ct = ct;
     out.copies = copies;
     Ok(out)
+}
+
+fn is_dev_key(k: &str) -> bool {
+    k.strip_prefix("dev")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Bind mounts of the spec: (source on this host, destination in the CT).
@@ -277,7 +310,7 @@ mod tests {
             gw: String::new(),
             tag: 12,
         };
-        adapt(&spec, &c.bundle, mapped, &net, strict)
+        adapt(&spec, &c.bundle, mapped, &net, strict, false)
     }
 
     #[test]
