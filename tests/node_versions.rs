@@ -172,3 +172,24 @@ fn ssh_lifecycle_on_pve_90() {
     let shm = lifecycle(sim, "/.proxmox-lxcri-init", true);
     assert!(shm.starts_with("tmpfs ") && shm.contains("noexec"), "{shm}");
 }
+
+#[test]
+fn ssh_raw_keys_that_cannot_be_written_leave_nothing() {
+    let r = Remote::ssh("ssh_raw_keys_fail", "");
+    let sim = &r.sim;
+    sim.set_node_version("6.0.9");
+    let conf = std::fs::read_to_string(&sim.config).unwrap();
+    let pve_dir = sim.sim_root.join("etc/pve").display().to_string();
+    std::fs::write(&sim.config, conf.replace(&pve_dir, "/nonexistent/pve")).unwrap();
+    let b = bundle(sim);
+    let out = sim.run(&["create", "--bundle", b.to_str().unwrap(), "f1"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("adding raw keys to /nonexistent/pve/lxc/"),
+        "{err}"
+    );
+    assert!(sim.cts().is_empty(), "CT left");
+    assert!(!sim.state_root.join("f1").exists(), "state dir left");
+}

@@ -24,11 +24,13 @@ pub struct Ssh {
     lock_dir: String,
 }
 
-/// Runs `pct create` (stdin closed) and then appends stdin to the CT's config file under
-/// Proxmox's per-CT config lock, in one round trip. Exit 97 means the CT exists without its keys.
+/// Runs `pct create` (stdin closed) and then adds stdin to the end of the CT's config file under
+/// Proxmox's per-CT config lock, in one round trip. The file is replaced by a rename, as
+/// Proxmox writes it (pmxcfs makes that atomic). Exit 97 means the CT exists without its keys.
 const CREATE_WITH_RAW_KEYS: &str = r#"conf=$1 lock=$2; shift 2
 "$@" </dev/null || exit
-{ mkdir -p "${lock%/*}" && flock "$lock" sh -c 'cat >> "$1"' sh "$conf"; } || { echo "adding raw keys to $conf failed" >&2; exit 97; }"#;
+add='t="$1.tmp.$$"; { cat "$1" && cat; } > "$t" && mv "$t" "$1"'
+{ mkdir -p "${lock%/*}" && flock "$lock" sh -c "$add" sh "$conf"; } || { echo "adding raw keys to $conf failed" >&2; exit 97; }"#;
 
 impl Ssh {
     pub fn new(cfg: &Config) -> Ssh {

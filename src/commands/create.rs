@@ -170,7 +170,16 @@ fn create(
         unprivileged: cfg.unprivileged || remote,
         arch: arch().into(),
         bind_kinds: spec::bind_kinds(&spec, &bundle),
-        node: node.caps.clone(),
+        node: if remote {
+            // A remote CT's rootfs is a volume and its binds are copies, never host paths:
+            // no `idmap=` is written for them, so the node's lack of it costs nothing.
+            crate::pve::version::NodeCaps {
+                idmap_option: true,
+                ..node.caps.clone()
+            }
+        } else {
+            node.caps.clone()
+        },
         // A remote node's devices cannot be looked at from here; Proxmox checks them itself.
         host_devices: (!remote).then(|| spec::host_devices(&spec)),
     };
