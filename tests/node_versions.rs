@@ -43,6 +43,11 @@ fn lifecycle(sim: &Sim, init: &str, old: bool) -> String {
             conf.contains("lxc.mount.entry: tmpfs dev/shm tmpfs"),
             "{conf}"
         );
+        if init.starts_with("/dev/") {
+            // Local: env as the raw key every Proxmox allows (remote: passed to exec).
+            assert!(conf.contains("lxc.environment: FOO=bar\n"), "{conf}");
+            assert!(!conf.contains("lxc.environment.runtime"), "{conf}");
+        }
     } else {
         assert!(conf.contains(&format!("entrypoint: {init}")), "{conf}");
         assert!(!conf.contains("lxc.init.cmd"), "{conf}");

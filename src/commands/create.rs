@@ -171,12 +171,7 @@ fn create(
         arch: arch().into(),
         bind_kinds: spec::bind_kinds(&spec, &bundle),
         node: if remote {
-            // A remote CT's rootfs is a volume and its binds are copies, never host paths:
-            // no `idmap=` is written for them, so the node's lack of it costs nothing.
-            crate::pve::version::NodeCaps {
-                idmap_option: true,
-                ..node.caps.clone()
-            }
+            spec::remote::node_caps(&node.caps)
         } else {
             node.caps.clone()
         },

@@ -63,6 +63,19 @@ fn process_args_as_raw_lxc_init_cmd_on_older_nodes() {
 }
 
 #[test]
+fn env_is_the_env_key_from_91_and_raw_lxc_environment_before() {
+    let spec = spec_with(r#"{"process": {"env": ["A=b c", "PATH=/bin"]}}"#);
+    let m = map_ok(&spec, &privileged(PVE91));
+    assert_eq!(m.ct.env, ["A=b c", "PATH=/bin"]);
+    assert!(lxc(&m, "lxc.environment").is_empty());
+    for v in [PVE84, PVE90] {
+        let m = map_ok(&spec, &privileged(v));
+        assert!(m.ct.env.is_empty(), "{v}");
+        assert_eq!(lxc(&m, "lxc.environment"), ["A=b c", "PATH=/bin"], "{v}");
+    }
+}
+
+#[test]
 fn init_user_keys_only_from_610() {
     let spec = spec_with(r#"{"process": {"user": {"uid": 1000, "gid": 10}}}"#);
     let mut c = on(PVE91, entry_ctx());

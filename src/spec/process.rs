@@ -210,7 +210,8 @@ fn entrypoint(p: &Process, args: &[String], m: &mut Mapper) -> Result<(), MapErr
     Ok(())
 }
 
-/// `process.env` -> `env` (Proxmox: keys `\w+`, values without control characters but TAB).
+/// `process.env` -> `env` (Proxmox: keys `\w+`, values without control characters but TAB), or
+/// raw `lxc.environment` on a node without the `env` option.
 fn env(p: &Process, m: &mut Mapper) -> Result<(), MapError> {
     for (i, e) in p.env().clone().unwrap_or_default().into_iter().enumerate() {
         let field = format!("process.env[{i}]");
@@ -218,8 +219,12 @@ fn env(p: &Process, m: &mut Mapper) -> Result<(), MapError> {
             Some((k, v)) => is_env_key(k) && !has_pve_ctl(v),
             None => false,
         };
-        if storable {
+        if storable && m.ctx.node.entrypoint_env {
             m.out.ct.env.push(e);
+        } else if storable {
+            // Before the `env` option (6.0.15) the plain raw key, which every supported
+            // pve-container allows (`lxc.environment.runtime` may not be on older lists).
+            m.lxc("lxc.environment", e);
         } else if m.is_init() {
             // The shim gives it to the workload anyway; only `pct config` cannot show it.
             m.warn(&field, "not shown in the CT's env (Proxmox wants NAME=value with NAME of [A-Za-z0-9_] and no control characters); the shim still passes it to the workload");
