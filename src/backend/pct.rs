@@ -369,6 +369,40 @@ mod tests {
     }
 
     #[test]
+    fn node_version_from_dpkg_status_then_pveversion() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.pct.dpkg_status = dir.path().join("status");
+        cfg.pct.pveversion = dir.path().join("pveversion");
+        let pct = Pct::new(&cfg);
+        // Neither: an error naming pveversion.
+        let e = pct.node_version().unwrap_err().to_string();
+        assert!(e.contains("pveversion"), "{e}");
+        // pveversion only.
+        let script = dir.path().join("pveversion");
+        std::fs::write(&script, "#!/bin/sh\n[ \"$1\" = --verbose ] && echo 'pve-manager: 9.0.10 (running version: 9.0.10/x)' && echo 'pve-container: 6.0.9'\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let d = pct.node_version().unwrap();
+        assert_eq!(
+            (d.version.to_string(), d.source.as_str()),
+            ("6.0.9".into(), "pveversion")
+        );
+        // dpkg's status file wins, without a process.
+        std::fs::write(
+            dir.path().join("status"),
+            "Package: pve-container\nStatus: install ok installed\nVersion: 6.1.10\n",
+        )
+        .unwrap();
+        std::fs::remove_file(&script).unwrap();
+        let d = pct.node_version().unwrap();
+        assert_eq!(
+            (d.version.to_string(), d.source.as_str()),
+            ("6.1.10".into(), "dpkg")
+        );
+    }
+
+    #[test]
     fn only_cts_naming_the_container_are_ours() {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = Config::default();

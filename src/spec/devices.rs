@@ -27,7 +27,7 @@ const MAX_DEVICES: usize = 256;
 const DEFAULT_MODE: u32 = 0o666;
 
 /// Device nodes LXC makes in every CT's `/dev` (path, major, minor): listing them is not an error
-/// and needs no passthrough.
+/// and needs no passthrough (runc's default devices; podman lists some of them).
 const LXC_PROVIDED: &[(&str, i64, i64)] = &[
     ("/dev/null", 1, 3),
     ("/dev/zero", 1, 5),
@@ -35,6 +35,9 @@ const LXC_PROVIDED: &[(&str, i64, i64)] = &[
     ("/dev/random", 1, 8),
     ("/dev/urandom", 1, 9),
     ("/dev/tty", 5, 0),
+    // LXC's own console and the CT's devpts ptmx, never the host's.
+    ("/dev/console", 5, 1),
+    ("/dev/ptmx", 5, 2),
 ];
 
 /// A path on the node's host as `stat(2)` (following symlinks, as Proxmox does) saw it.
