@@ -33,6 +33,8 @@ cat > "$work/config.toml" <<EOS
 node = "demo"
 vmid_range = [900100, 900199]
 unprivileged = false
+# pve-sim has no pveversion yet: say which pve-container the node runs (Proxmox VE 9.1.x).
+node_version = "6.1.10"
 [pct]
 path = "$work/pct"
 pve_dir = "$work/sim/etc/pve"

@@ -39,6 +39,8 @@ pub struct Config {
     pub init_path: PathBuf,
     /// Size in GiB of the rootfs volume of a CT whose rootfs is shipped to a remote node.
     pub rootfs_size: u32,
+    /// The node's pve-container version to assume; empty means ask the node.
+    pub node_version: String,
     pub pct: PctConfig,
     pub api: ApiConfig,
     pub ssh: SshConfig,
@@ -102,6 +104,10 @@ pub struct PctConfig {
     pub lock_dir: PathBuf,
     /// Seconds one `pct` call may take.
     pub timeout: u64,
+    /// dpkg's status file, read for the installed pve-container version.
+    pub dpkg_status: PathBuf,
+    /// `pveversion`, run when dpkg's status file does not tell.
+    pub pveversion: PathBuf,
 }
 
 impl Default for Config {
@@ -115,6 +121,7 @@ impl Default for Config {
             strict: true,
             init_path: PathBuf::new(),
             rootfs_size: 4,
+            node_version: String::new(),
             pct: PctConfig::default(),
             api: ApiConfig::default(),
             ssh: SshConfig::default(),
@@ -167,6 +174,8 @@ impl Default for PctConfig {
             pve_dir: "/etc/pve".into(),
             lock_dir: "/run/lock/lxc".into(),
             timeout: 120,
+            dpkg_status: "/var/lib/dpkg/status".into(),
+            pveversion: "/usr/bin/pveversion".into(),
         }
     }
 }
@@ -215,21 +224,36 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "4",
         "GiB of the rootfs volume of a CT on a remote node (ssh and api backends), which gets the bundle's rootfs as a template.",
     ),
+    (
+        "node_version",
+        "\"\"",
+        "pve-container version of the node to assume, e.g. \"6.1.10\"; empty means ask the node at create (cached for 60 s under the state root; unknown means Proxmox VE 8.4).",
+    ),
     ("pct.path", "\"/usr/sbin/pct\"", "The pct command to run."),
     (
         "pct.pve_dir",
         "\"/etc/pve\"",
-        "pmxcfs mount point; raw lxc.* keys are added to <pve_dir>/lxc/<vmid>.conf.",
+        "pmxcfs mount point; raw lxc.* keys are added to <pve_dir>/lxc/<vmid>.conf (on the node for the ssh backend, which adds raw keys only for nodes older than pve-container 6.0.15).",
     ),
     (
         "pct.lock_dir",
         "\"/run/lock/lxc\"",
-        "Where Proxmox keeps its per-CT config locks (pve-config-<vmid>.lock).",
+        "Where Proxmox keeps its per-CT config locks (pve-config-<vmid>.lock); on the node for the ssh backend.",
     ),
     (
         "pct.timeout",
         "120",
         "Seconds one pct call may take before it is killed.",
+    ),
+    (
+        "pct.dpkg_status",
+        "\"/var/lib/dpkg/status\"",
+        "dpkg status file read for the node's pve-container version (pct backend).",
+    ),
+    (
+        "pct.pveversion",
+        "\"/usr/bin/pveversion\"",
+        "pveversion, run with --verbose when the dpkg status file does not tell the pve-container version (pct backend).",
     ),
     (
         "api.url",

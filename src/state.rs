@@ -47,6 +47,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
     }
 }
 
+/// The directory under the state root that holds what the runtime knows of nodes (their
+/// versions); not a container, so no container may have its name.
+pub const NODES_DIR: &str = ".nodes";
+
 /// IDs become path components: no separators, no dot names, bounded length.
 pub fn validate_id(id: &str) -> Result<(), StateError> {
     let bad = |why| Err(StateError::InvalidId(id.to_string(), why));
@@ -56,7 +60,7 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
     if id.len() > MAX_ID_LEN {
         return bad("too long");
     }
-    if id == "." || id == ".." {
+    if id == "." || id == ".." || id == NODES_DIR {
         return bad("reserved name");
     }
     if !id
@@ -345,6 +349,7 @@ mod tests {
             "",
             ".",
             "..",
+            ".nodes",
             "a/b",
             "../x",
             "a b",

@@ -304,3 +304,25 @@ fn missing_privileges_refuse_create_leaving_nothing() {
         "Permission check failed (/storage/local, Datastore.AllocateTemplate)",
     );
 }
+
+#[test]
+fn old_node_is_refused_before_anything_is_made() {
+    // The node's version as the config forces it (until pve-sim answers GET /nodes/{node}/version).
+    let r = ApiRemote::new(
+        "old_node_is_refused",
+        "sim",
+        "sim",
+        "node_version = \"6.0.9\"\n",
+    );
+    refused(
+        &r,
+        "o1",
+        "node sim runs pve-container 6.0.9; the api backend needs pve-container 6.0.15 (Proxmox VE 9.1) for entrypoint",
+    );
+    let images = r.sim.run(&["images"]);
+    assert_eq!(
+        String::from_utf8_lossy(&images.stdout).lines().count(),
+        1,
+        "no template uploaded"
+    );
+}

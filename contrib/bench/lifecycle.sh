@@ -22,7 +22,7 @@ export PVE_SIM_ROOT=$work/sim PVE_SIM_NODE=bench
 exec $bin/pct "\$@"
 EOS
 chmod 755 "$work/pct"
-printf 'node = "bench"\nvmid_range = [910000, 910999]\nunprivileged = false\n[pct]\npath = "%s"\npve_dir = "%s"\n' \
+printf 'node = "bench"\nvmid_range = [910000, 910999]\nunprivileged = false\nnode_version = "6.1.10"\n[pct]\npath = "%s"\npve_dir = "%s"\n' \
     "$work/pct" "$work/sim/etc/pve" > "$work/config.toml"
 
 mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/"{proc,sys,dev,etc,tmp}

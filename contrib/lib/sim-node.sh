@@ -48,6 +48,8 @@ EOS
 }
 
 # sim_node_config BACKEND NODE VMID_RANGE: a runtime config for that backend on stdout.
+# node_version: pve-sim cannot tell its pve-container version yet (no pveversion, no
+# GET /nodes/{node}/version), so the config says it: a Proxmox VE 9.1.x node.
 sim_node_config() {
     cat <<EOS
 backend = "$1"
@@ -55,6 +57,7 @@ node = "$2"
 storage = "local"
 strict = false
 vmid_range = $3
+node_version = "6.1.10"
 [ssh]
 host = "127.0.0.1"
 port = $sim_port

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::node_shell::NodeShell;
+use super::nodever::{over_api, Detected};
 use super::ship::TemplateStore;
 use super::{Backend, BackendError, ClusterCt, CtStatus};
 use crate::api::{ApiError, Client};
@@ -202,6 +203,17 @@ pub fn place(cfg: &Config) -> Result<Config, BackendError> {
 }
 
 impl Backend for Api {
+    fn node_version(&self) -> Result<Detected, BackendError> {
+        let client = self.client()?;
+        over_api(&self.node, |path| {
+            client.get(path, &[]).map_err(|e| e.to_string())
+        })
+    }
+
+    fn writes_raw_keys(&self) -> bool {
+        false
+    }
+
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
         self.check_node()?;
         super::ship::template(self, rootfs, init)

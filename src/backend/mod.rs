@@ -4,6 +4,7 @@ pub mod api;
 pub mod cgroup;
 pub mod credentials;
 pub mod node_shell;
+pub mod nodever;
 pub mod pct;
 pub mod run;
 pub mod shell;
@@ -65,6 +66,14 @@ pub trait Backend {
     /// The SSH connection to a remote node, for `pct exec`; none for a local node.
     fn shell(&self) -> Option<&node_shell::NodeShell> {
         None
+    }
+    /// The node's pve-container version, asked of the node (see `nodever::learn`, which caches
+    /// it).
+    fn node_version(&self) -> Result<nodever::Detected, BackendError>;
+    /// Whether raw `lxc.*` keys can be written into the CT's config (root on the node: `pct`,
+    /// `ssh`); an API token cannot.
+    fn writes_raw_keys(&self) -> bool {
+        true
     }
     /// The `ostemplate` to create a CT for `rootfs` from: locally an empty archive (the rootfs is
     /// bound in); for a remote node `rootfs` plus `init` packed, uploaded unless the storage has

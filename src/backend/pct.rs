@@ -9,16 +9,19 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::cgroup::CtCgroup;
+use super::nodever::{from_pveversion_output, Detected};
 use super::run::{one_line, run, Output};
 use super::{Backend, BackendError, CtStatus};
 use crate::config::Config;
-use crate::pve::{CtConfig, Vmid};
+use crate::pve::{version, CtConfig, Vmid};
 
 pub struct Pct {
     path: PathBuf,
     pve_dir: PathBuf,
     lock_dir: PathBuf,
     timeout: Duration,
+    dpkg_status: PathBuf,
+    pveversion: PathBuf,
     /// The empty template `pct create` needs: the rootfs is a bind mount, nothing is extracted.
     template: PathBuf,
 }
@@ -37,6 +40,8 @@ impl Pct {
             pve_dir: cfg.pct.pve_dir.clone(),
             lock_dir: cfg.pct.lock_dir.clone(),
             timeout: Duration::from_secs(cfg.pct.timeout),
+            dpkg_status: cfg.pct.dpkg_status.clone(),
+            pveversion: cfg.pct.pveversion.clone(),
             template: PathBuf::from(TEMPLATE),
         }
     }
@@ -258,6 +263,29 @@ pub fn parse_status(out: &str) -> Option<CtStatus> {
 }
 
 impl Backend for Pct {
+    fn node_version(&self) -> Result<Detected, BackendError> {
+        // Cheapest first: dpkg's status file is a read, `pveversion` a Perl start-up.
+        if let Ok(text) = std::fs::read_to_string(&self.dpkg_status) {
+            if let Some(version) = version::from_dpkg_status(&text) {
+                return Ok(Detected {
+                    version,
+                    source: "dpkg".into(),
+                });
+            }
+        }
+        let mut cmd = Command::new(&self.pveversion);
+        cmd.arg("--verbose");
+        let out = run(cmd, self.timeout)?;
+        let name = format!("{} --verbose", self.pveversion.display());
+        if out.status != 0 {
+            return Err(BackendError::Command {
+                cmd: name,
+                msg: one_line(&out.stderr),
+            });
+        }
+        from_pveversion_output(&out.stdout, &name)
+    }
+
     fn template(&self, _rootfs: &Path, _init: &Path) -> Result<String, BackendError> {
         self.ensure_template()?;
         Ok(self.template.to_string_lossy().into_owned())
@@ -338,6 +366,40 @@ mod tests {
 
     fn vmid() -> Vmid {
         Vmid::new(100123).unwrap()
+    }
+
+    #[test]
+    fn node_version_from_dpkg_status_then_pveversion() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.pct.dpkg_status = dir.path().join("status");
+        cfg.pct.pveversion = dir.path().join("pveversion");
+        let pct = Pct::new(&cfg);
+        // Neither: an error naming pveversion.
+        let e = pct.node_version().unwrap_err().to_string();
+        assert!(e.contains("pveversion"), "{e}");
+        // pveversion only.
+        let script = dir.path().join("pveversion");
+        std::fs::write(&script, "#!/bin/sh\n[ \"$1\" = --verbose ] && echo 'pve-manager: 9.0.10 (running version: 9.0.10/x)' && echo 'pve-container: 6.0.9'\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let d = pct.node_version().unwrap();
+        assert_eq!(
+            (d.version.to_string(), d.source.as_str()),
+            ("6.0.9".into(), "pveversion")
+        );
+        // dpkg's status file wins, without a process.
+        std::fs::write(
+            dir.path().join("status"),
+            "Package: pve-container\nStatus: install ok installed\nVersion: 6.1.10\n",
+        )
+        .unwrap();
+        std::fs::remove_file(&script).unwrap();
+        let d = pct.node_version().unwrap();
+        assert_eq!(
+            (d.version.to_string(), d.source.as_str()),
+            ("6.1.10".into(), "dpkg")
+        );
     }
 
     #[test]

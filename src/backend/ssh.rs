@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::node_shell::NodeShell;
+use super::nodever::{from_pveversion_output, Detected};
 use super::pct::{classify, create_args, ops, set_args, RunsPct};
 use super::run::{one_line, Output};
 use super::ship::TemplateStore;
@@ -18,7 +19,18 @@ pub struct Ssh {
     shell: NodeShell,
     storage: String,
     rootfs_size: u32,
+    /// pmxcfs and Proxmox's config locks on the node, for the raw keys an older node needs.
+    pve_dir: String,
+    lock_dir: String,
 }
+
+/// Runs `pct create` (stdin closed) and then adds stdin to the end of the CT's config file under
+/// Proxmox's per-CT config lock, in one round trip. The file is replaced by a rename, as
+/// Proxmox writes it (pmxcfs makes that atomic). Exit 97 means the CT exists without its keys.
+const CREATE_WITH_RAW_KEYS: &str = r#"conf=$1 lock=$2; shift 2
+"$@" </dev/null || exit
+add='t="$1.tmp.$$"; { cat "$1" && cat; } > "$t" && mv "$t" "$1"'
+{ mkdir -p "${lock%/*}" && flock "$lock" sh -c "$add" sh "$conf"; } || { echo "adding raw keys to $conf failed" >&2; exit 97; }"#;
 
 impl Ssh {
     pub fn new(cfg: &Config) -> Ssh {
@@ -26,6 +38,8 @@ impl Ssh {
             shell: NodeShell::new(cfg, &cfg.node_name()),
             storage: cfg.storage.clone(),
             rootfs_size: cfg.rootfs_size,
+            pve_dir: cfg.pct.pve_dir.display().to_string(),
+            lock_dir: cfg.pct.lock_dir.display().to_string(),
         }
     }
 
@@ -96,7 +110,46 @@ impl Backend for Ssh {
         let mut args = create_args(vmid, template, ct);
         args.push("--rootfs".into());
         args.push(format!("{}:{}", self.storage, self.rootfs_size));
-        self.checked(vmid, &args).map(drop)
+        if ct.lxc.is_empty() {
+            return self.checked(vmid, &args).map(drop);
+        }
+        // An older node: the keys its pve-container has no option for (`lxc.init.cmd`, ...).
+        let raw: String = ct.lxc.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+        let mut argv = ["sh", "-c", CREATE_WITH_RAW_KEYS, "sh"]
+            .map(String::from)
+            .to_vec();
+        argv.push(format!("{}/lxc/{vmid}.conf", self.pve_dir));
+        argv.push(format!("{}/pve-config-{vmid}.lock", self.lock_dir));
+        argv.push("pct".into());
+        argv.extend(args);
+        let out = self.shell.run(&argv, raw.as_bytes())?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match out.exit {
+            RemoteExit::Code(0) => Ok(()),
+            RemoteExit::Code(97) => {
+                let _ = self.destroy(vmid);
+                Err(BackendError::Other(format!(
+                    "CT {vmid}: {}",
+                    one_line(&stderr)
+                )))
+            }
+            _ => Err(classify(vmid, "create", &stderr)),
+        }
+    }
+
+    fn node_version(&self) -> Result<Detected, BackendError> {
+        let argv = ["pveversion", "--verbose"].map(String::from);
+        let out = self.shell.run(&argv, b"")?;
+        if out.exit != RemoteExit::Code(0) {
+            return Err(BackendError::Command {
+                cmd: argv.join(" "),
+                msg: one_line(&String::from_utf8_lossy(&out.stderr)),
+            });
+        }
+        from_pveversion_output(
+            &String::from_utf8_lossy(&out.stdout),
+            "pveversion --verbose",
+        )
     }
 
     fn start(&self, vmid: Vmid) -> Result<(), BackendError> {

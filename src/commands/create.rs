@@ -149,6 +149,16 @@ fn create(
     } else {
         ns_paths(&spec, dir.path.parent().unwrap_or(Path::new("/")))?
     };
+    // What the node's pve-container accepts decides options against raw keys (docs/mapping.md).
+    let node = backend::nodever::learn(backend, cfg, dir.path.parent().unwrap_or(Path::new("/")));
+    if !node.caps.entrypoint_env && !backend.writes_raw_keys() {
+        bail!(
+            "node {} runs {}; the api backend needs pve-container {} (Proxmox VE 9.1) for entrypoint",
+            node.node,
+            node.describe(),
+            crate::pve::version::ENTRYPOINT_ENV
+        );
+    }
     let map_ctx = MapContext {
         id: args.id.clone(),
         bundle: bundle.clone(),
@@ -160,6 +170,13 @@ fn create(
         unprivileged: cfg.unprivileged || remote,
         arch: arch().into(),
         bind_kinds: spec::bind_kinds(&spec, &bundle),
+        node: if remote {
+            spec::remote::node_caps(&node.caps)
+        } else {
+            node.caps.clone()
+        },
+        // A remote node's devices cannot be looked at from here; Proxmox checks them itself.
+        host_devices: (!remote).then(|| spec::host_devices(&spec)),
     };
     let mut mapped = spec::map(&spec, &map_ctx).map_err(|e| {
         anyhow!(
@@ -169,14 +186,21 @@ fn create(
         )
     })?;
     let copies = if remote {
-        let shipped = spec::remote::adapt(&spec, &bundle, mapped.clone(), &cfg.network, cfg.strict)
-            .map_err(|e| {
-                anyhow!(
-                    "{}: {}",
-                    config_path.display(),
-                    e.to_string().trim_start_matches("config.json: ")
-                )
-            })?;
+        let shipped = spec::remote::adapt(
+            &spec,
+            &bundle,
+            mapped.clone(),
+            &cfg.network,
+            cfg.strict,
+            backend.writes_raw_keys(),
+        )
+        .map_err(|e| {
+            anyhow!(
+                "{}: {}",
+                config_path.display(),
+                e.to_string().trim_start_matches("config.json: ")
+            )
+        })?;
         mapped.ct = shipped.ct;
         mapped.warnings = shipped.warnings;
         mapped.seccomp = None;

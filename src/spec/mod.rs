@@ -2,23 +2,27 @@
 //!
 //! `map(spec, ctx)` reads only its arguments: no filesystem, no clock, no environment. Every field it
 //! cannot express is either an error naming the field (strict) or a warning in `Mapped::warnings`.
-//! The one thing the mapping cannot know without the filesystem — whether a bind-mount source is a
-//! file or a directory — comes in through `MapContext::bind_kinds`, which the caller fills with
-//! [`bind_kinds`] (the only function in this module that touches the filesystem) before mapping.
+//! What the mapping cannot know without the filesystem — whether a bind-mount source is a file or
+//! a directory, and what a device path is on the host — comes in through `MapContext::bind_kinds`
+//! and `MapContext::host_devices`, which the caller fills with [`bind_kinds`] and
+//! [`host_devices`] (the only functions in this module that touch the filesystem).
 //!
 //! One file per part of config.json: `annotations` (description), `rootfs`, `namespaces`,
-//! `process`, `hostname`, `mounts` (plus masked/read-only paths), `resources`, `sysctl`, `seccomp`,
-//! `unmapped` (fields with no CT equivalent). `text` and `paths` hold the quoting and path rules.
+//! `process`, `hostname`, `mounts` (plus masked/read-only paths), `devices`, `resources`,
+//! `sysctl`, `seccomp`, `unmapped` (fields with no CT equivalent). Options and raw keys that only
+//! some pve-container versions accept are gated on `MapContext::node`. `text` and `paths` hold the quoting and path rules.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use oci_spec::runtime::Spec;
 
+use crate::pve::version::NodeCaps;
 use crate::pve::CtConfig;
 
 mod annotations;
 mod bindkinds;
+mod devices;
 mod hostname;
 mod mounts;
 mod namespaces;
@@ -35,9 +39,12 @@ mod unmapped;
 #[cfg(test)]
 mod fixture_tests;
 #[cfg(test)]
+mod node_tests;
+#[cfg(test)]
 mod testutil;
 
 pub use bindkinds::{bind_kinds, bind_sources};
+pub use devices::{host_devices, HostDevice};
 
 /// The tag every CT we create carries (`list` and garbage collection look for it).
 pub const TAG: &str = "proxmox-lxcri";
@@ -85,6 +92,13 @@ pub struct MapContext {
     /// config.json, or joined to `bundle` when relative). Fill it with [`bind_kinds`]. A bind whose
     /// source is missing here is `MapError::Invalid` naming `mounts[i].source`.
     pub bind_kinds: BTreeMap<PathBuf, BindKind>,
+    /// What the node's pve-container allows (options and raw keys that came with a version);
+    /// the backend learns it, see `backend::nodever`.
+    pub node: NodeCaps,
+    /// `linux.devices[].path` as `stat(2)` saw it on the node; fill it with [`host_devices`].
+    /// `None` when the node's devices cannot be looked at from here (a remote node): `devN`
+    /// entries are then written unchecked and Proxmox checks that the path is a device.
+    pub host_devices: Option<BTreeMap<PathBuf, HostDevice>>,
 }
 
 /// The result: the CT config to create, plus what was not expressed (non-strict mode).
@@ -210,6 +224,7 @@ pub fn map(spec: &Spec, ctx: &MapContext) -> Result<Mapped, MapError> {
     sysctl::map(spec, &mut m)?;
     seccomp::map(spec, &mut m)?;
     mounts::map(spec, &mut m)?;
+    devices::map(spec, &mut m)?;
     unmapped::map(spec, &mut m)?;
 
     let entries = std::mem::take(&mut m.mount_entries);
@@ -245,6 +260,9 @@ pub fn resources_to_ct(
         unprivileged: false,
         arch: String::new(),
         bind_kinds: BTreeMap::new(),
+        // `update` touches only resources, which no version gates.
+        node: NodeCaps::oldest(),
+        host_devices: None,
     };
     let mut m = Mapper::new(&ctx);
     resources::map_update(res, &mut m)?;

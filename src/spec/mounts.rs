@@ -21,7 +21,8 @@ const PROVIDED: &[(&str, &[&str])] = &[
     ("/sys/fs/cgroup", &["cgroup", "cgroup2"]),
     ("/dev", &["tmpfs"]),
     ("/dev/pts", &["devpts"]),
-    // Proxmox adds `shm dev/shm tmpfs` for every CT with a custom entrypoint.
+    // Proxmox adds `shm dev/shm tmpfs` for every CT with a custom entrypoint (pve-container
+    // 6.1.10 and later; before, the mapping writes the tmpfs itself).
     ("/dev/shm", &["tmpfs"]),
 ];
 
@@ -75,6 +76,15 @@ const MP_MOUNTOPTIONS: &[&str] = &["noatime", "nodev", "noexec", "nosuid"];
 /// Our mount options with a meaning of their own to LXC: refused in config.json.
 fn is_lxc_reserved(o: &str) -> bool {
     o == "optional" || o == "relative" || o.starts_with("create=") || o.starts_with("idmap=")
+}
+
+/// Why an unprivileged CT's host-path rootfs or mount point cannot show host ids as they are.
+pub(super) fn no_idmap(m: &Mapper) -> String {
+    format!(
+        "pve-container {} has no idmap= mount option (needs {}); the unprivileged CT sees the files' owners shifted (nobody)",
+        m.ctx.node.pve_container,
+        crate::pve::version::IDMAP_OPTION
+    )
 }
 
 /// Whether config.json asks for a bind mount (type `bind`, or a `bind`/`rbind` option).
@@ -151,9 +161,12 @@ pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
             }
             continue;
         }
+        // Proxmox mounts /dev/shm itself only from 6.1.10 on, and only with `entrypoint`.
+        let shm_by_proxmox = m.ctx.node.shm_tmpfs && m.ctx.node.entrypoint_env;
         if PROVIDED
             .iter()
             .any(|(d, types)| *d == dest_s && types.contains(&typ))
+            && (dest_s != "/dev/shm" || shm_by_proxmox)
         {
             continue;
         }
@@ -244,7 +257,11 @@ fn bind(
         // Property string: volume, then `mp`, then the optional keys sorted.
         let mut v = format!("{src_s},mp={dest_s}");
         if m.ctx.unprivileged && !m.ns.idmapped {
-            v.push_str(",idmap=passthrough");
+            if m.ctx.node.idmap_option {
+                v.push_str(",idmap=passthrough");
+            } else {
+                m.unsupported(format!("{f}.source"), no_idmap(m))?;
+            }
         }
         let mo: Vec<&str> = MP_MOUNTOPTIONS
             .iter()

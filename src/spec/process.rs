@@ -80,10 +80,21 @@ fn init(m: &mut Mapper, host_path: &std::path::Path, ct_path: &str) -> Result<()
             "init paths cannot be written as a mount entry",
         ));
     };
-    m.set("entrypoint", cmd);
+    set_init_cmd(m, cmd);
     m.mount_entries
         .push(format!("{host} {target} none bind,ro,create=file 0 0"));
     Ok(())
+}
+
+/// The CT's init command: the `entrypoint` option where the node has it, else the raw
+/// `lxc.init.cmd` it stands for (allowed by every supported pve-container; it comes after
+/// Proxmox's own lines, so it wins over the default `/sbin/init`).
+fn set_init_cmd(m: &mut Mapper, cmd: String) {
+    if m.ctx.node.entrypoint_env {
+        m.set("entrypoint", cmd);
+    } else {
+        m.lxc("lxc.init.cmd", cmd);
+    }
 }
 
 /// pid 1 = `process.args`, run by LXC with `lxc.init.*`.
@@ -94,7 +105,7 @@ fn entrypoint(p: &Process, args: &[String], m: &mut Mapper) -> Result<(), MapErr
             "cannot be passed through lxc.init.cmd (it holds both quote characters, or a control character)",
         )
     })?;
-    m.set("entrypoint", cmd);
+    set_init_cmd(m, cmd);
 
     let cwd = p
         .cwd()
@@ -108,12 +119,24 @@ fn entrypoint(p: &Process, args: &[String], m: &mut Mapper) -> Result<(), MapErr
     }
     m.lxc("lxc.init.cwd", cwd);
     let user = p.user();
-    m.lxc("lxc.init.uid", user.uid().to_string());
-    m.lxc("lxc.init.gid", user.gid().to_string());
     let groups = user.additional_gids().clone().unwrap_or_default();
-    if !groups.is_empty() {
-        let list: Vec<String> = groups.iter().map(u32::to_string).collect();
-        m.lxc("lxc.init.groups", list.join(","));
+    if m.ctx.node.init_user_keys {
+        m.lxc("lxc.init.uid", user.uid().to_string());
+        m.lxc("lxc.init.gid", user.gid().to_string());
+        if !groups.is_empty() {
+            let list: Vec<String> = groups.iter().map(u32::to_string).collect();
+            m.lxc("lxc.init.groups", list.join(","));
+        }
+    } else if user.uid() != 0 || user.gid() != 0 || !groups.is_empty() {
+        // LXC's default is root; older Proxmox refuses the keys that would change it.
+        m.unsupported(
+            "process.user",
+            format!(
+                "pve-container {} does not allow lxc.init.uid/gid/groups (needs {})",
+                m.ctx.node.pve_container,
+                crate::pve::version::INIT_USER_KEYS
+            ),
+        )?;
     }
     if user.umask().is_some_and(|u| u != DEFAULT_UMASK) {
         m.unsupported(
@@ -187,7 +210,8 @@ fn entrypoint(p: &Process, args: &[String], m: &mut Mapper) -> Result<(), MapErr
     Ok(())
 }
 
-/// `process.env` -> `env` (Proxmox: keys `\w+`, values without control characters but TAB).
+/// `process.env` -> `env` (Proxmox: keys `\w+`, values without control characters but TAB), or
+/// raw `lxc.environment` on a node without the `env` option.
 fn env(p: &Process, m: &mut Mapper) -> Result<(), MapError> {
     for (i, e) in p.env().clone().unwrap_or_default().into_iter().enumerate() {
         let field = format!("process.env[{i}]");
@@ -195,8 +219,12 @@ fn env(p: &Process, m: &mut Mapper) -> Result<(), MapError> {
             Some((k, v)) => is_env_key(k) && !has_pve_ctl(v),
             None => false,
         };
-        if storable {
+        if storable && m.ctx.node.entrypoint_env {
             m.out.ct.env.push(e);
+        } else if storable {
+            // Before the `env` option (6.0.15) the plain raw key, which every supported
+            // pve-container allows (`lxc.environment.runtime` may not be on older lists).
+            m.lxc("lxc.environment", e);
         } else if m.is_init() {
             // The shim gives it to the workload anyway; only `pct config` cannot show it.
             m.warn(&field, "not shown in the CT's env (Proxmox wants NAME=value with NAME of [A-Za-z0-9_] and no control characters); the shim still passes it to the workload");

@@ -11,6 +11,7 @@ use oci_spec::runtime::{Process, Spec};
 use super::bindkinds::bind_sources;
 use super::{MapError, Mapped};
 use crate::config::NetworkConfig;
+use crate::pve::version::NodeCaps;
 use crate::pve::CtConfig;
 
 /// Where the shipped template holds the init: at the top, beside the image's own directories.
@@ -34,6 +35,16 @@ pub struct Shipped {
     pub warnings: Vec<String>,
 }
 
+/// What the mapping for a remote CT may take the node to have: its rootfs is a volume and its
+/// binds are copies, never host paths, so the `idmap=` the local mapping writes for them is
+/// dropped anyway and a node without it costs nothing.
+pub fn node_caps(caps: &NodeCaps) -> NodeCaps {
+    NodeCaps {
+        idmap_option: true,
+        ..caps.clone()
+    }
+}
+
 /// Which config.json field a raw key came from, for messages.
 fn field_of(key: &str) -> &str {
     [
@@ -54,13 +65,16 @@ fn field_of(key: &str) -> &str {
 
 /// Turn the local mapping of `spec` (made with `Launch::Init { ct_path: INIT_SHIPPED, .. }`)
 /// into what a remote CT can have. Under `strict`, what cannot travel is an error naming the
-/// field; otherwise a warning.
+/// field; otherwise a warning. `root`: the backend is root on the node (`ssh`), so the raw keys
+/// an older node needs instead of options (`lxc.init.cmd`, the `/dev/shm` tmpfs) stay in
+/// `ct.lxc`, and `devN` passthrough (root@pam only) stays too.
 pub fn adapt(
     spec: &Spec,
     bundle: &std::path::Path,
     mapped: Mapped,
     net: &NetworkConfig,
     strict: bool,
+    root: bool,
 ) -> Result<Shipped, MapError> {
     let mut out = Shipped {
         warnings: mapped.warnings,
@@ -100,8 +114,14 @@ pub fn adapt(
         .collect();
     let mut masks_dropped = false;
     let mut unlimited_memory = false;
+    let mut kept: Vec<(String, String)> = Vec::new();
     for (k, v) in &mapped.ct.lxc {
-        if k.starts_with("lxc.prlimit.") {
+        // The init's `exec` mode gets rlimits and env as arguments.
+        if k.starts_with("lxc.prlimit.") || k == "lxc.environment" {
+            continue;
+        }
+        if k == "lxc.init.cmd" && root {
+            kept.push((k.clone(), v.clone()));
             continue;
         }
         // The `memory`/`swap` keys carry a limit; "no limit" cannot be said over the API.
@@ -114,6 +134,15 @@ pub fn adapt(
             let (_, dst, typ) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
             let dst = format!("/{dst}");
             if typ == "none" && (dst == INIT_SHIPPED || copies.iter().any(|(_, d)| *d == dst)) {
+                continue;
+            }
+            // Only written for nodes that do not mount /dev/shm themselves (before 6.1.10).
+            if typ == "tmpfs" && dst == "/dev/shm" {
+                if root {
+                    kept.push((k.clone(), v.clone()));
+                } else {
+                    out.warnings.push("mounts (/dev/shm): not a tmpfs; the node's pve-container mounts none and the API cannot add one (remote node)".into());
+                }
                 continue;
             }
             if masked.contains(&dst) {
@@ -167,7 +196,18 @@ pub fn adapt(
     }
 
     let mut ct = mapped.ct;
-    ct.lxc.clear();
+    if !root && ct.options.keys().any(|k| is_dev_key(k)) {
+        let e = MapError::Unsupported {
+            field: "linux.devices".into(),
+            reason: "Proxmox lets only root@pam configure device passthrough, not an API token (remote node)".into(),
+        };
+        if strict {
+            return Err(e);
+        }
+        out.warnings.push(e.to_string());
+        ct.options.retain(|k, _| !is_dev_key(k));
+    }
+    ct.lxc = kept;
     ct.env.clear();
     ct.options
         .retain(|k, _| k != "rootfs" && !(k.starts_with("mp") && k[2..].parse::<u32>().is_ok()));
@@ -179,6 +219,11 @@ pub fn adapt(
     out.ct = ct;
     out.copies = copies;
     Ok(out)
+}
+
+fn is_dev_key(k: &str) -> bool {
+    k.strip_prefix("dev")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Bind mounts of the spec: (source on this host, destination in the CT).
@@ -258,6 +303,16 @@ mod tests {
     use super::*;
 
     fn remote(patch: &str, strict: bool) -> Result<Shipped, MapError> {
+        remote_on(patch, strict, current_node(), false)
+    }
+
+    /// On a node of pve-container `node`; `root`: the `ssh` backend.
+    fn remote_on(
+        patch: &str,
+        strict: bool,
+        node: NodeCaps,
+        root: bool,
+    ) -> Result<Shipped, MapError> {
         let spec = spec_with(patch);
         let mut c = ctx();
         c.strict = false;
@@ -270,6 +325,8 @@ mod tests {
             (PathBuf::from("/h/secrets"), super::super::BindKind::Dir),
         ]
         .into();
+        c.node = node_caps(&node);
+        c.host_devices = None;
         let mapped = map(&spec, &c).expect("local mapping");
         let net = NetworkConfig {
             bridge: "vmbr0".into(),
@@ -277,7 +334,57 @@ mod tests {
             gw: String::new(),
             tag: 12,
         };
-        adapt(&spec, &c.bundle, mapped, &net, strict)
+        adapt(&spec, &c.bundle, mapped, &net, strict, root)
+    }
+
+    const SHM: &str = r#"{"mounts": [{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid"]}],
+        "process": {"env": ["A=b"]}, "linux": {"resources": {"memory": {"limit": 268435456}}}}"#;
+
+    #[test]
+    fn ssh_keeps_the_raw_keys_an_older_node_needs() {
+        let old = NodeCaps::of_str("6.0.9").unwrap();
+        let s = remote_on(SHM, true, old.clone(), true).unwrap();
+        assert_eq!(s.ct.options.get("entrypoint"), None);
+        assert_eq!(
+            s.ct.lxc,
+            [
+                ("lxc.init.cmd".to_string(), INIT_SHIPPED.to_string()),
+                (
+                    "lxc.mount.entry".to_string(),
+                    "tmpfs dev/shm tmpfs nosuid,create=dir 0 0".to_string()
+                )
+            ]
+        );
+        assert!(s.ct.env.is_empty(), "env travels to exec");
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        // An API token cannot: lxc.init.cmd is lost (the backend refuses such a node first).
+        let e = remote_on(SHM, true, old, false).unwrap_err();
+        assert!(e.to_string().contains("lxc.init.cmd"), "{e}");
+        // 9.1.0: entrypoint, and /dev/shm is only a note over the API.
+        let v910 = NodeCaps::of_str("6.0.15").unwrap();
+        let s = remote_on(SHM, true, v910, false).unwrap();
+        assert!(s.ct.lxc.is_empty());
+        assert!(s.warnings[0].starts_with("mounts (/dev/shm): not a tmpfs"));
+    }
+
+    #[test]
+    fn devices_pass_over_ssh_not_over_the_api() {
+        let dev = r#"{"linux": {"devices": [{"path": "/dev/kvm", "type": "c", "major": 10, "minor": 232}],
+            "resources": {"memory": {"limit": 268435456}}}}"#;
+        let s = remote_on(dev, true, current_node(), true).unwrap();
+        assert_eq!(
+            s.ct.options.get("dev0").map(String::as_str),
+            Some("/dev/kvm,mode=0666")
+        );
+        let e = remote_on(dev, true, current_node(), false).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config.json: linux.devices: Proxmox lets only root@pam"),
+            "{e}"
+        );
+        let s = remote_on(dev, false, current_node(), false).unwrap();
+        assert!(!s.ct.options.contains_key("dev0"));
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     }
 
     #[test]

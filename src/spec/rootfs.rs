@@ -37,7 +37,11 @@ pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
     }
     // Property string order: bare volume, then optional keys sorted.
     if m.ctx.unprivileged && !m.ns.idmapped {
-        value.push_str(",idmap=passthrough");
+        if m.ctx.node.idmap_option {
+            value.push_str(",idmap=passthrough");
+        } else {
+            m.unsupported("root.path", super::mounts::no_idmap(m))?;
+        }
     }
     if readonly && !m.is_init() {
         value.push_str(",ro=1");

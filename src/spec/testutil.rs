@@ -6,6 +6,7 @@ use oci_spec::runtime::Spec;
 use serde_json::Value;
 
 use super::{map, Launch, MapContext, MapError, Mapped};
+use crate::pve::version::NodeCaps;
 
 /// The smallest config.json that maps without errors or warnings.
 pub const BASE: &str = r#"{
@@ -53,7 +54,14 @@ pub fn ctx() -> MapContext {
         unprivileged: true,
         arch: "amd64".into(),
         bind_kinds: Default::default(),
+        node: current_node(),
+        host_devices: Some(Default::default()),
     }
+}
+
+/// A node of the newest pve-container the mapping knows (Proxmox VE 9.1.x).
+pub fn current_node() -> NodeCaps {
+    NodeCaps::of_str("6.1.10").unwrap()
 }
 
 pub fn entry_ctx() -> MapContext {

@@ -1,5 +1,5 @@
 //! Fields with no CT equivalent: personality, Intel RDT, rootfs propagation other than the
-//! default, device nodes, time offsets, other platforms. `hooks` are run by the runtime itself,
+//! default, time offsets, other platforms. `hooks` are run by the runtime itself,
 //! and `linux.cgroupsPath`, `linux.mountLabel` and annotations are accepted and not mapped (see
 //! docs/mapping.md).
 
@@ -28,9 +28,6 @@ pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
                     format!("{p}: LXC keeps the rootfs private/slave"),
                 )?;
             }
-        }
-        if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            m.unsupported("linux.devices", "device nodes are not created (Proxmox devN passes host devices through, root only)")?;
         }
         if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
             m.unsupported("linux.timeOffsets", "a CT has no time namespace")?;
@@ -76,10 +73,6 @@ mod tests {
             (
                 r#"{"linux": {"rootfsPropagation": "shared"}}"#,
                 "linux.rootfsPropagation",
-            ),
-            (
-                r#"{"linux": {"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]}}"#,
-                "linux.devices",
             ),
             (
                 r#"{"linux": {"timeOffsets": {"monotonic": "1"}}}"#,

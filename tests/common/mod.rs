@@ -65,6 +65,15 @@ fn vmid_range(name: &str) -> [u32; 2] {
     [lo, lo + 99]
 }
 
+/// The pve-container version of the test's node (a Proxmox VE 9.1.x node).
+///
+/// STAND-IN until pve-sim ships its own `pveversion` (honouring `PVE_SIM_VERSION`): the runtime's
+/// `pct.pveversion` points at a script in the test's directory that prints the one line of
+/// `pveversion --verbose` the runtime reads, `pve-container: <version>`, from the file
+/// `node-version` beside it ([`Sim::set_node_version`]). `pct.dpkg_status` points at a file that
+/// does not exist, so the runtime asks `pveversion`.
+pub const NODE_VERSION: &str = "6.1.10";
+
 impl Sim {
     pub fn new(name: &str) -> Sim {
         Self::with_config(name, "")
@@ -93,19 +102,40 @@ impl Sim {
         )
         .unwrap();
         Command::new("chmod").arg("755").arg(&pct).status().unwrap();
+        let pveversion = dir.path().join("pveversion");
+        std::fs::write(
+            &pveversion,
+            format!(
+                "#!/bin/sh\nexec cat '{}'\n",
+                dir.path().join("node-version").display()
+            ),
+        )
+        .unwrap();
+        Command::new("chmod")
+            .arg("755")
+            .arg(&pveversion)
+            .status()
+            .unwrap();
+        std::fs::write(
+            dir.path().join("node-version"),
+            format!("pve-container: {NODE_VERSION}\n"),
+        )
+        .unwrap();
         let vmid_range = vmid_range(name);
         let config = dir.path().join("config.toml");
         std::fs::write(
             &config,
             format!(
-                "node = \"sim\"\nvmid_range = [{}, {}]\n{}init_path = \"{}\"\n{extra}\n[pct]\npath = \"{}\"\npve_dir = \"{}\"\ntimeout = 60\n",
+                "node = \"sim\"\nvmid_range = [{}, {}]\n{}init_path = \"{}\"\n{extra}\n[pct]\npath = \"{}\"\npve_dir = \"{}\"\ntimeout = 60\ndpkg_status = \"{}\"\npveversion = \"{}\"\n",
                 vmid_range[0],
                 vmid_range[1],
                 // Privileged unless a test asks otherwise: most tests are about the lifecycle.
                 if extra.contains("unprivileged") { "" } else { "unprivileged = false\n" },
                 sibling_bin("proxmox-lxcri-init").display(),
                 pct.display(),
-                sim_root.join("etc/pve").display()
+                sim_root.join("etc/pve").display(),
+                dir.path().join("no-dpkg-status").display(),
+                pveversion.display()
             ),
         )
         .unwrap();
@@ -117,6 +147,17 @@ impl Sim {
             pct,
             vmid_range,
         }
+    }
+
+    /// Make the node report pve-container `version` (see [`NODE_VERSION`]) from now on.
+    pub fn set_node_version(&self, version: &str) {
+        std::fs::write(
+            self.dir.path().join("node-version"),
+            format!("pve-container: {version}\n"),
+        )
+        .unwrap();
+        // The runtime trusts what it learned for a minute.
+        let _ = std::fs::remove_dir_all(self.state_root.join(".nodes"));
     }
 
     /// The runtime with this sim's `--root` and `--config`.

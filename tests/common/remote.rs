@@ -51,6 +51,9 @@ impl Remote {
         for b in ["pct", "pvesm"] {
             wrapper(&bin, b, &sim.sim_root);
         }
+        // The node's `pveversion`: the stand-in of the local one (see `NODE_VERSION`).
+        std::os::unix::fs::symlink(sim.dir.path().join("pveversion"), bin.join("pveversion"))
+            .unwrap();
         let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
         let sshd = Sshd::start(&[("PATH", &path)]);
         let mut conf = std::fs::read_to_string(&sim.config).unwrap();
@@ -189,7 +192,15 @@ impl ApiRemote {
         extra: &str,
         api_args: &[&str],
     ) -> ApiRemote {
-        let top = format!("backend = \"api\"\nstorage = \"local\"\nstrict = false\n{extra}");
+        // STAND-IN until `pve-sim api` answers GET /nodes/{node}/version and /apt/versions: the
+        // node's version comes from the config (see `NODE_VERSION`).
+        let version = if extra.contains("node_version") {
+            String::new()
+        } else {
+            format!("node_version = \"{}\"\n", super::NODE_VERSION)
+        };
+        let top =
+            format!("backend = \"api\"\nstorage = \"local\"\nstrict = false\n{version}{extra}");
         let Remote { sim, sshd } = Remote::new(name, &top, "");
         let conf = std::fs::read_to_string(&sim.config)
             .unwrap()

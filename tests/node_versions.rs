@@ -1,0 +1,200 @@
+//! Nodes of Proxmox VE 8.4 and 9.0 (pve-container before 6.0.15, no `entrypoint` option): the
+//! `pct` and `ssh` backends give the CT its init with the raw `lxc.init.cmd` and mount /dev/shm
+//! themselves; the node's version comes from `pveversion --verbose` (the stand-in of
+//! `NODE_VERSION`) and is cached under the state root.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::remote::Remote;
+use common::*;
+
+/// The workload prints its env and the /dev/shm mount line, then exits 7.
+const SCRIPT: &str = "echo out:$FOO; grep ' /dev/shm ' /proc/mounts | cut -d' ' -f3,4; exit 7";
+
+fn bundle(sim: &Sim) -> std::path::PathBuf {
+    let b = sim.bundle("b", SCRIPT);
+    edit_spec(&b, |spec| {
+        spec["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push("FOO=bar".into());
+    });
+    b
+}
+
+fn ct_config(sim: &Sim) -> String {
+    let cts = sim.cts();
+    assert_eq!(cts.len(), 1, "one CT on the node");
+    let out = sim.pct(&["config", &cts[0].0.to_string()]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// create, check the CT config, run to the exit status, delete; returns the /dev/shm line.
+fn lifecycle(sim: &Sim, init: &str, old: bool) -> String {
+    let b = bundle(sim);
+    let c = create(sim, &b, "v1");
+    let conf = ct_config(sim);
+    if old {
+        assert!(!conf.contains("entrypoint:"), "{conf}");
+        assert!(conf.contains(&format!("lxc.init.cmd: {init}")), "{conf}");
+        assert!(
+            conf.contains("lxc.mount.entry: tmpfs dev/shm tmpfs"),
+            "{conf}"
+        );
+        if init.starts_with("/dev/") {
+            // Local: env as the raw key every Proxmox allows (remote: passed to exec).
+            assert!(conf.contains("lxc.environment: FOO=bar\n"), "{conf}");
+            assert!(!conf.contains("lxc.environment.runtime"), "{conf}");
+        }
+    } else {
+        assert!(conf.contains(&format!("entrypoint: {init}")), "{conf}");
+        assert!(!conf.contains("lxc.init.cmd"), "{conf}");
+    }
+    let out = c.run(7);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "out:bar", "{out}");
+    c.delete();
+    assert!(sim.cts().is_empty(), "CT destroyed");
+    assert!(!sim.state_root.join("v1").exists(), "state dir left");
+    lines.get(1).copied().unwrap_or_default().to_string()
+}
+
+fn cached_version(sim: &Sim) -> String {
+    let text = std::fs::read_to_string(sim.state_root.join(".nodes/sim.version.json"))
+        .expect("version cached under the state root");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["pve_container"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn lifecycle_on_pve_84() {
+    let sim = Sim::new("lifecycle_on_pve_84");
+    sim.set_node_version("5.2.6");
+    let shm = lifecycle(&sim, "/dev/.proxmox-lxcri-init", true);
+    // config.json's own /dev/shm options, as runc mounts it.
+    assert!(shm.starts_with("tmpfs ") && shm.contains("noexec"), "{shm}");
+    assert_eq!(cached_version(&sim), "5.2.6");
+}
+
+#[test]
+fn lifecycle_on_pve_90() {
+    let sim = Sim::new("lifecycle_on_pve_90");
+    sim.set_node_version("6.0.9");
+    let shm = lifecycle(&sim, "/dev/.proxmox-lxcri-init", true);
+    assert!(shm.starts_with("tmpfs ") && shm.contains("noexec"), "{shm}");
+}
+
+#[test]
+fn lifecycle_on_pve_91_uses_the_entrypoint_option() {
+    let sim = Sim::new("lifecycle_on_pve_91");
+    let shm = lifecycle(&sim, "/dev/.proxmox-lxcri-init", false);
+    // Proxmox's own /dev/shm (rw,nosuid,nodev).
+    assert!(
+        shm.starts_with("tmpfs ") && !shm.contains("noexec"),
+        "{shm}"
+    );
+    assert_eq!(cached_version(&sim), NODE_VERSION);
+}
+
+#[test]
+fn cached_version_is_used_until_it_expires() {
+    let sim = Sim::new("cached_version_is_used");
+    let b = bundle(&sim);
+    let c = create(&sim, &b, "v1");
+    c.run(7);
+    c.delete();
+    // The node "upgrades" behind the runtime's back, the cache still says 6.1.10...
+    std::fs::write(
+        sim.dir.path().join("node-version"),
+        "pve-container: 6.0.9\n",
+    )
+    .unwrap();
+    let c = create(&sim, &b, "v2");
+    assert!(ct_config(&sim).contains("entrypoint:"));
+    c.run(7);
+    c.delete();
+    // ...and a stale or broken cache is not trusted.
+    std::fs::write(
+        sim.state_root.join(".nodes/sim.version.json"),
+        "{\"node\": \"sim\"",
+    )
+    .unwrap();
+    let c = create(&sim, &b, "v3");
+    assert!(ct_config(&sim).contains("lxc.init.cmd:"));
+    c.run(7);
+    c.delete();
+}
+
+#[test]
+fn unknown_version_is_taken_for_pve_84_with_a_warning() {
+    let sim = Sim::new("unknown_version");
+    std::fs::write(sim.dir.path().join("node-version"), "pve-manager: 9.1.2\n").unwrap();
+    let b = bundle(&sim);
+    let log = sim.dir.path().join("create.log");
+    // The container's stdio outlives create (the shim keeps it): a file, not a pipe.
+    let err = sim.dir.path().join("u1.err");
+    let status = sim
+        .runtime()
+        .arg("--log")
+        .arg(&log)
+        .args(["create", "--bundle"])
+        .arg(&b)
+        .arg("u1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&err).unwrap()
+    );
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("node sim: cannot learn the pve-container version")
+            && log.contains("no pve-container line")
+            && log.contains("assuming Proxmox VE 8.4"),
+        "{log}"
+    );
+    assert!(ct_config(&sim).contains("lxc.init.cmd: /dev/.proxmox-lxcri-init"));
+    assert!(
+        !sim.state_root.join(".nodes/sim.version.json").exists(),
+        "a guess is not cached"
+    );
+    let d = sim.run(&["delete", "--force", "u1"]);
+    assert!(d.status.success(), "{}", stderr(&d));
+    assert!(sim.cts().is_empty());
+}
+
+#[test]
+fn ssh_lifecycle_on_pve_90() {
+    let r = Remote::ssh("ssh_lifecycle_on_pve_90", "");
+    let sim = &r.sim;
+    sim.set_node_version("6.0.9");
+    let shm = lifecycle(sim, "/.proxmox-lxcri-init", true);
+    assert!(shm.starts_with("tmpfs ") && shm.contains("noexec"), "{shm}");
+}
+
+#[test]
+fn ssh_raw_keys_that_cannot_be_written_leave_nothing() {
+    let r = Remote::ssh("ssh_raw_keys_fail", "");
+    let sim = &r.sim;
+    sim.set_node_version("6.0.9");
+    let conf = std::fs::read_to_string(&sim.config).unwrap();
+    let pve_dir = sim.sim_root.join("etc/pve").display().to_string();
+    std::fs::write(&sim.config, conf.replace(&pve_dir, "/nonexistent/pve")).unwrap();
+    let b = bundle(sim);
+    let out = sim.run(&["create", "--bundle", b.to_str().unwrap(), "f1"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("adding raw keys to /nonexistent/pve/lxc/"),
+        "{err}"
+    );
+    assert!(sim.cts().is_empty(), "CT left");
+    assert!(!sim.state_root.join("f1").exists(), "state dir left");
+}
