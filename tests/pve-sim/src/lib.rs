@@ -13,4 +13,5 @@ pub mod lxcconf;
 pub mod sim;
 pub mod storage;
 pub mod store;
+pub mod version;
 pub mod vmstatus;

@@ -5,6 +5,7 @@
 //!   Proxmox keeps in `/var/lib/lxc`), `run/pve/ct-<vmid>.stderr` and the `pct.calls` log.
 //! * `PVE_SIM_NODE` names the node (default: the short host name).
 //! * `PVE_SIM_FAIL=create,start,stop,destroy` makes those steps fail.
+//! * `PVE_SIM_VERSION` (and `PVE_SIM_PVE_CONTAINER`) pick the node's release (`version.rs`).
 //! * The per-CT config lock is the real node's `/run/lock/lxc/pve-config-<vmid>.lock`, so the
 //!   runtime can take the same lock while it edits a config file.
 
@@ -13,12 +14,17 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
+use crate::version::NodeVersion;
+
 pub const DEFAULT_ROOT: &str = "/var/lib/pve-sim";
 pub const LOCK_DIR: &str = "/run/lock/lxc";
 
 pub struct Sim {
     pub root: PathBuf,
     pub node: String,
+    pub version: NodeVersion,
+    /// Why `PVE_SIM_VERSION` could not be used; every front end refuses to run then.
+    pub version_error: Option<String>,
     fail: Vec<String>,
 }
 
@@ -49,7 +55,17 @@ impl Sim {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
-        Sim { root, node, fail }
+        let (version, version_error) = match NodeVersion::from_env() {
+            Ok(v) => (v, None),
+            Err(e) => (NodeVersion::default_node(), Some(e)),
+        };
+        Sim {
+            root,
+            node,
+            version,
+            version_error,
+            fail,
+        }
     }
 
     /// Whether `PVE_SIM_FAIL` asks step `step` to fail.

@@ -44,6 +44,11 @@ impl Answer {
 
 impl Server {
     fn start(n: &Node, extra: &[&str]) -> Server {
+        Server::start_env(n, extra, &[])
+    }
+
+    /// A server whose environment adds `env` (e.g. `PVE_SIM_VERSION`).
+    fn start_env(n: &Node, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let tls = n.dir.path().join("tls");
         let mut child = Command::new(env!("CARGO_BIN_EXE_pve-sim"))
             .args(["api", "--listen", "127.0.0.1:0", "--nodes"])
@@ -54,6 +59,9 @@ impl Server {
             .args(extra)
             .env("PVE_SIM_ROOT", &n.root)
             .env_remove("PVE_SIM_FAIL")
+            .env_remove("PVE_SIM_VERSION")
+            .env_remove("PVE_SIM_PVE_CONTAINER")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -875,4 +883,60 @@ fn lifecycle_from_an_uploaded_template() {
     );
     s.task_ok("DELETE", &format!("{ct}?purge=1"), &[]);
     assert_eq!(s.ok("GET", "/nodes/simnode/lxc", &[]), json!([]));
+}
+
+/// The node version: `GET /nodes/{node}/version`, `…/apt/versions`, and an older node's schema
+/// without the keys a newer pve-container added. Nothing is created (VMID 93851 stays free).
+#[test]
+fn node_version_and_its_schema() {
+    let Some(n) = root_node() else { return };
+    let s = Server::start_env(&n, &[], &[("PVE_SIM_VERSION", "9.0.11")]);
+    let v = s.ok("GET", &format!("/nodes/{NODE}/version"), &[]);
+    assert_eq!(
+        (&v["version"], &v["release"]),
+        (&json!("9.0.11"), &json!("9.0"))
+    );
+    let repoid = v["repoid"].as_str().unwrap();
+    assert!(repoid.len() == 16 && repoid.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(s.ok("GET", "/version", &[])["version"], "9.0.11");
+    let pkgs = s.ok("GET", &format!("/nodes/{NODE}/apt/versions"), &[]);
+    let pkgs = pkgs.as_array().unwrap();
+    assert_eq!(pkgs[0]["Package"], "proxmox-ve");
+    assert_eq!(pkgs[1]["ManagerVersion"], format!("9.0.11/{repoid}"));
+    let pc = pkgs
+        .iter()
+        .find(|p| p["Package"] == "pve-container")
+        .unwrap();
+    assert_eq!(pc["Version"], "6.0.13");
+
+    let not_in_schema = json!(
+        "property is not defined in schema and the schema does not allow additional properties"
+    );
+    let create = format!("/nodes/{NODE}/lxc");
+    let base = [("vmid", "93851"), ("ostemplate", "local:vztmpl/x.tar")];
+    for (k, v) in [("entrypoint", "/bin/sh"), ("env", "A=1")] {
+        let mut form = base.to_vec();
+        form.push((k, v));
+        let errs = s.param_errors("POST", &create, &form);
+        assert_eq!(errs, json!({k: not_in_schema}));
+        let errs = s.param_errors("PUT", &format!("/nodes/{NODE}/lxc/93851/config"), &[(k, v)]);
+        assert_eq!(errs, json!({k: not_in_schema}));
+    }
+    drop(s);
+    let s = Server::start_env(
+        &n,
+        &[],
+        &[
+            ("PVE_SIM_VERSION", "9.1.1"),
+            ("PVE_SIM_PVE_CONTAINER", "6.0.18"),
+        ],
+    );
+    let mut form = base.to_vec();
+    form.push(("mp0", "local:1,mp=/data,idmap=passthrough"));
+    let errs = s.param_errors("POST", &create, &form);
+    assert_eq!(
+        errs,
+        json!({"mp0": "invalid format - invalid key in comma-separated list property: idmap\n"})
+    );
+    assert!(!n.conf_path(93851).exists());
 }

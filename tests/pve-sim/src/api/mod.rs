@@ -127,6 +127,9 @@ pub fn main(args: Vec<String>) -> i32 {
 
 fn serve(args: &[String]) -> Result<(), String> {
     let sim = Sim::from_env();
+    if let Some(e) = sim.version_error {
+        return Err(e);
+    }
     let mut listen = "127.0.0.1:8006".to_string();
     let mut nodes = vec![sim.node.clone()];
     let mut tokens = Vec::new();
@@ -392,7 +395,7 @@ fn prepare<'a>(
         }
         params.insert(k, v);
     }
-    schema::validate(entry, &params)?;
+    schema::validate(entry, &params, &ctx.sim("").version)?;
     if let Some(node) = params.get("node") {
         if !ctx.nodes.contains(node) {
             return Err(ApiError::die(format!("no such cluster node '{node}'")));
@@ -411,7 +414,8 @@ fn prepare<'a>(
 fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
     let path = full.strip_prefix("/nodes/{node}").unwrap_or(full);
     match (method, path) {
-        ("GET", "/version") => cluster::version(),
+        ("GET", "/version") => cluster::version(c),
+        ("GET", "/apt/versions") => cluster::apt_versions(c),
         ("GET", "/nodes") => cluster::nodes(c),
         ("GET", "/cluster/status") => cluster::status(c),
         ("GET", "/cluster/resources") => cluster::resources(c),

@@ -1,0 +1,232 @@
+//! The simulated node's Proxmox VE release (`PVE_SIM_VERSION`) and what its pve-container
+//! version knows. An older node refuses what a newer pve-container introduced exactly like any
+//! unknown option or config key (see README.md, "Node version").
+//!
+//! The package versions per release were taken from `pveversion -v` of real nodes; the
+//! feature versions from pve-container's debian/changelog (entrypoint/env 6.0.15, raw
+//! `lxc.init.uid/gid/groups` 6.1.0, the mount point `idmap=` option 6.1.6).
+
+use sha2::{Digest, Sha256};
+
+/// `x.y.z`, compared numerically.
+pub type Ver = [u32; 3];
+
+pub const DEFAULT_VERSION: &str = "9.1.2";
+
+/// One supported release line: what a node of it reports for the packages pve-sim stands in for.
+struct Release {
+    /// `major.minor` of pve-manager.
+    line: [u32; 2],
+    proxmox_ve: &'static str,
+    pve_container: Ver,
+    lxc_pve: &'static str,
+    lxcfs: &'static str,
+}
+
+const RELEASES: &[Release] = &[
+    Release {
+        line: [8, 4],
+        proxmox_ve: "8.4.0",
+        pve_container: [5, 3, 3],
+        lxc_pve: "6.0.0-1",
+        lxcfs: "6.0.0-pve2",
+    },
+    Release {
+        line: [9, 0],
+        proxmox_ve: "9.0.0",
+        pve_container: [6, 0, 13],
+        lxc_pve: "6.0.4-2",
+        lxcfs: "6.0.4-pve1",
+    },
+    Release {
+        line: [9, 1],
+        proxmox_ve: "9.1.0",
+        pve_container: [6, 1, 10],
+        lxc_pve: "6.0.5-3",
+        lxcfs: "6.0.4-pve1",
+    },
+];
+
+/// The config keys (and `pct` options) a pve-container version introduced.
+const KEY_SINCE: &[(&str, Ver)] = &[("entrypoint", [6, 0, 15]), ("env", [6, 0, 15])];
+
+/// Raw keys that joined `$valid_lxc_conf_keys` with Proxmox's OCI user handling.
+const RAW_KEY_SINCE: &[(&str, Ver)] = &[
+    ("lxc.init.uid", [6, 1, 0]),
+    ("lxc.init.gid", [6, 1, 0]),
+    ("lxc.init.groups", [6, 1, 0]),
+];
+
+/// Mount point (`rootfs`, `mpN`) options a pve-container version introduced.
+const MP_OPTION_SINCE: &[(&str, Ver)] = &[("idmap", [6, 1, 6])];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeVersion {
+    /// pve-manager's version, e.g. `9.1.2`.
+    pub manager: Ver,
+    pub container: Ver,
+    pub proxmox_ve: &'static str,
+    pub lxc_pve: &'static str,
+    pub lxcfs: &'static str,
+}
+
+fn parse_ver(s: &str) -> Option<Ver> {
+    let mut it = s.split('.').map(|p| {
+        (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse::<u32>().ok())
+            .flatten()
+    });
+    let v = [it.next()??, it.next()??, it.next()??];
+    it.next().is_none().then_some(v)
+}
+
+pub fn fmt_ver(v: Ver) -> String {
+    format!("{}.{}.{}", v[0], v[1], v[2])
+}
+
+impl NodeVersion {
+    /// The node for release `manager` (`x.y.z`), optionally with another pve-container version
+    /// (`PVE_SIM_PVE_CONTAINER`: nodes of one release run different pve-container updates).
+    pub fn new(manager: &str, container: Option<&str>) -> Result<NodeVersion, String> {
+        let supported = || {
+            RELEASES
+                .iter()
+                .map(|r| format!("{}.{}.x", r.line[0], r.line[1]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let m = parse_ver(manager).ok_or_else(|| {
+            format!(
+                "pve-sim: PVE_SIM_VERSION '{manager}' is not a release like 9.1.2 ({})",
+                supported()
+            )
+        })?;
+        let r = RELEASES
+            .iter()
+            .find(|r| r.line == [m[0], m[1]])
+            .ok_or_else(|| {
+                format!(
+                    "pve-sim: PVE_SIM_VERSION '{manager}' is not simulated ({})",
+                    supported()
+                )
+            })?;
+        let container = match container {
+            Some(c) => parse_ver(c).ok_or_else(|| {
+                format!("pve-sim: PVE_SIM_PVE_CONTAINER '{c}' is not a version like 6.0.15")
+            })?,
+            None => r.pve_container,
+        };
+        Ok(NodeVersion {
+            manager: m,
+            container,
+            proxmox_ve: r.proxmox_ve,
+            lxc_pve: r.lxc_pve,
+            lxcfs: r.lxcfs,
+        })
+    }
+
+    /// From `PVE_SIM_VERSION` (default [`DEFAULT_VERSION`]) and `PVE_SIM_PVE_CONTAINER`.
+    pub fn from_env() -> Result<NodeVersion, String> {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let manager = get("PVE_SIM_VERSION").unwrap_or_else(|| DEFAULT_VERSION.into());
+        NodeVersion::new(&manager, get("PVE_SIM_PVE_CONTAINER").as_deref())
+    }
+
+    pub fn default_node() -> NodeVersion {
+        NodeVersion::new(DEFAULT_VERSION, None).expect("the default version is in the table")
+    }
+
+    pub fn version(&self) -> String {
+        fmt_ver(self.manager)
+    }
+
+    /// `x.y`, as `GET /version` reports it.
+    pub fn release(&self) -> String {
+        format!("{}.{}", self.manager[0], self.manager[1])
+    }
+
+    /// A stable stand-in for the git revision a real pve-manager build records (16 hex digits).
+    pub fn repoid(&self) -> String {
+        let h = Sha256::digest(format!("pve-sim pve-manager {}", self.version()));
+        h.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn container_version(&self) -> String {
+        fmt_ver(self.container)
+    }
+
+    fn has(&self, table: &[(&str, Ver)], name: &str) -> bool {
+        table
+            .iter()
+            .find(|(k, _)| *k == name)
+            .is_none_or(|(_, since)| self.container >= *since)
+    }
+
+    /// Whether this node's config schema has key `key` (also a `pct create/set` option).
+    pub fn has_key(&self, key: &str) -> bool {
+        self.has(KEY_SINCE, key)
+    }
+
+    /// Whether `is_valid_lxc_conf_key` of this node accepts the raw key `key` (as far as it
+    /// depends on the version).
+    pub fn has_raw_key(&self, key: &str) -> bool {
+        self.has(RAW_KEY_SINCE, key)
+    }
+
+    /// Whether mount points (`rootfs`, `mpN`) take option `opt` on this node.
+    pub fn has_mp_option(&self, opt: &str) -> bool {
+        self.has(MP_OPTION_SINCE, opt)
+    }
+
+    /// Mount point options of this pve-container version's newer siblings.
+    pub fn missing_mp_options(&self) -> impl Iterator<Item = &'static str> + '_ {
+        MP_OPTION_SINCE
+            .iter()
+            .filter(|(_, since)| self.container < *since)
+            .map(|(k, _)| *k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_map_to_pve_container() {
+        let v = NodeVersion::new("8.4.14", None).unwrap();
+        assert_eq!(v.container_version(), "5.3.3");
+        assert!(!v.has_key("entrypoint") && !v.has_key("env") && v.has_key("memory"));
+        assert!(!v.has_raw_key("lxc.init.uid") && v.has_raw_key("lxc.init.cmd"));
+        assert!(!v.has_mp_option("idmap") && v.has_mp_option("ro"));
+        let v = NodeVersion::new("9.0.11", None).unwrap();
+        assert_eq!(v.container_version(), "6.0.13");
+        assert!(!v.has_key("entrypoint"));
+        let v = NodeVersion::new("9.1.2", None).unwrap();
+        assert_eq!(
+            (v.release(), v.container_version()),
+            ("9.1".into(), "6.1.10".into())
+        );
+        assert!(
+            v.has_key("entrypoint") && v.has_raw_key("lxc.init.gid") && v.has_mp_option("idmap")
+        );
+        // A 9.1 node before the idmap= update.
+        let v = NodeVersion::new("9.1.1", Some("6.0.18")).unwrap();
+        assert!(v.has_key("env") && !v.has_raw_key("lxc.init.groups") && !v.has_mp_option("idmap"));
+        assert_eq!(v.missing_mp_options().collect::<Vec<_>>(), vec!["idmap"]);
+    }
+
+    #[test]
+    fn bad_versions_are_named() {
+        let e = NodeVersion::new("7.4.3", None).unwrap_err();
+        assert!(
+            e.contains("'7.4.3' is not simulated (8.4.x, 9.0.x, 9.1.x)"),
+            "{e}"
+        );
+        assert!(NodeVersion::new("9.1", None).is_err());
+        assert!(NodeVersion::new("9.1.x", None).is_err());
+        assert!(NodeVersion::new("9.1.2", Some("six")).is_err());
+        let a = NodeVersion::new("9.1.2", None).unwrap().repoid();
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, NodeVersion::new("9.1.3", None).unwrap().repoid());
+    }
+}
