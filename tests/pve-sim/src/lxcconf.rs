@@ -133,7 +133,7 @@ fn volume_source(sim: &Sim, volume: &str, key: &str) -> Result<String, String> {
         ));
     }
     if !volume.starts_with('/') {
-        let path = storage::path(sim, volume)?;
+        let path = storage::data_path(sim, volume)?;
         if !path.exists() {
             return Err(format!("volume '{volume}' does not exist"));
         }

@@ -202,6 +202,16 @@ impl Server {
 
     /// Multipart upload with the given parts: `(name, filename, data)`.
     fn upload(&self, node: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Answer {
+        self.upload_to(node, "local", parts)
+    }
+
+    /// Multipart upload to storage `storage`.
+    fn upload_to(
+        &self,
+        node: &str,
+        storage: &str,
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> Answer {
         let boundary = "pveSimTestBoundary42";
         let mut body = Vec::new();
         for (name, filename, data) in parts {
@@ -224,7 +234,7 @@ impl Server {
         body.extend(format!("--{boundary}--\r\n").bytes());
         let r = self.request(
             "POST",
-            &format!("/nodes/{node}/storage/local/upload"),
+            &format!("/nodes/{node}/storage/{storage}/upload"),
             Some(TOKEN),
         );
         let ct = format!("multipart/form-data; boundary={boundary}");
@@ -683,6 +693,63 @@ fn upload_list_delete_and_task_log_paging() {
         "normalised name, same bytes"
     );
 
+    // A stock node's storages: templates only fit on `local`.
+    let tmpl = |st: &str, content: &[u8]| {
+        s.upload_to(
+            NODE,
+            st,
+            &[
+                ("content", None, content),
+                ("filename", Some("t.tar"), &data),
+            ],
+        )
+    };
+    let a = tmpl("local-lvm", b"vztmpl");
+    assert_eq!(a.status(), (500, "can't upload to storage type 'lvmthin'"));
+    let a = tmpl("local", b"rootdir");
+    assert_eq!(a.status(), (400, "Parameter verification failed."));
+    assert_eq!(
+        a.body["errors"],
+        json!({"content": "value 'rootdir' does not have a value in the enumeration 'iso, vztmpl, import'"})
+    );
+    let cfg = n.root.join("etc/pve/storage.cfg");
+    let mut text = fs::read_to_string(&cfg).unwrap();
+    text.push_str("\ndir: isos\n\tpath /nonexistent\n\tcontent iso\n");
+    fs::write(&cfg, text).unwrap();
+    let a = tmpl("isos", b"vztmpl");
+    assert_eq!(
+        a.status(),
+        (500, "storage 'isos' does not support 'vztmpl' content")
+    );
+    let stores = s.ok("GET", &format!("/nodes/{NODE}/storage"), &[]);
+    let kinds: Vec<(&str, &str, &str)> = stores
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["storage"].as_str().unwrap(),
+                v["type"].as_str().unwrap(),
+                v["content"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("local", "dir", "backup,iso,vztmpl"),
+            ("local-lvm", "lvmthin", "images,rootdir"),
+            ("isos", "dir", "iso")
+        ]
+    );
+    let rootdir = s.ok(
+        "GET",
+        &format!("/nodes/{NODE}/storage?content=rootdir"),
+        &[],
+    );
+    assert_eq!(rootdir.as_array().unwrap().len(), 1);
+    assert_eq!(rootdir[0]["storage"], "local-lvm");
+
     let list = s.ok(
         "GET",
         "/nodes/simnode/storage/local/content?content=vztmpl",
@@ -857,7 +924,7 @@ fn lifecycle_from_an_uploaded_template() {
         &[
             ("vmid", "93841"),
             ("ostemplate", "local:vztmpl/x.tar"),
-            ("rootfs", "local:1"),
+            ("rootfs", "local-lvm:1"),
             ("ostype", "unmanaged"),
             ("entrypoint", "/bin/sleep 100000"),
         ],
@@ -866,10 +933,7 @@ fn lifecycle_from_an_uploaded_template() {
     let conf = s.ok("GET", &format!("{ct}/config"), &[]);
     assert_eq!(
         (&conf["rootfs"], &conf["unprivileged"]),
-        (
-            &json!("local:93841/subvol-93841-disk-0.subvol,size=1G"),
-            &json!(1)
-        ),
+        (&json!("local-lvm:vm-93841-disk-0,size=1G"), &json!(1)),
         "{conf}"
     );
     s.task_ok("POST", &format!("{ct}/status/start"), &[]);

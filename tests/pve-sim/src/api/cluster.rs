@@ -164,12 +164,16 @@ pub fn resources(c: &Call) -> ApiResult {
             out.push(v);
         }
         if want.is_none() || want == Some("storage") {
-            let mut v = storage::status_entry(c.ctx);
-            v["id"] = json!(format!("storage/{node}/{}", storage::LOCAL));
-            v["node"] = json!(node);
-            v["type"] = json!("storage");
-            v["status"] = json!(if offline { "unknown" } else { "available" });
-            out.push(v);
+            for mut v in storage::status_entries(c.ctx, node)? {
+                v["id"] = json!(format!(
+                    "storage/{node}/{}",
+                    v["storage"].as_str().unwrap_or("")
+                ));
+                v["node"] = json!(node);
+                v["type"] = json!("storage");
+                v["status"] = json!(if offline { "unknown" } else { "available" });
+                out.push(v);
+            }
         }
     }
     Ok(Value::Array(out).into())

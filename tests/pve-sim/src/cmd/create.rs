@@ -272,7 +272,9 @@ fn create_task(
     let rootdir = if rootvol.starts_with('/') {
         rootvol
     } else {
-        storage::path(sim, &rootvol)?.to_string_lossy().into_owned()
+        storage::data_path(sim, &rootvol)?
+            .to_string_lossy()
+            .into_owned()
     };
     if !Path::new(&rootdir).is_dir() {
         return Err(format!("directory '{rootdir}' does not exist"));
@@ -343,12 +345,12 @@ fn create_disks(
         let Some((sid, gib)) = new_disk(&props["volume"]) else {
             continue;
         };
-        let volid = storage::alloc_subvol(sim, sid, vmid)?;
+        let volid = storage::alloc_volume(sim, sid, vmid)?;
         vollist.push(volid.clone());
         if unprivileged {
             // The volume's root belongs to the CT's root, so that the extraction (and the CT)
             // running in the user namespace can write to it.
-            let dir = storage::path(sim, &volid)?;
+            let dir = storage::data_path(sim, &volid)?;
             nix::unistd::chown(
                 &dir,
                 Some(nix::unistd::Uid::from_raw(CT_ROOT)),
