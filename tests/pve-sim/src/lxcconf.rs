@@ -493,6 +493,12 @@ pub fn generate(
         }
     }
 
+    if let Some(msg) = crate::prestart::failure(vmid, conf) {
+        line(
+            "lxc.hook.pre-start",
+            &crate::prestart::failing_hook(&msg, &sim.stderr_path(vmid)),
+        );
+    }
     if inject_failure {
         line("lxc.hook.pre-start", "/bin/false");
     }

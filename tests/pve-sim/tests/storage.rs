@@ -168,7 +168,7 @@ fn privileged_ct_from_a_compressed_template_with_the_default_rootfs() {
             "400 Parameter verification failed.\n\
              storage: storage 'local' does not support container directories\n\
              pct create <vmid> <ostemplate> [OPTIONS]\n"
-            .to_string()
+                .to_string()
         )
     );
     assert!(!n.conf_path(93502).exists());

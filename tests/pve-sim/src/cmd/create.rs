@@ -264,6 +264,19 @@ fn create_task(
     }
 
     create_disks(sim, vmid, &mut conf, vollist)?;
+    // `mount_all` bind-mounts host paths to extract the template, walking them without
+    // following symlinks (pve-container src/PVE/LXC.pm `bindmount`).
+    for (k, v) in &conf.options {
+        let fmt = match k.as_str() {
+            "rootfs" => &ROOTFS_FORMAT,
+            _ if k.starts_with("mp") => &MP_FORMAT,
+            _ => continue,
+        };
+        let vol = fmt.parse(v).map_err(|e| format!("{k}: {e}"))?["volume"].clone();
+        if vol.starts_with('/') && !vol.starts_with("/dev/") {
+            crate::prestart::symlink_walk(&vol)?;
+        }
+    }
 
     let rootvol = ROOTFS_FORMAT
         .parse(&conf.options["rootfs"])

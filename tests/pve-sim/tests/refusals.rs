@@ -1,0 +1,112 @@
+//! Valid configs a node still refuses to create or start: host paths with a symlink (or a file)
+//! on the way, and a raw AppArmor profile a confined `lxc-start` cannot switch to. VMIDs
+//! 93611–93619.
+
+mod common;
+
+use std::fs;
+
+use common::{code, err, root_node};
+
+#[test]
+fn host_paths_are_walked_without_following_symlinks() {
+    let Some(n) = root_node() else { return };
+    let link = n.dir.path().join("rootfs-link");
+    std::os::unix::fs::symlink(&n.rootfs, &link).unwrap();
+    let shown = |p: &std::path::Path| format!("symlink encountered at: /{}", p.display());
+
+    // `pct create` mounts the bind rootfs (and mount points) to extract the template.
+    n.track(93611);
+    let tpl = n.template.to_str().unwrap();
+    let args = [
+        "create",
+        "93611",
+        tpl,
+        "--ostype",
+        "unmanaged",
+        "--arch",
+        "amd64",
+    ];
+    let o = n.pct(&[&args[..], &["--rootfs", link.to_str().unwrap()]].concat());
+    assert_eq!(code(&o), 255);
+    assert_eq!(
+        err(&o),
+        format!("unable to create CT 93611 - {}\n", shown(&link))
+    );
+    assert!(!n.conf_path(93611).exists());
+    let data = n.dir.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    let file = data.join("f");
+    fs::write(&file, "").unwrap();
+    let o = n.pct(
+        &[
+            &args[..],
+            &[
+                "--rootfs",
+                n.rootfs.to_str().unwrap(),
+                "--mp0",
+                &format!("{},mp=/mnt/data", file.display()),
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        err(&o),
+        format!("unable to create CT 93611 - {}\n", shown(&file))
+    );
+    assert!(!n.conf_path(93611).exists());
+
+    // A mount point added later fails the start, in the mount code of the prestart hook.
+    n.create(93612, &[]);
+    let via = n.dir.path().join("data-link");
+    std::os::unix::fs::symlink(&data, &via).unwrap();
+    n.ok(&[
+        "set",
+        "93612",
+        "--mp0",
+        &format!("{}/,mp=/mnt/data", via.display()),
+    ]);
+    let o = n.pct(&["start", "93612"]);
+    assert_eq!(code(&o), 255);
+    let e = err(&o);
+    assert!(e.starts_with("startup for container '93612' failed"), "{e}");
+    assert!(e.contains(&shown(&via)), "{e}");
+    let log = fs::read_to_string(n.root.join("run/pve/ct-93612.stderr")).unwrap();
+    assert!(log.contains(&format!("{}\n", shown(&via))), "{log}");
+    assert_eq!(n.ok(&["status", "93612"]), "status: stopped\n");
+    assert!(n.wait_no_processes().is_empty());
+    // The real directory is fine.
+    n.ok(&[
+        "set",
+        "93612",
+        "--mp0",
+        &format!("{},mp=/mnt/data", data.display()),
+    ]);
+    n.ok(&["start", "93612"]);
+    n.ok(&["stop", "93612"]);
+}
+
+#[test]
+fn apparmor_profiles_a_confined_lxc_start_cannot_use_fail_the_start() {
+    let Some(n) = root_node() else { return };
+    n.create(93613, &[]);
+    n.append_conf(93613, "lxc.apparmor.profile: containers-default-0.50.1\n");
+    let o = n.pct(&["start", "93613"]);
+    assert_eq!(code(&o), 255);
+    let e = err(&o);
+    assert!(e.starts_with("startup for container '93613' failed"), "{e}");
+    let why = "Failed to change AppArmor profile to containers-default-0.50.1";
+    assert!(e.contains(why), "{e}");
+    let log = fs::read_to_string(n.root.join("run/pve/ct-93613.stderr")).unwrap();
+    assert!(log.contains(why), "{log}");
+    assert_eq!(n.ok(&["status", "93613"]), "status: stopped\n");
+    assert!(n.wait_no_processes().is_empty());
+
+    // `unconfined` and `lxc-*` profiles are allowed.
+    let conf = n
+        .conf(93613)
+        .replace("containers-default-0.50.1", "unconfined");
+    fs::write(n.conf_path(93613), conf).unwrap();
+    n.ok(&["start", "93613"]);
+    n.ok(&["stop", "93613"]);
+}
