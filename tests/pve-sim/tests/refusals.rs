@@ -110,3 +110,58 @@ fn apparmor_profiles_a_confined_lxc_start_cannot_use_fail_the_start() {
     n.ok(&["start", "93613"]);
     n.ok(&["stop", "93613"]);
 }
+
+/// Raw `lxc.*` keys: pve-container 6.1.10's `$valid_lxc_conf_keys` and `is_valid_lxc_conf_key`,
+/// enforced when the config is read (warnings, the line dropped or kept); `pct set` has no
+/// option for them at all.
+#[test]
+fn raw_keys_follow_proxmoxs_allow_list() {
+    let Some(n) = root_node() else { return };
+    n.create(93614, &[]);
+    n.append_conf(
+        93614,
+        "lxc.namespace.keep: user\n\
+         lxc.rootfs.options: ro\n\
+         lxc.cgroup.memory.limit_in_bytes: 1000000\n\
+         lxc.limit.nofile: 1024\n\
+         lxc.hook.post-stop: /bin/true\n\
+         lxc.environment.hooks: A=1\n\
+         lxc.seccomp.notify.proxy: unix:/run/x\n\
+         lxc.console.size: 1M\n\
+         lxc.log.syslog: daemon\n",
+    );
+    let o = n.pct(&["config", "93614"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(
+        err(&o),
+        "vm 93614 - unable to parse config: lxc.namespace.keep: user\n\
+         vm 93614 - lxc.rootfs.options: lxc.rootfs.options is not supported, please use mount \
+         point options in the \"rootfs\" key\n\
+         vm 93614 - lxc.cgroup.memory.limit_in_bytes is deprecated, this will be a hard error in \
+         the future!\n\
+         vm 93614 - lxc.limit.nofile: lxc.limit.* was renamed to lxc.prlimit.*\n\
+         vm 93614 - unable to parse config: lxc.console.size: 1M\n\
+         vm 93614 - unable to parse config: lxc.log.syslog: daemon\n"
+    );
+    let shown = common::out(&o);
+    for kept in [
+        "lxc.cgroup.memory.limit_in_bytes: 1000000\n",
+        "lxc.limit.nofile: 1024\n",
+        "lxc.hook.post-stop: /bin/true\n",
+        "lxc.environment.hooks: A=1\n",
+        "lxc.seccomp.notify.proxy: unix:/run/x\n",
+    ] {
+        assert!(shown.contains(kept), "{kept:?} missing in {shown}");
+    }
+    for dropped in [
+        "lxc.namespace",
+        "lxc.rootfs.options",
+        "lxc.console.size",
+        "lxc.log.syslog",
+    ] {
+        assert!(!shown.contains(dropped), "{dropped} shown in {shown}");
+    }
+    let o = n.pct(&["set", "93614", "--lxc.init.cmd", "/bin/sh"]);
+    assert_eq!(code(&o), 255);
+    assert!(err(&o).starts_with("Unknown option: lxc.init.cmd\n400 unable to parse option\n"));
+}
