@@ -936,6 +936,12 @@ fn lifecycle_from_an_uploaded_template() {
         (&json!("local-lvm:vm-93841-disk-0,size=1G"), &json!(1)),
         "{conf}"
     );
+    // Not given: Proxmox's defaults.
+    assert_eq!(
+        (&conf["memory"], &conf["swap"]),
+        (&json!(512), &json!(512)),
+        "{conf}"
+    );
     s.task_ok("POST", &format!("{ct}/status/start"), &[]);
     let st = s.ok("GET", &format!("{ct}/status/current"), &[]);
     assert_eq!(st["status"], "running", "{st}");

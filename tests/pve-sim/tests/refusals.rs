@@ -165,3 +165,35 @@ fn raw_keys_follow_proxmoxs_allow_list() {
     assert_eq!(code(&o), 255);
     assert!(err(&o).starts_with("Unknown option: lxc.init.cmd\n400 unable to parse option\n"));
 }
+
+/// `create_vm` fills in `memory ||= 512` and `swap //= 512` (pve-container src/PVE/API2/LXC.pm):
+/// a given swap of 0 stays, a missing one becomes 512.
+#[test]
+fn memory_and_swap_defaults() {
+    let Some(n) = root_node() else { return };
+    n.track(93615);
+    let tpl = n.template.to_str().unwrap();
+    let rootfs = n.rootfs.to_str().unwrap();
+    let args = [
+        "create",
+        "93615",
+        tpl,
+        "--rootfs",
+        rootfs,
+        "--ostype",
+        "unmanaged",
+    ];
+    n.ok(&[&args[..], &["--swap", "0", "--unprivileged", "0"]].concat());
+    let conf = n.conf(93615);
+    assert!(
+        conf.contains("\nmemory: 512\n") && conf.contains("\nswap: 0\n"),
+        "{conf}"
+    );
+    n.ok(&["destroy", "93615"]);
+    n.ok(&[&args[..], &["--memory", "64", "--unprivileged", "0"]].concat());
+    let conf = n.conf(93615);
+    assert!(
+        conf.contains("\nmemory: 64\n") && conf.contains("\nswap: 512\n"),
+        "{conf}"
+    );
+}
