@@ -1,4 +1,4 @@
-//! Generates `lxc/<vmid>/config` the way `PVE::LXC::update_lxc_config` does (reference §2.7),
+//! Generates `lxc/<vmid>/config` the way `PVE::LXC::update_lxc_config` does (pve-container src/PVE/LXC.pm),
 //! in Proxmox's order. Where this machine forces a difference, the line says so:
 //!
 //! * The rootfs (a bind directory or a dir storage volume) is used directly as

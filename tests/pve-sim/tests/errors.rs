@@ -1,4 +1,5 @@
-//! Proxmox's error strings and exit statuses (reference §1.1, §1.5).
+//! Proxmox's error strings and exit statuses (pve-common src/PVE/CLIHandler.pm and src/PVE/Exception.pm,
+//! pve-container src/PVE/CLI/pct.pm).
 
 mod common;
 

@@ -1,4 +1,5 @@
-//! Byte-exact outputs and the config file as pct writes it (reference §1.3, §2.1, §2.5, §2.6).
+//! Byte-exact outputs and the config file as pct writes it (pve-container src/PVE/CLI/pct.pm,
+//! src/PVE/LXC/Config.pm).
 
 mod common;
 

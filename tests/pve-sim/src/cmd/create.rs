@@ -1,4 +1,4 @@
-//! `pct create <vmid> <ostemplate> [OPTIONS]` (`create_vm`, reference §1.2, §2.8, §6).
+//! `pct create <vmid> <ostemplate> [OPTIONS]` (`create_vm`, pve-container src/PVE/API2/LXC.pm).
 
 use std::fs::File;
 use std::os::unix::io::AsFd;

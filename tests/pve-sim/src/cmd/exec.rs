@@ -1,5 +1,5 @@
 //! `pct exec <vmid> [--keep-env B] -- <command...>`: `exec(2)` into `lxc-attach`, so the exit
-//! status is the command's (reference §1.4).
+//! status is the command's (pve-container src/PVE/CLI/pct.pm `exec`).
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;

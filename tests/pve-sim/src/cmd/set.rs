@@ -1,5 +1,5 @@
 //! `pct set <vmid> [OPTIONS] [--delete LIST] [--revert LIST]` (`update_vm`,
-//! `update_pct_config`; reference §2.5) and `pct unlock <vmid>`.
+//! `update_pct_config`; pve-container src/PVE/LXC/Config.pm) and `pct unlock <vmid>`.
 //!
 //! Stopped CT: every change is applied at once. Running CT: the fast-plug keys are applied,
 //! `memory`/`swap`/`cpulimit`/`cpuunits` are applied to the CT's cgroup, everything else stays

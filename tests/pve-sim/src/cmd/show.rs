@@ -1,5 +1,5 @@
 //! `pct config <vmid> [--current B] [--snapshot NAME]` and `pct pending <vmid>`
-//! (pct.pm `config` printer, GuestHelpers `format_pending`; reference §1.3).
+//! (pct.pm `config` printer, GuestHelpers `format_pending`; pve-container src/PVE/CLI/pct.pm).
 
 use proxmox_lxcri::pve::config::encode_text;
 

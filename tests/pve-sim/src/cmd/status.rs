@@ -1,4 +1,5 @@
-//! `pct status <vmid> [--verbose]` and `pct list` (`PVE::LXC::vmstatus`, reference §1.3).
+//! `pct status <vmid> [--verbose]` and `pct list` (`PVE::LXC::vmstatus`, pve-container
+//! src/PVE/LXC.pm and src/PVE/CLI/pct.pm).
 
 use std::collections::BTreeMap;
 use std::fs;
