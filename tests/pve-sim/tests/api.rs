@@ -497,7 +497,11 @@ fn create_checks_and_task_failure() {
     let a = s.call(
         "POST",
         "/nodes/simnode/lxc",
-        &[("vmid", "93812"), ("ostemplate", "local:vztmpl/x.tar")],
+        &[
+            ("vmid", "93812"),
+            ("ostemplate", "local:vztmpl/x.tar"),
+            ("storage", "local-lvm"),
+        ],
     );
     assert_eq!(a.code, 500);
     assert_eq!(
@@ -510,7 +514,11 @@ fn create_checks_and_task_failure() {
     let upid = s.ok(
         "POST",
         "/nodes/simnode/lxc",
-        &[("vmid", "93811"), ("ostemplate", "local:vztmpl/x.tar")],
+        &[
+            ("vmid", "93811"),
+            ("ostemplate", "local:vztmpl/x.tar"),
+            ("storage", "local-lvm"),
+        ],
     );
     let upid = upid.as_str().unwrap().to_string();
     let u: proxmox_lxcri::pve::Upid = upid.parse().expect("a valid UPID");
@@ -549,16 +557,40 @@ fn create_checks_and_task_failure() {
     let list = s.ok("GET", "/nodes/simnode/tasks?vmid=93811&errors=1", &[]);
     assert_eq!(list.as_array().unwrap().len(), 1);
 
-    // Without the knob, this branch's pct has no storages: the task fails with pct's error.
+    // Storages are checked before the worker: a stock `local` holds no CT volumes (also when
+    // it is the default `storage` for a bare size or no rootfs), an unknown one is a 500.
     s.faults(json!({}));
+    let create = "/nodes/simnode/lxc";
+    let base = [("vmid", "93811"), ("ostemplate", "local:vztmpl/x.tar")];
+    let no_rootdir = json!({"storage": "storage 'local' does not support container directories"});
+    for extra in [&[("rootfs", "local:1")][..], &[("rootfs", "1")], &[]] {
+        let errs = s.param_errors("POST", create, &[&base[..], extra].concat());
+        assert_eq!(errs, no_rootdir, "{extra:?}");
+    }
+    let a = s.call(
+        "POST",
+        create,
+        &[&base[..], &[("rootfs", "nope:1")]].concat(),
+    );
+    assert_eq!(a.status(), (500, "storage 'nope' does not exist"));
+    let a = s.call(
+        "POST",
+        create,
+        &[&base[..], &[("mp0", "local-lvm:1,mp=/x")]].concat(),
+    );
+    assert_eq!(
+        a.status(),
+        (
+            500,
+            "mount points configured, but 'rootfs' not set - aborting"
+        )
+    );
+    assert!(!n.conf_path(93811).exists());
+    // A missing template is the task's error: the task fails with pct's error.
     let upid = s.ok(
         "POST",
-        "/nodes/simnode/lxc",
-        &[
-            ("vmid", "93811"),
-            ("ostemplate", "local:vztmpl/x.tar"),
-            ("rootfs", "local:1"),
-        ],
+        create,
+        &[&base[..], &[("rootfs", "local-lvm:1")]].concat(),
     );
     let st = s.wait_task("simnode", upid.as_str().unwrap());
     assert_ne!(st["exitstatus"], "OK");
@@ -584,7 +616,11 @@ fn concurrent_creates_of_one_vmid() {
                 let a = s.call(
                     "POST",
                     "/nodes/simnode/lxc",
-                    &[("vmid", "93821"), ("ostemplate", "local:vztmpl/x.tar")],
+                    &[
+                        ("vmid", "93821"),
+                        ("ostemplate", "local:vztmpl/x.tar"),
+                        ("storage", "local-lvm"),
+                    ],
                 );
                 (a.code, a.body)
             })
