@@ -231,17 +231,15 @@ fn check_value(name: &str, opt: Opt, v: &str) -> std::result::Result<(), String>
     }
 }
 
-/// A mount point option this node's pve-container does not know yet: the property string
-/// parser's error for an unknown key (pve-common src/PVE/JSONSchema.pm `parse_property_string`).
-pub fn check_mp_options(
+/// A property string option (mount point, network) this node's pve-container does not know
+/// yet: the property string parser's error for an unknown key (pve-common
+/// src/PVE/JSONSchema.pm `parse_property_string`).
+pub fn check_new_options(
     ver: &NodeVersion,
     name: &str,
     value: &str,
 ) -> std::result::Result<(), String> {
-    if name != "rootfs" && !name.starts_with("mp") {
-        return Ok(());
-    }
-    for opt in ver.missing_mp_options() {
+    for opt in ver.missing_options(name) {
         let used = value
             .split(',')
             .any(|kv| kv.split_once('=').is_some_and(|(k, _)| k.trim() == opt));
@@ -318,7 +316,7 @@ pub fn parse_params(cmd: &Command, args: &[String], ver: &NodeVersion) -> Result
             value
         };
         let checked = check_value(&name, opt, &value).and_then(|()| match opt {
-            Opt::Conf => check_mp_options(ver, &name, &value),
+            Opt::Conf => check_new_options(ver, &name, &value),
             _ => Ok(()),
         });
         if let Err(e) = checked {

@@ -125,7 +125,7 @@ fn drop_unknown_to_version(sim: &Sim, vmid: u32, conf: &mut CtConfig, warnings: 
         ok
     });
     for (k, v) in &conf.options {
-        if let Err(e) = crate::cli::check_mp_options(ver, k, v) {
+        if let Err(e) = crate::cli::check_new_options(ver, k, v) {
             warnings.push(format!(
                 "vm {vmid} - unable to parse value of '{k}' - {}",
                 e.trim_end()

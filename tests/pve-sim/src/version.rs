@@ -57,8 +57,28 @@ const RAW_KEY_SINCE: &[(&str, Ver)] = &[
     ("lxc.init.groups", [6, 1, 0]),
 ];
 
-/// Mount point (`rootfs`, `mpN`) options a pve-container version introduced.
-const MP_OPTION_SINCE: &[(&str, Ver)] = &[("idmap", [6, 1, 6])];
+/// Property string options a pve-container version introduced, by key family (`mp`: `rootfs`
+/// and `mpN`; `net`: `netN`).
+const OPTION_SINCE: &[(&str, &str, Ver)] = &[
+    ("mp", "idmap", [6, 1, 6]),
+    ("mp", "keepattrs", [6, 1, 2]),
+    ("net", "host-managed", [6, 0, 15]),
+];
+
+/// The option family of config key `key`, if its value is a property string with gated options.
+fn family(key: &str) -> Option<&'static str> {
+    let numbered = |p: &str| {
+        key.strip_prefix(p)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if key == "rootfs" || numbered("mp") {
+        Some("mp")
+    } else if numbered("net") {
+        Some("net")
+    } else {
+        None
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeVersion {
@@ -173,17 +193,19 @@ impl NodeVersion {
         self.has(RAW_KEY_SINCE, key)
     }
 
-    /// Whether mount points (`rootfs`, `mpN`) take option `opt` on this node.
-    pub fn has_mp_option(&self, opt: &str) -> bool {
-        self.has(MP_OPTION_SINCE, opt)
+    /// Whether config key `key` (`rootfs`, `mp0`, `net1`, …) takes option `opt` on this node.
+    pub fn has_option(&self, key: &str, opt: &str) -> bool {
+        self.missing_options(key).all(|o| o != opt)
     }
 
-    /// Mount point options of this pve-container version's newer siblings.
-    pub fn missing_mp_options(&self) -> impl Iterator<Item = &'static str> + '_ {
-        MP_OPTION_SINCE
+    /// The options of config key `key`'s property string that this node's pve-container does
+    /// not know yet.
+    pub fn missing_options(&self, key: &str) -> impl Iterator<Item = &'static str> + '_ {
+        let fam = family(key);
+        OPTION_SINCE
             .iter()
-            .filter(|(_, since)| self.container < *since)
-            .map(|(k, _)| *k)
+            .filter(move |(f, _, since)| Some(*f) == fam && self.container < *since)
+            .map(|(_, o, _)| *o)
     }
 }
 
@@ -197,7 +219,8 @@ mod tests {
         assert_eq!(v.container_version(), "5.3.3");
         assert!(!v.has_key("entrypoint") && !v.has_key("env") && v.has_key("memory"));
         assert!(!v.has_raw_key("lxc.init.uid") && v.has_raw_key("lxc.init.cmd"));
-        assert!(!v.has_mp_option("idmap") && v.has_mp_option("ro"));
+        assert!(!v.has_option("rootfs", "idmap") && v.has_option("mp3", "ro"));
+        assert!(!v.has_option("net0", "host-managed") && v.has_option("mp0", "host-managed"));
         let v = NodeVersion::new("9.0.11", None).unwrap();
         assert_eq!(v.container_version(), "6.0.13");
         assert!(!v.has_key("entrypoint"));
@@ -207,12 +230,19 @@ mod tests {
             ("9.1".into(), "6.1.10".into())
         );
         assert!(
-            v.has_key("entrypoint") && v.has_raw_key("lxc.init.gid") && v.has_mp_option("idmap")
+            v.has_key("entrypoint")
+                && v.has_raw_key("lxc.init.gid")
+                && v.has_option("mp0", "idmap")
         );
         // A 9.1 node before the idmap= update.
         let v = NodeVersion::new("9.1.1", Some("6.0.18")).unwrap();
-        assert!(v.has_key("env") && !v.has_raw_key("lxc.init.groups") && !v.has_mp_option("idmap"));
-        assert_eq!(v.missing_mp_options().collect::<Vec<_>>(), vec!["idmap"]);
+        assert!(v.has_key("env") && !v.has_raw_key("lxc.init.groups"));
+        assert!(v.has_option("net0", "host-managed"));
+        assert_eq!(
+            v.missing_options("mp0").collect::<Vec<_>>(),
+            vec!["idmap", "keepattrs"]
+        );
+        assert_eq!(v.missing_options("memory").count(), 0);
     }
 
     #[test]

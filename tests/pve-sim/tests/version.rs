@@ -69,6 +69,24 @@ fn options_of_newer_nodes_are_unknown_options() {
          pct create <vmid> <ostemplate> [OPTIONS]\n"
     );
     assert!(!n.conf_path(93601).exists());
+    // `host-managed` networks came with 6.0.15.
+    let o = n.pct_env(
+        NODE_90,
+        &[
+            "create",
+            "93601",
+            tpl,
+            "--rootfs",
+            rootfs,
+            "--net0",
+            "name=eth0,host-managed=1",
+        ],
+    );
+    assert_eq!(code(&o), 255);
+    assert!(err(&o).contains(
+        "\nnet0: invalid format - invalid key in comma-separated list property: host-managed\n"
+    ));
+    assert!(!n.conf_path(93601).exists());
     // The default node (a current 9.1) has all of them.
     n.create(
         93601,

@@ -290,7 +290,7 @@ pub fn validate(
             None => {}
             Some(schema) => {
                 let checked = check_value(name, schema, value)
-                    .and_then(|()| crate::cli::check_mp_options(ver, name, value));
+                    .and_then(|()| crate::cli::check_new_options(ver, name, value));
                 if let Err(msg) = checked {
                     errors.insert(name.clone(), msg);
                 } else if let Some(req) = schema["requires"].as_str() {
