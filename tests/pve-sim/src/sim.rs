@@ -5,7 +5,8 @@
 //!   Proxmox keeps in `/var/lib/lxc`), `run/pve/ct-<vmid>.stderr` and the `pct.calls` log.
 //! * `PVE_SIM_NODE` names the node (default: the short host name).
 //! * `PVE_SIM_FAIL=create,start,stop,destroy` makes those steps fail.
-//! * `PVE_SIM_VERSION` (and `PVE_SIM_PVE_CONTAINER`) pick the node's release (`version.rs`).
+//! * `PVE_SIM_VERSION` (and `PVE_SIM_PVE_CONTAINER`) or `$PVE_SIM_ROOT/pve-sim-version` pick
+//!   the node's release (`version.rs`).
 //! * The per-CT config lock is the real node's `/run/lock/lxc/pve-config-<vmid>.lock`, so the
 //!   runtime can take the same lock while it edits a config file.
 
@@ -37,6 +38,13 @@ fn short_hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+fn version_of(root: &std::path::Path) -> (NodeVersion, Option<String>) {
+    match NodeVersion::from_env(root) {
+        Ok(v) => (v, None),
+        Err(e) => (NodeVersion::default_node(), Some(e)),
+    }
+}
+
 impl Sim {
     pub fn from_env() -> Sim {
         let root = std::env::var_os("PVE_SIM_ROOT")
@@ -55,10 +63,7 @@ impl Sim {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
-        let (version, version_error) = match NodeVersion::from_env() {
-            Ok(v) => (v, None),
-            Err(e) => (NodeVersion::default_node(), Some(e)),
-        };
+        let (version, version_error) = version_of(&root);
         Sim {
             root,
             node,
@@ -66,6 +71,12 @@ impl Sim {
             version_error,
             fail,
         }
+    }
+
+    /// Points the sim at another node root (and that root's version).
+    pub fn set_root(&mut self, root: PathBuf) {
+        (self.version, self.version_error) = version_of(&root);
+        self.root = root;
     }
 
     /// Whether `PVE_SIM_FAIL` asks step `step` to fail.

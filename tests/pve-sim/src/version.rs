@@ -6,12 +6,17 @@
 //! feature versions from pve-container's debian/changelog (entrypoint/env 6.0.15, raw
 //! `lxc.init.uid/gid/groups` 6.1.0, the mount point `idmap=` option 6.1.6).
 
+use std::path::Path;
+
 use sha2::{Digest, Sha256};
 
 /// `x.y.z`, compared numerically.
 pub type Ver = [u32; 3];
 
 pub const DEFAULT_VERSION: &str = "9.1.2";
+
+/// The node version file under `PVE_SIM_ROOT`, read when `PVE_SIM_VERSION` is not set.
+pub const VERSION_FILE: &str = "pve-sim-version";
 
 /// One supported release line: what a node of it reports for the packages pve-sim stands in for.
 struct Release {
@@ -145,11 +150,24 @@ impl NodeVersion {
         })
     }
 
-    /// From `PVE_SIM_VERSION` (default [`DEFAULT_VERSION`]) and `PVE_SIM_PVE_CONTAINER`.
-    pub fn from_env() -> Result<NodeVersion, String> {
+    /// From `PVE_SIM_VERSION` and `PVE_SIM_PVE_CONTAINER`; without them from the node root's
+    /// [`VERSION_FILE`] (`<release> [<pve-container>]`, for callers whose environment does not
+    /// reach the sim, such as podman's or sshd's children); else [`DEFAULT_VERSION`].
+    pub fn from_env(root: &Path) -> Result<NodeVersion, String> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let manager = get("PVE_SIM_VERSION").unwrap_or_else(|| DEFAULT_VERSION.into());
-        NodeVersion::new(&manager, get("PVE_SIM_PVE_CONTAINER").as_deref())
+        if let Some(manager) = get("PVE_SIM_VERSION") {
+            return NodeVersion::new(&manager, get("PVE_SIM_PVE_CONTAINER").as_deref());
+        }
+        let file = root.join(VERSION_FILE);
+        match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                let mut words = text.split_whitespace();
+                let manager = words.next().unwrap_or(DEFAULT_VERSION);
+                NodeVersion::new(manager, words.next())
+                    .map_err(|e| format!("{e} (in {})", file.display()))
+            }
+            Err(_) => NodeVersion::new(DEFAULT_VERSION, get("PVE_SIM_PVE_CONTAINER").as_deref()),
+        }
     }
 
     pub fn default_node() -> NodeVersion {
@@ -243,6 +261,32 @@ mod tests {
             vec!["idmap", "keepattrs"]
         );
         assert_eq!(v.missing_options("memory").count(), 0);
+    }
+
+    #[test]
+    fn the_root_may_name_the_version() {
+        let d = std::env::temp_dir().join(format!("pve-sim-ver-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        // Without PVE_SIM_VERSION (tests run without it), the file decides.
+        if std::env::var_os("PVE_SIM_VERSION").is_none() {
+            assert_eq!(
+                NodeVersion::from_env(&d).unwrap().version(),
+                DEFAULT_VERSION
+            );
+            std::fs::write(d.join(VERSION_FILE), "9.1.1 6.0.18\n").unwrap();
+            let v = NodeVersion::from_env(&d).unwrap();
+            assert_eq!(
+                (v.version(), v.container_version()),
+                ("9.1.1".into(), "6.0.18".into())
+            );
+            std::fs::write(d.join(VERSION_FILE), "7.4.1\n").unwrap();
+            let e = NodeVersion::from_env(&d).unwrap_err();
+            assert!(
+                e.contains("'7.4.1' is not simulated") && e.contains(VERSION_FILE),
+                "{e}"
+            );
+        }
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

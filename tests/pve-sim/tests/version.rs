@@ -173,3 +173,42 @@ fn pveversion_reports_the_release() {
     assert_eq!(code(&o), 255);
     assert!(err(&o).contains("PVE_SIM_VERSION '9.1'"), "{}", err(&o));
 }
+
+/// Callers whose environment does not reach the sim (podman's runtime, commands over ssh) set
+/// the version in the node root instead; the environment wins.
+#[test]
+fn the_node_root_may_name_the_version() {
+    let Some(n) = root_node() else { return };
+    std::fs::create_dir_all(&n.root).unwrap();
+    std::fs::write(n.root.join("pve-sim-version"), "9.0.11\n").unwrap();
+    let v = out(&pveversion(&n, &[], &["-v"]));
+    assert!(
+        v.contains("\npve-manager: 9.0.11 ") && v.contains("\npve-container: 6.0.13\n"),
+        "{v}"
+    );
+    let tpl = n.template.to_str().unwrap();
+    let rootfs = n.rootfs.to_str().unwrap();
+    let o = n.pct(&[
+        "create",
+        "93603",
+        tpl,
+        "--rootfs",
+        rootfs,
+        "--entrypoint",
+        "/bin/sh",
+    ]);
+    assert!(
+        err(&o).starts_with("Unknown option: entrypoint\n"),
+        "{}",
+        err(&o)
+    );
+    let v = out(&pveversion(&n, &[("PVE_SIM_VERSION", "8.4.1")], &[]));
+    assert!(v.starts_with("pve-manager/8.4.1/"), "{v}");
+    std::fs::write(n.root.join("pve-sim-version"), "9.1.1 6.0.18\n").unwrap();
+    let v = out(&pveversion(&n, &[], &["-v"]));
+    assert!(v.contains("\npve-container: 6.0.18\n"), "{v}");
+    std::fs::write(n.root.join("pve-sim-version"), "10.0.0\n").unwrap();
+    let o = n.pct(&["list"]);
+    assert_eq!(code(&o), 255);
+    assert!(err(&o).contains("'10.0.0' is not simulated"), "{}", err(&o));
+}

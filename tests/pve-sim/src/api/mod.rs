@@ -58,7 +58,7 @@ impl Ctx {
     /// The sim as seen from node `node` (configs under `nodes/<node>/lxc`).
     pub fn sim(&self, node: &str) -> Sim {
         let mut s = Sim::from_env();
-        s.root = self.root.clone();
+        s.set_root(self.root.clone());
         s.node = node.to_string();
         s
     }
