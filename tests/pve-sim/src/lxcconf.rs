@@ -493,7 +493,7 @@ pub fn generate(
         }
     }
 
-    if let Some(msg) = crate::prestart::failure(vmid, conf) {
+    if let Some(msg) = crate::prestart::failure(sim, vmid, conf) {
         line(
             "lxc.hook.pre-start",
             &crate::prestart::failing_hook(&msg, &sim.stderr_path(vmid)),

@@ -4,8 +4,8 @@
 //! pre-start hook that writes the node's message to the CT's stderr log, so `pct start` fails
 //! like any other start failure (see README.md, "What pve-sim refuses").
 
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, openat, OFlag};
@@ -13,7 +13,7 @@ use nix::sys::stat::Mode;
 use proxmox_lxcri::pve::confkeys::{MP_FORMAT, ROOTFS_FORMAT};
 use proxmox_lxcri::pve::CtConfig;
 
-use crate::sim::shell_quote;
+use crate::sim::{shell_quote, Sim};
 
 /// pve-container src/PVE/LXC.pm `walk_tree_nofollow` from `/`, as `bindmount` runs it for a
 /// host path: every component is opened with `O_NOFOLLOW | O_DIRECTORY`, so a symlink (ELOOP)
@@ -21,24 +21,30 @@ use crate::sim::shell_quote;
 /// Proxmox's: the start directory `/` plus `/<component>` each, hence the leading `//`.
 /// Other errors (a missing directory) are left to the sim's own checks.
 pub fn symlink_walk(path: &str) -> Result<(), String> {
+    walk_from(Path::new("/"), "/", path)
+}
+
+/// `walk_tree_nofollow` from `start` (opened normally) through `sub`; `shown` is how the
+/// message spells `start`.
+fn walk_from(start: &Path, shown: &str, sub: &str) -> Result<(), String> {
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let Ok(raw) = open("/", flags, Mode::empty()) else {
+    let Ok(raw) = open(start, flags, Mode::empty()) else {
         return Ok(());
     };
     // SAFETY: open returned a new descriptor that nothing else owns.
     let mut fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let mut shown = String::from("/");
-    for comp in path.split('/').filter(|c| !c.is_empty()) {
+    let mut shown = shown.to_string();
+    for comp in sub.split('/').filter(|c| !c.is_empty()) {
         shown.push('/');
         shown.push_str(comp);
         match openat(
-            Some(std::os::fd::AsRawFd::as_raw_fd(&fd)),
+            Some(fd.as_raw_fd()),
             comp,
             flags | OFlag::O_NOFOLLOW,
             Mode::empty(),
         ) {
             // SAFETY: openat returned a new descriptor that nothing else owns.
-            Ok(next) => fd = unsafe { std::os::fd::FromRawFd::from_raw_fd(next) },
+            Ok(next) => fd = unsafe { OwnedFd::from_raw_fd(next) },
             Err(Errno::ELOOP | Errno::ENOTDIR) => {
                 return Err(format!("symlink encountered at: {shown}"))
             }
@@ -48,6 +54,24 @@ pub fn symlink_walk(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `__mount_prepare_rootdir`: a mount point's destination `mp` is walked the same way from the
+/// CT's mounted rootfs (missing directories are created then, by LXC here). On a node the
+/// rootfs is mounted at `/var/lib/lxc/<vmid>/rootfs`; the sim names its own LXC directory.
+pub fn destination_walk(sim: &Sim, vmid: u32, rootfs: &Path, mp: &str) -> Result<(), String> {
+    let shown = sim.ct_dir(vmid).join("rootfs");
+    walk_from(rootfs, &shown.to_string_lossy(), mp)
+}
+
+/// The host directory holding CT `conf`'s rootfs: a bind path or a volume's data.
+fn rootfs_dir(sim: &Sim, conf: &CtConfig) -> Option<PathBuf> {
+    let vol = ROOTFS_FORMAT.parse(conf.options.get("rootfs")?).ok()?["volume"].clone();
+    if vol.starts_with('/') {
+        Some(PathBuf::from(vol))
+    } else {
+        crate::storage::data_path(sim, &vol).ok()
+    }
+}
+
 /// Whether a confined `lxc-start` may switch the CT to AppArmor profile `label`: lxc's
 /// `abstractions/start-container` (config/apparmor in lxc) allows `change_profile` only to
 /// `unconfined` and `lxc-*`; `generated` makes lxc generate an `lxc-…` profile itself.
@@ -55,28 +79,43 @@ pub fn apparmor_allowed(label: &str) -> bool {
     label == "generated" || label == "unconfined" || label.starts_with("lxc-")
 }
 
-/// The first reason CT `vmid` (config `conf`) cannot start on a node: what its stderr log
-/// would say.
-pub fn failure(vmid: u32, conf: &CtConfig) -> Option<String> {
-    let mut host_paths = Vec::new();
+/// The mount walks of CT `vmid` (config `conf`) as `mount_all` does them: the rootfs, then each
+/// mount point sorted by destination, its destination and then its bind source. Device mount
+/// points (`/dev/...`) are mounted, not bind-mounted.
+pub fn mount_walks(sim: &Sim, vmid: u32, conf: &CtConfig) -> Result<(), String> {
+    let is_bind = |v: &str| v.starts_with('/') && !v.starts_with("/dev/");
     if let Some(v) = conf.options.get("rootfs") {
         if let Ok(p) = ROOTFS_FORMAT.parse(v) {
-            host_paths.push(p["volume"].clone());
+            if is_bind(&p["volume"]) {
+                symlink_walk(&p["volume"])?;
+            }
         }
     }
-    for (_, v) in conf.options.iter().filter(|(k, _)| k.starts_with("mp")) {
-        if let Ok(p) = MP_FORMAT.parse(v) {
-            host_paths.push(p["volume"].clone());
-        }
-    }
-    // Device mount points (`/dev/...`) are mounted, not bind-mounted.
-    for p in host_paths
+    let mut mps: Vec<(String, String)> = conf
+        .options
         .iter()
-        .filter(|p| p.starts_with('/') && !p.starts_with("/dev/"))
-    {
-        if let Err(e) = symlink_walk(p) {
-            return Some(e);
+        .filter(|(k, _)| k.starts_with("mp"))
+        .filter_map(|(_, v)| MP_FORMAT.parse(v).ok())
+        .map(|p| (p["mp"].clone(), p["volume"].clone()))
+        .collect();
+    mps.sort();
+    let root = rootfs_dir(sim, conf);
+    for (dest, vol) in mps {
+        if let Some(root) = &root {
+            destination_walk(sim, vmid, root, &dest)?;
         }
+        if is_bind(&vol) {
+            symlink_walk(&vol)?;
+        }
+    }
+    Ok(())
+}
+
+/// The first reason CT `vmid` (config `conf`) cannot start on a node: what its stderr log
+/// would say.
+pub fn failure(sim: &Sim, vmid: u32, conf: &CtConfig) -> Option<String> {
+    if let Err(e) = mount_walks(sim, vmid, conf) {
+        return Some(e);
     }
     let label = conf.lxc_values("lxc.apparmor.profile").last().copied()?;
     (!apparmor_allowed(label)).then(|| {
@@ -124,6 +163,12 @@ mod tests {
         );
         // Missing paths are someone else's error.
         assert_eq!(symlink_walk(&format!("{s}/nope/x")), Ok(()));
+        // From another start directory, as for a destination in the CT's rootfs.
+        assert_eq!(
+            walk_from(&d, "/ct/rootfs", "/link/sub"),
+            Err("symlink encountered at: /ct/rootfs/link".into())
+        );
+        assert_eq!(walk_from(&d, "/ct/rootfs", "real//sub/new"), Ok(()));
         std::fs::remove_dir_all(&d).unwrap();
     }
 

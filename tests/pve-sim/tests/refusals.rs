@@ -84,6 +84,24 @@ fn host_paths_are_walked_without_following_symlinks() {
     ]);
     n.ok(&["start", "93612"]);
     n.ok(&["stop", "93612"]);
+
+    // Destinations are walked from the CT's rootfs the same way (missing ones are created).
+    std::os::unix::fs::symlink("data", n.rootfs.join("mnt/link")).unwrap();
+    let mp1 = format!("{},mp=/mnt/link/x", data.display());
+    n.ok(&["set", "93612", "--mp1", &mp1]);
+    let o = n.pct(&["start", "93612"]);
+    assert_eq!(code(&o), 255);
+    let at = n.root.join("lxc/93612/rootfs/mnt/link");
+    assert!(
+        err(&o).contains(&format!("symlink encountered at: {}", at.display())),
+        "{}",
+        err(&o)
+    );
+    assert!(n.wait_no_processes().is_empty());
+    let mp1 = format!("{},mp=/mnt/new/x", data.display());
+    n.ok(&["set", "93612", "--mp1", &mp1]);
+    n.ok(&["start", "93612"]);
+    n.ok(&["stop", "93612"]);
 }
 
 #[test]

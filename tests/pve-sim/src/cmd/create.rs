@@ -264,19 +264,9 @@ fn create_task(
     }
 
     create_disks(sim, vmid, &mut conf, vollist)?;
-    // `mount_all` bind-mounts host paths to extract the template, walking them without
-    // following symlinks (pve-container src/PVE/LXC.pm `bindmount`).
-    for (k, v) in &conf.options {
-        let fmt = match k.as_str() {
-            "rootfs" => &ROOTFS_FORMAT,
-            _ if k.starts_with("mp") => &MP_FORMAT,
-            _ => continue,
-        };
-        let vol = fmt.parse(v).map_err(|e| format!("{k}: {e}"))?["volume"].clone();
-        if vol.starts_with('/') && !vol.starts_with("/dev/") {
-            crate::prestart::symlink_walk(&vol)?;
-        }
-    }
+    // `mount_all` mounts the rootfs and mount points to extract the template, walking bind
+    // sources and destinations without following symlinks (pve-container src/PVE/LXC.pm).
+    crate::prestart::mount_walks(sim, vmid, &conf)?;
 
     let rootvol = ROOTFS_FORMAT
         .parse(&conf.options["rootfs"])

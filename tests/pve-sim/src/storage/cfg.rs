@@ -61,7 +61,10 @@ fn ensure_cfg(sim: &Sim) -> std::io::Result<()> {
     fs::create_dir_all(sim.pve_dir())?;
     // A node always has /var/lib/vz; without it the default storage could not be activated.
     fs::create_dir_all(sim.root.join("var/lib/vz"))?;
-    let tmp = path.with_extension(format!("cfg.tmp.{}", std::process::id()));
+    // Unique per process and call: the API server's threads may get here at once.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("cfg.tmp.{}.{seq}", std::process::id()));
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
