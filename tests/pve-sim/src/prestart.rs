@@ -95,6 +95,8 @@ pub fn mount_walks(sim: &Sim, vmid: u32, conf: &CtConfig) -> Result<(), String> 
         .options
         .iter()
         .filter(|(k, _)| k.starts_with("mp"))
+        // An older node skips mount points it cannot parse.
+        .filter(|(k, v)| crate::cli::check_new_options(&sim.version, k, v).is_ok())
         .filter_map(|(_, v)| MP_FORMAT.parse(v).ok())
         .map(|p| (p["mp"].clone(), p["volume"].clone()))
         .collect();

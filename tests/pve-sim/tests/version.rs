@@ -212,3 +212,54 @@ fn the_node_root_may_name_the_version() {
     assert_eq!(code(&o), 255);
     assert!(err(&o).contains("'10.0.0' is not simulated"), "{}", err(&o));
 }
+
+/// An older pve-container cannot parse a mount point with a newer option: a mount point is
+/// skipped at start (`foreach_volume` ignores what it cannot parse), the rootfs fails the start.
+#[test]
+fn mount_points_with_newer_options_on_an_older_node() {
+    let Some(n) = root_node() else { return };
+    let rootfs = n.rootfs.to_str().unwrap();
+    n.create(
+        93604,
+        &[
+            "--mp0",
+            &format!("{rootfs}/tmp,mp=/mnt/data,idmap=passthrough"),
+        ],
+    );
+    let o = n.pct_env(NODE_91_OLD, &["start", "93604"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert!(err(&o).contains(
+        "vm 93604 - unable to parse value of 'mp0' - invalid format - invalid key in \
+         comma-separated list property: idmap\n"
+    ));
+    let lxc = std::fs::read_to_string(n.root.join("lxc/93604/config")).unwrap();
+    assert!(!lxc.contains("mnt/data"), "mp0 is skipped: {lxc}");
+    n.ok(&["stop", "93604"]);
+
+    n.track(93605);
+    let tpl = n.template.to_str().unwrap();
+    let o = n.pct(&[
+        "create",
+        "93605",
+        tpl,
+        "--rootfs",
+        &format!("{rootfs},idmap=passthrough"),
+        "--ostype",
+        "unmanaged",
+        "--arch",
+        "amd64",
+        "--unprivileged",
+        "0",
+        "--entrypoint",
+        "/bin/sleep 100000",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let o = n.pct_env(NODE_91_OLD, &["start", "93605"]);
+    assert_eq!(code(&o), 255);
+    assert!(
+        err(&o).ends_with("\ninvalid key in comma-separated list property: idmap\n"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(n.ok(&["status", "93605"]), "status: stopped\n");
+}
