@@ -2,9 +2,10 @@
 //! version knows. An older node refuses what a newer pve-container introduced exactly like any
 //! unknown option or config key (see README.md, "Node version").
 //!
-//! The package versions per release were taken from `pveversion -v` of real nodes; the
-//! feature versions from pve-container's debian/changelog (entrypoint/env 6.0.15, raw
-//! `lxc.init.uid/gid/groups` 6.1.0, the mount point `idmap=` option 6.1.6).
+//! The pve-container version per release is what real nodes report in `pveversion -v`; the
+//! other package versions are representative. Feature versions follow pve-container's
+//! debian/changelog (entrypoint/env/host-managed 6.0.15, the init user 6.1.0, keepattrs 6.1.2,
+//! the mount point `idmap=` option 6.1.6).
 
 use std::path::Path;
 
@@ -55,7 +56,8 @@ const RELEASES: &[Release] = &[
 /// The config keys (and `pct` options) a pve-container version introduced.
 const KEY_SINCE: &[(&str, Ver)] = &[("entrypoint", [6, 0, 15]), ("env", [6, 0, 15])];
 
-/// Raw keys that joined `$valid_lxc_conf_keys` with Proxmox's OCI user handling.
+/// Raw keys assumed to have joined `$valid_lxc_conf_keys` with Proxmox's handling of the init
+/// user (6.1.0); see README.md.
 const RAW_KEY_SINCE: &[(&str, Ver)] = &[
     ("lxc.init.uid", [6, 1, 0]),
     ("lxc.init.gid", [6, 1, 0]),
