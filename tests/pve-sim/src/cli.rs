@@ -9,6 +9,7 @@ use proxmox_lxcri::pve::{confkeys, propstr};
 use crate::fail::{Failure, Result};
 use crate::getopt::{self, Kind};
 use crate::sim::Sim;
+use crate::version::NodeVersion;
 
 /// Every `pct` command name (aliases excluded), so prefixes expand as on a real node.
 pub const ALL_COMMANDS: &[&str] = &[
@@ -230,13 +231,38 @@ fn check_value(name: &str, opt: Opt, v: &str) -> std::result::Result<(), String>
     }
 }
 
-/// Parses and checks `args` (after the command name) for `cmd`.
-pub fn parse_params(cmd: &Command, args: &[String]) -> Result<Params> {
+/// A property string option (mount point, network) this node's pve-container does not know
+/// yet: the property string parser's error for an unknown key (pve-common
+/// src/PVE/JSONSchema.pm `parse_property_string`).
+pub fn check_new_options(
+    ver: &NodeVersion,
+    name: &str,
+    value: &str,
+) -> std::result::Result<(), String> {
+    for opt in ver.missing_options(name) {
+        let used = value
+            .split(',')
+            .any(|kv| kv.split_once('=').is_some_and(|(k, _)| k.trim() == opt));
+        if used {
+            return Err(format!(
+                "invalid format - invalid key in comma-separated list property: {opt}\n"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses and checks `args` (after the command name) for `cmd` on a node of version `ver`:
+/// config keys that version's schema lacks are unknown options, as on such a node.
+pub fn parse_params(cmd: &Command, args: &[String], ver: &NodeVersion) -> Result<Params> {
     let usage_fail = |msg: &str| Failure::Usage {
         msg: msg.to_string(),
         usage: usage(cmd),
     };
-    let defs = (cmd.opts)();
+    let defs: Vec<(String, Opt)> = (cmd.opts)()
+        .into_iter()
+        .filter(|(n, o)| !matches!(o, Opt::Conf) || ver.has_key(n))
+        .collect();
     let spec: Vec<(String, Kind)> = defs
         .iter()
         .map(|(n, o)| (n.clone(), getopt_kind(n, *o)))
@@ -289,7 +315,11 @@ pub fn parse_params(cmd: &Command, args: &[String]) -> Result<Params> {
         } else {
             value
         };
-        if let Err(e) = check_value(&name, opt, &value) {
+        let checked = check_value(&name, opt, &value).and_then(|()| match opt {
+            Opt::Conf => check_new_options(ver, &name, &value),
+            _ => Ok(()),
+        });
+        if let Err(e) = checked {
             errors.push((name.clone(), e));
         }
         params.opts.insert(name, value);

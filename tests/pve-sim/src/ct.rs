@@ -109,7 +109,13 @@ unsafe fn install_fd(src: RawFd, dst: RawFd) {
 /// nothing is left running and the error is Proxmox's task error with the stderr file's lines.
 pub fn launch(sim: &Sim, vmid: u32) -> Result<(), String> {
     let fail = |msg: String| format!("startup for container '{vmid}' failed\n{msg}");
-    let err_file = File::create(sim.stderr_path(vmid)).map_err(|e| fail(e.to_string()))?;
+    // A new file, appended to by lxc-start and by the sim's failing pre-start hook alike.
+    let _ = fs::remove_file(sim.stderr_path(vmid));
+    let err_file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(sim.stderr_path(vmid))
+        .map_err(|e| fail(e.to_string()))?;
     let devnull = OpenOptions::new()
         .read(true)
         .write(true)

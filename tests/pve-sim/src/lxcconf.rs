@@ -133,7 +133,7 @@ fn volume_source(sim: &Sim, volume: &str, key: &str) -> Result<String, String> {
         ));
     }
     if !volume.starts_with('/') {
-        let path = storage::path(sim, volume)?;
+        let path = storage::data_path(sim, volume)?;
         if !path.exists() {
             return Err(format!("volume '{volume}' does not exist"));
         }
@@ -378,6 +378,14 @@ pub fn generate(
     }
 
     let rootfs = opt("rootfs").ok_or("missing 'rootfs' configuration")?;
+    // An older pve-container cannot parse a mount point with a newer option: the rootfs is a
+    // start error (`parse_volume`), mount points are skipped (`foreach_volume` with noerr).
+    if let Err(e) = crate::cli::check_new_options(&sim.version, "rootfs", rootfs) {
+        return Err(e
+            .trim_start_matches("invalid format - ")
+            .trim_end()
+            .to_string());
+    }
     let rootfs = ROOTFS_FORMAT
         .parse(rootfs)
         .map_err(|e| format!("rootfs: {e}"))?;
@@ -392,6 +400,9 @@ pub fn generate(
     // Mount points, parents before children (Proxmox mounts them sorted by path).
     let mut mps = Vec::new();
     for (k, v) in conf.options.iter().filter(|(k, _)| k.starts_with("mp")) {
+        if crate::cli::check_new_options(&sim.version, k, v).is_err() {
+            continue;
+        }
         let p = MP_FORMAT.parse(v).map_err(|e| format!("{k}: {e}"))?;
         mps.push((p["mp"].clone(), k.clone(), p));
     }
@@ -493,6 +504,12 @@ pub fn generate(
         }
     }
 
+    if let Some(msg) = crate::prestart::failure(sim, vmid, conf) {
+        line(
+            "lxc.hook.pre-start",
+            &crate::prestart::failing_hook(&msg, &sim.stderr_path(vmid)),
+        );
+    }
     if inject_failure {
         line("lxc.hook.pre-start", "/bin/false");
     }

@@ -37,6 +37,9 @@ fn run(sim: &Sim, args: &[String]) -> u8 {
         cli::print_overview(&format!("unknown command 'pct {first}'"), &commands);
         return 255;
     };
+    if let Some(e) = &sim.version_error {
+        return Failure::die(e.clone()).report();
+    }
     if let Err(e) = sim.ensure_layout() {
         return Failure::die(format!(
             "pve-sim: cannot create {}: {e}",
@@ -44,7 +47,8 @@ fn run(sim: &Sim, args: &[String]) -> u8 {
         ))
         .report();
     }
-    let result = cli::parse_params(command, &args[1..]).and_then(|p| (command.run)(sim, &p));
+    let result =
+        cli::parse_params(command, &args[1..], &sim.version).and_then(|p| (command.run)(sim, &p));
     match result {
         Ok(()) => 0,
         Err(f) => f.report(),

@@ -5,6 +5,8 @@
 //!   Proxmox keeps in `/var/lib/lxc`), `run/pve/ct-<vmid>.stderr` and the `pct.calls` log.
 //! * `PVE_SIM_NODE` names the node (default: the short host name).
 //! * `PVE_SIM_FAIL=create,start,stop,destroy` makes those steps fail.
+//! * `PVE_SIM_VERSION` (and `PVE_SIM_PVE_CONTAINER`) or `$PVE_SIM_ROOT/pve-sim-version` pick
+//!   the node's release (`version.rs`).
 //! * The per-CT config lock is the real node's `/run/lock/lxc/pve-config-<vmid>.lock`, so the
 //!   runtime can take the same lock while it edits a config file.
 
@@ -13,12 +15,17 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
+use crate::version::NodeVersion;
+
 pub const DEFAULT_ROOT: &str = "/var/lib/pve-sim";
 pub const LOCK_DIR: &str = "/run/lock/lxc";
 
 pub struct Sim {
     pub root: PathBuf,
     pub node: String,
+    pub version: NodeVersion,
+    /// Why `PVE_SIM_VERSION` could not be used; every front end refuses to run then.
+    pub version_error: Option<String>,
     fail: Vec<String>,
 }
 
@@ -29,6 +36,13 @@ fn short_hostname() -> String {
         .map(|h| h.split('.').next().unwrap_or("").to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+fn version_of(root: &std::path::Path) -> (NodeVersion, Option<String>) {
+    match NodeVersion::from_env(root) {
+        Ok(v) => (v, None),
+        Err(e) => (NodeVersion::default_node(), Some(e)),
+    }
 }
 
 impl Sim {
@@ -49,7 +63,20 @@ impl Sim {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
-        Sim { root, node, fail }
+        let (version, version_error) = version_of(&root);
+        Sim {
+            root,
+            node,
+            version,
+            version_error,
+            fail,
+        }
+    }
+
+    /// Points the sim at another node root (and that root's version).
+    pub fn set_root(&mut self, root: PathBuf) {
+        (self.version, self.version_error) = version_of(&root);
+        self.root = root;
     }
 
     /// Whether `PVE_SIM_FAIL` asks step `step` to fail.

@@ -71,10 +71,12 @@ pub fn load(sim: &Sim, vmid: u32) -> Result<CtConfig> {
 /// `load` without printing the warnings.
 pub fn load_quiet(sim: &Sim, vmid: u32) -> Result<(CtConfig, Vec<String>)> {
     match fs::read(sim.conf_path(vmid)) {
-        Ok(raw) => Ok(CtConfig::parse_lenient(
-            &String::from_utf8_lossy(&raw),
-            vmid,
-        )),
+        Ok(raw) => {
+            let (mut conf, mut warnings) =
+                CtConfig::parse_lenient(&String::from_utf8_lossy(&raw), vmid);
+            drop_unknown_to_version(sim, vmid, &mut conf, &mut warnings);
+            Ok((conf, warnings))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::Die {
             msg: format!(
                 "Configuration file '{}' does not exist",
@@ -87,6 +89,48 @@ pub fn load_quiet(sim: &Sim, vmid: u32) -> Result<(CtConfig, Vec<String>)> {
             "unable to read '{}' - {e}",
             sim.conf_path(vmid).display()
         ))),
+    }
+}
+
+/// What an older node's non-strict `parse_pct_config` (pve-container src/PVE/LXC/Config.pm)
+/// does with keys of a newer pve-container: a key its schema lacks fails `check_type` with
+/// `unknown setting` and a raw key outside its `$valid_lxc_conf_keys` is an unparsable line;
+/// both are warnings. Proxmox keeps such a plain key in memory, but no code of that version
+/// reads it; the sim drops both, so nothing generated from the config uses them.
+fn drop_unknown_to_version(sim: &Sim, vmid: u32, conf: &mut CtConfig, warnings: &mut Vec<String>) {
+    let ver = &sim.version;
+    let unknown =
+        |k: &str| format!("vm {vmid} - unable to parse value of '{k}' - unknown setting '{k}'");
+    for key in ["entrypoint", "env"] {
+        if ver.has_key(key) {
+            continue;
+        }
+        let present = if key == "env" {
+            !std::mem::take(&mut conf.env).is_empty()
+        } else {
+            conf.options.remove(key).is_some()
+        };
+        if present {
+            warnings.push(unknown(key));
+        }
+        if conf.pending.remove(key).is_some() {
+            warnings.push(unknown(key));
+        }
+    }
+    conf.lxc.retain(|(k, v)| {
+        let ok = ver.has_raw_key(k);
+        if !ok {
+            warnings.push(format!("vm {vmid} - unable to parse config: {k}: {v}"));
+        }
+        ok
+    });
+    for (k, v) in &conf.options {
+        if let Err(e) = crate::cli::check_new_options(ver, k, v) {
+            warnings.push(format!(
+                "vm {vmid} - unable to parse value of '{k}' - {}",
+                e.trim_end()
+            ));
+        }
     }
 }
 

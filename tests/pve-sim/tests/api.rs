@@ -44,6 +44,11 @@ impl Answer {
 
 impl Server {
     fn start(n: &Node, extra: &[&str]) -> Server {
+        Server::start_env(n, extra, &[])
+    }
+
+    /// A server whose environment adds `env` (e.g. `PVE_SIM_VERSION`).
+    fn start_env(n: &Node, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let tls = n.dir.path().join("tls");
         let mut child = Command::new(env!("CARGO_BIN_EXE_pve-sim"))
             .args(["api", "--listen", "127.0.0.1:0", "--nodes"])
@@ -54,6 +59,9 @@ impl Server {
             .args(extra)
             .env("PVE_SIM_ROOT", &n.root)
             .env_remove("PVE_SIM_FAIL")
+            .env_remove("PVE_SIM_VERSION")
+            .env_remove("PVE_SIM_PVE_CONTAINER")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -194,6 +202,16 @@ impl Server {
 
     /// Multipart upload with the given parts: `(name, filename, data)`.
     fn upload(&self, node: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Answer {
+        self.upload_to(node, "local", parts)
+    }
+
+    /// Multipart upload to storage `storage`.
+    fn upload_to(
+        &self,
+        node: &str,
+        storage: &str,
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> Answer {
         let boundary = "pveSimTestBoundary42";
         let mut body = Vec::new();
         for (name, filename, data) in parts {
@@ -216,7 +234,7 @@ impl Server {
         body.extend(format!("--{boundary}--\r\n").bytes());
         let r = self.request(
             "POST",
-            &format!("/nodes/{node}/storage/local/upload"),
+            &format!("/nodes/{node}/storage/{storage}/upload"),
             Some(TOKEN),
         );
         let ct = format!("multipart/form-data; boundary={boundary}");
@@ -479,7 +497,11 @@ fn create_checks_and_task_failure() {
     let a = s.call(
         "POST",
         "/nodes/simnode/lxc",
-        &[("vmid", "93812"), ("ostemplate", "local:vztmpl/x.tar")],
+        &[
+            ("vmid", "93812"),
+            ("ostemplate", "local:vztmpl/x.tar"),
+            ("storage", "local-lvm"),
+        ],
     );
     assert_eq!(a.code, 500);
     assert_eq!(
@@ -492,7 +514,11 @@ fn create_checks_and_task_failure() {
     let upid = s.ok(
         "POST",
         "/nodes/simnode/lxc",
-        &[("vmid", "93811"), ("ostemplate", "local:vztmpl/x.tar")],
+        &[
+            ("vmid", "93811"),
+            ("ostemplate", "local:vztmpl/x.tar"),
+            ("storage", "local-lvm"),
+        ],
     );
     let upid = upid.as_str().unwrap().to_string();
     let u: proxmox_lxcri::pve::Upid = upid.parse().expect("a valid UPID");
@@ -531,16 +557,40 @@ fn create_checks_and_task_failure() {
     let list = s.ok("GET", "/nodes/simnode/tasks?vmid=93811&errors=1", &[]);
     assert_eq!(list.as_array().unwrap().len(), 1);
 
-    // Without the knob, this branch's pct has no storages: the task fails with pct's error.
+    // Storages are checked before the worker: a stock `local` holds no CT volumes (also when
+    // it is the default `storage` for a bare size or no rootfs), an unknown one is a 500.
     s.faults(json!({}));
+    let create = "/nodes/simnode/lxc";
+    let base = [("vmid", "93811"), ("ostemplate", "local:vztmpl/x.tar")];
+    let no_rootdir = json!({"storage": "storage 'local' does not support container directories"});
+    for extra in [&[("rootfs", "local:1")][..], &[("rootfs", "1")], &[]] {
+        let errs = s.param_errors("POST", create, &[&base[..], extra].concat());
+        assert_eq!(errs, no_rootdir, "{extra:?}");
+    }
+    let a = s.call(
+        "POST",
+        create,
+        &[&base[..], &[("rootfs", "nope:1")]].concat(),
+    );
+    assert_eq!(a.status(), (500, "storage 'nope' does not exist"));
+    let a = s.call(
+        "POST",
+        create,
+        &[&base[..], &[("mp0", "local-lvm:1,mp=/x")]].concat(),
+    );
+    assert_eq!(
+        a.status(),
+        (
+            500,
+            "mount points configured, but 'rootfs' not set - aborting"
+        )
+    );
+    assert!(!n.conf_path(93811).exists());
+    // A missing template is the task's error: the task fails with pct's error.
     let upid = s.ok(
         "POST",
-        "/nodes/simnode/lxc",
-        &[
-            ("vmid", "93811"),
-            ("ostemplate", "local:vztmpl/x.tar"),
-            ("rootfs", "local:1"),
-        ],
+        create,
+        &[&base[..], &[("rootfs", "local-lvm:1")]].concat(),
     );
     let st = s.wait_task("simnode", upid.as_str().unwrap());
     assert_ne!(st["exitstatus"], "OK");
@@ -566,7 +616,11 @@ fn concurrent_creates_of_one_vmid() {
                 let a = s.call(
                     "POST",
                     "/nodes/simnode/lxc",
-                    &[("vmid", "93821"), ("ostemplate", "local:vztmpl/x.tar")],
+                    &[
+                        ("vmid", "93821"),
+                        ("ostemplate", "local:vztmpl/x.tar"),
+                        ("storage", "local-lvm"),
+                    ],
                 );
                 (a.code, a.body)
             })
@@ -674,6 +728,63 @@ fn upload_list_delete_and_task_log_paging() {
         data,
         "normalised name, same bytes"
     );
+
+    // A stock node's storages: templates only fit on `local`.
+    let tmpl = |st: &str, content: &[u8]| {
+        s.upload_to(
+            NODE,
+            st,
+            &[
+                ("content", None, content),
+                ("filename", Some("t.tar"), &data),
+            ],
+        )
+    };
+    let a = tmpl("local-lvm", b"vztmpl");
+    assert_eq!(a.status(), (500, "can't upload to storage type 'lvmthin'"));
+    let a = tmpl("local", b"rootdir");
+    assert_eq!(a.status(), (400, "Parameter verification failed."));
+    assert_eq!(
+        a.body["errors"],
+        json!({"content": "value 'rootdir' does not have a value in the enumeration 'iso, vztmpl, import'"})
+    );
+    let cfg = n.root.join("etc/pve/storage.cfg");
+    let mut text = fs::read_to_string(&cfg).unwrap();
+    text.push_str("\ndir: isos\n\tpath /nonexistent\n\tcontent iso\n");
+    fs::write(&cfg, text).unwrap();
+    let a = tmpl("isos", b"vztmpl");
+    assert_eq!(
+        a.status(),
+        (500, "storage 'isos' does not support 'vztmpl' content")
+    );
+    let stores = s.ok("GET", &format!("/nodes/{NODE}/storage"), &[]);
+    let kinds: Vec<(&str, &str, &str)> = stores
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["storage"].as_str().unwrap(),
+                v["type"].as_str().unwrap(),
+                v["content"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("local", "dir", "backup,iso,vztmpl"),
+            ("local-lvm", "lvmthin", "images,rootdir"),
+            ("isos", "dir", "iso")
+        ]
+    );
+    let rootdir = s.ok(
+        "GET",
+        &format!("/nodes/{NODE}/storage?content=rootdir"),
+        &[],
+    );
+    assert_eq!(rootdir.as_array().unwrap().len(), 1);
+    assert_eq!(rootdir[0]["storage"], "local-lvm");
 
     let list = s.ok(
         "GET",
@@ -849,7 +960,7 @@ fn lifecycle_from_an_uploaded_template() {
         &[
             ("vmid", "93841"),
             ("ostemplate", "local:vztmpl/x.tar"),
-            ("rootfs", "local:1"),
+            ("rootfs", "local-lvm:1"),
             ("ostype", "unmanaged"),
             ("entrypoint", "/bin/sleep 100000"),
         ],
@@ -858,10 +969,13 @@ fn lifecycle_from_an_uploaded_template() {
     let conf = s.ok("GET", &format!("{ct}/config"), &[]);
     assert_eq!(
         (&conf["rootfs"], &conf["unprivileged"]),
-        (
-            &json!("local:93841/subvol-93841-disk-0.subvol,size=1G"),
-            &json!(1)
-        ),
+        (&json!("local-lvm:vm-93841-disk-0,size=1G"), &json!(1)),
+        "{conf}"
+    );
+    // Not given: Proxmox's defaults.
+    assert_eq!(
+        (&conf["memory"], &conf["swap"]),
+        (&json!(512), &json!(512)),
         "{conf}"
     );
     s.task_ok("POST", &format!("{ct}/status/start"), &[]);
@@ -1052,4 +1166,60 @@ fn another_tokens_task_needs_sys_audit_on_the_node() {
         a.status(),
         (403, "Permission check failed (/nodes/simnode, Sys.Audit)")
     );
+}
+
+/// The node version: `GET /nodes/{node}/version`, `…/apt/versions`, and an older node's schema
+/// without the keys a newer pve-container added. Nothing is created (VMID 93851 stays free).
+#[test]
+fn node_version_and_its_schema() {
+    let Some(n) = root_node() else { return };
+    let s = Server::start_env(&n, &[], &[("PVE_SIM_VERSION", "9.0.11")]);
+    let v = s.ok("GET", &format!("/nodes/{NODE}/version"), &[]);
+    assert_eq!(
+        (&v["version"], &v["release"]),
+        (&json!("9.0.11"), &json!("9.0"))
+    );
+    let repoid = v["repoid"].as_str().unwrap();
+    assert!(repoid.len() == 16 && repoid.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(s.ok("GET", "/version", &[])["version"], "9.0.11");
+    let pkgs = s.ok("GET", &format!("/nodes/{NODE}/apt/versions"), &[]);
+    let pkgs = pkgs.as_array().unwrap();
+    assert_eq!(pkgs[0]["Package"], "proxmox-ve");
+    assert_eq!(pkgs[1]["ManagerVersion"], format!("9.0.11/{repoid}"));
+    let pc = pkgs
+        .iter()
+        .find(|p| p["Package"] == "pve-container")
+        .unwrap();
+    assert_eq!(pc["Version"], "6.0.13");
+
+    let not_in_schema = json!(
+        "property is not defined in schema and the schema does not allow additional properties"
+    );
+    let create = format!("/nodes/{NODE}/lxc");
+    let base = [("vmid", "93851"), ("ostemplate", "local:vztmpl/x.tar")];
+    for (k, v) in [("entrypoint", "/bin/sh"), ("env", "A=1")] {
+        let mut form = base.to_vec();
+        form.push((k, v));
+        let errs = s.param_errors("POST", &create, &form);
+        assert_eq!(errs, json!({k: not_in_schema}));
+        let errs = s.param_errors("PUT", &format!("/nodes/{NODE}/lxc/93851/config"), &[(k, v)]);
+        assert_eq!(errs, json!({k: not_in_schema}));
+    }
+    drop(s);
+    let s = Server::start_env(
+        &n,
+        &[],
+        &[
+            ("PVE_SIM_VERSION", "9.1.1"),
+            ("PVE_SIM_PVE_CONTAINER", "6.0.18"),
+        ],
+    );
+    let mut form = base.to_vec();
+    form.push(("mp0", "local:1,mp=/data,idmap=passthrough"));
+    let errs = s.param_errors("POST", &create, &form);
+    assert_eq!(
+        errs,
+        json!({"mp0": "invalid format - invalid key in comma-separated list property: idmap\n"})
+    );
+    assert!(!n.conf_path(93851).exists());
 }

@@ -1,4 +1,5 @@
-//! Storage: OS templates as `vztmpl` volumes, CT volumes allocated on the `local` dir storage
+//! Storage: a stock node's `storage.cfg` (`local` for templates, the thin pool `local-lvm` for
+//! CT volumes), OS templates as `vztmpl` volumes, CT volumes on lvmthin and on a dir storage
 //! (extracted with the CT's id mapping), their removal, and `pvesm`. VMIDs 93501-93599.
 
 mod common;
@@ -34,21 +35,45 @@ fn make_template(n: &Node, name: &str, tar_flags: &[&str]) -> u64 {
     fs::metadata(cache.join(name)).unwrap().len()
 }
 
-fn subvol(n: &Node, vmid: u32, disk: u32) -> PathBuf {
-    vz(n).join(format!("images/{vmid}/subvol-{vmid}-disk-{disk}.subvol"))
+/// Where the sim keeps the LV `vm-<vmid>-disk-<disk>` of the stock `local-lvm` (VG `pve`,
+/// thin pool `data`).
+fn lv(n: &Node, vmid: u32, disk: u32) -> PathBuf {
+    n.root.join(format!(
+        "var/lib/pve-sim-lvm/pve/data/vm-{vmid}-disk-{disk}"
+    ))
+}
+
+/// Adds a dir storage `ct` for CT volumes at `<tmp>/ct` and returns its path.
+fn add_dir_storage(n: &Node) -> PathBuf {
+    let path = n.dir.path().join("ct");
+    fs::create_dir_all(&path).unwrap();
+    let cfg = n.root.join("etc/pve/storage.cfg");
+    // The first pvesm call writes the stock file.
+    assert_eq!(code(&pvesm(n, &["status"])), 0);
+    let mut text = fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "
+dir: ct
+	path {}
+	content rootdir,images
+",
+        path.display()
+    ));
+    fs::write(&cfg, text).unwrap();
+    path
 }
 
 #[test]
-fn template_volume_becomes_an_unprivileged_ct_on_a_subvol() {
+fn template_volume_becomes_an_unprivileged_ct_on_lvmthin() {
     let Some(n) = root_node() else { return };
     make_template(&n, "x.tar", &[]);
     let o = n.create_from(
         93501,
         "local:vztmpl/x.tar",
-        "local:1",
+        "local-lvm:1",
         &[
             "--mp0",
-            "local:0.5,mp=/mnt/data",
+            "local-lvm:0.5,mp=/mnt/data",
             "--unprivileged",
             "1",
             "--memory",
@@ -59,18 +84,18 @@ fn template_volume_becomes_an_unprivileged_ct_on_a_subvol() {
     assert!(o.starts_with(&format!("extracting archive '{}'\n", tmpl.display())));
     let conf = n.conf(93501);
     assert!(
-        conf.contains("rootfs: local:93501/subvol-93501-disk-0.subvol,size=1G\n"),
+        conf.contains("rootfs: local-lvm:vm-93501-disk-0,size=1G\n"),
         "{conf}"
     );
     assert!(
-        conf.contains("mp0: local:93501/subvol-93501-disk-1.subvol,mp=/mnt/data,size=512M\n"),
+        conf.contains("mp0: local-lvm:vm-93501-disk-1,mp=/mnt/data,size=512M\n"),
         "{conf}"
     );
     let shown = n.ok(&["config", "93501"]);
-    assert!(shown.contains("rootfs: local:93501/subvol-93501-disk-0.subvol,size=1G\n"));
+    assert!(shown.contains("rootfs: local-lvm:vm-93501-disk-0,size=1G\n"));
 
     // Extracted inside the CT's user namespace: on the host everything is 100000-owned.
-    let root = subvol(&n, 93501, 0);
+    let root = lv(&n, 93501, 0);
     assert_eq!(owner(&root), (100_000, 100_000));
     assert_eq!(owner(&root.join("bin/busybox")), (100_000, 100_000));
     assert_eq!(owner(&root.join("bin/sh")), (100_000, 100_000));
@@ -78,16 +103,17 @@ fn template_volume_becomes_an_unprivileged_ct_on_a_subvol() {
         fs::read_to_string(root.join("etc/hello")).unwrap(),
         "hello from the image\n"
     );
-    assert_eq!(owner(&subvol(&n, 93501, 1)), (100_000, 100_000));
+    assert_eq!(owner(&lv(&n, 93501, 1)), (100_000, 100_000));
 
-    let o = pvesm(&n, &["path", "local:93501/subvol-93501-disk-0.subvol"]);
-    assert_eq!(out(&o), format!("{}\n", root.display()));
-    let o = pvesm(&n, &["list", "local", "--vmid", "93501"]);
+    // `pvesm path` names the LV's device, as on a node.
+    let o = pvesm(&n, &["path", "local-lvm:vm-93501-disk-0"]);
+    assert_eq!(out(&o), "/dev/pve/vm-93501-disk-0\n");
+    let o = pvesm(&n, &["list", "local-lvm", "--vmid", "93501"]);
     assert_eq!(
         out(&o),
-        "Volid                                  Format  Type      Size VMID\n\
-         local:93501/subvol-93501-disk-0.subvol subvol  rootdir   0 93501\n\
-         local:93501/subvol-93501-disk-1.subvol subvol  rootdir   0 93501\n"
+        "Volid                     Format  Type      Size VMID\n\
+         local-lvm:vm-93501-disk-0 raw     rootdir   0 93501\n\
+         local-lvm:vm-93501-disk-1 raw     rootdir   0 93501\n"
     );
 
     let o = n.pct(&["start", "93501"]);
@@ -105,12 +131,11 @@ fn template_volume_becomes_an_unprivileged_ct_on_a_subvol() {
         "id -u; stat -c %u:%g /bin/busybox /etc/hello /; cat /etc/hello; echo hi > /mnt/data/f",
     );
     assert_eq!(o, "0\n0:0\n0:0\n0:0\nhello from the image\n");
-    assert_eq!(owner(&subvol(&n, 93501, 1).join("f")), (100_000, 100_000));
+    assert_eq!(owner(&lv(&n, 93501, 1).join("f")), (100_000, 100_000));
     n.ok(&["stop", "93501"]);
 
     n.ok(&["destroy", "93501", "--purge", "1"]);
-    assert!(!root.exists() && !subvol(&n, 93501, 1).exists());
-    assert!(!vz(&n).join("images/93501").exists());
+    assert!(!root.exists() && !lv(&n, 93501, 1).exists());
     assert!(tmpl.exists(), "the template stays");
     assert!(!n.conf_path(93501).exists());
 }
@@ -119,28 +144,53 @@ fn template_volume_becomes_an_unprivileged_ct_on_a_subvol() {
 fn privileged_ct_from_a_compressed_template_with_the_default_rootfs() {
     let Some(n) = root_node() else { return };
     make_template(&n, "y.tar.gz", &["-z"]);
+    let ct = add_dir_storage(&n);
     n.track(93502);
-    // No --rootfs: Proxmox allocates `<storage>:4`.
-    let o = n.pct(&[
-        "create",
-        "93502",
-        "local:vztmpl/y.tar.gz",
-        "--unprivileged",
-        "0",
-        "--ostype",
-        "unmanaged",
-        "--arch",
-        "amd64",
-    ]);
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "create",
+            "93502",
+            "local:vztmpl/y.tar.gz",
+            "--unprivileged",
+            "0",
+        ];
+        args.extend(["--ostype", "unmanaged", "--arch", "amd64"]);
+        args.extend(extra);
+        n.pct(&args)
+    };
+    // No --rootfs: Proxmox allocates `<storage>:4`, and `--storage` defaults to `local`, which
+    // holds no CT volumes on a stock node.
+    let o = create(&[]);
+    assert_eq!(
+        (code(&o), err(&o)),
+        (
+            255,
+            "400 Parameter verification failed.\n\
+             storage: storage 'local' does not support container directories\n\
+             pct create <vmid> <ostemplate> [OPTIONS]\n"
+                .to_string()
+        )
+    );
+    assert!(!n.conf_path(93502).exists());
+    // A dir storage with `rootdir` content makes directory volumes ("subvol").
+    let o = create(&["--storage", "ct"]);
     assert_eq!(code(&o), 0, "create: {}", err(&o));
     assert!(n
         .conf(93502)
-        .contains("rootfs: local:93502/subvol-93502-disk-0.subvol,size=4G\n"));
-    let root = subvol(&n, 93502, 0);
+        .contains("rootfs: ct:93502/subvol-93502-disk-0.subvol,size=4G\n"));
+    let root = ct.join("images/93502/subvol-93502-disk-0.subvol");
     assert_eq!(owner(&root.join("bin/busybox")), (0, 0));
+    let o = pvesm(&n, &["path", "ct:93502/subvol-93502-disk-0.subvol"]);
+    assert_eq!(out(&o), format!("{}\n", root.display()));
+    let o = pvesm(&n, &["list", "ct"]);
+    assert_eq!(
+        out(&o),
+        "Volid                               Format  Type      Size VMID\n\
+         ct:93502/subvol-93502-disk-0.subvol subvol  rootdir   0 93502\n"
+    );
     // Without --purge too: a CT's own volumes go with it.
     n.ok(&["destroy", "93502"]);
-    assert!(!root.exists());
+    assert!(!root.exists() && !ct.join("images/93502").exists());
 }
 
 #[test]
@@ -166,25 +216,36 @@ fn failed_creates_leave_no_volume_and_no_config() {
     };
     let nothing_left = || {
         assert!(!n.conf_path(93503).exists());
-        assert!(!vz(&n).join("images/93503").exists());
+        assert!(!lv(&n, 93503, 0).exists());
     };
     for (tmpl, rootfs, msg) in [
         (
             "local:vztmpl/missing.tar",
-            "local:1",
+            "local-lvm:1",
             "volume 'local:vztmpl/missing.tar' does not exist\n",
         ),
         (
             "local:vztmpl/x.zip",
-            "local:1",
+            "local-lvm:1",
             "unable to parse directory volume name 'vztmpl/x.zip'\n",
         ),
         (
             "local:93503/subvol-93503-disk-0.subvol",
-            "local:1",
+            "local-lvm:1",
             "unable to use volume local:93503/subvol-93503-disk-0.subvol - content type needs to be 'vztmpl'\n",
         ),
-        ("nope:vztmpl/x.tar", "local:1", "storage 'nope' does not exist\n"),
+        // A thin pool holds no templates: its volume names are LV names.
+        (
+            "local-lvm:vztmpl/x.tar",
+            "local-lvm:1",
+            "lvm name 'vztmpl/x.tar' contains illegal characters\n",
+        ),
+        (
+            "local-lvm:vm-93503-disk-0",
+            "local-lvm:1",
+            "unable to use volume local-lvm:vm-93503-disk-0 - content type needs to be 'vztmpl'\n",
+        ),
+        ("nope:vztmpl/x.tar", "local-lvm:1", "storage 'nope' does not exist\n"),
         ("local:vztmpl/x.tar", "nope:1", "storage 'nope' does not exist\n"),
     ] {
         let o = create(tmpl, rootfs, &[]);
@@ -192,7 +253,15 @@ fn failed_creates_leave_no_volume_and_no_config() {
         nothing_left();
     }
 
-    // A storage without `rootdir` content cannot hold CT volumes.
+    // A storage without `rootdir` content cannot hold CT volumes: the stock `local`, or any.
+    let o = create("local:vztmpl/x.tar", "local:1", &[]);
+    assert_eq!(
+        err(&o),
+        "400 Parameter verification failed.\n\
+         storage: storage 'local' does not support container directories\n\
+         pct create <vmid> <ostemplate> [OPTIONS]\n"
+    );
+    nothing_left();
     let cfg = n.root.join("etc/pve/storage.cfg");
     let mut text = fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
@@ -211,7 +280,7 @@ fn failed_creates_leave_no_volume_and_no_config() {
 
     // Failures after the volume exists: a broken archive, and the injected create fault.
     fs::write(vz(&n).join("template/cache/bad.tar.gz"), "not gzip").unwrap();
-    let o = create("local:vztmpl/bad.tar.gz", "local:1", &[]);
+    let o = create("local:vztmpl/bad.tar.gz", "local-lvm:1", &[]);
     assert_eq!(code(&o), 255);
     assert!(
         err(&o).starts_with("unable to create CT 93503 - command '"),
@@ -221,14 +290,14 @@ fn failed_creates_leave_no_volume_and_no_config() {
     nothing_left();
     let o = create(
         "local:vztmpl/x.tar",
-        "local:1",
+        "local-lvm:1",
         &[("PVE_SIM_FAIL", "create")],
     );
     assert_eq!(code(&o), 255);
     nothing_left();
     assert!(
-        vz(&n).join("images").is_dir(),
-        "the storage's directories stay"
+        n.root.join("var/lib/pve-sim-lvm/pve/data").is_dir(),
+        "the thin pool stays"
     );
 }
 
@@ -255,9 +324,16 @@ fn pvesm_lists_resolves_frees_and_reports_storages() {
     assert_eq!(
         cfg,
         format!(
-            "dir: local\n\tpath {}\n\tcontent iso,vztmpl,backup,rootdir\n",
+            "dir: local\n\tpath {}\n\tcontent iso,vztmpl,backup\n\n\
+             lvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n",
             vz(&n).display()
         )
+    );
+    // The thin pool has no templates; its content types are rootdir and images only.
+    let o = pvesm(&n, &["list", "local-lvm", "--content", "vztmpl"]);
+    assert_eq!(
+        (code(&o), out(&o).as_str()),
+        (0, "Volid Format  Type      Size VMID\n")
     );
 
     let o = pvesm(&n, &["path", "local:vztmpl/a.tar.zst"]);
@@ -309,13 +385,15 @@ fn pvesm_lists_resolves_frees_and_reports_storages() {
     assert_eq!(
         lines.next(),
         Some(
-            "Name         Type     Status           Total            Used       Available        %"
+            "Name             Type     Status           Total            Used       Available        %"
         )
     );
-    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(row[..3], ["local", "dir", "active"]);
-    let total: u64 = row[3].parse().unwrap();
-    assert!(total > 0 && row[6].ends_with('%'));
+    for (name, kind) in [("local", "dir"), ("local-lvm", "lvmthin")] {
+        let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        assert_eq!(row[..3], [name, kind, "active"]);
+        let total: u64 = row[3].parse().unwrap();
+        assert!(total > 0 && row[6].ends_with('%'));
+    }
     assert!(lines.next().is_none());
     let o = pvesm(&n, &["status", "--storage", "nope"]);
     assert_eq!(

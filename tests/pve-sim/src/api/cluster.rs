@@ -9,8 +9,53 @@ use super::reply::{ApiError, ApiResult};
 use super::{ctinfo, storage, Call};
 use crate::{host, store};
 
-pub fn version() -> ApiResult {
-    Ok(json!({"version": "9.0.0", "release": "9.0", "repoid": "pve-sim"}).into())
+/// `GET /version` and `GET /nodes/{node}/version`: pve-manager's `version_info` of the node's
+/// release (`PVE_SIM_VERSION`).
+pub fn version(c: &Call) -> ApiResult {
+    let v = c.ctx.sim(c.node()).version;
+    Ok(json!({"version": v.version(), "release": v.release(), "repoid": v.repoid()}).into())
+}
+
+/// `GET /nodes/{node}/apt/versions` (pve-manager PVE/API2/APT.pm `versions`): proxmox-ve and
+/// pve-manager first with the running kernel / manager version, then the others by name.
+pub fn apt_versions(c: &Call) -> ApiResult {
+    let v = c.ctx.sim(c.node()).version;
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let pkg = |name: &str, version: &str, title: &str| {
+        json!({
+            "Package": name,
+            "Title": title,
+            "Version": version,
+            "OldVersion": version,
+            "CurrentState": "Installed",
+            "Arch": "all",
+            "Origin": "Proxmox",
+            "Priority": "optional",
+            "Section": "admin",
+        })
+    };
+    let mut ve = pkg("proxmox-ve", v.proxmox_ve, "Proxmox Virtual Environment");
+    ve["RunningKernel"] = json!(kernel);
+    let mut manager = pkg(
+        "pve-manager",
+        &v.version(),
+        "Proxmox Virtual Environment Management Tools",
+    );
+    manager["ManagerVersion"] = json!(format!("{}/{}", v.version(), v.repoid()));
+    Ok(json!([
+        ve,
+        manager,
+        pkg("lxc-pve", v.lxc_pve, "Linux containers userspace tools"),
+        pkg("lxcfs", v.lxcfs, "FUSE based filesystem for LXC"),
+        pkg(
+            "pve-container",
+            &v.container_version(),
+            "Proxmox VE Container management tool"
+        ),
+    ])
+    .into())
 }
 
 fn node_entry(c: &Call, node: &str) -> Value {
@@ -125,12 +170,16 @@ pub fn resources(c: &Call) -> ApiResult {
             out.push(v);
         }
         if want.is_none() || want == Some("storage") {
-            let mut v = storage::status_entry(c.ctx);
-            v["id"] = json!(format!("storage/{node}/{}", storage::LOCAL));
-            v["node"] = json!(node);
-            v["type"] = json!("storage");
-            v["status"] = json!(if offline { "unknown" } else { "available" });
-            out.push(v);
+            for mut v in storage::status_entries(c.ctx, node)? {
+                v["id"] = json!(format!(
+                    "storage/{node}/{}",
+                    v["storage"].as_str().unwrap_or("")
+                ));
+                v["node"] = json!(node);
+                v["type"] = json!("storage");
+                v["status"] = json!(if offline { "unknown" } else { "available" });
+                out.push(v);
+            }
         }
     }
     Ok(Value::Array(out).into())

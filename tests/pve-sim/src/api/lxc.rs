@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use proxmox_lxcri::pve::confkeys::{MP_FORMAT, ROOTFS_FORMAT};
+use proxmox_lxcri::pve::propstr;
 use proxmox_lxcri::pve::CtConfig;
 use serde_json::{json, Value};
 
@@ -146,10 +147,58 @@ pub fn current(c: &Call) -> ApiResult {
     Ok(Value::Object(st).into())
 }
 
+/// `$check_and_activate_storage` for every volume, before the worker (pve-container
+/// src/PVE/API2/LXC.pm `create_vm`): a volume's storage (`<storage>:<GiB>`, a bare size on
+/// `storage`, default `local`), or `storage` itself when there is no rootfs, must exist and
+/// hold CT volumes; the answer is then synchronous.
+fn check_storages(c: &Call) -> Result<(), ApiError> {
+    let sim = c.ctx.sim(c.node());
+    let default = c.get("storage").unwrap_or("local");
+    let is_mp =
+        |k: &str| k.len() > 2 && k.starts_with("mp") && k[2..].bytes().all(|b| b.is_ascii_digit());
+    let mut sids = Vec::new();
+    let mut rootfs = false;
+    for (k, v) in &c.p {
+        let fmt = match k.as_str() {
+            "rootfs" => &ROOTFS_FORMAT,
+            _ if is_mp(k) => &MP_FORMAT,
+            _ => continue,
+        };
+        rootfs |= k == "rootfs";
+        let Ok(props) = fmt.parse(v) else { continue };
+        let vol = &props["volume"];
+        if propstr::is_number(vol) {
+            sids.push(default.to_string());
+        } else if !vol.starts_with('/') {
+            let (sid, _) = crate::storage::parse_volume_id(vol).map_err(ApiError::die)?;
+            sids.push(sid.to_string());
+        }
+    }
+    if !rootfs {
+        if c.p.keys().any(|k| is_mp(k)) {
+            return Err(ApiError::die(
+                "mount points configured, but 'rootfs' not set - aborting",
+            ));
+        }
+        sids.push(default.to_string());
+    }
+    for sid in sids {
+        let st = crate::storage::storage_config(&sim, &sid).map_err(ApiError::die)?;
+        if !st.allows("rootdir") {
+            return Err(ApiError::param(
+                "storage",
+                format!("storage '{sid}' does not support container directories"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn create(c: &Call) -> ApiResult {
     let vmid = c.vmid();
     let node = c.node().to_string();
     check_mount_perms(c)?;
+    check_storages(c)?;
     let template = c.get("ostemplate").unwrap_or("");
     if template.starts_with('/') && !c.is_root() {
         return Err(ApiError::die(

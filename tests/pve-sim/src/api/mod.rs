@@ -62,7 +62,7 @@ impl Ctx {
     /// The sim as seen from node `node` (configs under `nodes/<node>/lxc`).
     pub fn sim(&self, node: &str) -> Sim {
         let mut s = Sim::from_env();
-        s.root = self.root.clone();
+        s.set_root(self.root.clone());
         s.node = node.to_string();
         s
     }
@@ -136,6 +136,9 @@ pub fn main(args: Vec<String>) -> i32 {
 
 fn serve(args: &[String]) -> Result<(), String> {
     let sim = Sim::from_env();
+    if let Some(e) = sim.version_error {
+        return Err(e);
+    }
     let mut listen = "127.0.0.1:8006".to_string();
     let mut nodes = vec![sim.node.clone()];
     let mut tokens = Vec::new();
@@ -409,7 +412,7 @@ fn prepare<'a>(
         }
         params.insert(k, v);
     }
-    schema::validate(entry, &params)?;
+    schema::validate(entry, &params, &ctx.sim("").version)?;
     if let Some(node) = params.get("node") {
         if !ctx.nodes.contains(node) {
             return Err(ApiError::die(format!("no such cluster node '{node}'")));
@@ -428,7 +431,8 @@ fn prepare<'a>(
 fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
     let path = full.strip_prefix("/nodes/{node}").unwrap_or(full);
     match (method, path) {
-        ("GET", "/version") => cluster::version(),
+        ("GET", "/version") => cluster::version(c),
+        ("GET", "/apt/versions") => cluster::apt_versions(c),
         ("GET", "/nodes") => cluster::nodes(c),
         ("GET", "/cluster/status") => cluster::status(c),
         ("GET", "/cluster/resources") => cluster::resources(c),

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::http::percent_decode;
 use super::reply::ApiError;
+use crate::version::NodeVersion;
 
 const SUBSET: &str = include_str!("../../pve-api-subset.json");
 
@@ -275,17 +276,26 @@ fn check_value(name: &str, schema: &Value, value: &str) -> Result<(), String> {
 const NOT_IN_SCHEMA: &str =
     "property is not defined in schema and the schema does not allow additional properties";
 
-/// Checks all parameters (path variables included) against the entry's schema.
-pub fn validate(e: &Entry, params: &BTreeMap<String, String>) -> Result<(), ApiError> {
+/// Checks all parameters (path variables included) against the entry's schema as node
+/// version `ver` has it: config keys and mount point options of a newer pve-container are
+/// not in an older node's schema.
+pub fn validate(
+    e: &Entry,
+    params: &BTreeMap<String, String>,
+    ver: &NodeVersion,
+) -> Result<(), ApiError> {
     let mut errors = BTreeMap::new();
     for (name, value) in params {
-        match property(e, name) {
+        let known = confkeys::lookup(name).is_none() || ver.has_key(name);
+        match property(e, name).filter(|_| known) {
             None if !e.additional => {
                 errors.insert(name.clone(), NOT_IN_SCHEMA.to_string());
             }
             None => {}
             Some(schema) => {
-                if let Err(msg) = check_value(name, schema, value) {
+                let checked = check_value(name, schema, value)
+                    .and_then(|()| crate::cli::check_new_options(ver, name, value));
+                if let Err(msg) = checked {
                     errors.insert(name.clone(), msg);
                 } else if let Some(req) = schema["requires"].as_str() {
                     if !params.contains_key(req) {
@@ -352,6 +362,7 @@ mod tests {
                 ("mp0", "/a,mp=/b"),
                 ("mp999", "/a,mp=/b"),
             ]),
+            &NodeVersion::default_node(),
         )
         .unwrap_err();
         assert_eq!(err.code, 400);
@@ -382,10 +393,12 @@ mod tests {
     fn patterns_are_anchored_perl_regexes() {
         let (e, _) = route("PUT", "/nodes/n1/lxc/100/config").unwrap();
         let ok = params(&[("node", "n1"), ("vmid", "100"), ("env", "A=1\0B=2")]);
-        assert!(validate(e, &ok).is_ok());
+        assert!(validate(e, &ok, &NodeVersion::default_node()).is_ok());
         let bad = params(&[("node", "n1"), ("vmid", "100"), ("env", "=x")]);
         assert_eq!(
-            validate(e, &bad).unwrap_err().errors["env"],
+            validate(e, &bad, &NodeVersion::default_node())
+                .unwrap_err()
+                .errors["env"],
             "value does not match the regex pattern"
         );
     }

@@ -1,6 +1,8 @@
-//! `/nodes/{node}/storage…`: one directory storage, `local`, at `$PVE_SIM_ROOT/var/lib/vz`
-//! (templates in `template/cache`, the path `pct` and `pvesm` of the sim use for
-//! `local:vztmpl/<name>`). All nodes share it, as they share the sim root.
+//! `/nodes/{node}/storage…`: the storages of the sim's `storage.cfg` (a stock node's `local`
+//! and `local-lvm` unless the file says otherwise). Files (templates, ISOs) live on the dir
+//! storage `local` at `$PVE_SIM_ROOT/var/lib/vz` (templates in `template/cache`, the path `pct`
+//! and `pvesm` of the sim use for `local:vztmpl/<name>`); lvmthin storages list their CT
+//! volumes. All nodes share them, as they share the sim root.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,17 +19,30 @@ use super::reply::{subdirs, ApiError, ApiResult};
 use super::schema::Entry;
 use super::tasks::Work;
 use super::{Call, Ctx};
+use crate::storage::Storage;
 
 pub const LOCAL: &str = "local";
 pub const TEMPLATE_DIR: &str = "var/lib/vz/template/cache";
 pub const ISO_DIR: &str = "var/lib/vz/template/iso";
-const CONTENT: &str = "backup,iso,rootdir,vztmpl";
+/// The node's storages (`storage.cfg`).
+fn storages(ctx: &Ctx, node: &str) -> Result<Vec<Storage>, ApiError> {
+    crate::storage::load(&ctx.sim(node)).map_err(ApiError::die)
+}
 
-fn check_storage(c: &Call) -> Result<(), ApiError> {
-    match c.get("storage") {
-        Some(LOCAL) | None => Ok(()),
-        Some(s) => Err(ApiError::die(format!("storage '{s}' does not exist"))),
-    }
+/// The storage the call names (`storage_check_enabled`).
+fn check_storage(c: &Call) -> Result<Storage, ApiError> {
+    let sid = c.get("storage").unwrap_or(LOCAL);
+    storages(c.ctx, c.node())?
+        .into_iter()
+        .find(|s| s.id == sid)
+        .ok_or_else(|| ApiError::die(format!("storage '{sid}' does not exist")))
+}
+
+/// `content_hash_to_string`: the content types sorted, comma-separated.
+fn content_string(st: &Storage) -> String {
+    let mut c = st.content.clone();
+    c.sort();
+    c.join(",")
 }
 
 fn content_dir(ctx: &Ctx, content: &str) -> Option<PathBuf> {
@@ -58,33 +73,41 @@ fn format_of(content: &str, name: &str) -> Option<&'static str> {
     }
 }
 
-pub fn status_entry(ctx: &Ctx) -> Value {
+pub fn status_entry(ctx: &Ctx, st: &Storage) -> Value {
     let (used, total) = crate::host::fs_usage(&ctx.root).unwrap_or((0, 0));
     json!({
-        "storage": LOCAL, "type": "dir", "plugintype": "dir", "content": CONTENT,
-        "active": 1, "enabled": 1, "shared": 0,
+        "storage": st.id, "type": st.kind, "plugintype": st.kind, "content": content_string(st),
+        "active": 1, "enabled": i32::from(!st.disabled), "shared": 0,
         "total": total, "used": used, "avail": total.saturating_sub(used),
         "disk": used, "maxdisk": total,
     })
 }
 
+/// Every storage of node `node` as `/cluster/resources` and `GET …/storage` show it.
+pub fn status_entries(ctx: &Ctx, node: &str) -> Result<Vec<Value>, ApiError> {
+    Ok(storages(ctx, node)?
+        .iter()
+        .map(|st| status_entry(ctx, st))
+        .collect())
+}
+
 pub fn list(c: &Call) -> ApiResult {
     let want = c.get("content");
-    let ok = want.is_none_or(|w| w.split(',').all(|x| CONTENT.split(',').any(|y| y == x)))
-        && c.get("storage").is_none_or(|s| s == LOCAL);
     // Only storages the caller may see (pve-storage src/PVE/API2/Storage/Status.pm `index`).
-    let visible = c
-        .acl()
-        .check_any(
-            &format!("/storage/{LOCAL}"),
-            &["Datastore.Audit", "Datastore.AllocateSpace"],
-        )
-        .is_ok();
-    let list = if ok && visible {
-        vec![status_entry(c.ctx)]
-    } else {
-        vec![]
-    };
+    let list = storages(c.ctx, c.node())?
+        .iter()
+        .filter(|st| want.is_none_or(|w| w.split(',').all(|x| st.allows(x))))
+        .filter(|st| c.get("storage").is_none_or(|s| s == st.id))
+        .filter(|st| {
+            c.acl()
+                .check_any(
+                    &format!("/storage/{}", st.id),
+                    &["Datastore.Audit", "Datastore.AllocateSpace"],
+                )
+                .is_ok()
+        })
+        .map(|st| status_entry(c.ctx, st))
+        .collect();
     Ok(Value::Array(list).into())
 }
 
@@ -104,8 +127,8 @@ pub fn index(c: &Call) -> ApiResult {
 }
 
 pub fn status(c: &Call) -> ApiResult {
-    check_storage(c)?;
-    Ok(status_entry(c.ctx).into())
+    let st = check_storage(c)?;
+    Ok(status_entry(c.ctx, &st).into())
 }
 
 fn volume_entry(content: &str, name: &str, path: &Path) -> Option<Value> {
@@ -123,7 +146,20 @@ fn volume_entry(content: &str, name: &str, path: &Path) -> Option<Value> {
 }
 
 pub fn content(c: &Call) -> ApiResult {
-    check_storage(c)?;
+    let st = check_storage(c)?;
+    if st.kind == "lvmthin" {
+        let sim = c.ctx.sim(c.node());
+        let vols = crate::storage::list_content(&sim, &st.id, c.get("content"), None)
+            .map_err(ApiError::die)?;
+        let out = vols
+            .iter()
+            .map(|v| {
+                json!({"volid": v.volid, "format": v.format, "content": v.content,
+                       "size": v.size, "ctime": v.ctime, "vmid": v.vmid})
+            })
+            .collect();
+        return Ok(Value::Array(out).into());
+    }
     let mut out = Vec::new();
     for content in ["iso", "vztmpl"] {
         if c.get("content").is_some_and(|w| w != content) {
@@ -284,16 +320,31 @@ pub fn upload(
     }
     params.extend(req.query.iter().cloned());
     let c = super::prepare(ctx, entry, vars, params, user)?;
-    check_storage(&c)?;
+    // pve-storage src/PVE/API2/Storage/Status.pm `upload`: a storage with a path, a file
+    // content type with the right extension, and the storage must hold that content.
+    let st = check_storage(&c)?;
+    if st.path.is_none() {
+        return Err(ApiError::die(format!(
+            "can't upload to storage type '{}'",
+            st.kind
+        )));
+    }
     let content = c.get("content").unwrap_or("");
+    let name = normalize_filename(c.get("filename").unwrap_or(""));
+    // The schema's enum allows iso, vztmpl and import.
     let Some(dir) = content_dir(ctx, content) else {
         return Err(ApiError::die(format!(
             "pve-sim: uploading '{content}' content is not simulated"
         )));
     };
-    let name = normalize_filename(c.get("filename").unwrap_or(""));
     if format_of(content, &name).is_none() {
         return Err(ApiError::param("filename", "wrong file extension"));
+    }
+    if !st.allows(content) {
+        return Err(ApiError::die(format!(
+            "storage '{}' does not support '{content}' content",
+            st.id
+        )));
     }
     let Some(src) = spool.0.clone() else {
         return Err(ApiError::param(

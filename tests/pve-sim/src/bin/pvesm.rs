@@ -288,5 +288,9 @@ fn run(sim: &Sim, args: &[String]) -> u8 {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let sim = Sim::from_env();
+    if let Some(e) = &sim.version_error {
+        eprintln!("{e}");
+        return ExitCode::from(255);
+    }
     ExitCode::from(run(&sim, &args))
 }

@@ -265,6 +265,9 @@ fn create_task(
     }
 
     create_disks(sim, vmid, &mut conf, vollist)?;
+    // `mount_all` mounts the rootfs and mount points to extract the template, walking bind
+    // sources and destinations without following symlinks (pve-container src/PVE/LXC.pm).
+    crate::prestart::mount_walks(sim, vmid, &conf)?;
 
     let rootvol = ROOTFS_FORMAT
         .parse(&conf.options["rootfs"])
@@ -273,7 +276,9 @@ fn create_task(
     let rootdir = if rootvol.starts_with('/') {
         rootvol
     } else {
-        storage::path(sim, &rootvol)?.to_string_lossy().into_owned()
+        storage::data_path(sim, &rootvol)?
+            .to_string_lossy()
+            .into_owned()
     };
     if !Path::new(&rootdir).is_dir() {
         return Err(format!("directory '{rootdir}' does not exist"));
@@ -344,12 +349,12 @@ fn create_disks(
         let Some((sid, gib)) = new_disk(&props["volume"]) else {
             continue;
         };
-        let volid = storage::alloc_subvol(sim, sid, vmid)?;
+        let volid = storage::alloc_volume(sim, sid, vmid)?;
         vollist.push(volid.clone());
         if unprivileged {
             // The volume's root belongs to the CT's root, so that the extraction (and the CT)
             // running in the user namespace can write to it.
-            let dir = storage::path(sim, &volid)?;
+            let dir = storage::data_path(sim, &volid)?;
             nix::unistd::chown(
                 &dir,
                 Some(nix::unistd::Uid::from_raw(CT_ROOT)),

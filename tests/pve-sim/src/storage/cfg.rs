@@ -1,5 +1,6 @@
 //! `etc/pve/storage.cfg`: Proxmox's section config (`<type>: <id>` then indented `key value`
-//! lines). A node without the file gets the default `local` dir storage, rooted in the sim.
+//! lines). A node without the file gets a stock installer's storages, rooted in the sim: `local`
+//! (dir, no `rootdir`) and `local-lvm` (lvmthin, whose volumes the sim keeps as directories).
 
 use std::fs;
 use std::io::Write;
@@ -14,10 +15,16 @@ use crate::sim::Sim;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Storage {
     pub id: String,
-    /// `dir`, `lvmthin`, `zfspool`, ... (only `dir` is simulated).
+    /// `dir`, `lvmthin`, `zfspool`, ... (`dir` and `lvmthin` are simulated).
     pub kind: String,
     /// `path` of path-based storages.
     pub path: Option<PathBuf>,
+    /// `vgname` and `thinpool` of an lvmthin storage.
+    pub vgname: Option<String>,
+    pub thinpool: Option<String>,
+    /// Where the sim keeps an lvmthin storage's logical volumes: one directory per LV under
+    /// `$PVE_SIM_ROOT/var/lib/pve-sim-lvm/<vgname>/<thinpool>` (set by `load`).
+    pub backing: Option<PathBuf>,
     /// Allowed content types, in file order.
     pub content: Vec<String>,
     pub disabled: bool,
@@ -33,11 +40,13 @@ pub fn cfg_path(sim: &Sim) -> PathBuf {
     sim.pve_dir().join("storage.cfg")
 }
 
-/// The default `local` storage (like a fresh install, but with `rootdir` so that
-/// `--rootfs local:N` works without editing the file first).
+/// What the installer writes on an LVM node (pve-manager's installer, pve-storage's
+/// `storage.cfg` defaults): `local` holds ISOs, templates and backups but no CT volumes; those go
+/// to the thin pool `local-lvm`.
 pub fn default_cfg(sim: &Sim) -> String {
     format!(
-        "dir: local\n\tpath {}\n\tcontent iso,vztmpl,backup,rootdir\n",
+        "dir: local\n\tpath {}\n\tcontent iso,vztmpl,backup\n\n\
+         lvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n",
         sim.root.join("var/lib/vz").display()
     )
 }
@@ -52,7 +61,10 @@ fn ensure_cfg(sim: &Sim) -> std::io::Result<()> {
     fs::create_dir_all(sim.pve_dir())?;
     // A node always has /var/lib/vz; without it the default storage could not be activated.
     fs::create_dir_all(sim.root.join("var/lib/vz"))?;
-    let tmp = path.with_extension(format!("cfg.tmp.{}", std::process::id()));
+    // Unique per process and call: the API server's threads may get here at once.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("cfg.tmp.{}.{seq}", std::process::id()));
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -90,6 +102,8 @@ pub fn parse(text: &str) -> Vec<Storage> {
                 "path" => st.path = Some(PathBuf::from(value)),
                 "content" => st.content = confkeys::split_list(value).map(String::from).collect(),
                 "disable" => st.disabled = value.is_empty() || value == "1",
+                "vgname" => st.vgname = Some(value.to_string()),
+                "thinpool" => st.thinpool = Some(value.to_string()),
                 _ => {}
             }
             continue;
@@ -102,6 +116,9 @@ pub fn parse(text: &str) -> Vec<Storage> {
                     id: id.to_string(),
                     kind,
                     path: None,
+                    vgname: None,
+                    thinpool: None,
+                    backing: None,
                     content: Vec::new(),
                     disabled: false,
                 });
@@ -117,7 +134,13 @@ pub fn load(sim: &Sim) -> Result<Vec<Storage>, String> {
     ensure_cfg(sim).map_err(|e| format!("unable to write '{}' - {e}", cfg_path(sim).display()))?;
     let text = fs::read_to_string(cfg_path(sim))
         .map_err(|e| format!("unable to read '{}' - {e}", cfg_path(sim).display()))?;
-    Ok(parse(&text))
+    let mut list = parse(&text);
+    for st in list.iter_mut().filter(|s| s.kind == "lvmthin") {
+        if let (Some(vg), Some(pool)) = (&st.vgname, &st.thinpool) {
+            st.backing = Some(sim.root.join("var/lib/pve-sim-lvm").join(vg).join(pool));
+        }
+    }
+    Ok(list)
 }
 
 /// `storage_config`: the storage called `id`.
@@ -146,6 +169,10 @@ mod tests {
         );
         assert_eq!(s[0].content, ["iso", "vztmpl", "backup"]);
         assert!(s[1].allows("rootdir") && s[1].kind == "lvmthin" && s[1].path.is_none());
+        assert_eq!(
+            (s[1].vgname.as_deref(), s[1].thinpool.as_deref()),
+            (Some("pve"), Some("data"))
+        );
         assert!(s[2].disabled);
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use super::{activate, load, parse_volname, storage_config, subdir, Storage};
+use super::{activate, load, parse_lvm_volname, parse_volname, storage_config, subdir, Storage};
 use crate::sim::Sim;
 use crate::store;
 
@@ -28,8 +28,50 @@ const ALL_CONTENT: &[&str] = &[
     "rootdir", "images", "vztmpl", "iso", "backup", "snippets", "import",
 ];
 
+/// A guest with a CT config owns `rootdir` volumes, anything else `images`.
+fn owner_content(sim: &Sim, vmid: u32) -> &'static str {
+    if store::owner_node(sim, vmid).is_some() {
+        "rootdir"
+    } else {
+        "images"
+    }
+}
+
+/// An lvmthin storage's LVs (`LvmThinPlugin::list_images`): raw images; the sim does not track
+/// an LV's virtual size and reports 0.
+fn list_lvs(sim: &Sim, st: &Storage, vmid: Option<u32>) -> Vec<Volume> {
+    let Some(pool) = st.backing.as_deref() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in fs::read_dir(pool).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(vol) = parse_lvm_volname(&name) else {
+            continue;
+        };
+        let (Some(owner), Ok(md)) = (vol.vmid, e.metadata()) else {
+            continue;
+        };
+        if vmid.is_some_and(|v| v != owner) {
+            continue;
+        }
+        out.push(Volume {
+            volid: format!("{}:{name}", st.id),
+            format: vol.format,
+            content: owner_content(sim, owner).into(),
+            size: 0,
+            ctime: md.ctime(),
+            vmid: Some(owner),
+        });
+    }
+    out
+}
+
 /// CT and VM images (`list_images`): `images/<vmid>/<name>.<fmt>`.
 fn list_images(sim: &Sim, st: &Storage, vmid: Option<u32>) -> Vec<Volume> {
+    if st.kind == "lvmthin" {
+        return list_lvs(sim, st, vmid);
+    }
     let Ok(dir) = subdir(st, "images") else {
         return Vec::new();
     };
@@ -53,12 +95,7 @@ fn list_images(sim: &Sim, st: &Storage, vmid: Option<u32>) -> Vec<Volume> {
             if md.is_dir() != (vol.format == "subvol") {
                 continue;
             }
-            // A guest with a CT config owns `rootdir` volumes, anything else `images`.
-            let content = if store::owner_node(sim, owner_id).is_some() {
-                "rootdir"
-            } else {
-                "images"
-            };
+            let content = owner_content(sim, owner_id);
             out.push(Volume {
                 volid: format!("{}:{owner_name}/{name}", st.id),
                 format: vol.format,
@@ -216,7 +253,9 @@ pub fn status(sim: &Sim, content: Option<&str>) -> Result<Vec<StorageStatus>, St
             avail: 0,
         };
         if s.enabled && activate(&st).is_ok() {
-            if let Some((total, used, avail)) = st.path.as_deref().and_then(df) {
+            if let Some((total, used, avail)) =
+                st.path.as_deref().or(st.backing.as_deref()).and_then(df)
+            {
                 (s.active, s.total, s.used, s.avail) = (true, total, used, avail);
             }
         }

@@ -1,7 +1,9 @@
 //! Proxmox storage as the sim knows it: `storage.cfg`, volume IDs and where their files are,
-//! CT volume allocation and removal, content listing and usage. Only `dir` storages work (the
-//! grammar and messages are those of pve-storage's `PVE::Storage::Plugin`, which a dir storage
-//! uses unchanged); other types are parsed but refused.
+//! CT volume allocation and removal, content listing and usage. `dir` storages follow
+//! pve-storage's `PVE::Storage::Plugin` (which a dir storage uses unchanged); `lvmthin`
+//! storages follow `PVE::Storage::LvmThinPlugin` (content `images`/`rootdir` only, volumes
+//! `vm-<vmid>-disk-<n>`, paths `/dev/<vg>/<lv>`) with a directory standing in for each LV's
+//! filesystem; other types are parsed but refused.
 //!
 //! Volume IDs on a dir storage `<sid>` with path `<p>` (`filesystem_path`):
 //!
@@ -13,6 +15,10 @@
 //! | `<sid>:snippets/<name>` | `<p>/snippets/<name>` |
 //! | `<sid>:<vmid>/subvol-<vmid>-disk-<n>.subvol` | `<p>/images/<vmid>/subvol-...` (a directory) |
 //! | `<sid>:<vmid>/vm-<vmid>-disk-<n>.raw` | `<p>/images/<vmid>/vm-...` |
+//!
+//! On an lvmthin storage (`vgname` `<vg>`, `thinpool` `<pool>`), `<sid>:vm-<vmid>-disk-<n>` is
+//! the LV `/dev/<vg>/vm-<vmid>-disk-<n>` (what `pvesm path` answers); its content lives in
+//! `$PVE_SIM_ROOT/var/lib/pve-sim-lvm/<vg>/<pool>/vm-<vmid>-disk-<n>/` (`Resolved::data`).
 
 mod cfg;
 mod list;
@@ -162,6 +168,41 @@ pub fn parse_volname(volname: &str) -> Result<VolName, String> {
     }
 }
 
+/// `LvmThinPlugin::parse_volname`: `vm-<vmid>-…` or `base-<vmid>-…`, a raw image.
+pub fn parse_lvm_volname(volname: &str) -> Result<VolName, String> {
+    let b = volname.as_bytes();
+    let legal = b.len() >= 2
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c));
+    if !legal {
+        return Err(format!("lvm name '{volname}' contains illegal characters"));
+    }
+    let bad = || format!("unable to parse lvm volume name '{volname}'");
+    let rest = volname
+        .strip_prefix("vm-")
+        .or_else(|| volname.strip_prefix("base-"))
+        .ok_or_else(bad)?;
+    let (id, tail) = rest.split_once('-').ok_or_else(bad)?;
+    if !all_digits(id) || tail.is_empty() {
+        return Err(bad());
+    }
+    Ok(VolName {
+        vtype: "images",
+        name: volname.to_string(),
+        vmid: id.parse().ok(),
+        format: "raw".into(),
+    })
+}
+
+/// The directory standing in for an lvmthin storage's thin pool.
+fn lvm_backing(st: &Storage) -> Result<&Path, String> {
+    st.backing
+        .as_deref()
+        .ok_or_else(|| format!("storage '{}' has no vgname or thinpool", st.id))
+}
+
 /// The sub-directory of a dir storage holding content `vtype` (`$vtype_subdirs`).
 pub fn subdir(st: &Storage, vtype: &str) -> Result<PathBuf, String> {
     let path = dir_path(st)?;
@@ -192,7 +233,13 @@ fn dir_path(st: &Storage) -> Result<&Path, String> {
 }
 
 /// `activate_storage`: the storage directory must exist; the content directories are created.
+/// An lvmthin storage's volume group always exists on the simulated node.
 pub fn activate(st: &Storage) -> Result<(), String> {
+    if st.kind == "lvmthin" {
+        let b = lvm_backing(st)?;
+        return fs::create_dir_all(b)
+            .map_err(|e| format!("unable to create '{}' - {e}", b.display()));
+    }
     let path = dir_path(st)?;
     if !path.is_dir() {
         return Err(format!(
@@ -221,13 +268,29 @@ pub fn activate(st: &Storage) -> Result<(), String> {
 pub struct Resolved {
     pub storage: Storage,
     pub vol: VolName,
+    /// What the node calls it (`PVE::Storage::path`): the file, or an LV's device node.
     pub path: PathBuf,
+    /// Where the sim keeps its content: `path` on a dir storage, the LV's stand-in directory
+    /// on an lvmthin one.
+    pub data: PathBuf,
 }
 
-/// `PVE::Storage::path`: the file (or directory) of `volid`.
+/// Parses `volid` and finds its storage, file and content.
 pub fn resolve(sim: &Sim, volid: &str) -> Result<Resolved, String> {
     let (sid, volname) = parse_volume_id(volid)?;
     let storage = storage_config(sim, sid)?;
+    if storage.kind == "lvmthin" {
+        let vol = parse_lvm_volname(volname)?;
+        let vg = storage.vgname.clone().unwrap_or_default();
+        let path = PathBuf::from(format!("/dev/{vg}/{}", vol.name));
+        let data = lvm_backing(&storage)?.join(&vol.name);
+        return Ok(Resolved {
+            storage,
+            vol,
+            path,
+            data,
+        });
+    }
     dir_path(&storage)?;
     let vol = parse_volname(volname)?;
     let mut path = subdir(&storage, vol.vtype)?;
@@ -235,12 +298,22 @@ pub fn resolve(sim: &Sim, volid: &str) -> Result<Resolved, String> {
         path.push(vol.vmid.map(|v| v.to_string()).unwrap_or_default());
     }
     path.push(&vol.name);
-    Ok(Resolved { storage, vol, path })
+    Ok(Resolved {
+        storage,
+        vol,
+        data: path.clone(),
+        path,
+    })
 }
 
-/// `pvesm path <volid>`.
+/// `pvesm path <volid>`: the node's answer (`/dev/<vg>/<lv>` for an LV).
 pub fn path(sim: &Sim, volid: &str) -> Result<PathBuf, String> {
     resolve(sim, volid).map(|r| r.path)
+}
+
+/// The directory (or file) holding `volid`'s content on the simulated node.
+pub fn data_path(sim: &Sim, volid: &str) -> Result<PathBuf, String> {
+    resolve(sim, volid).map(|r| r.data)
 }
 
 /// The file of an OS template volume, as `pct create` checks it (`check_volume_access` with
@@ -261,9 +334,15 @@ pub fn template_path(sim: &Sim, volid: &str) -> Result<PathBuf, String> {
     Ok(r.path)
 }
 
-/// `get_next_vm_diskname`: the first free `subvol-<vmid>-disk-<n>.subvol` (numbers are shared
-/// with `vm-`/`base-` images of the same guest).
-fn next_subvol_name(imagedir: &Path, vmid: u32) -> Result<String, String> {
+/// `get_next_vm_diskname`: the first free `<prefix>-<vmid>-disk-<n><suffix>` (numbers are
+/// shared with `vm-`/`base-`/`subvol-` images of the same guest).
+fn next_disk_name(
+    imagedir: &Path,
+    vmid: u32,
+    prefix: &str,
+    suffix: &str,
+    sid: &str,
+) -> Result<String, String> {
     let used: Vec<u32> = fs::read_dir(imagedir)
         .into_iter()
         .flatten()
@@ -281,20 +360,36 @@ fn next_subvol_name(imagedir: &Path, vmid: u32) -> Result<String, String> {
         .collect();
     (0..1024)
         .find(|n| !used.contains(n))
-        .map(|n| format!("subvol-{vmid}-disk-{n}.subvol"))
-        .ok_or_else(|| format!("unable to allocate an image name for VM {vmid}"))
+        .map(|n| format!("{prefix}-{vmid}-disk-{n}{suffix}"))
+        .ok_or_else(|| format!("unable to allocate an image name for VM {vmid} in storage '{sid}'"))
 }
 
-/// Allocates a directory volume ("subvol") for CT `vmid` on storage `sid` and returns its
-/// volume ID. The storage must allow `rootdir` content (checked by the caller, whose message
-/// differs between create and set).
-pub fn alloc_subvol(sim: &Sim, sid: &str, vmid: u32) -> Result<String, String> {
+/// Allocates a CT volume for CT `vmid` on storage `sid` and returns its volume ID: a directory
+/// ("subvol") on a dir storage, an LV `vm-<vmid>-disk-<n>` (a directory underneath) on an
+/// lvmthin one. The storage must allow `rootdir` content (checked by the caller, whose
+/// message differs between create and set).
+pub fn alloc_volume(sim: &Sim, sid: &str, vmid: u32) -> Result<String, String> {
     let st = storage_config(sim, sid)?;
     activate(&st)?;
+    if st.kind == "lvmthin" {
+        let pool = lvm_backing(&st)?;
+        let name = next_disk_name(pool, vmid, "vm", "", sid)?;
+        let path = pool.join(&name);
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&path)
+            .map_err(|e| {
+                format!(
+                    "lvcreate '{}/{name}' error: {e}",
+                    st.vgname.as_deref().unwrap_or("")
+                )
+            })?;
+        return Ok(format!("{sid}:{name}"));
+    }
     let imagedir = subdir(&st, "images")?.join(vmid.to_string());
     fs::create_dir_all(&imagedir)
         .map_err(|e| format!("unable to create '{}' - {e}", imagedir.display()))?;
-    let name = next_subvol_name(&imagedir, vmid)?;
+    let name = next_disk_name(&imagedir, vmid, "subvol", ".subvol", sid)?;
     let path = imagedir.join(&name);
     if path.exists() {
         return Err(format!("disk image '{}' already exists", path.display()));
@@ -311,6 +406,15 @@ pub fn alloc_subvol(sim: &Sim, sid: &str, vmid: u32) -> Result<String, String> {
 pub fn free(sim: &Sim, volid: &str) -> Result<Option<String>, String> {
     let r = resolve(sim, volid)?;
     activate(&r.storage)?;
+    if r.storage.kind == "lvmthin" {
+        // `lvremove` of an LV that is gone is not an error for LvmThinPlugin's free_image.
+        return match fs::remove_dir_all(&r.data) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(format!("lvremove '{}' error: {e}", r.path.display()))
+            }
+            _ => Ok(None),
+        };
+    }
     if r.vol.format == "subvol" {
         if let Err(e) = fs::remove_dir_all(&r.path) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -377,6 +481,19 @@ mod tests {
         assert_eq!(
             parse_volname("100/disk"),
             Err("unable to parse volume filename 'disk'".into())
+        );
+        let v = parse_lvm_volname("vm-100-disk-0").unwrap();
+        assert_eq!(
+            (v.vtype, v.vmid, v.format.as_str()),
+            ("images", Some(100), "raw")
+        );
+        assert_eq!(
+            parse_lvm_volname("vztmpl/x.tar"),
+            Err("lvm name 'vztmpl/x.tar' contains illegal characters".into())
+        );
+        assert_eq!(
+            parse_lvm_volname("subvol-100-disk-0"),
+            Err("unable to parse lvm volume name 'subvol-100-disk-0'".into())
         );
         let b = parse_volname("backup/vzdump-lxc-101-2024_01_01-00_00_00.tar.zst").unwrap();
         assert_eq!((b.vmid, b.format.as_str()), (Some(101), "tar.zst"));

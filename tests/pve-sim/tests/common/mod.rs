@@ -86,7 +86,9 @@ impl Node {
         c.args(args)
             .env("PVE_SIM_ROOT", &self.root)
             .env("PVE_SIM_NODE", NODE)
-            .env_remove("PVE_SIM_FAIL");
+            .env_remove("PVE_SIM_FAIL")
+            .env_remove("PVE_SIM_VERSION")
+            .env_remove("PVE_SIM_PVE_CONTAINER");
         for (k, v) in env {
             c.env(k, v);
         }
