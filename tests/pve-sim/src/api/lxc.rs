@@ -197,14 +197,9 @@ fn check_storages(c: &Call) -> Result<(), ApiError> {
 pub fn create(c: &Call) -> ApiResult {
     let vmid = c.vmid();
     let node = c.node().to_string();
-    check_mount_perms(c)?;
-    check_storages(c)?;
     let template = c.get("ostemplate").unwrap_or("");
-    if template.starts_with('/') && !c.is_root() {
-        return Err(ApiError::die(
-            "Only root can pass arbitrary filesystem paths.",
-        ));
-    }
+    // In `create_vm`'s order: Sys.Modify, VMID unused, VM.Allocate and the options' privileges,
+    // template access, then host paths and storages.
     // A privileged CT needs Sys.Modify on / (unprivileged is the API's default).
     if c.get("unprivileged") == Some("0") {
         c.acl().check("/", &["Sys.Modify"])?;
@@ -222,6 +217,13 @@ pub fn create(c: &Call) -> ApiResult {
         )));
     }
     ctperms::create(c.acl(), &c.p)?;
+    if template.starts_with('/') && !c.is_root() {
+        return Err(ApiError::die(
+            "Only root can pass arbitrary filesystem paths.",
+        ));
+    }
+    check_mount_perms(c)?;
+    check_storages(c)?;
     creating.insert(vmid, node.clone());
     drop(creating);
 
