@@ -39,6 +39,11 @@ pub struct Config {
     pub init_path: PathBuf,
     /// Size in GiB of the rootfs volume of a CT whose rootfs is shipped to a remote node.
     pub rootfs_size: u32,
+    /// `memory` (MiB) of a CT whose config.json sets no memory limit; 0 means no limit (the
+    /// node's whole RAM is written, docs/mapping.md).
+    pub default_memory: u64,
+    /// `swap` (MiB) that goes with `default_memory`.
+    pub default_swap: u64,
     pub pct: PctConfig,
     pub api: ApiConfig,
     pub ssh: SshConfig,
@@ -115,6 +120,8 @@ impl Default for Config {
             strict: true,
             init_path: PathBuf::new(),
             rootfs_size: 4,
+            default_memory: 0,
+            default_swap: 0,
             pct: PctConfig::default(),
             api: ApiConfig::default(),
             ssh: SshConfig::default(),
@@ -214,6 +221,16 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "rootfs_size",
         "4",
         "GiB of the rootfs volume of a CT on a remote node (ssh and api backends), which gets the bundle's rootfs as a template.",
+    ),
+    (
+        "default_memory",
+        "0",
+        "Memory (MiB) of a CT whose config.json sets no limit; 0 means no limit: the CT's memory and swap are the node's whole RAM and swap, so Proxmox shows what it may use.",
+    ),
+    (
+        "default_swap",
+        "0",
+        "Swap (MiB) of a CT that gets default_memory.",
     ),
     ("pct.path", "\"/usr/sbin/pct\"", "The pct command to run."),
     (

@@ -26,15 +26,6 @@ fn read(p: &PathBuf) -> String {
         .to_string()
 }
 
-/// `key: value` of `pct config <vmid>`.
-fn conf_value(sim: &Sim, vmid: u32, key: &str) -> Option<String> {
-    let out = sim.pct(&["config", &vmid.to_string()]);
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-        l.strip_prefix(&format!("{key}: "))
-            .map(|v| v.trim().to_string())
-    })
-}
-
 fn fails_with(out: &std::process::Output, text: &str) {
     assert!(!out.status.success(), "expected failure with {text:?}");
     let e = stderr(out);
@@ -66,17 +57,17 @@ fn update_changes_the_ct_config_and_the_running_cgroup() {
     let c = create(&sim, &bundle, "u1");
     c.start();
     let vmid = vmid_of(&sim);
-    assert_eq!(conf_value(&sim, vmid, "memory").as_deref(), Some("256"));
+    assert_eq!(sim.conf_value(vmid, "memory").as_deref(), Some("256"));
     let limit = cg("memory", vmid, "memory.limit_in_bytes");
     assert_eq!(read(&limit), (256u64 << 20).to_string());
 
     // runc's flags.
     let u = sim.run(&["update", "--memory", "512m", "--pids-limit", "64", "u1"]);
     assert!(u.status.success(), "{}", stderr(&u));
-    assert_eq!(conf_value(&sim, vmid, "memory").as_deref(), Some("512"));
+    assert_eq!(sim.conf_value(vmid, "memory").as_deref(), Some("512"));
     assert_eq!(read(&limit), (512u64 << 20).to_string());
     assert_eq!(
-        conf_value(&sim, vmid, "lxc.cgroup2.pids.max").as_deref(),
+        sim.conf_value(vmid, "lxc.cgroup2.pids.max").as_deref(),
         Some("64")
     );
     assert_eq!(read(&cg("pids", vmid, "pids.max")), "64");
@@ -106,14 +97,14 @@ fn update_changes_the_ct_config_and_the_running_cgroup() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(conf_value(&sim, vmid, "memory").as_deref(), Some("300"));
-    assert_eq!(conf_value(&sim, vmid, "swap").as_deref(), Some("100"));
+    assert_eq!(sim.conf_value(vmid, "memory").as_deref(), Some("300"));
+    assert_eq!(sim.conf_value(vmid, "swap").as_deref(), Some("100"));
     assert_eq!(
-        conf_value(&sim, vmid, "lxc.cgroup2.memory.swap.max"),
+        sim.conf_value(vmid, "lxc.cgroup2.memory.swap.max"),
         None,
         "a swap limit ends the unlimited-swap raw key"
     );
-    assert_eq!(conf_value(&sim, vmid, "cpulimit").as_deref(), Some("0.5"));
+    assert_eq!(sim.conf_value(vmid, "cpulimit").as_deref(), Some("0.5"));
     assert_eq!(read(&limit), (300u64 << 20).to_string());
     assert_eq!(
         read(&cg("memory", vmid, "memory.memsw.limit_in_bytes")),
@@ -128,7 +119,7 @@ fn update_changes_the_ct_config_and_the_running_cgroup() {
         "the CT's inner cgroup follows on v1"
     );
     assert_eq!(
-        conf_value(&sim, vmid, "lxc.cgroup2.pids.max").as_deref(),
+        sim.conf_value(vmid, "lxc.cgroup2.pids.max").as_deref(),
         Some("max"),
         "the raw key is replaced, not repeated"
     );

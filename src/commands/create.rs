@@ -160,6 +160,10 @@ fn create(
         unprivileged: cfg.unprivileged || remote,
         arch: arch().into(),
         bind_kinds: spec::bind_kinds(&spec, &bundle),
+        memory: spec::MemoryDefaults {
+            node: backend.node_memory(),
+            fallback: (cfg.default_memory > 0).then_some((cfg.default_memory, cfg.default_swap)),
+        },
     };
     let mut mapped = spec::map(&spec, &map_ctx).map_err(|e| {
         anyhow!(

@@ -85,6 +85,22 @@ pub struct MapContext {
     /// config.json, or joined to `bundle` when relative). Fill it with [`bind_kinds`]. A bind whose
     /// source is missing here is `MapError::Invalid` naming `mounts[i].source`.
     pub bind_kinds: BTreeMap<PathBuf, BindKind>,
+    /// What `memory`/`swap` become when config.json sets no limit (docs/mapping.md, memory).
+    pub memory: MemoryDefaults,
+}
+
+/// Memory and swap for a CT whose config.json sets no limit. Proxmox writes `memory: 512` and
+/// `swap: 512` into a CT config without the keys (pve-container src/PVE/API2/LXC.pm), so the
+/// mapping always writes both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryDefaults {
+    /// The node's RAM and swap in MiB (`MemTotal`, `SwapTotal`): "no limit" is written as the
+    /// whole node, which is what the CT may use and what the Proxmox UI then shows. `None`
+    /// (unknown, e.g. a remote node) falls back to raw `lxc.cgroup2.memory.* = max` keys.
+    pub node: Option<(u64, u64)>,
+    /// The runtime config's `default_memory`/`default_swap` in MiB, for containers without a
+    /// limit; `None` (`default_memory = 0`) means no limit.
+    pub fallback: Option<(u64, u64)>,
 }
 
 /// The result: the CT config to create, plus what was not expressed (non-strict mode).
@@ -245,6 +261,7 @@ pub fn resources_to_ct(
         unprivileged: false,
         arch: String::new(),
         bind_kinds: BTreeMap::new(),
+        memory: MemoryDefaults::default(),
     };
     let mut m = Mapper::new(&ctx);
     resources::map_update(res, &mut m)?;
