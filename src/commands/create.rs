@@ -160,6 +160,7 @@ fn create(
         unprivileged: cfg.unprivileged || remote,
         arch: arch().into(),
         bind_kinds: spec::bind_kinds(&spec, &bundle),
+        canonical: spec::host_paths(&spec, &bundle),
         memory: spec::MemoryDefaults {
             node: backend.node_memory(),
             fallback: (cfg.default_memory > 0).then_some((cfg.default_memory, cfg.default_swap)),

@@ -37,7 +37,7 @@ mod fixture_tests;
 #[cfg(test)]
 mod testutil;
 
-pub use bindkinds::{bind_kinds, bind_sources};
+pub use bindkinds::{bind_kinds, bind_sources, host_paths};
 
 /// The tag every CT we create carries (`list` and garbage collection look for it).
 pub const TAG: &str = "proxmox-lxcri";
@@ -85,6 +85,10 @@ pub struct MapContext {
     /// config.json, or joined to `bundle` when relative). Fill it with [`bind_kinds`]. A bind whose
     /// source is missing here is `MapError::Invalid` naming `mounts[i].source`.
     pub bind_kinds: BTreeMap<PathBuf, BindKind>,
+    /// The rootfs and bind sources with every symlink resolved (Proxmox refuses a host path
+    /// with a symlink on the way), keyed by the lexically resolved rootfs and the paths
+    /// [`bind_sources`] lists. Fill it with [`host_paths`]; a path missing here is written as it is.
+    pub canonical: BTreeMap<PathBuf, PathBuf>,
     /// What `memory`/`swap` become when config.json sets no limit (docs/mapping.md, memory).
     pub memory: MemoryDefaults,
 }
@@ -261,6 +265,7 @@ pub fn resources_to_ct(
         unprivileged: false,
         arch: String::new(),
         bind_kinds: BTreeMap::new(),
+        canonical: BTreeMap::new(),
         memory: MemoryDefaults::default(),
     };
     let mut m = Mapper::new(&ctx);

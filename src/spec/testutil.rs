@@ -53,6 +53,7 @@ pub fn ctx() -> MapContext {
         unprivileged: true,
         arch: "amd64".into(),
         bind_kinds: Default::default(),
+        canonical: Default::default(),
         memory: Default::default(),
     }
 }
