@@ -26,8 +26,10 @@ pub struct Config {
     pub backend: BackendKind,
     /// Proxmox node name; empty means this host's short name.
     pub node: String,
-    /// Storage for volumes the runtime allocates (templates, later backends).
+    /// Storage for the templates the runtime uploads (needs content `vztmpl`).
     pub storage: String,
+    /// Storage for the rootfs volumes of CTs on a remote node (needs content `rootdir`).
+    pub rootfs_storage: String,
     /// Inclusive VMID range the runtime allocates from.
     pub vmid_range: [u32; 2],
     /// Create unprivileged CTs. Off by default: CRI-O's and podman's overlayfs rootfs cannot be
@@ -115,6 +117,7 @@ impl Default for Config {
             backend: BackendKind::Pct,
             node: String::new(),
             storage: "local".into(),
+            rootfs_storage: "local-lvm".into(),
             vmid_range: [100_000, 199_999],
             unprivileged: false,
             strict: true,
@@ -195,7 +198,12 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "storage",
         "\"local\"",
-        "Proxmox storage for shipped rootfs templates and volumes (ssh and api backends); the pct backend allocates none.",
+        "Proxmox storage the bundle's rootfs is uploaded to as a CT template (ssh and api backends); needs content type vztmpl. The pct backend allocates nothing.",
+    ),
+    (
+        "rootfs_storage",
+        "\"local-lvm\"",
+        "Proxmox storage for the rootfs volume of a CT on a remote node (ssh and api backends); needs content type rootdir (a stock node's local has none).",
     ),
     (
         "vmid_range",

@@ -90,6 +90,13 @@ impl Api {
         }
     }
 
+    /// Refuse storages without the content types the runtime needs (one request).
+    fn check_storages(&self) -> Result<(), BackendError> {
+        use super::storages::{check, needs, Listing};
+        let all = self.client()?.node_storages(&self.node).map_err(api_err)?;
+        check(&Listing::Full(all), &needs(&self.cfg), &self.node).map_err(BackendError::Other)
+    }
+
     fn post_task(
         &self,
         vmid: Vmid,
@@ -203,6 +210,7 @@ pub fn place(cfg: &Config) -> Result<Config, BackendError> {
 impl Backend for Api {
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
         self.check_node()?;
+        self.check_storages()?;
         super::ship::template(self, rootfs, init)
     }
 
@@ -212,7 +220,7 @@ impl Backend for Api {
             ("ostemplate", template.to_string()),
             (
                 "rootfs",
-                format!("{}:{}", self.cfg.storage, self.cfg.rootfs_size),
+                format!("{}:{}", self.cfg.rootfs_storage, self.cfg.rootfs_size),
             ),
         ];
         for (k, v) in &ct.options {

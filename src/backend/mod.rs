@@ -9,6 +9,7 @@ pub mod run;
 pub mod shell;
 mod ship;
 pub mod ssh;
+pub(crate) mod storages;
 
 use std::path::Path;
 
