@@ -5,6 +5,7 @@
 //! `pve` knows Proxmox's formats, `backend` drives the node, `state` and `shim` keep the local side.
 
 pub mod api;
+pub mod apparmor;
 pub mod backend;
 pub mod cgroups_path;
 pub mod cli;

@@ -191,3 +191,19 @@ fn preserve_fds_naming_a_closed_fd() {
     one_line_naming(&out, "fd 3 is not open");
     assert_clean(&sim, "p1");
 }
+
+#[test]
+fn apparmor_profile_that_cannot_be_applied_under_strict() {
+    // No AppArmor on this host: strict refuses before any CT exists.
+    let sim = Sim::new("bad_apparmor");
+    let b = sim.bundle("b", "true");
+    edit_spec(&b, |spec| {
+        spec["process"]["apparmorProfile"] = "containers-default-0.50.1".into()
+    });
+    let out = create(&sim, &b, "aa1", None);
+    one_line_naming(
+        &out,
+        "process.apparmorProfile containers-default-0.50.1: AppArmor is not enabled on this host",
+    );
+    assert_clean(&sim, "aa1");
+}

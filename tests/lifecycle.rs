@@ -389,3 +389,21 @@ fn memory_and_swap_are_always_written() {
     assert_eq!(sim.conf_value(vmid, "swap").as_deref(), Some("100"));
     c.delete();
 }
+
+#[test]
+fn an_oci_apparmor_profile_never_becomes_the_cts_profile() {
+    // On a node a confined lxc-start cannot switch a CT to an OCI profile; the CT keeps
+    // Proxmox's. This host has no AppArmor: the profile is skipped with a warning.
+    let sim = Sim::with_config("apparmor_profile", "strict = false\n");
+    let bundle = sim.bundle("b", "echo ran");
+    edit_spec(&bundle, |spec| {
+        spec["process"]["apparmorProfile"] = "containers-default-0.50.1".into()
+    });
+    let c = create(&sim, &bundle, "aa1");
+    let vmid = sim.cts()[0].0;
+    let conf =
+        String::from_utf8_lossy(&sim.pct(&["config", &vmid.to_string()]).stdout).into_owned();
+    assert!(!conf.contains("lxc.apparmor.profile"), "{conf}");
+    assert_eq!(c.run(0), "ran\n");
+    c.delete();
+}

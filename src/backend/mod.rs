@@ -192,6 +192,14 @@ pub(crate) fn no_freeze(vmid: Vmid) -> BackendError {
     ))
 }
 
+pub fn from_config(cfg: &Config) -> Box<dyn Backend> {
+    match cfg.backend {
+        BackendKind::Pct => Box::new(pct::Pct::new(cfg)),
+        BackendKind::Ssh => Box::new(ssh::Ssh::new(cfg)),
+        BackendKind::Api => Box::new(api::Api::new(cfg)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -203,13 +211,5 @@ mod tests {
             super::meminfo_totals("MemTotal: x kB\nSwapTotal: 0 kB\n"),
             None
         );
-    }
-}
-
-pub fn from_config(cfg: &Config) -> Box<dyn Backend> {
-    match cfg.backend {
-        BackendKind::Pct => Box::new(pct::Pct::new(cfg)),
-        BackendKind::Ssh => Box::new(ssh::Ssh::new(cfg)),
-        BackendKind::Api => Box::new(api::Api::new(cfg)),
     }
 }

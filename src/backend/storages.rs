@@ -72,7 +72,7 @@ pub(crate) fn check(listing: &Listing, needs: &[Need], node: &str) -> Result<(),
                 let allowed = lists
                     .iter()
                     .find(|(c, _)| *c == n.content)
-                    .is_some_and(|(_, ids)| ids.iter().any(|id| *id == n.storage));
+                    .is_some_and(|(_, ids)| ids.contains(&n.storage));
                 if !allowed {
                     return Err(lacks(" (or does not exist)"));
                 }

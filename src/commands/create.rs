@@ -88,7 +88,7 @@ fn create(
     let config_path = bundle.join("config.json");
     let mut spec =
         Spec::load(&config_path).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
-    let process = spec
+    let mut process = spec
         .process()
         .clone()
         .ok_or_else(|| anyhow!("{}: process is not set", config_path.display()))?;
@@ -105,6 +105,12 @@ fn create(
     }
     let terminal = process.terminal() == Some(true);
     let remote = backend.is_remote();
+    if !remote {
+        // Decided now, before any CT exists (a remote CT: spec::remote).
+        crate::apparmor::settle(&mut process, cfg.strict)
+            .map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
+        spec.set_process(Some(process.clone()));
+    }
     if remote && spec.hooks().is_some() {
         let msg = format!(
             "{}: hooks: not run for a CT on another node",
