@@ -207,3 +207,50 @@ fn apparmor_profile_that_cannot_be_applied_under_strict() {
     );
     assert_clean(&sim, "aa1");
 }
+
+#[test]
+fn fifo_in_the_rootfs_at_a_masked_path_or_mount_destination() {
+    // LXC opens mount targets: a FIFO there used to hang `pct start` until its timeout and
+    // leave the CT locked. create refuses at once, before any CT exists.
+    let sim = Sim::new("bad_fifo");
+    let b = sim.bundle("b", "true");
+    std::fs::create_dir_all(b.join("rootfs/etc")).unwrap();
+    let fifo = b.join("rootfs/etc/trap");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let base = std::fs::read_to_string(b.join("config.json")).unwrap();
+    for (id, field, edit) in [
+        (
+            "f1",
+            "linux.maskedPaths[1]: /etc/trap is a fifo in the rootfs",
+            serde_json::json!({"maskedPaths": ["/proc/kcore", "/etc/trap"]}),
+        ),
+        (
+            "f2",
+            "mounts[0].destination: /etc/trap is a fifo in the rootfs",
+            serde_json::json!(null),
+        ),
+    ] {
+        std::fs::write(b.join("config.json"), &base).unwrap();
+        edit_spec(&b, |spec| {
+            if edit.is_null() {
+                spec["mounts"] = serde_json::json!([{"destination": "/etc/trap", "type": "tmpfs",
+                    "source": "tmpfs"}]);
+            } else {
+                spec["linux"]["maskedPaths"] = edit["maskedPaths"].clone();
+            }
+        });
+        let t = std::time::Instant::now();
+        let out = create(&sim, &b, id, None);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{id}: took {:?}",
+            t.elapsed()
+        );
+        one_line_naming(&out, field);
+        assert_clean(&sim, id);
+    }
+}

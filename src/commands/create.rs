@@ -149,6 +149,11 @@ fn create(
             .collect();
         spec.set_mounts(Some(resolved));
     }
+    // Before LXC opens any of them (a remote CT's rootfs is packed, never mounted over).
+    if !remote {
+        crate::rootfs::refuse_special_files(&spec, &rootfs)
+            .map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
+    }
     // A remote CT joins nothing of this host's (spec::remote refuses or warns).
     let ns_paths = if remote {
         BTreeMap::new()
