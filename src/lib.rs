@@ -15,6 +15,7 @@ pub mod console;
 pub mod hooks;
 pub mod logging;
 pub mod nsenter;
+pub mod nsfile;
 pub mod process;
 pub mod pve;
 pub mod remote;

@@ -254,3 +254,32 @@ fn fifo_in_the_rootfs_at_a_masked_path_or_mount_destination() {
         assert_clean(&sim, id);
     }
 }
+
+#[test]
+fn namespace_paths_of_the_wrong_type() {
+    // As runc: the file must be a namespace of the declared type, before any CT exists.
+    let sim = Sim::new("bad_ns_type");
+    let b = sim.bundle("b", "true");
+    let base = std::fs::read_to_string(b.join("config.json")).unwrap();
+    for (id, typ, path, want) in [
+        (
+            "n1",
+            "ipc",
+            "/proc/self/ns/mnt",
+            "is a mnt namespace, not ipc",
+        ),
+        ("n2", "network", "/etc/hostname", "not a namespace file"),
+    ] {
+        std::fs::write(b.join("config.json"), &base).unwrap();
+        let mut at = 0;
+        edit_spec(&b, |spec| {
+            let nss = spec["linux"]["namespaces"].as_array_mut().unwrap();
+            at = nss.iter().position(|n| n["type"] == typ).unwrap();
+            nss[at]["path"] = path.into();
+        });
+        let out = create(&sim, &b, id, None);
+        one_line_naming(&out, &format!("linux.namespaces[{at}].path: {path}"));
+        one_line_naming(&out, want);
+        assert_clean(&sim, id);
+    }
+}

@@ -406,20 +406,21 @@ pub(crate) fn ns_paths(spec: &Spec, root: &Path) -> anyhow::Result<BTreeMap<Stri
         .as_ref()
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
-    for ns in nss {
+    for (i, ns) in nss.iter().enumerate() {
         let Some(path) = ns.path() else { continue };
+        let field = format!("config.json: linux.namespaces[{i}].path");
         let name = match ns.typ() {
             LinuxNamespaceType::Network => "net",
             LinuxNamespaceType::Ipc => "ipc",
             LinuxNamespaceType::Uts => "uts",
             LinuxNamespaceType::Pid => "pid",
-            other => bail!("config.json: linux.namespaces: joining a {other:?} namespace by path is not supported"),
+            other => bail!("{field}: joining a {other:?} namespace by path is not supported"),
         };
-        if !Path::new(path).exists() {
-            bail!(
-                "config.json: linux.namespaces: {name} namespace {} does not exist",
-                path.display()
-            );
+        // As runc: the file must be a namespace of the declared type, checked before any CT.
+        match crate::nsfile::ns_type(path) {
+            Ok(t) if t == name => {}
+            Ok(t) => bail!("{field}: {} is a {t} namespace, not {name}", path.display()),
+            Err(e) => bail!("{field}: {}: {e}", path.display()),
         }
         let path = if name == "pid" {
             pod_pid_ns(path, root)?
@@ -457,7 +458,7 @@ fn pod_pid_ns(path: &Path, root: &Path) -> anyhow::Result<PathBuf> {
     };
     if same(path, Path::new("/proc/self/ns/pid")) {
         bail!(
-            "config.json: linux.namespaces: pid namespace {} is the host's; a CT cannot join it",
+            "config.json: linux.namespaces (pid): {} is the host's pid namespace; a CT cannot join it",
             path.display()
         );
     }
