@@ -283,3 +283,32 @@ fn namespace_paths_of_the_wrong_type() {
         assert_clean(&sim, id);
     }
 }
+
+#[test]
+fn a_shim_that_dies_leaves_nothing_plain_delete_cannot_remove() {
+    // The shim can fail after create returned (killed, or its pod namespaces gone): the CT keeps
+    // running, the container reads `stopped`, and a plain `delete` must still remove the CT.
+    let sim = Sim::new("bad_dead_shim");
+    let b = sim.bundle("b", "exec sleep 1000");
+    for (id, start) in [("k1", false), ("k2", true)] {
+        assert!(create(&sim, &b, id, None).status.success());
+        if start {
+            assert!(sim.run(&["start", id]).status.success());
+        }
+        let shim = sim.state_json(id)["pid"].as_i64().unwrap() as i32;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(shim),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        wait_for(
+            "the shim to die",
+            std::time::Duration::from_secs(10),
+            || sim.state_json(id)["status"] == "stopped",
+        );
+        assert_eq!(sim.cts().len(), 1, "{id}: the CT outlives its shim");
+        let out = sim.run(&["delete", id]);
+        assert!(out.status.success(), "{id}: {}", stderr(&out));
+        assert_clean(&sim, id);
+    }
+}
