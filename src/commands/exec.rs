@@ -246,6 +246,9 @@ fn process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
     if args.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    if let Some(profile) = &args.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
     if !args.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         let extra: HashSet<Capability> = args
