@@ -26,6 +26,17 @@ fn read(p: &PathBuf) -> String {
         .to_string()
 }
 
+/// This host's `SwapTotal` in MiB: the node's swap for the pct backend.
+fn host_swap_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("SwapTotal:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .map(|v| v.trim().parse::<u64>().unwrap() / 1024)
+        .unwrap()
+}
+
 fn fails_with(out: &std::process::Output, text: &str) {
     assert!(!out.status.success(), "expected failure with {text:?}");
     let e = stderr(out);
@@ -71,11 +82,21 @@ fn update_changes_the_ct_config_and_the_running_cgroup() {
         Some("64")
     );
     assert_eq!(read(&cg("pids", vmid, "pids.max")), "64");
-    // Unlimited swap, as create maps a limit without swap.
+    // Unlimited swap, as create maps a limit without swap: the node's whole swap.
     let memsw: u64 = read(&cg("memory", vmid, "memory.memsw.limit_in_bytes"))
         .parse()
         .unwrap();
-    assert!(memsw >= 1 << 62, "swap not unlimited: {memsw}");
+    let swap_mib = host_swap_mib();
+    assert_eq!(
+        sim.conf_value(vmid, "swap"),
+        Some(swap_mib.to_string()),
+        "swap is the node's"
+    );
+    assert_eq!(
+        memsw,
+        (512 + swap_mib) << 20,
+        "swap not the node's whole swap"
+    );
 
     // LinuxResources on stdin, as CRI-O sends it.
     let mut child = sim
@@ -151,6 +172,24 @@ fn update_changes_the_ct_config_and_the_running_cgroup() {
         (300u64 << 20).to_string(),
         "errors change nothing"
     );
+
+    // No limit: the node's whole RAM and swap, so Proxmox shows the truth; no raw keys.
+    let u = sim.run(&["update", "--memory=-1", "u1"]);
+    assert!(u.status.success(), "{}", stderr(&u));
+    let ram_mib = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .map(|v| v.trim().parse::<u64>().unwrap() / 1024)
+        .unwrap();
+    assert_eq!(sim.conf_value(vmid, "memory"), Some(ram_mib.to_string()));
+    assert_eq!(
+        sim.conf_value(vmid, "swap"),
+        Some(host_swap_mib().to_string())
+    );
+    assert_eq!(sim.conf_value(vmid, "lxc.cgroup2.memory.max"), None);
+    assert_eq!(read(&limit), (ram_mib << 20).to_string());
 
     assert!(sim.run(&["kill", "u1", "KILL"]).status.success());
     assert_eq!(c.wait(), 137);

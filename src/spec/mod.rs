@@ -252,10 +252,12 @@ pub struct ResourcesUpdate {
 }
 
 /// `update --resources`: the CT keys for new `LinuxResources`, by the rules `map` uses for
-/// `linux.resources`; only what is given changes (see docs/mapping.md).
+/// `linux.resources`; only what is given changes (see docs/mapping.md). `node_memory` is the
+/// node's RAM and swap in MiB when known (`MemoryDefaults::node`): "no limit" becomes them.
 pub fn resources_to_ct(
     res: &oci_spec::runtime::LinuxResources,
     strict: bool,
+    node_memory: Option<(u64, u64)>,
 ) -> Result<ResourcesUpdate, MapError> {
     let ctx = MapContext {
         id: String::new(),
@@ -266,7 +268,11 @@ pub fn resources_to_ct(
         arch: String::new(),
         bind_kinds: BTreeMap::new(),
         canonical: BTreeMap::new(),
-        memory: MemoryDefaults::default(),
+        // An update's "no limit" is explicit: the configured default does not apply.
+        memory: MemoryDefaults {
+            node: node_memory,
+            fallback: None,
+        },
     };
     let mut m = Mapper::new(&ctx);
     resources::map_update(res, &mut m)?;

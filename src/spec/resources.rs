@@ -820,7 +820,7 @@ mod tests {
 
     fn update(json: &str, strict: bool) -> Result<Mapped, MapError> {
         let res: LinuxResources = serde_json::from_str(json).unwrap();
-        let u = super::super::resources_to_ct(&res, strict)?;
+        let u = super::super::resources_to_ct(&res, strict, None)?;
         Ok(Mapped {
             ct: u.ct,
             warnings: u.warnings,
@@ -832,7 +832,9 @@ mod tests {
     fn a_new_memory_limit_drops_the_raw_memory_keys() {
         let unsets = |json: &str| {
             let res: LinuxResources = serde_json::from_str(json).unwrap();
-            super::super::resources_to_ct(&res, true).unwrap().unset
+            super::super::resources_to_ct(&res, true, None)
+                .unwrap()
+                .unset
         };
         assert_eq!(
             unsets(r#"{"memory": {"limit": 268435456, "swap": 536870912}}"#),
@@ -850,6 +852,25 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn update_to_no_limit_is_the_whole_node_when_known() {
+        let res: LinuxResources = serde_json::from_str(r#"{"memory": {"limit": -1}}"#).unwrap();
+        let u = super::super::resources_to_ct(&res, true, Some((64000, 8192))).unwrap();
+        assert_eq!(
+            u.ct.options.get("memory").map(String::as_str),
+            Some("64000")
+        );
+        assert_eq!(u.ct.options.get("swap").map(String::as_str), Some("8192"));
+        assert!(u.ct.lxc.is_empty(), "{:?}", u.ct.lxc);
+        // ... and the raw keys an earlier create without the node's size wrote go.
+        assert_eq!(u.unset.len(), 3);
+        // A limit without swap: the node's whole swap.
+        let res: LinuxResources =
+            serde_json::from_str(r#"{"memory": {"limit": 268435456}}"#).unwrap();
+        let u = super::super::resources_to_ct(&res, true, Some((64000, 8192))).unwrap();
+        assert_eq!(u.ct.options.get("swap").map(String::as_str), Some("8192"));
     }
 
     #[test]
