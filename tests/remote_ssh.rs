@@ -40,6 +40,18 @@ fn lifecycle_over_ssh() {
         "{conf}"
     );
     assert!(conf.contains("entrypoint: /.proxmox-lxcri-init"), "{conf}");
+    // No limit: the node's whole RAM (read over SSH), not Proxmox's 512 MiB default.
+    let ram_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap();
+    assert!(
+        conf.contains(&format!("memory: {}\n", ram_kib / 1024)),
+        "{conf}"
+    );
     assert_eq!(r.templates().len(), 1, "the rootfs went up as one template");
 
     let out = c.run(3);

@@ -70,6 +70,13 @@ pub fn parse_next_id(data: &Value) -> Option<u32> {
     lenient::as_u32(data)
 }
 
+/// RAM and swap in MiB from `GET /nodes/{node}/status`'s `data` (`memory.total`,
+/// `swap.total` in bytes).
+pub fn parse_node_memory(data: &Value) -> Option<(u64, u64)> {
+    let total = |k: &str| lenient::as_u64(data.get(k)?.get("total")?);
+    Some((total("memory")? >> 20, total("swap")? >> 20))
+}
+
 /// `(storage, content types)` of `GET /nodes/{node}/storage`'s `data`; disabled storages are
 /// listed without content (Proxmox cannot put anything there).
 pub fn parse_node_storages(data: &Value) -> Vec<(String, Vec<String>)> {
@@ -129,6 +136,12 @@ impl Client {
     /// The CT config with pending changes applied, as Proxmox returns it.
     pub fn ct_config(&self, node: &str, vmid: impl Into<u32>) -> Result<Value, ApiError> {
         self.get(&format!("/nodes/{node}/lxc/{}/config", vmid.into()), &[])
+    }
+
+    /// The node's RAM and swap in MiB (`GET /nodes/{node}/status`).
+    pub fn node_memory(&self, node: &str) -> Result<Option<(u64, u64)>, ApiError> {
+        let data = self.get(&format!("/nodes/{node}/status"), &[])?;
+        Ok(parse_node_memory(&data))
     }
 
     /// `GET /nodes/{node}/storage`: every storage the node sees, with its content types.
@@ -204,6 +217,19 @@ mod tests {
         assert_eq!(parse_next_id(&data(r#"{"data":"123"}"#)), Some(123));
         assert_eq!(parse_next_id(&data(r#"{"data":104}"#)), Some(104));
         assert_eq!(parse_next_id(&data(r#"{"data":null}"#)), None);
+    }
+
+    #[test]
+    fn node_memory_in_mib() {
+        let d = data(
+            r#"{"data": {"memory": {"total": 16710107136, "used": 1, "free": 2},
+            "swap": {"total": "8589930496", "used": 0}, "uptime": 5}}"#,
+        );
+        assert_eq!(parse_node_memory(&d), Some((15936, 8191)));
+        assert_eq!(
+            parse_node_memory(&data(r#"{"data": {"memory": {}}}"#)),
+            None
+        );
     }
 
     #[test]

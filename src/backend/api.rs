@@ -208,6 +208,17 @@ pub fn place(cfg: &Config) -> Result<Config, BackendError> {
 }
 
 impl Backend for Api {
+    fn node_memory(&self) -> Option<(u64, u64)> {
+        // Unknown (an error, or a token without Sys.Audit) only costs the truthful "no limit".
+        match self.client().ok()?.node_memory(&self.node) {
+            Ok(m) => m,
+            Err(e) => {
+                log::debug!("node {}: memory size unknown: {e}", self.node);
+                None
+            }
+        }
+    }
+
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
         self.check_node()?;
         self.check_storages()?;

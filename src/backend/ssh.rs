@@ -117,6 +117,14 @@ impl RunsPct for Ssh {
 }
 
 impl Backend for Ssh {
+    fn node_memory(&self) -> Option<(u64, u64)> {
+        let argv = ["cat", "/proc/meminfo"].map(String::from);
+        let out = self.shell.run(&argv, b"").ok()?;
+        (out.exit == RemoteExit::Code(0))
+            .then(|| super::meminfo_totals(&String::from_utf8_lossy(&out.stdout)))
+            .flatten()
+    }
+
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
         self.check_storages()?;
         super::ship::template(self, rootfs, init)
