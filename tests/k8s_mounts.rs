@@ -109,8 +109,29 @@ fn host_paths_reach_proxmox_without_symlinks() {
                 "source": link.join("real-volume"), "options": ["rbind", "ro"]
             }));
     });
+    // The init binary, configured through a link too.
+    let init = sibling_bin("proxmox-lxcri-init");
+    let init_link = sim.dir.path().join("init-link");
+    std::os::unix::fs::symlink(&init, &init_link).unwrap();
+    let conf = std::fs::read_to_string(&sim.config).unwrap();
+    let init_line = format!("init_path = \"{}\"", init.display());
+    assert!(conf.contains(&init_line));
+    std::fs::write(
+        &sim.config,
+        conf.replace(
+            &init_line,
+            &format!("init_path = \"{}\"", init_link.display()),
+        ),
+    )
+    .unwrap();
     let c = create(&sim, &link.join("b"), "l1");
     let vmid = sim.cts()[0].0;
+    let raw = String::from_utf8_lossy(&sim.pct(&["config", &vmid.to_string()]).stdout).into_owned();
+    let canonical_init = init.canonicalize().unwrap();
+    assert!(
+        raw.contains(&format!("lxc.mount.entry: {} ", canonical_init.display())),
+        "{raw}"
+    );
     let real = sim.dir.path().canonicalize().unwrap();
     let rootfs = sim.conf_value(vmid, "rootfs").unwrap();
     assert_eq!(rootfs, real.join("b/rootfs").display().to_string());

@@ -139,6 +139,8 @@ fn create(
     if !init.is_file() {
         bail!("init binary {} does not exist", init.display());
     }
+    // Like every host path the CT config names: without symlinks (docs/mapping.md).
+    let init = std::fs::canonicalize(&init).unwrap_or(init);
     if let Some(mounts) = spec.mounts().clone() {
         let resolved = mounts
             .into_iter()
