@@ -26,8 +26,10 @@ pub struct Config {
     pub backend: BackendKind,
     /// Proxmox node name; empty means this host's short name.
     pub node: String,
-    /// Storage for volumes the runtime allocates (templates, later backends).
+    /// Storage for the templates the runtime uploads (needs content `vztmpl`).
     pub storage: String,
+    /// Storage for the rootfs volumes of CTs on a remote node (needs content `rootdir`).
+    pub rootfs_storage: String,
     /// Inclusive VMID range the runtime allocates from.
     pub vmid_range: [u32; 2],
     /// Create unprivileged CTs. Off by default: CRI-O's and podman's overlayfs rootfs cannot be
@@ -41,6 +43,11 @@ pub struct Config {
     pub rootfs_size: u32,
     /// The node's pve-container version to assume; empty means ask the node.
     pub node_version: String,
+    /// `memory` (MiB) of a CT whose config.json sets no memory limit; 0 means no limit (the
+    /// node's whole RAM is written, docs/mapping.md).
+    pub default_memory: u64,
+    /// `swap` (MiB) that goes with `default_memory`.
+    pub default_swap: u64,
     pub pct: PctConfig,
     pub api: ApiConfig,
     pub ssh: SshConfig,
@@ -116,12 +123,15 @@ impl Default for Config {
             backend: BackendKind::Pct,
             node: String::new(),
             storage: "local".into(),
+            rootfs_storage: "local-lvm".into(),
             vmid_range: [100_000, 199_999],
             unprivileged: false,
             strict: true,
             init_path: PathBuf::new(),
             rootfs_size: 4,
             node_version: String::new(),
+            default_memory: 0,
+            default_swap: 0,
             pct: PctConfig::default(),
             api: ApiConfig::default(),
             ssh: SshConfig::default(),
@@ -197,7 +207,12 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "storage",
         "\"local\"",
-        "Proxmox storage for shipped rootfs templates and volumes (ssh and api backends); the pct backend allocates none.",
+        "Proxmox storage the bundle's rootfs is uploaded to as a CT template (ssh and api backends); needs content type vztmpl. The pct backend allocates nothing.",
+    ),
+    (
+        "rootfs_storage",
+        "\"local-lvm\"",
+        "Proxmox storage for the rootfs volume of a CT on a remote node (ssh and api backends); needs content type rootdir (a stock node's local has none).",
     ),
     (
         "vmid_range",
@@ -228,6 +243,16 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "node_version",
         "\"\"",
         "pve-container version of the node to assume, e.g. \"6.1.10\"; empty means ask the node at create (cached for 60 s under the state root; unknown means Proxmox VE 8.4).",
+    ),
+    (
+        "default_memory",
+        "0",
+        "Memory (MiB) of a CT whose config.json sets no limit; 0 means no limit: the CT's memory and swap are the node's whole RAM and swap, so Proxmox shows what it may use.",
+    ),
+    (
+        "default_swap",
+        "0",
+        "Swap (MiB) of a CT that gets default_memory.",
     ),
     ("pct.path", "\"/usr/sbin/pct\"", "The pct command to run."),
     (

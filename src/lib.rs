@@ -5,6 +5,7 @@
 //! `pve` knows Proxmox's formats, `backend` drives the node, `state` and `shim` keep the local side.
 
 pub mod api;
+pub mod apparmor;
 pub mod backend;
 pub mod cgroups_path;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod doctor;
 pub mod hooks;
 pub mod logging;
 pub mod nsenter;
+pub mod nsfile;
 pub mod process;
 pub mod pve;
 pub mod remote;

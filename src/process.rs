@@ -92,10 +92,8 @@ fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
         .as_deref()
         .filter(|p| !p.is_empty())
     {
-        // Takes effect at exec, like runc's; fails where AppArmor is not enabled.
-        std::fs::write("/proc/self/attr/apparmor/exec", format!("exec {profile}"))
-            .or_else(|_| std::fs::write("/proc/self/attr/exec", format!("exec {profile}")))
-            .map_err(|e| format!("process.apparmorProfile {profile}: {e}"))?;
+        // Takes effect at exec, like runc's; `create` checked that it can be applied.
+        crate::apparmor::set_exec_profile(profile)?;
     }
     let nnp = process.no_new_privileges() == Some(true);
     if let (Some(profile), false) = (&target.seccomp, nnp) {

@@ -191,3 +191,124 @@ fn preserve_fds_naming_a_closed_fd() {
     one_line_naming(&out, "fd 3 is not open");
     assert_clean(&sim, "p1");
 }
+
+#[test]
+fn apparmor_profile_that_cannot_be_applied_under_strict() {
+    // No AppArmor on this host: strict refuses before any CT exists.
+    let sim = Sim::new("bad_apparmor");
+    let b = sim.bundle("b", "true");
+    edit_spec(&b, |spec| {
+        spec["process"]["apparmorProfile"] = "containers-default-0.50.1".into()
+    });
+    let out = create(&sim, &b, "aa1", None);
+    one_line_naming(
+        &out,
+        "process.apparmorProfile containers-default-0.50.1: AppArmor is not enabled on this host",
+    );
+    assert_clean(&sim, "aa1");
+}
+
+#[test]
+fn fifo_in_the_rootfs_at_a_masked_path_or_mount_destination() {
+    // LXC opens mount targets: a FIFO there used to hang `pct start` until its timeout and
+    // leave the CT locked. create refuses at once, before any CT exists.
+    let sim = Sim::new("bad_fifo");
+    let b = sim.bundle("b", "true");
+    std::fs::create_dir_all(b.join("rootfs/etc")).unwrap();
+    let fifo = b.join("rootfs/etc/trap");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let base = std::fs::read_to_string(b.join("config.json")).unwrap();
+    for (id, field, edit) in [
+        (
+            "f1",
+            "linux.maskedPaths[1]: /etc/trap is a fifo in the rootfs",
+            serde_json::json!({"maskedPaths": ["/proc/kcore", "/etc/trap"]}),
+        ),
+        (
+            "f2",
+            "mounts[0].destination: /etc/trap is a fifo in the rootfs",
+            serde_json::json!(null),
+        ),
+    ] {
+        std::fs::write(b.join("config.json"), &base).unwrap();
+        edit_spec(&b, |spec| {
+            if edit.is_null() {
+                spec["mounts"] = serde_json::json!([{"destination": "/etc/trap", "type": "tmpfs",
+                    "source": "tmpfs"}]);
+            } else {
+                spec["linux"]["maskedPaths"] = edit["maskedPaths"].clone();
+            }
+        });
+        let t = std::time::Instant::now();
+        let out = create(&sim, &b, id, None);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{id}: took {:?}",
+            t.elapsed()
+        );
+        one_line_naming(&out, field);
+        assert_clean(&sim, id);
+    }
+}
+
+#[test]
+fn namespace_paths_of_the_wrong_type() {
+    // As runc: the file must be a namespace of the declared type, before any CT exists.
+    let sim = Sim::new("bad_ns_type");
+    let b = sim.bundle("b", "true");
+    let base = std::fs::read_to_string(b.join("config.json")).unwrap();
+    for (id, typ, path, want) in [
+        (
+            "n1",
+            "ipc",
+            "/proc/self/ns/mnt",
+            "is a mnt namespace, not ipc",
+        ),
+        ("n2", "network", "/etc/hostname", "not a namespace file"),
+    ] {
+        std::fs::write(b.join("config.json"), &base).unwrap();
+        let mut at = 0;
+        edit_spec(&b, |spec| {
+            let nss = spec["linux"]["namespaces"].as_array_mut().unwrap();
+            at = nss.iter().position(|n| n["type"] == typ).unwrap();
+            nss[at]["path"] = path.into();
+        });
+        let out = create(&sim, &b, id, None);
+        one_line_naming(&out, &format!("linux.namespaces[{at}].path: {path}"));
+        one_line_naming(&out, want);
+        assert_clean(&sim, id);
+    }
+}
+
+#[test]
+fn a_shim_that_dies_leaves_nothing_plain_delete_cannot_remove() {
+    // The shim can fail after create returned (killed, or its pod namespaces gone): the CT keeps
+    // running, the container reads `stopped`, and a plain `delete` must still remove the CT.
+    let sim = Sim::new("bad_dead_shim");
+    let b = sim.bundle("b", "exec sleep 1000");
+    for (id, start) in [("k1", false), ("k2", true)] {
+        assert!(create(&sim, &b, id, None).status.success());
+        if start {
+            assert!(sim.run(&["start", id]).status.success());
+        }
+        let shim = sim.state_json(id)["pid"].as_i64().unwrap() as i32;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(shim),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        wait_for(
+            "the shim to die",
+            std::time::Duration::from_secs(10),
+            || sim.state_json(id)["status"] == "stopped",
+        );
+        assert_eq!(sim.cts().len(), 1, "{id}: the CT outlives its shim");
+        let out = sim.run(&["delete", id]);
+        assert!(out.status.success(), "{id}: {}", stderr(&out));
+        assert_clean(&sim, id);
+    }
+}

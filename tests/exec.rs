@@ -110,6 +110,21 @@ fn exec_errors() {
         "{}",
         stderr(&o)
     );
+    // runc's --apparmor, decided as at create: no AppArmor here, strict refuses it.
+    let o = sim.run(&[
+        "exec",
+        "--apparmor",
+        "containers-default-0.50.1",
+        "x3",
+        "true",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o)
+            .contains("process.apparmorProfile containers-default-0.50.1: AppArmor is not enabled"),
+        "{}",
+        stderr(&o)
+    );
     assert!(sim.run(&["delete", "--force", "x3"]).status.success());
     let o = sim.run(&["exec", "x3", "true"]);
     assert!(!o.status.success());

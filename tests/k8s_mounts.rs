@@ -88,3 +88,58 @@ fn kubernetes_style_mounts() {
         "the image's symlink is untouched"
     );
 }
+
+#[test]
+fn host_paths_reach_proxmox_without_symlinks() {
+    // A real node refuses a rootfs or mount point source with a symlink on the way, as CRI-O's
+    // /var/run/... paths have: the CT config must name the canonical paths.
+    let sim = Sim::new("host_path_links");
+    let bundle = sim.bundle("b", "cat /data/in");
+    let volume = sim.dir.path().join("real-volume");
+    std::fs::create_dir_all(&volume).unwrap();
+    std::fs::write(volume.join("in"), "through-link\n").unwrap();
+    let link = sim.dir.path().join("link");
+    std::os::unix::fs::symlink(sim.dir.path(), &link).unwrap();
+    edit_spec(&bundle, |spec| {
+        spec["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "destination": "/data", "type": "bind",
+                "source": link.join("real-volume"), "options": ["rbind", "ro"]
+            }));
+    });
+    // The init binary, configured through a link too.
+    let init = sibling_bin("proxmox-lxcri-init");
+    let init_link = sim.dir.path().join("init-link");
+    std::os::unix::fs::symlink(&init, &init_link).unwrap();
+    let conf = std::fs::read_to_string(&sim.config).unwrap();
+    let init_line = format!("init_path = \"{}\"", init.display());
+    assert!(conf.contains(&init_line));
+    std::fs::write(
+        &sim.config,
+        conf.replace(
+            &init_line,
+            &format!("init_path = \"{}\"", init_link.display()),
+        ),
+    )
+    .unwrap();
+    let c = create(&sim, &link.join("b"), "l1");
+    let vmid = sim.cts()[0].0;
+    let raw = String::from_utf8_lossy(&sim.pct(&["config", &vmid.to_string()]).stdout).into_owned();
+    let canonical_init = init.canonicalize().unwrap();
+    assert!(
+        raw.contains(&format!("lxc.mount.entry: {} ", canonical_init.display())),
+        "{raw}"
+    );
+    let real = sim.dir.path().canonicalize().unwrap();
+    let rootfs = sim.conf_value(vmid, "rootfs").unwrap();
+    assert_eq!(rootfs, real.join("b/rootfs").display().to_string());
+    let mp0 = sim.conf_value(vmid, "mp0").unwrap();
+    assert!(
+        mp0.starts_with(&format!("{},mp=/data", real.join("real-volume").display())),
+        "{mp0}"
+    );
+    assert_eq!(c.run(0), "through-link\n");
+    c.delete();
+}

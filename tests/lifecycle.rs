@@ -347,3 +347,63 @@ fn the_shim_sits_in_cgroups_path_until_delete() {
         let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{h}/plx_parent"));
     }
 }
+
+/// `MemTotal`/`SwapTotal` of this host in MiB: the node's size for the pct backend.
+fn host_memory_mib() -> (String, String) {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|r| r.trim_start_matches(':').trim().strip_suffix("kB"))
+            .map(|v| (v.trim().parse::<u64>().unwrap() / 1024).to_string())
+            .unwrap()
+    };
+    (kib("MemTotal"), kib("SwapTotal"))
+}
+
+#[test]
+fn memory_and_swap_are_always_written() {
+    // Proxmox would put its 512 MiB defaults into a CT config without the keys.
+    let sim = Sim::new("memory_defaults");
+    let bundle = sim.bundle("b", "exit 0");
+    let c = create(&sim, &bundle, "m1");
+    let vmid = sim.cts()[0].0;
+    let (ram, swap) = host_memory_mib();
+    assert_eq!(
+        sim.conf_value(vmid, "memory"),
+        Some(ram),
+        "no limit is the whole node"
+    );
+    assert_eq!(sim.conf_value(vmid, "swap"), Some(swap));
+    assert_eq!(sim.conf_value(vmid, "lxc.cgroup2.memory.max"), None);
+    c.delete();
+
+    let sim = Sim::with_config(
+        "memory_defaults_cfg",
+        "default_memory = 300\ndefault_swap = 100\n",
+    );
+    let bundle = sim.bundle("b", "exit 0");
+    let c = create(&sim, &bundle, "m2");
+    let vmid = sim.cts()[0].0;
+    assert_eq!(sim.conf_value(vmid, "memory").as_deref(), Some("300"));
+    assert_eq!(sim.conf_value(vmid, "swap").as_deref(), Some("100"));
+    c.delete();
+}
+
+#[test]
+fn an_oci_apparmor_profile_never_becomes_the_cts_profile() {
+    // On a node a confined lxc-start cannot switch a CT to an OCI profile; the CT keeps
+    // Proxmox's. This host has no AppArmor: the profile is skipped with a warning.
+    let sim = Sim::with_config("apparmor_profile", "strict = false\n");
+    let bundle = sim.bundle("b", "echo ran");
+    edit_spec(&bundle, |spec| {
+        spec["process"]["apparmorProfile"] = "containers-default-0.50.1".into()
+    });
+    let c = create(&sim, &bundle, "aa1");
+    let vmid = sim.cts()[0].0;
+    let conf =
+        String::from_utf8_lossy(&sim.pct(&["config", &vmid.to_string()]).stdout).into_owned();
+    assert!(!conf.contains("lxc.apparmor.profile"), "{conf}");
+    assert_eq!(c.run(0), "ran\n");
+    c.delete();
+}

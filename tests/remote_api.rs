@@ -91,6 +91,26 @@ fn set_config(r: &ApiRemote, from: &str, to: &str) {
 fn refusals_leave_nothing_behind() {
     let r = ApiRemote::new("refusals_leave_nothing_behind", "sim,n2", "sim", "");
     let fp = r.api.fingerprint.clone();
+    // A storage the node does not list, before anything is uploaded (pve-sim's API has only
+    // `local`, with every content type, so a missing type cannot be shown here).
+    set_config(
+        &r,
+        "rootfs_storage = \"local\"",
+        "rootfs_storage = \"local-lvm\"",
+    );
+    refused(
+        &r,
+        "store",
+        "storage 'local-lvm' does not exist on node sim",
+    );
+    let cache = r.sim.sim_root.join("var/lib/vz/template/cache");
+    let uploaded = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(uploaded, 0, "a template was uploaded");
+    set_config(
+        &r,
+        "rootfs_storage = \"local-lvm\"",
+        "rootfs_storage = \"local\"",
+    );
     let wrong = fp.replace(&fp[..2], if &fp[..2] == "00" { "11" } else { "00" });
     set_config(&r, &fp, &wrong);
     refused(&r, "fp", "fingerprint mismatch");

@@ -36,10 +36,22 @@ fn lifecycle_over_ssh() {
     let conf = String::from_utf8_lossy(&sim.pct(&["config", &vmid]).stdout).into_owned();
     assert!(conf.contains("unprivileged: 1"), "{conf}");
     assert!(
-        conf.contains(&format!("rootfs: local:{vmid}/subvol-{vmid}-disk-0")),
+        conf.contains(&format!("rootfs: local-lvm:{vmid}/subvol-{vmid}-disk-0")),
         "{conf}"
     );
     assert!(conf.contains("entrypoint: /.proxmox-lxcri-init"), "{conf}");
+    // No limit: the node's whole RAM (read over SSH), not Proxmox's 512 MiB default.
+    let ram_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap();
+    assert!(
+        conf.contains(&format!("memory: {}\n", ram_kib / 1024)),
+        "{conf}"
+    );
     assert_eq!(r.templates().len(), 1, "the rootfs went up as one template");
 
     let out = c.run(3);
@@ -149,6 +161,37 @@ fn signals_and_exec_reach_the_remote_process() {
     assert!(c.stdout().contains("got-term"));
     c.delete();
     assert!(sim.cts().is_empty());
+}
+
+#[test]
+fn storages_without_the_content_type_are_refused_before_anything_is_made() {
+    // A stock node: `local` holds no CT volumes, `local-lvm` no templates.
+    for (extra, want) in [
+        (
+            "rootfs_storage = \"local\"\n",
+            "storage 'local' on node sim does not allow content type 'rootdir'",
+        ),
+        (
+            "storage = \"local-lvm\"\n",
+            "storage 'local-lvm' on node sim does not allow content type 'vztmpl'",
+        ),
+        (
+            "rootfs_storage = \"nope\"\n",
+            "storage 'nope' on node sim does not allow content type 'rootdir' (or does not exist)",
+        ),
+    ] {
+        let r = Remote::ssh("storage_content", extra);
+        let sim = &r.sim;
+        let bundle = sim.bundle("b", "true");
+        let out = sim.run(&["create", "--bundle", bundle.to_str().unwrap(), "c1"]);
+        assert!(!out.status.success(), "{extra}");
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(want), "{err:?} does not name {want:?}");
+        assert!(sim.cts().is_empty(), "no CT");
+        assert!(r.templates().is_empty(), "nothing uploaded");
+        assert!(!sim.state_root.join("c1").exists(), "no state dir left");
+    }
 }
 
 #[test]

@@ -26,13 +26,15 @@ fn read(p: &PathBuf) -> String {
         .to_string()
 }
 
-/// `key: value` of `pct config <vmid>`.
-fn conf_value(sim: &Sim, vmid: u32, key: &str) -> Option<String> {
-    let out = sim.pct(&["config", &vmid.to_string()]);
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-        l.strip_prefix(&format!("{key}: "))
-            .map(|v| v.trim().to_string())
-    })
+/// This host's `SwapTotal` in MiB: the node's swap for the pct backend.
+fn host_swap_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("SwapTotal:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .map(|v| v.trim().parse::<u64>().unwrap() / 1024)
+        .unwrap()
 }
 
 fn fails_with(out: &std::process::Output, text: &str) {
@@ -66,25 +68,35 @@ fn update_changes_the_ct_config_and_the_running_cgroup() {
     let c = create(&sim, &bundle, "u1");
     c.start();
     let vmid = vmid_of(&sim);
-    assert_eq!(conf_value(&sim, vmid, "memory").as_deref(), Some("256"));
+    assert_eq!(sim.conf_value(vmid, "memory").as_deref(), Some("256"));
     let limit = cg("memory", vmid, "memory.limit_in_bytes");
     assert_eq!(read(&limit), (256u64 << 20).to_string());
 
     // runc's flags.
     let u = sim.run(&["update", "--memory", "512m", "--pids-limit", "64", "u1"]);
     assert!(u.status.success(), "{}", stderr(&u));
-    assert_eq!(conf_value(&sim, vmid, "memory").as_deref(), Some("512"));
+    assert_eq!(sim.conf_value(vmid, "memory").as_deref(), Some("512"));
     assert_eq!(read(&limit), (512u64 << 20).to_string());
     assert_eq!(
-        conf_value(&sim, vmid, "lxc.cgroup2.pids.max").as_deref(),
+        sim.conf_value(vmid, "lxc.cgroup2.pids.max").as_deref(),
         Some("64")
     );
     assert_eq!(read(&cg("pids", vmid, "pids.max")), "64");
-    // Unlimited swap, as create maps a limit without swap.
+    // Unlimited swap, as create maps a limit without swap: the node's whole swap.
     let memsw: u64 = read(&cg("memory", vmid, "memory.memsw.limit_in_bytes"))
         .parse()
         .unwrap();
-    assert!(memsw >= 1 << 62, "swap not unlimited: {memsw}");
+    let swap_mib = host_swap_mib();
+    assert_eq!(
+        sim.conf_value(vmid, "swap"),
+        Some(swap_mib.to_string()),
+        "swap is the node's"
+    );
+    assert_eq!(
+        memsw,
+        (512 + swap_mib) << 20,
+        "swap not the node's whole swap"
+    );
 
     // LinuxResources on stdin, as CRI-O sends it.
     let mut child = sim
@@ -106,14 +118,14 @@ fn update_changes_the_ct_config_and_the_running_cgroup() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(conf_value(&sim, vmid, "memory").as_deref(), Some("300"));
-    assert_eq!(conf_value(&sim, vmid, "swap").as_deref(), Some("100"));
+    assert_eq!(sim.conf_value(vmid, "memory").as_deref(), Some("300"));
+    assert_eq!(sim.conf_value(vmid, "swap").as_deref(), Some("100"));
     assert_eq!(
-        conf_value(&sim, vmid, "lxc.cgroup2.memory.swap.max"),
+        sim.conf_value(vmid, "lxc.cgroup2.memory.swap.max"),
         None,
         "a swap limit ends the unlimited-swap raw key"
     );
-    assert_eq!(conf_value(&sim, vmid, "cpulimit").as_deref(), Some("0.5"));
+    assert_eq!(sim.conf_value(vmid, "cpulimit").as_deref(), Some("0.5"));
     assert_eq!(read(&limit), (300u64 << 20).to_string());
     assert_eq!(
         read(&cg("memory", vmid, "memory.memsw.limit_in_bytes")),
@@ -128,7 +140,7 @@ fn update_changes_the_ct_config_and_the_running_cgroup() {
         "the CT's inner cgroup follows on v1"
     );
     assert_eq!(
-        conf_value(&sim, vmid, "lxc.cgroup2.pids.max").as_deref(),
+        sim.conf_value(vmid, "lxc.cgroup2.pids.max").as_deref(),
         Some("max"),
         "the raw key is replaced, not repeated"
     );
@@ -160,6 +172,24 @@ fn update_changes_the_ct_config_and_the_running_cgroup() {
         (300u64 << 20).to_string(),
         "errors change nothing"
     );
+
+    // No limit: the node's whole RAM and swap, so Proxmox shows the truth; no raw keys.
+    let u = sim.run(&["update", "--memory=-1", "u1"]);
+    assert!(u.status.success(), "{}", stderr(&u));
+    let ram_mib = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .map(|v| v.trim().parse::<u64>().unwrap() / 1024)
+        .unwrap();
+    assert_eq!(sim.conf_value(vmid, "memory"), Some(ram_mib.to_string()));
+    assert_eq!(
+        sim.conf_value(vmid, "swap"),
+        Some(host_swap_mib().to_string())
+    );
+    assert_eq!(sim.conf_value(vmid, "lxc.cgroup2.memory.max"), None);
+    assert_eq!(read(&limit), (ram_mib << 20).to_string());
 
     assert!(sim.run(&["kill", "u1", "KILL"]).status.success());
     assert_eq!(c.wait(), 137);

@@ -55,6 +55,7 @@ sim_node_config() {
 backend = "$1"
 node = "$2"
 storage = "local"
+rootfs_storage = "local"
 strict = false
 vmid_range = $3
 node_version = "6.1.10"

@@ -70,6 +70,39 @@ pub fn parse_next_id(data: &Value) -> Option<u32> {
     lenient::as_u32(data)
 }
 
+/// RAM and swap in MiB from `GET /nodes/{node}/status`'s `data` (`memory.total`,
+/// `swap.total` in bytes).
+pub fn parse_node_memory(data: &Value) -> Option<(u64, u64)> {
+    let total = |k: &str| lenient::as_u64(data.get(k)?.get("total")?);
+    Some((total("memory")? >> 20, total("swap")? >> 20))
+}
+
+/// `(storage, content types)` of `GET /nodes/{node}/storage`'s `data`; disabled storages are
+/// listed without content (Proxmox cannot put anything there).
+pub fn parse_node_storages(data: &Value) -> Vec<(String, Vec<String>)> {
+    let Some(list) = data.as_array() else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|s| {
+            let id = s.get("storage")?.as_str()?.to_string();
+            let enabled = s
+                .get("enabled")
+                .map_or(true, |e| lenient::as_u32(e) != Some(0));
+            let content = s
+                .get("content")
+                .and_then(Value::as_str)
+                .filter(|_| enabled)
+                .unwrap_or_default()
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect();
+            Some((id, content))
+        })
+        .collect()
+}
+
 impl Client {
     pub fn nodes(&self) -> Result<Vec<NodeInfo>, ApiError> {
         let path = "/nodes";
@@ -103,6 +136,19 @@ impl Client {
     /// The CT config with pending changes applied, as Proxmox returns it.
     pub fn ct_config(&self, node: &str, vmid: impl Into<u32>) -> Result<Value, ApiError> {
         self.get(&format!("/nodes/{node}/lxc/{}/config", vmid.into()), &[])
+    }
+
+    /// The node's RAM and swap in MiB (`GET /nodes/{node}/status`).
+    pub fn node_memory(&self, node: &str) -> Result<Option<(u64, u64)>, ApiError> {
+        let data = self.get(&format!("/nodes/{node}/status"), &[])?;
+        Ok(parse_node_memory(&data))
+    }
+
+    /// `GET /nodes/{node}/storage`: every storage the node sees, with its content types.
+    pub fn node_storages(&self, node: &str) -> Result<Vec<(String, Vec<String>)>, ApiError> {
+        let path = format!("/nodes/{node}/storage");
+        let data = self.get(&path, &[])?;
+        Ok(parse_node_storages(&data))
     }
 
     /// Volumes of one content type (e.g. `vztmpl`) on a storage.
@@ -171,6 +217,38 @@ mod tests {
         assert_eq!(parse_next_id(&data(r#"{"data":"123"}"#)), Some(123));
         assert_eq!(parse_next_id(&data(r#"{"data":104}"#)), Some(104));
         assert_eq!(parse_next_id(&data(r#"{"data":null}"#)), None);
+    }
+
+    #[test]
+    fn node_memory_in_mib() {
+        let d = data(
+            r#"{"data": {"memory": {"total": 16710107136, "used": 1, "free": 2},
+            "swap": {"total": "8589930496", "used": 0}, "uptime": 5}}"#,
+        );
+        assert_eq!(parse_node_memory(&d), Some((15936, 8191)));
+        assert_eq!(
+            parse_node_memory(&data(r#"{"data": {"memory": {}}}"#)),
+            None
+        );
+    }
+
+    #[test]
+    fn node_storages_with_content() {
+        let d = data(
+            r#"{"data": [{"storage": "local", "type": "dir", "content": "iso,vztmpl,backup", "enabled": 1},
+            {"storage": "local-lvm", "type": "lvmthin", "content": "rootdir,images"},
+            {"storage": "off", "content": "rootdir", "enabled": "0"}]}"#,
+        );
+        let s = parse_node_storages(&d);
+        assert_eq!(
+            s[0],
+            (
+                "local".into(),
+                vec!["iso".into(), "vztmpl".into(), "backup".into()]
+            )
+        );
+        assert_eq!(s[1].1, ["rootdir", "images"]);
+        assert!(s[2].1.is_empty(), "a disabled storage takes nothing");
     }
 
     #[test]

@@ -92,6 +92,13 @@ impl Api {
         }
     }
 
+    /// Refuse storages without the content types the runtime needs (one request).
+    fn check_storages(&self) -> Result<(), BackendError> {
+        use super::storages::{check, needs, Listing};
+        let all = self.client()?.node_storages(&self.node).map_err(api_err)?;
+        check(&Listing::Full(all), &needs(&self.cfg), &self.node).map_err(BackendError::Other)
+    }
+
     fn post_task(
         &self,
         vmid: Vmid,
@@ -214,8 +221,20 @@ impl Backend for Api {
         false
     }
 
+    fn node_memory(&self) -> Option<(u64, u64)> {
+        // Unknown (an error, or a token without Sys.Audit) only costs the truthful "no limit".
+        match self.client().ok()?.node_memory(&self.node) {
+            Ok(m) => m,
+            Err(e) => {
+                log::debug!("node {}: memory size unknown: {e}", self.node);
+                None
+            }
+        }
+    }
+
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
         self.check_node()?;
+        self.check_storages()?;
         super::ship::template(self, rootfs, init)
     }
 
@@ -225,7 +244,7 @@ impl Backend for Api {
             ("ostemplate", template.to_string()),
             (
                 "rootfs",
-                format!("{}:{}", self.cfg.storage, self.cfg.rootfs_size),
+                format!("{}:{}", self.cfg.rootfs_storage, self.cfg.rootfs_size),
             ),
         ];
         for (k, v) in &ct.options {

@@ -10,6 +10,7 @@ pub mod run;
 pub mod shell;
 mod ship;
 pub mod ssh;
+pub(crate) mod storages;
 
 use std::path::Path;
 
@@ -79,6 +80,11 @@ pub trait Backend {
     /// bound in); for a remote node `rootfs` plus `init` packed, uploaded unless the storage has
     /// that template already.
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError>;
+    /// The node's RAM and swap in MiB (`/proc/meminfo`'s totals), which "no memory limit" is
+    /// written as; `None` when unknown (the mapping then falls back to raw keys).
+    fn node_memory(&self) -> Option<(u64, u64)> {
+        None
+    }
     /// Create the CT from `template`; `VmidTaken` if the VMID is in use. Nothing is left behind
     /// on error.
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError>;
@@ -167,6 +173,17 @@ pub(crate) fn known_error(vmid: Vmid, msg: &str, creating: bool) -> Option<Backe
     }
 }
 
+/// `MemTotal` and `SwapTotal` of a `/proc/meminfo` text, in MiB (rounded down).
+pub(crate) fn meminfo_totals(text: &str) -> Option<(u64, u64)> {
+    let kib = |name: &str| {
+        text.lines().find_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix(':')?;
+            rest.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()
+        })
+    };
+    Some((kib("MemTotal")? / 1024, kib("SwapTotal")? / 1024))
+}
+
 /// `update`'s notes for the raw keys a remote backend cannot set or drop.
 pub(crate) fn raw_keys_left_out(ct: &CtConfig, unset: &[String], why: &str) -> Vec<String> {
     ct.lxc
@@ -189,5 +206,19 @@ pub fn from_config(cfg: &Config) -> Box<dyn Backend> {
         BackendKind::Pct => Box::new(pct::Pct::new(cfg)),
         BackendKind::Ssh => Box::new(ssh::Ssh::new(cfg)),
         BackendKind::Api => Box::new(api::Api::new(cfg)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn meminfo_totals_in_mib() {
+        let text = "MemTotal:       16318480 kB\nMemFree:   1 kB\nSwapCached: 0 kB\nSwapTotal:       1048572 kB\n";
+        assert_eq!(super::meminfo_totals(text), Some((15936, 1023)));
+        assert_eq!(super::meminfo_totals("MemTotal: 2048 kB\n"), None);
+        assert_eq!(
+            super::meminfo_totals("MemTotal: x kB\nSwapTotal: 0 kB\n"),
+            None
+        );
     }
 }

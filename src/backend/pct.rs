@@ -286,6 +286,12 @@ impl Backend for Pct {
         from_pveversion_output(&out.stdout, &name)
     }
 
+    fn node_memory(&self) -> Option<(u64, u64)> {
+        // This host is the node.
+        let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+        super::meminfo_totals(&text)
+    }
+
     fn template(&self, _rootfs: &Path, _init: &Path) -> Result<String, BackendError> {
         self.ensure_template()?;
         Ok(self.template.to_string_lossy().into_owned())

@@ -18,6 +18,9 @@ use crate::vztmpl::Packed;
 pub struct Ssh {
     shell: NodeShell,
     storage: String,
+    rootfs_storage: String,
+    needs: [super::storages::Need; 2],
+    node: String,
     rootfs_size: u32,
     /// pmxcfs and Proxmox's config locks on the node, for the raw keys an older node needs.
     pve_dir: String,
@@ -37,10 +40,36 @@ impl Ssh {
         Ssh {
             shell: NodeShell::new(cfg, &cfg.node_name()),
             storage: cfg.storage.clone(),
+            rootfs_storage: cfg.rootfs_storage.clone(),
+            needs: super::storages::needs(cfg),
+            node: cfg.node_name(),
             rootfs_size: cfg.rootfs_size,
             pve_dir: cfg.pct.pve_dir.display().to_string(),
             lock_dir: cfg.pct.lock_dir.display().to_string(),
         }
+    }
+
+    /// Refuse storages without the content types the runtime needs, in one round trip.
+    fn check_storages(&self) -> Result<(), BackendError> {
+        use super::storages::{check, status_names, Listing};
+        let script = "pvesm status --content vztmpl && echo @@ && pvesm status --content rootdir";
+        let argv = ["sh", "-c", script].map(String::from);
+        let out = self.shell.run(&argv, b"")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let Some((tmpl, rootdir)) = text
+            .split_once("@@\n")
+            .filter(|_| out.exit == RemoteExit::Code(0))
+        else {
+            return Err(BackendError::Command {
+                cmd: "pvesm status --content".into(),
+                msg: one_line(&String::from_utf8_lossy(&out.stderr)),
+            });
+        };
+        let listing = Listing::PerContent(vec![
+            ("vztmpl", status_names(tmpl)),
+            ("rootdir", status_names(rootdir)),
+        ]);
+        check(&listing, &self.needs, &self.node).map_err(BackendError::Other)
     }
 
     /// The node's file for volume `volid` (`pvesm path`).
@@ -102,14 +131,23 @@ impl RunsPct for Ssh {
 }
 
 impl Backend for Ssh {
+    fn node_memory(&self) -> Option<(u64, u64)> {
+        let argv = ["cat", "/proc/meminfo"].map(String::from);
+        let out = self.shell.run(&argv, b"").ok()?;
+        (out.exit == RemoteExit::Code(0))
+            .then(|| super::meminfo_totals(&String::from_utf8_lossy(&out.stdout)))
+            .flatten()
+    }
+
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
+        self.check_storages()?;
         super::ship::template(self, rootfs, init)
     }
 
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
         let mut args = create_args(vmid, template, ct);
         args.push("--rootfs".into());
-        args.push(format!("{}:{}", self.storage, self.rootfs_size));
+        args.push(format!("{}:{}", self.rootfs_storage, self.rootfs_size));
         if ct.lxc.is_empty() {
             return self.checked(vmid, &args).map(drop);
         }

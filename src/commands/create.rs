@@ -88,7 +88,7 @@ fn create(
     let config_path = bundle.join("config.json");
     let mut spec =
         Spec::load(&config_path).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
-    let process = spec
+    let mut process = spec
         .process()
         .clone()
         .ok_or_else(|| anyhow!("{}: process is not set", config_path.display()))?;
@@ -105,6 +105,12 @@ fn create(
     }
     let terminal = process.terminal() == Some(true);
     let remote = backend.is_remote();
+    if !remote {
+        // Decided now, before any CT exists (a remote CT: spec::remote).
+        crate::apparmor::settle(&mut process, cfg.strict)
+            .map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
+        spec.set_process(Some(process.clone()));
+    }
     if remote && spec.hooks().is_some() {
         let msg = format!(
             "{}: hooks: not run for a CT on another node",
@@ -133,6 +139,8 @@ fn create(
     if !init.is_file() {
         bail!("init binary {} does not exist", init.display());
     }
+    // Like every host path the CT config names: without symlinks (docs/mapping.md).
+    let init = std::fs::canonicalize(&init).unwrap_or(init);
     if let Some(mounts) = spec.mounts().clone() {
         let resolved = mounts
             .into_iter()
@@ -142,6 +150,11 @@ fn create(
             })
             .collect();
         spec.set_mounts(Some(resolved));
+    }
+    // Before LXC opens any of them (a remote CT's rootfs is packed, never mounted over).
+    if !remote {
+        crate::rootfs::refuse_special_files(&spec, &rootfs)
+            .map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
     }
     // A remote CT joins nothing of this host's (spec::remote refuses or warns).
     let ns_paths = if remote {
@@ -177,6 +190,11 @@ fn create(
         },
         // A remote node's devices cannot be looked at from here; Proxmox checks them itself.
         host_devices: (!remote).then(|| spec::host_devices(&spec)),
+        canonical: spec::host_paths(&spec, &bundle),
+        memory: spec::MemoryDefaults {
+            node: backend.node_memory(),
+            fallback: (cfg.default_memory > 0).then_some((cfg.default_memory, cfg.default_swap)),
+        },
     };
     let mut mapped = spec::map(&spec, &map_ctx).map_err(|e| {
         anyhow!(
@@ -414,20 +432,21 @@ pub(crate) fn ns_paths(spec: &Spec, root: &Path) -> anyhow::Result<BTreeMap<Stri
         .as_ref()
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
-    for ns in nss {
+    for (i, ns) in nss.iter().enumerate() {
         let Some(path) = ns.path() else { continue };
+        let field = format!("config.json: linux.namespaces[{i}].path");
         let name = match ns.typ() {
             LinuxNamespaceType::Network => "net",
             LinuxNamespaceType::Ipc => "ipc",
             LinuxNamespaceType::Uts => "uts",
             LinuxNamespaceType::Pid => "pid",
-            other => bail!("config.json: linux.namespaces: joining a {other:?} namespace by path is not supported"),
+            other => bail!("{field}: joining a {other:?} namespace by path is not supported"),
         };
-        if !Path::new(path).exists() {
-            bail!(
-                "config.json: linux.namespaces: {name} namespace {} does not exist",
-                path.display()
-            );
+        // As runc: the file must be a namespace of the declared type, checked before any CT.
+        match crate::nsfile::ns_type(path) {
+            Ok(t) if t == name => {}
+            Ok(t) => bail!("{field}: {} is a {t} namespace, not {name}", path.display()),
+            Err(e) => bail!("{field}: {}: {e}", path.display()),
         }
         let path = if name == "pid" {
             pod_pid_ns(path, root)?
@@ -465,7 +484,7 @@ fn pod_pid_ns(path: &Path, root: &Path) -> anyhow::Result<PathBuf> {
     };
     if same(path, Path::new("/proc/self/ns/pid")) {
         bail!(
-            "config.json: linux.namespaces: pid namespace {} is the host's; a CT cannot join it",
+            "config.json: linux.namespaces (pid): {} is the host's pid namespace; a CT cannot join it",
             path.display()
         );
     }

@@ -35,10 +35,12 @@ pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<
         Status::Running => {}
         s => bail!("cannot exec in a {s} container: {}", args.id),
     }
-    let process = process(&spec, args)?;
+    let mut process = process(&spec, args)?;
     if st.init_pid.is_none() && st.config.backend != crate::config::BackendKind::Pct {
         return remote(&st, process, args);
     }
+    crate::apparmor::settle(&mut process, st.config.strict)
+        .map_err(|e| anyhow!("exec {}: {e}", args.id))?;
     let terminal = process.terminal() == Some(true) && args.detach;
     if terminal && args.console_socket.is_none() {
         bail!("exec {}: process.terminal needs --console-socket", args.id);
@@ -243,6 +245,9 @@ fn process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
     }
     if args.no_new_privs {
         p.set_no_new_privileges(Some(true));
+    }
+    if let Some(profile) = &args.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
     }
     if !args.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();

@@ -40,7 +40,8 @@ pub fn run(ctx: &Ctx, args: &UpdateArgs) -> anyhow::Result<()> {
         }
         log::warn!("update {id}: linux.resources.{f}: unknown field, ignored");
     }
-    let upd = spec::resources_to_ct(&res, strict).map_err(|e| match e {
+    let backend = crate::backend::from_config(&st.config);
+    let upd = spec::resources_to_ct(&res, strict, backend.node_memory()).map_err(|e| match e {
         MapError::Unsupported { field, reason } | MapError::Invalid { field, reason } => {
             anyhow!("update {id}: {field}: {reason}")
         }
@@ -52,7 +53,7 @@ pub fn run(ctx: &Ctx, args: &UpdateArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let (vmid, init) = super::pause::ct_of(&st)?;
-    let notes = crate::backend::from_config(&st.config).update(vmid, init, &upd.ct, &upd.unset)?;
+    let notes = backend.update(vmid, init, &upd.ct, &upd.unset)?;
     for n in notes {
         log::warn!("update {id}: {n}");
     }
@@ -254,7 +255,7 @@ mod tests {
             })
         );
         let r: LinuxResources = serde_json::from_value(v).unwrap();
-        let m = spec::resources_to_ct(&r, true).unwrap();
+        let m = spec::resources_to_ct(&r, true, None).unwrap();
         assert_eq!(m.ct.options["memory"], "256");
         assert_eq!(m.ct.options["cpulimit"], "0.5");
         let e = apply_flags(&mut json!({}), &args(&["--memory", "lots"])).unwrap_err();

@@ -1,5 +1,6 @@
-//! The caller's side of `MapContext::bind_kinds`: which bind sources to look at, and a helper that
-//! looks. This is the only part of `spec` that touches the filesystem; `map` never calls it.
+//! The caller's side of `MapContext::bind_kinds` and `MapContext::canonical`: which host paths to
+//! look at, and helpers that look. This is the only part of `spec` that touches the filesystem;
+//! `map` never calls it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,28 @@ pub fn bind_kinds(spec: &Spec, bundle: &Path) -> BTreeMap<PathBuf, BindKind> {
         .collect()
 }
 
+/// The rootfs and every bind source with all symlinks resolved (`realpath`), keyed as `map`
+/// looks them up: the rootfs by its lexically resolved path, bind sources as [`bind_sources`]
+/// lists them. A real node walks these paths without following symlinks and refuses any
+/// ("symlink encountered at", pve-container src/PVE/LXC.pm), and CRI-O's sources often sit
+/// below `/var/run` (a link to `/run`). Paths that do not resolve are left out.
+pub fn host_paths(spec: &Spec, bundle: &Path) -> BTreeMap<PathBuf, PathBuf> {
+    let root = spec.root().as_ref().map(|r| {
+        (
+            super::paths::resolve(bundle, r.path()),
+            bundle.join(r.path()),
+        )
+    });
+    root.into_iter()
+        .chain(
+            bind_sources(spec, bundle)
+                .into_iter()
+                .map(|p| (p.clone(), p)),
+        )
+        .filter_map(|(key, p)| Some((key, std::fs::canonicalize(p).ok()?)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
@@ -73,5 +96,26 @@ mod tests {
         assert_eq!(kinds.len(), 2);
         assert_eq!(kinds[dir.path()], BindKind::Dir);
         assert_eq!(kinds[&file], BindKind::File);
+    }
+
+    #[test]
+    fn host_paths_resolve_every_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap().join("real");
+        std::fs::create_dir_all(real.join("bundle/rootfs")).unwrap();
+        std::fs::create_dir_all(real.join("vol")).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("link")).unwrap();
+        std::os::unix::fs::symlink("vol", real.join("vol-link")).unwrap();
+        let link = dir.path().join("link");
+        let spec = spec_with(&format!(
+            r#"{{"mounts": [{{"destination": "/v", "type": "bind", "source": "{l}/vol-link"}},
+            {{"destination": "/gone", "type": "bind", "source": "/nonexistent/x"}}]}}"#,
+            l = link.display()
+        ));
+        let bundle = link.join("bundle");
+        let paths = host_paths(&spec, &bundle);
+        assert_eq!(paths[&bundle.join("rootfs")], real.join("bundle/rootfs"));
+        assert_eq!(paths[&link.join("vol-link")], real.join("vol"));
+        assert_eq!(paths.len(), 2, "a missing source is left out: {paths:?}");
     }
 }

@@ -43,7 +43,7 @@ mod node_tests;
 #[cfg(test)]
 mod testutil;
 
-pub use bindkinds::{bind_kinds, bind_sources};
+pub use bindkinds::{bind_kinds, bind_sources, host_paths};
 pub use devices::{host_devices, HostDevice};
 
 /// The tag every CT we create carries (`list` and garbage collection look for it).
@@ -99,6 +99,26 @@ pub struct MapContext {
     /// `None` when the node's devices cannot be looked at from here (a remote node): `devN`
     /// entries are then written unchecked and Proxmox checks that the path is a device.
     pub host_devices: Option<BTreeMap<PathBuf, HostDevice>>,
+    /// The rootfs and bind sources with every symlink resolved (Proxmox refuses a host path
+    /// with a symlink on the way), keyed by the lexically resolved rootfs and the paths
+    /// [`bind_sources`] lists. Fill it with [`host_paths`]; a path missing here is written as it is.
+    pub canonical: BTreeMap<PathBuf, PathBuf>,
+    /// What `memory`/`swap` become when config.json sets no limit (docs/mapping.md, memory).
+    pub memory: MemoryDefaults,
+}
+
+/// Memory and swap for a CT whose config.json sets no limit. Proxmox writes `memory: 512` and
+/// `swap: 512` into a CT config without the keys (pve-container src/PVE/API2/LXC.pm), so the
+/// mapping always writes both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryDefaults {
+    /// The node's RAM and swap in MiB (`MemTotal`, `SwapTotal`): "no limit" is written as the
+    /// whole node, which is what the CT may use and what the Proxmox UI then shows. `None`
+    /// (unknown, e.g. a remote node) falls back to raw `lxc.cgroup2.memory.* = max` keys.
+    pub node: Option<(u64, u64)>,
+    /// The runtime config's `default_memory`/`default_swap` in MiB, for containers without a
+    /// limit; `None` (`default_memory = 0`) means no limit.
+    pub fallback: Option<(u64, u64)>,
 }
 
 /// The result: the CT config to create, plus what was not expressed (non-strict mode).
@@ -247,10 +267,12 @@ pub struct ResourcesUpdate {
 }
 
 /// `update --resources`: the CT keys for new `LinuxResources`, by the rules `map` uses for
-/// `linux.resources`; only what is given changes (see docs/mapping.md).
+/// `linux.resources`; only what is given changes (see docs/mapping.md). `node_memory` is the
+/// node's RAM and swap in MiB when known (`MemoryDefaults::node`): "no limit" becomes them.
 pub fn resources_to_ct(
     res: &oci_spec::runtime::LinuxResources,
     strict: bool,
+    node_memory: Option<(u64, u64)>,
 ) -> Result<ResourcesUpdate, MapError> {
     let ctx = MapContext {
         id: String::new(),
@@ -263,6 +285,12 @@ pub fn resources_to_ct(
         // `update` touches only resources, which no version gates.
         node: NodeCaps::oldest(),
         host_devices: None,
+        canonical: BTreeMap::new(),
+        // An update's "no limit" is explicit: the configured default does not apply.
+        memory: MemoryDefaults {
+            node: node_memory,
+            fallback: None,
+        },
     };
     let mut m = Mapper::new(&ctx);
     resources::map_update(res, &mut m)?;

@@ -217,6 +217,7 @@ fn bind(
             format!("{} does not exist", src.display()),
         ));
     };
+    let src = m.ctx.canonical.get(&src).cloned().unwrap_or(src);
     let src_s = src
         .to_str()
         .ok_or_else(|| invalid(format!("{f}.source"), "not valid UTF-8"))?;
@@ -399,6 +400,23 @@ mod tests {
         let mut c = c;
         c.unprivileged = false;
         assert_eq!(opt(&map_ok(&spec, &c), "mp1"), Some("/srv/logs,mp=/logs"));
+    }
+
+    #[test]
+    fn bind_sources_are_written_canonical() {
+        let spec = spec_with(
+            r#"{"mounts": [{"destination": "/data", "type": "bind", "source": "/var/run/d", "options": ["bind"]},
+            {"destination": "/etc/f", "type": "bind", "source": "/var/run/f", "options": ["bind"]}]}"#,
+        );
+        let mut c = with_kinds(&[
+            ("/var/run/d", BindKind::Dir),
+            ("/var/run/f", BindKind::File),
+        ]);
+        c.canonical.insert("/var/run/d".into(), "/run/d".into());
+        c.canonical.insert("/var/run/f".into(), "/run/f".into());
+        let m = map_ok(&spec, &c);
+        assert_eq!(opt(&m, "mp0"), Some("/run/d,mp=/data,idmap=passthrough"));
+        assert_eq!(entries(&m), ["/run/f etc/f none bind,create=file 0 0"]);
     }
 
     #[test]

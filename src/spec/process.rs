@@ -41,7 +41,14 @@ pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
                 "must be a single profile name",
             ));
         }
-        m.lxc("lxc.apparmor.profile", profile);
+        // Never the CT's `lxc.apparmor.profile`: a confined lxc-start cannot switch to it. The
+        // shim applies it to the workload (src/apparmor.rs); an Entrypoint has no shim.
+        if !m.is_init() {
+            m.unsupported(
+                "process.apparmorProfile",
+                "the CT keeps Proxmox's AppArmor profile and there is no shim to apply it",
+            )?;
+        }
     }
     if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
         if has_ctl(label) || is_outer_quoted(label) {
@@ -489,10 +496,18 @@ mod tests {
             r#"{"process": {"apparmorProfile": "containers-default-0.50.0", "selinuxLabel": "system_u:system_r:container_t:s0"}}"#,
         );
         let m = map_ok(&spec, &ctx());
-        assert_eq!(
-            lxc(&m, "lxc.apparmor.profile"),
-            ["containers-default-0.50.0"]
-        );
+        // The CT keeps Proxmox's profile; the shim applies this one to the workload.
+        assert!(lxc(&m, "lxc.apparmor.profile").is_empty());
+        assert!(m.warnings.is_empty());
+        assert!(is_unsupported(
+            &map_err(&spec, &entry_ctx()),
+            "process.apparmorProfile"
+        ));
+        let spec = spec_with(r#"{"process": {"apparmorProfile": "a b"}}"#);
+        assert!(is_invalid(
+            &map_err(&spec, &ctx()),
+            "process.apparmorProfile"
+        ));
         assert_eq!(
             lxc(&m, "lxc.selinux.context"),
             ["system_u:system_r:container_t:s0"]

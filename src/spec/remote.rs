@@ -101,6 +101,17 @@ pub fn adapt(
             );
         }
     }
+    if spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.apparmor_profile().as_deref())
+        .is_some_and(|p| !p.is_empty())
+    {
+        lose(
+            "process.apparmorProfile".into(),
+            "the CT's processes run under Proxmox's own AppArmor profile".into(),
+        );
+    }
     // The local init is bound in by a mount entry; binds are copied; prlimits travel to `exec`.
     let copies = binds(spec, bundle);
     // runc's masks keep a root workload from the host's /proc and /sys; in a remote CT the
@@ -420,6 +431,9 @@ mod tests {
 
     #[test]
     fn what_cannot_travel_is_named() {
+        let aa = r#"{"process": {"apparmorProfile": "containers-default-0.50.1"}}"#;
+        let e = remote(aa, true).unwrap_err();
+        assert!(e.to_string().contains("process.apparmorProfile"), "{e}");
         let caps = r#"{"process": {"capabilities": {"bounding": ["CAP_CHOWN"]}}}"#;
         let e = remote(caps, true).unwrap_err();
         assert!(e.to_string().contains("process.capabilities"), "{e}");

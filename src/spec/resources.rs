@@ -1,8 +1,10 @@
 //! `linux.resources` -> `memory`, `swap`, `cpulimit`, `cpuunits` and raw `lxc.cgroup2.*`.
 //!
-//! Proxmox applies `memory`/`swap` defaults (512 MiB each) to every CT that lacks the keys; OCI
-//! "no limit" therefore becomes raw `lxc.cgroup2.memory.{max,high,swap.max} = max`, which LXC
-//! writes after Proxmox's own values.
+//! Proxmox applies `memory`/`swap` defaults (512 MiB each) to every CT that lacks the keys, so
+//! both are always written: from the limit, else the runtime's configured default, else (OCI
+//! "no limit") the node's whole RAM and swap. Only when the node's size is unknown does "no
+//! limit" become raw `lxc.cgroup2.memory.{max,high,swap.max} = max`, which LXC writes after
+//! Proxmox's own values.
 
 use std::collections::BTreeMap;
 
@@ -46,6 +48,7 @@ fn memory(mem: Option<&LinuxMemory>, m: &mut Mapper) -> Result<(), MapError> {
     let limit = mem.and_then(|x| x.limit()).filter(|l| *l > 0);
     // OCI swap is memory+swap; -1 is unlimited; 0 (or unset) leaves it alone (= unlimited).
     let swap = mem.and_then(|x| x.swap()).filter(|s| *s != 0);
+    let defaults = m.ctx.memory;
     match limit {
         Some(limit) => {
             let mib = ceil_div(limit, MIB).max(MIN_MEMORY_MIB);
@@ -55,7 +58,7 @@ fn memory(mem: Option<&LinuxMemory>, m: &mut Mapper) -> Result<(), MapError> {
                 m.lxc("lxc.cgroup2.memory.max", limit.to_string());
             }
             match swap {
-                None | Some(-1) => m.lxc("lxc.cgroup2.memory.swap.max", "max"),
+                None | Some(-1) => unlimited_swap(defaults, m),
                 Some(s) if s < limit => {
                     return Err(invalid(
                         format!("{F}.swap"),
@@ -72,14 +75,39 @@ fn memory(mem: Option<&LinuxMemory>, m: &mut Mapper) -> Result<(), MapError> {
                     "a swap limit needs a memory limit",
                 ));
             }
-            m.lxc("lxc.cgroup2.memory.max", "max");
-            m.lxc("lxc.cgroup2.memory.high", "max");
-            m.lxc("lxc.cgroup2.memory.swap.max", "max");
+            match (defaults.fallback, defaults.node) {
+                (Some((mem, sw)), _) => {
+                    m.set("memory", (mem as i64).max(MIN_MEMORY_MIB).to_string());
+                    if swap == Some(-1) {
+                        unlimited_swap(defaults, m);
+                    } else {
+                        m.set("swap", sw.to_string());
+                    }
+                }
+                // No limit: the whole node, so `pct config` and the UI show what the CT may use.
+                (None, Some((ram, sw))) => {
+                    m.set("memory", (ram as i64).max(MIN_MEMORY_MIB).to_string());
+                    m.set("swap", sw.to_string());
+                }
+                (None, None) => {
+                    m.lxc("lxc.cgroup2.memory.max", "max");
+                    m.lxc("lxc.cgroup2.memory.high", "max");
+                    m.lxc("lxc.cgroup2.memory.swap.max", "max");
+                }
+            }
         }
     }
     match mem {
         Some(mem) => memory_extras(mem, m),
         None => Ok(()),
+    }
+}
+
+/// Swap without a limit next to a memory limit: the node's whole swap when known, else raw `max`.
+fn unlimited_swap(defaults: super::MemoryDefaults, m: &mut Mapper) {
+    match defaults.node {
+        Some((_, sw)) => m.set("swap", sw.to_string()),
+        None => m.lxc("lxc.cgroup2.memory.swap.max", "max"),
     }
 }
 
@@ -439,6 +467,7 @@ fn update_memory(mem: &LinuxMemory, m: &mut Mapper) -> Result<(), MapError> {
 mod tests {
     use super::super::testutil::*;
     use super::super::Mapped;
+    use super::super::{MapContext, MemoryDefaults};
     use super::*;
 
     #[test]
@@ -492,6 +521,71 @@ mod tests {
             &ctx(),
         );
         assert_eq!(lxc(&m, "lxc.cgroup2.memory.max"), ["max"]);
+    }
+
+    fn with_memory(node: Option<(u64, u64)>, fallback: Option<(u64, u64)>) -> MapContext {
+        MapContext {
+            memory: MemoryDefaults { node, fallback },
+            ..ctx()
+        }
+    }
+
+    #[test]
+    fn no_limit_is_the_whole_node_when_its_size_is_known() {
+        let c = with_memory(Some((64000, 8192)), None);
+        for mem in ["{}", r#"{"limit": -1}"#, r#"{"limit": 0, "swap": -1}"#] {
+            let spec = spec_with(&format!(
+                r#"{{"linux": {{"resources": {{"memory": {mem}}}}}}}"#
+            ));
+            let m = map_ok(&spec, &c);
+            assert_eq!(opt(&m, "memory"), Some("64000"), "{mem}");
+            assert_eq!(opt(&m, "swap"), Some("8192"), "{mem}");
+            assert!(
+                m.ct.lxc
+                    .iter()
+                    .all(|(k, _)| !k.starts_with("lxc.cgroup2.memory")),
+                "{mem}"
+            );
+        }
+        // A limit without a swap limit: the node's whole swap.
+        let spec = spec_with(r#"{"linux": {"resources": {"memory": {"limit": 268435456}}}}"#);
+        let m = map_ok(&spec, &c);
+        assert_eq!(opt(&m, "memory"), Some("256"));
+        assert_eq!(opt(&m, "swap"), Some("8192"));
+        assert!(lxc(&m, "lxc.cgroup2.memory.swap.max").is_empty());
+        // A node without swap.
+        let m = map_ok(&spec_with("{}"), &with_memory(Some((2048, 0)), None));
+        assert_eq!(opt(&m, "swap"), Some("0"));
+    }
+
+    #[test]
+    fn configured_default_applies_without_a_limit_only() {
+        let c = with_memory(Some((64000, 8192)), Some((1024, 256)));
+        let m = map_ok(&spec_with("{}"), &c);
+        assert_eq!(opt(&m, "memory"), Some("1024"));
+        assert_eq!(opt(&m, "swap"), Some("256"));
+        assert!(m
+            .ct
+            .lxc
+            .iter()
+            .all(|(k, _)| !k.starts_with("lxc.cgroup2.memory")));
+        // swap -1 asks for unlimited swap next to the default memory.
+        let spec = spec_with(r#"{"linux": {"resources": {"memory": {"swap": -1}}}}"#);
+        assert_eq!(opt(&map_ok(&spec, &c), "swap"), Some("8192"));
+        let spec = spec_with(
+            r#"{"linux": {"resources": {"memory": {"limit": 536870912, "swap": 1073741824}}}}"#,
+        );
+        let m = map_ok(&spec, &c);
+        assert_eq!(opt(&m, "memory"), Some("512"));
+        assert_eq!(opt(&m, "swap"), Some("512"));
+        // Below Proxmox's minimum the default is raised to it; unknown node size keeps raw max.
+        let m = map_ok(&spec_with("{}"), &with_memory(None, Some((8, 0))));
+        assert_eq!(opt(&m, "memory"), Some("16"));
+        assert_eq!(opt(&m, "swap"), Some("0"));
+        let spec = spec_with(r#"{"linux": {"resources": {"memory": {"swap": -1}}}}"#);
+        let m = map_ok(&spec, &with_memory(None, Some((1024, 0))));
+        assert_eq!(opt(&m, "swap"), None);
+        assert_eq!(lxc(&m, "lxc.cgroup2.memory.swap.max"), ["max"]);
     }
 
     #[test]
@@ -726,7 +820,7 @@ mod tests {
 
     fn update(json: &str, strict: bool) -> Result<Mapped, MapError> {
         let res: LinuxResources = serde_json::from_str(json).unwrap();
-        let u = super::super::resources_to_ct(&res, strict)?;
+        let u = super::super::resources_to_ct(&res, strict, None)?;
         Ok(Mapped {
             ct: u.ct,
             warnings: u.warnings,
@@ -738,7 +832,9 @@ mod tests {
     fn a_new_memory_limit_drops_the_raw_memory_keys() {
         let unsets = |json: &str| {
             let res: LinuxResources = serde_json::from_str(json).unwrap();
-            super::super::resources_to_ct(&res, true).unwrap().unset
+            super::super::resources_to_ct(&res, true, None)
+                .unwrap()
+                .unset
         };
         assert_eq!(
             unsets(r#"{"memory": {"limit": 268435456, "swap": 536870912}}"#),
@@ -756,6 +852,25 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn update_to_no_limit_is_the_whole_node_when_known() {
+        let res: LinuxResources = serde_json::from_str(r#"{"memory": {"limit": -1}}"#).unwrap();
+        let u = super::super::resources_to_ct(&res, true, Some((64000, 8192))).unwrap();
+        assert_eq!(
+            u.ct.options.get("memory").map(String::as_str),
+            Some("64000")
+        );
+        assert_eq!(u.ct.options.get("swap").map(String::as_str), Some("8192"));
+        assert!(u.ct.lxc.is_empty(), "{:?}", u.ct.lxc);
+        // ... and the raw keys an earlier create without the node's size wrote go.
+        assert_eq!(u.unset.len(), 3);
+        // A limit without swap: the node's whole swap.
+        let res: LinuxResources =
+            serde_json::from_str(r#"{"memory": {"limit": 268435456}}"#).unwrap();
+        let u = super::super::resources_to_ct(&res, true, Some((64000, 8192))).unwrap();
+        assert_eq!(u.ct.options.get("swap").map(String::as_str), Some("8192"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
         ));
     }
     let path = resolve(&m.ctx.bundle, root.path());
+    let path = m.ctx.canonical.get(&path).cloned().unwrap_or(path);
     let text = path
         .to_str()
         .ok_or_else(|| invalid("root.path", "not valid UTF-8"))?;
@@ -60,6 +61,19 @@ mod tests {
         assert_eq!(opt(&m, "rootfs"), Some("/b/rootfs,idmap=passthrough"));
         let m = map_ok(&spec_with(r#"{"root": {"path": "../other/./fs"}}"#), &ctx());
         assert_eq!(opt(&m, "rootfs"), Some("/other/fs,idmap=passthrough"));
+    }
+
+    #[test]
+    fn rootfs_is_written_canonical() {
+        let mut c = ctx();
+        c.canonical
+            .insert("/b/rootfs".into(), "/real/b/rootfs".into());
+        let m = map_ok(&spec_with("{}"), &c);
+        assert_eq!(opt(&m, "rootfs"), Some("/real/b/rootfs,idmap=passthrough"));
+        // The checks apply to what Proxmox gets.
+        c.canonical
+            .insert("/b/rootfs".into(), "/real,b/rootfs".into());
+        assert!(is_invalid(&map_err(&spec_with("{}"), &c), "root.path"));
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub fn ctx() -> MapContext {
         bind_kinds: Default::default(),
         node: current_node(),
         host_devices: Some(Default::default()),
+        canonical: Default::default(),
+        memory: Default::default(),
     }
 }
 

@@ -160,6 +160,15 @@ impl Sim {
         let _ = std::fs::remove_dir_all(self.state_root.join(".nodes"));
     }
 
+    /// `key: value` of `pct config <vmid>`.
+    pub fn conf_value(&self, vmid: u32, key: &str) -> Option<String> {
+        let out = self.pct(&["config", &vmid.to_string()]);
+        String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+            l.strip_prefix(&format!("{key}: "))
+                .map(|v| v.trim().to_string())
+        })
+    }
+
     /// The runtime with this sim's `--root` and `--config`.
     pub fn runtime(&self) -> Command {
         let mut c = Command::new(runtime_bin());

@@ -34,13 +34,36 @@ fn wrapper(dir: &Path, name: &str, sim_root: &Path) {
 }
 
 impl Remote {
-    /// The `ssh` backend against a sim node; `extra` goes to the config's top level.
+    /// The `ssh` backend against a sim node whose storages are a stock node's (`local` for
+    /// templates only, a `local-lvm` for CT volumes); `extra` goes to the config's top level.
     pub fn ssh(name: &str, extra: &str) -> Remote {
-        Self::new(
+        let r = Self::new(
             name,
-            &format!("backend = \"ssh\"\nstorage = \"local\"\nstrict = false\n{extra}"),
+            &format!("backend = \"ssh\"\nstrict = false\n{extra}"),
             "",
+        );
+        r.stock_storages();
+        r
+    }
+
+    /// A stock node's `storage.cfg`: `local` without `rootdir`, and `local-lvm` for CT volumes.
+    /// pve-sim simulates dir storages only, so a dir storage with lvmthin's content types
+    /// stands in for the lvmthin one.
+    pub fn stock_storages(&self) {
+        let root = &self.sim.sim_root;
+        let lvm = root.join("var/lib/lvm-standin");
+        std::fs::create_dir_all(&lvm).unwrap();
+        std::fs::create_dir_all(root.join("var/lib/vz")).unwrap();
+        std::fs::create_dir_all(root.join("etc/pve")).unwrap();
+        std::fs::write(
+            root.join("etc/pve/storage.cfg"),
+            format!(
+                "dir: local\n\tpath {}\n\tcontent iso,vztmpl,backup\n\ndir: local-lvm\n\tpath {}\n\tcontent rootdir,images\n",
+                root.join("var/lib/vz").display(),
+                lvm.display()
+            ),
         )
+        .unwrap();
     }
 
     /// A sim node whose runtime config has `top` at the top level and `tables` at the end.
