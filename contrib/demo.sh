@@ -23,20 +23,21 @@ cleanup() {
 trap cleanup EXIT
 
 # A pve-sim node: its own /etc/pve and LXC path under $work/sim.
-cat > "$work/pct" <<EOS
+for b in pct pveversion; do
+    cat > "$work/$b" <<EOS
 #!/bin/sh
 export PVE_SIM_ROOT=$work/sim PVE_SIM_NODE=demo
-exec $bin/pct "\$@"
+exec $bin/$b "\$@"
 EOS
-chmod 755 "$work/pct"
+    chmod 755 "$work/$b"
+done
 cat > "$work/config.toml" <<EOS
 node = "demo"
 vmid_range = [900100, 900199]
 unprivileged = false
-# pve-sim has no pveversion yet: say which pve-container the node runs (Proxmox VE 9.1.x).
-node_version = "6.1.10"
 [pct]
 path = "$work/pct"
+pveversion = "$work/pveversion"
 pve_dir = "$work/sim/etc/pve"
 EOS
 

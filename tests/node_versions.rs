@@ -1,7 +1,7 @@
 //! Nodes of Proxmox VE 8.4 and 9.0 (pve-container before 6.0.15, no `entrypoint` option): the
 //! `pct` and `ssh` backends give the CT its init with the raw `lxc.init.cmd` and mount /dev/shm
-//! themselves; the node's version comes from `pveversion --verbose` (the stand-in of
-//! `NODE_VERSION`) and is cached under the state root.
+//! themselves; the node's version comes from pve-sim's `pveversion --verbose` and is cached
+//! under the state root.
 
 mod common;
 
@@ -101,18 +101,16 @@ fn lifecycle_on_pve_91_uses_the_entrypoint_option() {
 #[test]
 fn cached_version_is_used_until_it_expires() {
     let sim = Sim::new("cached_version_is_used");
+    sim.set_node_version("6.0.9");
     let b = bundle(&sim);
     let c = create(&sim, &b, "v1");
     c.run(7);
     c.delete();
-    // The node "upgrades" behind the runtime's back, the cache still says 6.1.10...
-    std::fs::write(
-        sim.dir.path().join("node-version"),
-        "pve-container: 6.0.9\n",
-    )
-    .unwrap();
+    // The node is upgraded to 9.1 behind the runtime's back; the cache still says 6.0.9, and
+    // raw keys work on the newer node too...
+    std::fs::write(sim.sim_root.join("pve-sim-version"), "9.1.2\n").unwrap();
     let c = create(&sim, &b, "v2");
-    assert!(ct_config(&sim).contains("entrypoint:"));
+    assert!(ct_config(&sim).contains("lxc.init.cmd:"));
     c.run(7);
     c.delete();
     // ...and a stale or broken cache is not trusted.
@@ -122,15 +120,21 @@ fn cached_version_is_used_until_it_expires() {
     )
     .unwrap();
     let c = create(&sim, &b, "v3");
-    assert!(ct_config(&sim).contains("lxc.init.cmd:"));
+    assert!(ct_config(&sim).contains("entrypoint:"));
     c.run(7);
     c.delete();
+    assert_eq!(cached_version(&sim), NODE_VERSION);
 }
 
 #[test]
 fn unknown_version_is_taken_for_pve_84_with_a_warning() {
     let sim = Sim::new("unknown_version");
-    std::fs::write(sim.dir.path().join("node-version"), "pve-manager: 9.1.2\n").unwrap();
+    // A `pveversion` that names no pve-container.
+    std::fs::write(
+        sim.dir.path().join("pveversion"),
+        "#!/bin/sh\necho 'pve-manager: 9.1.2'\n",
+    )
+    .unwrap();
     let b = bundle(&sim);
     let log = sim.dir.path().join("create.log");
     // The container's stdio outlives create (the shim keeps it): a file, not a pipe.

@@ -327,13 +327,9 @@ fn missing_privileges_refuse_create_leaving_nothing() {
 
 #[test]
 fn old_node_is_refused_before_anything_is_made() {
-    // The node's version as the config forces it (until pve-sim answers GET /nodes/{node}/version).
-    let r = ApiRemote::new(
-        "old_node_is_refused",
-        "sim",
-        "sim",
-        "node_version = \"6.0.9\"\n",
-    );
+    // A Proxmox VE 9.0 node: the runtime reads GET /nodes/sim/apt/versions.
+    let r = ApiRemote::new("old_node_is_refused", "sim", "sim", "");
+    r.sim.set_node_version("6.0.9");
     refused(
         &r,
         "o1",

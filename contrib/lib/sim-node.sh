@@ -10,7 +10,7 @@ start_sim_node() {
     local work=$1 bin=$2 node=$3 b
     sim_work=$work
     mkdir -p "$work/node-bin" "$work/sim" /run/sshd
-    for b in pct pvesm; do
+    for b in pct pvesm pveversion; do
         printf '#!/bin/sh\nexport PVE_SIM_ROOT=%s PVE_SIM_NODE=%s\nexec %s "$@"\n' "$work/sim" "$node" "$bin/$b" > "$work/node-bin/$b"
         chmod 755 "$work/node-bin/$b"
     done
@@ -48,17 +48,14 @@ EOS
 }
 
 # sim_node_config BACKEND NODE VMID_RANGE: a runtime config for that backend on stdout.
-# node_version: pve-sim cannot tell its pve-container version yet (no pveversion, no
-# GET /nodes/{node}/version), so the config says it: a Proxmox VE 9.1.x node.
 sim_node_config() {
     cat <<EOS
 backend = "$1"
 node = "$2"
 storage = "local"
-rootfs_storage = "local"
+rootfs_storage = "local-lvm"
 strict = false
 vmid_range = $3
-node_version = "6.1.10"
 [ssh]
 host = "127.0.0.1"
 port = $sim_port

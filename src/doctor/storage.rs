@@ -1,7 +1,7 @@
 //! Storages the remote backends use, one function per role: templates (the uploaded rootfs
 //! needs `vztmpl` content) and CT volumes (`<storage>:<GiB>` needs `rootdir`, pve-container
-//! src/PVE/API2/LXC.pm: "storage '…' does not support container directories"). Today both
-//! roles read the one `storage` key; a config with one key per role plugs in here.
+//! src/PVE/API2/LXC.pm: "storage '…' does not support container directories"). `storage` names
+//! the first, `rootfs_storage` the second.
 
 use super::Check;
 use crate::config::Config;
@@ -40,8 +40,8 @@ pub fn template_role(cfg: &Config) -> Role {
 pub fn volume_role(cfg: &Config) -> Role {
     Role {
         what: "CT volume storage",
-        key: "storage",
-        storage: cfg.storage.clone(),
+        key: "rootfs_storage",
+        storage: cfg.rootfs_storage.clone(),
         content: "rootdir",
     }
 }

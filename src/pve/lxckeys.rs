@@ -167,8 +167,8 @@ pub fn check(key: &str) -> LxcKey {
         return LxcKey::Rejected(reason);
     }
     if key.starts_with("lxc.cgroup.") {
-        // pve-container 6.1.6 warns about cgroup v1 keys (ignored by LXC >= 7); the exact
-        // wording is not confirmed from the source.
+        // cgroup v1 keys are accepted with a warning (pve-container src/PVE/LXC/Config.pm,
+        // `parse_pct_config`): LXC 7 ignores them.
         return LxcKey::Warn(format!(
             "{key} is deprecated, this will be a hard error in the future!"
         ));

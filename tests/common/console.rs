@@ -13,6 +13,11 @@ use super::Sim;
 /// Accept one connection and take the fd it carries, as conmon's console socket does.
 pub fn receive_fd(listener: &UnixListener) -> OwnedFd {
     let (conn, _) = listener.accept().unwrap();
+    fd_from(&conn)
+}
+
+/// The fd one connection carries.
+fn fd_from(conn: &std::os::unix::net::UnixStream) -> OwnedFd {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
@@ -51,7 +56,27 @@ pub fn create_with_console(sim: &Sim, bundle: &std::path::Path, id: &str) -> Own
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
-    let master = receive_fd(&listener);
+    // A create that fails never connects: stop waiting when it exits.
+    listener.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let conn = loop {
+        match listener.accept() {
+            Ok((conn, _)) => break conn,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Some(status) = create.try_wait().unwrap() {
+                    panic!(
+                        "create exited ({status}) without using the console socket: {}",
+                        std::fs::read_to_string(&err_path).unwrap()
+                    );
+                }
+                assert!(std::time::Instant::now() < deadline, "create hangs");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    conn.set_nonblocking(false).unwrap();
+    let master = fd_from(&conn);
     assert!(
         create.wait().unwrap().success(),
         "create: {}",

@@ -65,13 +65,10 @@ fn vmid_range(name: &str) -> [u32; 2] {
     [lo, lo + 99]
 }
 
-/// The pve-container version of the test's node (a Proxmox VE 9.1.x node).
-///
-/// STAND-IN until pve-sim ships its own `pveversion` (honouring `PVE_SIM_VERSION`): the runtime's
-/// `pct.pveversion` points at a script in the test's directory that prints the one line of
-/// `pveversion --verbose` the runtime reads, `pve-container: <version>`, from the file
-/// `node-version` beside it ([`Sim::set_node_version`]). `pct.dpkg_status` points at a file that
-/// does not exist, so the runtime asks `pveversion`.
+/// The pve-container version of the test's node: pve-sim's default node (Proxmox VE 9.1.2). The
+/// runtime learns it from the sim's `pveversion --verbose` (`pct.dpkg_status` points at a file
+/// that does not exist, as on a node without dpkg's status file); [`Sim::set_node_version`]
+/// makes the sim another release.
 pub const NODE_VERSION: &str = "6.1.10";
 
 impl Sim {
@@ -106,8 +103,9 @@ impl Sim {
         std::fs::write(
             &pveversion,
             format!(
-                "#!/bin/sh\nexec cat '{}'\n",
-                dir.path().join("node-version").display()
+                "#!/bin/sh\nexport PVE_SIM_ROOT='{}' PVE_SIM_NODE=sim\nexec '{}' \"$@\"\n",
+                sim_root.display(),
+                sibling_bin("pveversion").display()
             ),
         )
         .unwrap();
@@ -116,11 +114,6 @@ impl Sim {
             .arg(&pveversion)
             .status()
             .unwrap();
-        std::fs::write(
-            dir.path().join("node-version"),
-            format!("pve-container: {NODE_VERSION}\n"),
-        )
-        .unwrap();
         let vmid_range = vmid_range(name);
         let config = dir.path().join("config.toml");
         std::fs::write(
@@ -149,11 +142,20 @@ impl Sim {
         }
     }
 
-    /// Make the node report pve-container `version` (see [`NODE_VERSION`]) from now on.
+    /// Make the sim a node of the Proxmox VE release that ships pve-container `version` (8.4 for
+    /// 5.x, 9.0 before 6.0.15, else 9.1), with exactly that pve-container, from now on: every
+    /// `pct`, `pveversion` and API answer follows (the sim's version file, which also reaches
+    /// callers that lose the environment, such as podman's).
     pub fn set_node_version(&self, version: &str) {
+        let nums: Vec<u32> = version.split('.').filter_map(|p| p.parse().ok()).collect();
+        let release = match nums.as_slice() {
+            [5, ..] => "8.4.14",
+            [6, 0, p, ..] if *p < 15 => "9.0.11",
+            _ => "9.1.2",
+        };
         std::fs::write(
-            self.dir.path().join("node-version"),
-            format!("pve-container: {version}\n"),
+            self.sim_root.join("pve-sim-version"),
+            format!("{release} {version}\n"),
         )
         .unwrap();
         // The runtime trusts what it learned for a minute.

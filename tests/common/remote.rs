@@ -34,36 +34,14 @@ fn wrapper(dir: &Path, name: &str, sim_root: &Path) {
 }
 
 impl Remote {
-    /// The `ssh` backend against a sim node whose storages are a stock node's (`local` for
-    /// templates only, a `local-lvm` for CT volumes); `extra` goes to the config's top level.
+    /// The `ssh` backend against a sim node, whose storages are a stock node's (`local` for
+    /// templates only, the lvmthin `local-lvm` for CT volumes); `extra` goes to the config's top level.
     pub fn ssh(name: &str, extra: &str) -> Remote {
-        let r = Self::new(
+        Self::new(
             name,
             &format!("backend = \"ssh\"\nstrict = false\n{extra}"),
             "",
-        );
-        r.stock_storages();
-        r
-    }
-
-    /// A stock node's `storage.cfg`: `local` without `rootdir`, and `local-lvm` for CT volumes.
-    /// pve-sim simulates dir storages only, so a dir storage with lvmthin's content types
-    /// stands in for the lvmthin one.
-    pub fn stock_storages(&self) {
-        let root = &self.sim.sim_root;
-        let lvm = root.join("var/lib/lvm-standin");
-        std::fs::create_dir_all(&lvm).unwrap();
-        std::fs::create_dir_all(root.join("var/lib/vz")).unwrap();
-        std::fs::create_dir_all(root.join("etc/pve")).unwrap();
-        std::fs::write(
-            root.join("etc/pve/storage.cfg"),
-            format!(
-                "dir: local\n\tpath {}\n\tcontent iso,vztmpl,backup\n\ndir: local-lvm\n\tpath {}\n\tcontent rootdir,images\n",
-                root.join("var/lib/vz").display(),
-                lvm.display()
-            ),
         )
-        .unwrap();
     }
 
     /// A sim node whose runtime config has `top` at the top level and `tables` at the end.
@@ -71,12 +49,9 @@ impl Remote {
         let sim = Sim::with_config(name, top);
         let bin = sim.dir.path().join("node-bin");
         std::fs::create_dir_all(&bin).unwrap();
-        for b in ["pct", "pvesm"] {
+        for b in ["pct", "pvesm", "pveversion"] {
             wrapper(&bin, b, &sim.sim_root);
         }
-        // The node's `pveversion`: the stand-in of the local one (see `NODE_VERSION`).
-        std::os::unix::fs::symlink(sim.dir.path().join("pveversion"), bin.join("pveversion"))
-            .unwrap();
         let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
         let sshd = Sshd::start(&[("PATH", &path)]);
         let mut conf = std::fs::read_to_string(&sim.config).unwrap();
@@ -215,15 +190,7 @@ impl ApiRemote {
         extra: &str,
         api_args: &[&str],
     ) -> ApiRemote {
-        // STAND-IN until `pve-sim api` answers GET /nodes/{node}/version and /apt/versions: the
-        // node's version comes from the config (see `NODE_VERSION`).
-        let version = if extra.contains("node_version") {
-            String::new()
-        } else {
-            format!("node_version = \"{}\"\n", super::NODE_VERSION)
-        };
-        let top =
-            format!("backend = \"api\"\nstorage = \"local\"\nstrict = false\n{version}{extra}");
+        let top = format!("backend = \"api\"\nstorage = \"local\"\nstrict = false\n{extra}");
         let Remote { sim, sshd } = Remote::new(name, &top, "");
         let conf = std::fs::read_to_string(&sim.config)
             .unwrap()
