@@ -2,12 +2,33 @@
 # The whole test suite: installs what is missing, builds every binary the tests drive
 # (the runtime, the static init, pve-sim's pct), runs all tests, and ends with one line that
 # adds up every test binary's result.
+# The real-pct tier (tests/real_pve.rs) runs when PROXMOX_LXCRI_REAL_PVE names a real-pve
+# harness; it defaults to shared/real-pve beside the checkout (CI's layout) when that exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 contrib/setup-host.sh
+if [ -z "${PROXMOX_LXCRI_REAL_PVE:-}" ] && [ -x "../shared/real-pve/sandbox.sh" ]; then
+    PROXMOX_LXCRI_REAL_PVE=$(cd ../shared/real-pve && pwd)
+fi
+if [ -n "${PROXMOX_LXCRI_REAL_PVE:-}" ]; then
+    export PROXMOX_LXCRI_REAL_PVE
+    "$PROXMOX_LXCRI_REAL_PVE/setup.sh"   # idempotent: packages, pmxcfs build, module check
+fi
 cargo build --workspace
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+sandbox_was_running=no
+if [ -n "${PROXMOX_LXCRI_REAL_PVE:-}" ] &&
+    "$PROXMOX_LXCRI_REAL_PVE/sandbox.sh" status 2>/dev/null | grep -q '^namespace:.*holder'; then
+    sandbox_was_running=yes
+fi
+cleanup() {
+    rm -f "$log"
+    # The test binary stops a sandbox it started; this covers a binary that was killed.
+    if [ -n "${PROXMOX_LXCRI_REAL_PVE:-}" ] && [ "$sandbox_was_running" = no ]; then
+        "$PROXMOX_LXCRI_REAL_PVE/sandbox.sh" stop >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
 set +e
 cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

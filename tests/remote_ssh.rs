@@ -244,3 +244,22 @@ fn terminal_over_ssh() {
     assert!(d.status.success(), "{}", stderr(&d));
     assert!(sim.cts().is_empty());
 }
+
+/// The ssh backend's economy: no `pct status` and no `pct config` (the CT config file is read
+/// over the connection). Besides the workload's own `pct exec` that leaves create, start and
+/// destroy, plus the `pct stop` with which the shim ends a remote CT whose workload ended (the
+/// pct backend ends the init itself).
+#[test]
+fn a_lifecycle_over_ssh_makes_no_status_or_config_call() {
+    let r = Remote::ssh("ssh_pct_call_budget", "");
+    let sim = &r.sim;
+    let c = create(sim, &sim.bundle("b", "echo ran; exit 4"), "p1");
+    assert_eq!(c.run(4), "ran\n");
+    c.delete();
+    let calls: Vec<String> = sim
+        .pct_calls()
+        .into_iter()
+        .filter(|c| c != "exec")
+        .collect();
+    assert_eq!(calls, ["create", "start", "stop", "destroy"]);
+}

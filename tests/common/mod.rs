@@ -200,6 +200,16 @@ impl Sim {
             .collect()
     }
 
+    /// The pct subcommands pve-sim has run so far (its `pct.calls` log), e.g. `["create", ...]`.
+    pub fn pct_calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.sim_root.join("pct.calls"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .map(|s| s.trim_matches('\'').to_string())
+            .collect()
+    }
+
     /// The value of `key` in `pct config <vmid>`.
     pub fn conf_value(&self, vmid: u32, key: &str) -> Option<String> {
         let out = self.pct(&["config", &vmid.to_string()]);
