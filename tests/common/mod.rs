@@ -50,7 +50,7 @@ pub enum Node {
     /// runtime and `pct` run inside its mount namespace, where `/etc/pve` and `/run` are.
     RealPve { sandbox: PathBuf },
     /// A spare Proxmox node this test runs on (`PROXMOX_LXCRI_TEST_CONFIG`).
-    RealNode,
+    Spare,
 }
 
 pub struct Sim {
@@ -148,7 +148,7 @@ impl Sim {
                 c.arg("exec").arg(program);
                 c
             }
-            Node::PveSim | Node::RealNode => Command::new(program),
+            Node::PveSim | Node::Spare => Command::new(program),
         }
     }
 

@@ -136,7 +136,7 @@ impl Sim {
             .unwrap_or("/usr/sbin/pct")
             .into();
         Some(Sim {
-            node: Node::RealNode,
+            node: Node::Spare,
             sim_root: PathBuf::from("/"),
             state_root: dir.path().join("run"),
             config,
