@@ -110,8 +110,15 @@ impl Backend for Ssh {
         ops::status(self, vmid)
     }
 
+    /// Ends the CT as the shim does locally, without a Perl start-up: TERM to its init (ours,
+    /// which exits on it), then wait for LXC's monitor to go, when Proxmox reports it stopped.
+    /// `pct stop` when LXC cannot say or the CT does not go down.
     fn stop(&self, vmid: Vmid) -> Result<(), BackendError> {
-        ops::stop(self, vmid)
+        let argv = ["sh", "-c", END_INIT, "sh", &vmid.to_string()].map(String::from);
+        match self.shell.run(&argv, b"")?.exit {
+            RemoteExit::Code(0) => Ok(()),
+            _ => ops::stop(self, vmid),
+        }
     }
 
     fn destroy(&self, vmid: Vmid) -> Result<(), BackendError> {
@@ -192,6 +199,21 @@ impl Backend for Ssh {
         Some(&self.shell)
     }
 }
+
+/// `$1` = VMID. The CT's monitor listens on `@<lxcpath>/<vmid>/command` while it runs (see
+/// `lxc_info`); exit 0 once it is gone, 3 when LXC does not know the CT (stopped already, or a
+/// hashed socket name), 4 when the CT is still up after 10 s.
+const END_INIT: &str = r#"t="/$1/command"
+s=$(awk -v t="$t" 'substr($8, 1, 1) == "@" && substr($8, length($8) - length(t) + 1) == t {
+    print substr($8, 2, length($8) - length(t) - 1); exit }' /proc/net/unix)
+[ -n "$s" ] || exit 3
+p=$(lxc-info -P "$s" -n "$1" -p -H) && [ -n "$p" ] || exit 3
+kill -TERM "$p" || exit 3
+i=0
+while awk -v n="@$s$t" '$8 == n { f = 1 } END { exit !f }' /proc/net/unix; do
+    i=$((i + 1)); [ "$i" -le 200 ] || exit 4
+    sleep 0.05
+done"#;
 
 /// Our templates in `pvesm list` output (`Volid Format Type Size VMID` rows).
 pub fn parse_pvesm_list(text: &str) -> Vec<(String, u64)> {
