@@ -55,6 +55,8 @@ node = "$2"
 storage = "local"
 strict = false
 vmid_range = $3
+[pct]
+pve_dir = "$sim_work/sim/etc/pve"
 [ssh]
 host = "127.0.0.1"
 port = $sim_port

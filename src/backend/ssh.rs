@@ -48,6 +48,17 @@ impl Ssh {
     }
 }
 
+impl Ssh {
+    /// `is_ours` through `pct config` (a Perl start-up), when the file was not found.
+    fn is_ours_by_pct(&self, vmid: Vmid, id: &str) -> Result<bool, BackendError> {
+        match self.checked(vmid, &["config".into(), vmid.to_string()]) {
+            Ok(out) => Ok(description_names(&out.stdout, id)),
+            Err(BackendError::NoSuchCt(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl TemplateStore for Ssh {
     fn place(&self) -> String {
         self.shell.host().to_string()
@@ -135,7 +146,8 @@ impl Backend for Ssh {
         let out = self.shell.run(&argv, b"")?;
         match out.exit {
             RemoteExit::Code(0) => {}
-            RemoteExit::Code(3) => return Ok(false),
+            // Gone, or pmxcfs is not at `pct.pve_dir` on that node: Proxmox knows.
+            RemoteExit::Code(3) => return self.is_ours_by_pct(vmid, id),
             _ => {
                 return Err(BackendError::Command {
                     cmd: format!("cat {path}"),
@@ -200,6 +212,14 @@ impl Backend for Ssh {
     }
 }
 
+/// Whether `pct config` output has a description naming container `id`.
+pub fn description_names(config: &str, id: &str) -> bool {
+    config
+        .lines()
+        .filter_map(|l| l.strip_prefix("description: "))
+        .any(|d| crate::spec::description_names(&crate::pve::config::decode_text(d), id))
+}
+
 /// `$1` = VMID. The CT's monitor listens on `@<lxcpath>/<vmid>/command` while it runs (see
 /// `lxc_info`); exit 0 once it is gone, 3 when LXC does not know the CT (stopped already, or a
 /// hashed socket name), 4 when the CT is still up after 10 s.
@@ -245,5 +265,13 @@ mod tests {
             parse_pvesm_list(&text),
             [(format!("local:vztmpl/{ours}"), 10240)]
         );
+    }
+
+    #[test]
+    fn description_is_decoded_before_matching() {
+        let cfg = "arch: amd64\ndescription: proxmox-lxcri id%3A c1%0Aother\nhostname: x\n";
+        assert!(description_names(cfg, "c1"));
+        assert!(!description_names(cfg, "c"));
+        assert!(!description_names("hostname: c1\n", "c1"));
     }
 }
