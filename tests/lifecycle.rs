@@ -236,15 +236,7 @@ fn delete_force_of_a_running_container() {
     cases::delete_force_running(&Sim::new("delete_force_running"));
 }
 
-/// Each `pct` call is a Perl start-up of about half a second on a node: a lifecycle makes
-/// create, start and destroy only (no `pct status`: LXC gives the init pid).
 #[test]
 fn a_lifecycle_makes_at_most_three_pct_calls() {
-    let sim = Sim::new("pct_call_budget");
-    let c = create(&sim, &sim.bundle("b", "echo ran; exit 4"), "p1");
-    assert_eq!(c.status(), "created");
-    assert_eq!(c.run(4), "ran\n");
-    assert_eq!(c.status(), "stopped");
-    c.delete();
-    assert_eq!(sim.pct_calls(), ["create", "start", "destroy"]);
+    cases::pct_call_budget(&Sim::new("pct_call_budget"));
 }

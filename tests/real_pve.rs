@@ -33,3 +33,4 @@ real_pve_case!(
     delete_force_of_a_running_container,
     cases::delete_force_running
 );
+real_pve_case!(three_pct_calls_per_lifecycle, cases::pct_call_budget);

@@ -282,7 +282,9 @@ fn a_config_file_not_at_pve_dir_falls_back_to_pct_config() {
     let d = sim.run(&["delete", "--force", "f1"]);
     assert!(d.status.success(), "{}", stderr(&d));
     assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
-    wait_for("no CT processes", std::time::Duration::from_secs(10), || {
-        processes_mentioning(&format!("pve-sim-ct-{vmid}")).is_empty()
-    });
+    wait_for(
+        "no CT processes",
+        std::time::Duration::from_secs(10),
+        || processes_mentioning(&format!("pve-sim-ct-{vmid}")).is_empty(),
+    );
 }

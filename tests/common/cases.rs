@@ -32,6 +32,18 @@ pub fn running(sim: &Sim, id: &str) {
     });
 }
 
+/// Each `pct` call is a Perl start-up of about half a second on a node: a lifecycle makes
+/// create, start and destroy only (no `pct status`: LXC gives the init pid). Reads the node's
+/// `pct.calls` log, so nothing else may call `pct` on it first.
+pub fn pct_call_budget(sim: &Sim) {
+    let c = create(sim, &sim.bundle("b", "echo ran; exit 4"), "p1");
+    assert_eq!(c.status(), "created");
+    assert_eq!(c.run(4), "ran\n");
+    assert_eq!(c.status(), "stopped");
+    c.delete();
+    assert_eq!(sim.pct_calls(), ["create", "start", "destroy"]);
+}
+
 /// The only CT of this test on the node.
 pub fn only_vmid(sim: &Sim) -> u32 {
     let cts = sim.cts();

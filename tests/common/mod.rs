@@ -200,7 +200,8 @@ impl Sim {
             .collect()
     }
 
-    /// The pct subcommands pve-sim has run so far (its `pct.calls` log), e.g. `["create", ...]`.
+    /// The pct subcommands the node has run so far, e.g. `["create", ...]`: pve-sim logs each
+    /// call to `pct.calls`, the real-pve tier's wrapper around `pct` too.
     pub fn pct_calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.sim_root.join("pct.calls"))
             .unwrap_or_default()

@@ -84,21 +84,37 @@ impl Sim {
             .tempdir_in("/tmp")
             .unwrap();
         let vmid_range = real_pve_range(name);
+        // The runtime's pct calls are logged to `pct.calls` as pve-sim logs them (`pct_calls`).
+        let counted = dir.path().join("pct");
+        std::fs::write(
+            &counted,
+            format!(
+                "#!/bin/sh\necho \"pct $1\" >> '{}'\nexec /usr/sbin/pct \"$@\"\n",
+                dir.path().join("pct.calls").display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &counted,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let config = dir.path().join("config.toml");
         std::fs::write(
             &config,
             format!(
-                "node = \"{}\"\nvmid_range = [{}, {}]\nunprivileged = false\ninit_path = \"{}\"\n[pct]\ntimeout = 120\n",
+                "node = \"{}\"\nvmid_range = [{}, {}]\nunprivileged = false\ninit_path = \"{}\"\n[pct]\npath = \"{}\"\ntimeout = 120\n",
                 node_name(),
                 vmid_range[0],
                 vmid_range[1],
                 sibling_bin("proxmox-lxcri-init").display(),
+                counted.display(),
             ),
         )
         .unwrap();
         Some(Sim {
             node: Node::RealPve { sandbox },
-            sim_root: PathBuf::from("/"),
+            sim_root: dir.path().to_path_buf(),
             state_root: dir.path().join("run"),
             config,
             pct: "pct".into(),
