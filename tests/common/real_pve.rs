@@ -19,7 +19,7 @@ pub fn without_noise(stderr: &[u8]) -> String {
         .collect()
 }
 
-/// The sandbox this test binary uses; set once it runs. Stopped at exit if we started it.
+/// The harness whose sandbox this test binary started: stopped when the binary exits.
 static STARTED_BY_US: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 extern "C" fn stop_sandbox_at_exit() {
