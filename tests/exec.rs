@@ -4,65 +4,13 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::Duration;
 
+use common::cases::{self, running};
 use common::*;
-
-fn running(sim: &Sim, id: &str) {
-    let bundle = sim.bundle(id, "echo main > /main-started; exec sleep 1000");
-    let ok = sim
-        .runtime()
-        .args(["create", "-b"])
-        .arg(&bundle)
-        .arg(id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    assert!(sim.run(&["start", id]).status.success());
-    wait_for("the workload", Duration::from_secs(10), || {
-        bundle.join("rootfs/main-started").exists()
-    });
-}
 
 #[test]
 fn foreground_exec_with_a_process_file() {
-    let sim = Sim::new("exec_foreground");
-    running(&sim, "x1");
-    let pfile = sim.dir.path().join("process.json");
-    std::fs::write(
-        &pfile,
-        serde_json::to_vec(&serde_json::json!({
-            "args": ["sh", "-c", "echo out:$GREETING; echo err >&2; pwd; id -u; id -g; echo pid:$$; exit 5"],
-            "env": ["PATH=/bin", "GREETING=hello"],
-            "cwd": "/tmp",
-            "user": {"uid": 1234, "gid": 4321}
-        }))
-        .unwrap(),
-    )
-    .unwrap();
-    let out = sim
-        .runtime()
-        .args(["exec", "--process"])
-        .arg(&pfile)
-        .arg("x1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(5), "stderr: {}", stderr(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        &lines[..4],
-        ["out:hello", "/tmp", "1234", "4321"],
-        "{stdout}"
-    );
-    let pid: i32 = lines[4].strip_prefix("pid:").unwrap().parse().unwrap();
-    assert!(pid < 100, "exec runs in the CT's pid namespace, got {pid}");
-    assert_eq!(stderr(&out), "err\n");
-    assert!(sim.run(&["delete", "--force", "x1"]).status.success());
+    cases::exec_process_file(&Sim::new("exec_foreground"));
 }
 
 #[test]

@@ -7,123 +7,22 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::cases;
 use common::*;
-use nix::unistd::Pid;
 
 #[test]
 fn create_start_exit_delete() {
-    let sim = Sim::new("create_start_exit_delete");
-    let bundle = sim.bundle(
-        "b",
-        "echo out:$FOO; echo err >&2; hostname; pwd; cat /marker; echo pid:$$; exit 3",
-    );
-    std::fs::write(bundle.join("rootfs/marker"), "from-rootfs\n").unwrap();
-    std::fs::create_dir_all(bundle.join("rootfs/work")).unwrap();
-    edit_spec(&bundle, |spec| {
-        spec["process"]["env"]
-            .as_array_mut()
-            .unwrap()
-            .push("FOO=bar".into());
-        spec["process"]["cwd"] = "/work".into();
-        spec["hostname"] = "lifecycle-ct".into();
-    });
-    let c = create(&sim, &bundle, "c1");
-    assert_eq!(c.stdout(), "", "create printed on the container's stdout");
-    assert_eq!(c.stderr(), "", "create printed on the container's stderr");
-
-    let st = sim.state_json("c1");
-    assert_eq!(st["status"], "created");
-    assert_eq!(st["pid"], c.pid);
-    assert!(
-        nix::sys::signal::kill(Pid::from_raw(c.pid), None).is_ok(),
-        "shim {} not alive",
-        c.pid
-    );
-    assert_eq!(st["bundle"], bundle.to_str().unwrap());
-    assert!(
-        st["created"].as_str().unwrap().contains('T'),
-        "created is RFC 3339: {}",
-        st["created"]
-    );
-    assert_eq!(sim.cts().len(), 1, "one CT on the node while created");
-
-    let out = c.run(3);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        &lines[..4],
-        ["out:bar", "lifecycle-ct", "/work", "from-rootfs"],
-        "stdout: {out}"
-    );
-    let inner_pid: i32 = lines[4].strip_prefix("pid:").unwrap().parse().unwrap();
-    assert!(
-        inner_pid < 100,
-        "workload sees its own pid namespace, got pid {inner_pid}"
-    );
-    assert_eq!(c.stderr(), "err\n", "stdout and stderr stay separate");
-
-    assert_eq!(c.status(), "stopped");
-    assert_eq!(sim.state_json("c1")["pid"], 0);
-    let k = sim.run(&["kill", "c1", "KILL"]);
-    assert!(!k.status.success());
-    assert!(
-        stderr(&k).contains("container not running"),
-        "{}",
-        stderr(&k)
-    );
-
-    c.delete();
-    assert!(
-        bundle.join("rootfs/marker").exists(),
-        "delete must not touch the rootfs"
-    );
-    let s = sim.run(&["state", "c1"]);
-    assert!(!s.status.success());
-    assert!(
-        stderr(&s).contains("container does not exist"),
-        "{}",
-        stderr(&s)
-    );
-    assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
+    cases::lifecycle(&Sim::new("create_start_exit_delete"));
 }
 
 #[test]
 fn kill_kill_gives_137() {
-    let sim = Sim::new("kill_kill_gives_137");
-    let c = create(&sim, &sim.bundle("b", "echo ready; exec sleep 1000"), "k1");
-    c.start();
-    assert_eq!(c.status(), "running");
-    let k = sim.run(&["kill", "k1", "KILL"]);
-    assert!(k.status.success(), "{}", stderr(&k));
-    assert_eq!(c.wait(), 137);
-    wait_for("stopped", Duration::from_secs(10), || {
-        c.status() == "stopped"
-    });
-    c.delete();
-    assert!(sim.cts().is_empty());
+    cases::kill_kill(&Sim::new("kill_kill_gives_137"));
 }
 
 #[test]
 fn term_reaches_the_workload_and_created_containers_can_be_killed() {
-    let sim = Sim::new("term_reaches_the_workload");
-    let bundle = sim.bundle("b", "trap 'exit 42' TERM; while true; do sleep 0.1; done");
-    let c = create(&sim, &bundle, "t1");
-    c.start();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(sim.run(&["kill", "t1", "15"]).status.success());
-    assert_eq!(c.wait(), 42, "TERM handled by the workload's trap");
-    c.delete();
-
-    // kill on a created container ends it (OCI: kill works on created).
-    let c = create(&sim, &bundle, "t2");
-    assert!(sim.run(&["kill", "t2", "TERM"]).status.success());
-    assert_eq!(c.wait(), 143);
-    assert_eq!(c.status(), "stopped");
-    assert!(
-        !sim.run(&["start", "t2"]).status.success(),
-        "start of a stopped container must fail"
-    );
-    c.delete();
-    assert!(sim.cts().is_empty());
+    cases::term_and_kill_created(&Sim::new("term_reaches_the_workload"));
 }
 
 #[test]
@@ -136,22 +35,6 @@ fn delete_force_of_unknown_id_succeeds_and_plain_delete_fails() {
     let k = sim.run(&["kill", "nope"]);
     assert!(!k.status.success());
     assert!(stderr(&k).contains("does not exist"));
-}
-
-#[test]
-fn delete_force_of_a_running_container() {
-    let sim = Sim::new("delete_force_running");
-    let c = create(&sim, &sim.bundle("b", "exec sleep 1000"), "f1");
-    c.start();
-    assert!(
-        !sim.run(&["delete", "f1"]).status.success(),
-        "running container deleted without --force"
-    );
-    let d = sim.run(&["delete", "--force", "f1"]);
-    assert!(d.status.success(), "{}", stderr(&d));
-    assert_eq!(c.wait(), 137);
-    assert!(sim.cts().is_empty());
-    assert!(!sim.state_root.join("f1").exists());
 }
 
 #[test]
@@ -406,4 +289,14 @@ fn an_oci_apparmor_profile_never_becomes_the_cts_profile() {
     assert!(!conf.contains("lxc.apparmor.profile"), "{conf}");
     assert_eq!(c.run(0), "ran\n");
     c.delete();
+}
+
+#[test]
+fn delete_force_of_a_running_container() {
+    cases::delete_force_running(&Sim::new("delete_force_running"));
+}
+
+#[test]
+fn a_lifecycle_makes_at_most_three_pct_calls() {
+    cases::pct_call_budget(&Sim::new("pct_call_budget"));
 }

@@ -4,37 +4,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::cases;
 use common::podman::{ensure_image, podman, IMAGE};
 use common::*;
 
 #[test]
 fn run_rm_prints_and_exits_with_the_workload_status() {
-    ensure_image();
-    let sim = Sim::new("podman_run_rm");
-    let out = podman(
-        &sim,
-        &[
-            "run",
-            "--rm",
-            "--name",
-            "plx-run-rm",
-            IMAGE,
-            "sh",
-            "-c",
-            "echo hi; exit 7",
-        ],
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "hi\n",
-        "stderr: {}",
-        stderr(&out)
-    );
-    assert_eq!(out.status.code(), Some(7), "stderr: {}", stderr(&out));
-    // podman removes the container from conmon's exit command, which may finish after `run`.
-    wait_for("the CT to be destroyed", Duration::from_secs(15), || {
-        sim.cts().is_empty()
-    });
+    cases::podman_run_rm(&Sim::new("podman_run_rm"));
 }
 
 #[test]
@@ -61,26 +37,7 @@ fn run_detached_then_stop_and_rm() {
 
 #[test]
 fn exec_in_a_running_container() {
-    ensure_image();
-    let sim = Sim::new("podman_exec");
-    let name = "plx-exec";
-    let _ = podman(&sim, &["rm", "-f", name]);
-    let out = podman(&sim, &["run", "-d", "--name", name, IMAGE, "sleep", "1000"]);
-    assert!(out.status.success(), "run -d: {}", stderr(&out));
-    let out = podman(
-        &sim,
-        &["exec", "-e", "X=y", name, "sh", "-c", "echo in:$X; exit 3"],
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "in:y\n",
-        "stderr: {}",
-        stderr(&out)
-    );
-    assert_eq!(out.status.code(), Some(3));
-    let out = podman(&sim, &["rm", "-f", name]);
-    assert!(out.status.success(), "rm: {}", stderr(&out));
-    assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
+    cases::podman_exec(&Sim::new("podman_exec"));
 }
 
 #[test]

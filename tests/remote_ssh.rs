@@ -287,3 +287,47 @@ fn terminal_over_ssh() {
     assert!(d.status.success(), "{}", stderr(&d));
     assert!(sim.cts().is_empty());
 }
+
+/// The ssh backend's economy: no `pct status`, no `pct config` (the CT config file is read over
+/// the connection), no `pct stop` (the CT's init is ended through LXC on the node): besides the
+/// workload's own `pct exec`, create, start and destroy.
+#[test]
+fn a_lifecycle_over_ssh_makes_at_most_three_pct_calls_besides_exec() {
+    let r = Remote::ssh("ssh_pct_call_budget", "");
+    let sim = &r.sim;
+    let c = create(sim, &sim.bundle("b", "echo ran; exit 4"), "p1");
+    assert_eq!(c.run(4), "ran\n");
+    c.delete();
+    let calls: Vec<String> = sim
+        .pct_calls()
+        .into_iter()
+        .filter(|c| c != "exec")
+        .collect();
+    assert_eq!(calls, ["create", "start", "destroy"]);
+}
+
+/// The CT config file is read where `pct.pve_dir` says; where it is not (a node whose pmxcfs is
+/// mounted elsewhere), `pct config` decides, and `delete --force` of a created container still
+/// removes its running CT.
+#[test]
+fn a_config_file_not_at_pve_dir_falls_back_to_pct_config() {
+    let r = Remote::ssh("ssh_pve_dir_fallback", "");
+    let sim = &r.sim;
+    let conf = std::fs::read_to_string(&sim.config).unwrap();
+    let wrong = conf.replace(
+        &format!("pve_dir = \"{}\"", sim.sim_root.join("etc/pve").display()),
+        "pve_dir = \"/nonexistent/pve\"",
+    );
+    assert_ne!(conf, wrong, "the sim config names its pve_dir");
+    std::fs::write(&sim.config, wrong).unwrap();
+    let _c = create(sim, &sim.bundle("b", "exec sleep 1000"), "f1");
+    let vmid = sim.cts()[0].0;
+    let d = sim.run(&["delete", "--force", "f1"]);
+    assert!(d.status.success(), "{}", stderr(&d));
+    assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
+    wait_for(
+        "no CT processes",
+        std::time::Duration::from_secs(10),
+        || processes_mentioning(&format!("pve-sim-ct-{vmid}")).is_empty(),
+    );
+}

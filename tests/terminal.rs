@@ -3,39 +3,17 @@
 
 mod common;
 
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::cases;
 use common::console::{create_with_console, read_until, receive_fd};
 use common::*;
 
 #[test]
 fn console_socket_gets_a_pty_and_the_workload_runs_on_it() {
-    let sim = Sim::new("terminal");
-    let bundle = sim.bundle("b", "tty; stty size; echo done");
-    edit_spec(&bundle, |spec| {
-        spec["process"]["terminal"] = true.into();
-        spec["process"]["consoleSize"] = serde_json::json!({"height": 33, "width": 111});
-    });
-    let master = create_with_console(&sim, &bundle, "tty1");
-    assert!(
-        nix::unistd::isatty(master.as_raw_fd()).unwrap(),
-        "the fd from the console socket is a tty"
-    );
-
-    assert!(sim.run(&["start", "tty1"]).status.success());
-    let text = read_until(master, "done");
-    let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("/dev/pts/"), "tty printed {text:?}");
-    assert_eq!(lines[1], "33 111", "consoleSize applied: {text:?}");
-    assert_eq!(lines[2], "done");
-    wait_for("stopped", Duration::from_secs(10), || {
-        sim.state_json("tty1")["status"] == "stopped"
-    });
-    assert!(sim.run(&["delete", "tty1"]).status.success());
-    assert!(sim.cts().is_empty());
+    cases::terminal(&Sim::new("terminal"));
 }
 
 #[test]

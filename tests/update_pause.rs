@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::cases;
 use common::*;
 
 fn vmid_of(sim: &Sim) -> u32 {
@@ -56,6 +57,11 @@ fn assert_gone(sim: &Sim, id: &str, vmid: u32) {
         !cg("freezer", vmid, "").exists(),
         "the CT's freezer cgroup is left"
     );
+}
+
+#[test]
+fn update_of_an_api_key_and_a_raw_key() {
+    cases::update(&Sim::new("update_api_and_raw"));
 }
 
 #[test]

@@ -2,16 +2,24 @@
 # Benchmark (not a test): proxmox-lxcri on pve-sim vs runc, same bundle, same run.
 # Reports the median create->start->exit->delete time of each, the median `state` time of each,
 # the shim's RSS, and pct calls per lifecycle (pve-sim logs every call).
+# Then the same lifecycle through Proxmox's real `pct` (the real-pve harness named by
+# PROXMOX_LXCRI_REAL_PVE; skipped when unset):
+# the runtime runs inside its sandbox, `pct` calls counted by a wrapper.
 # Usage: contrib/bench/lifecycle.sh [ROUNDS]   (root; after contrib/setup-host.sh)
+# PLX_BENCH_BIN=DIR measures the binaries in DIR (e.g. an older build) instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-10}
-cargo build --workspace --release -q
-bin=$PWD/target/release
+if [ -z "${PLX_BENCH_BIN:-}" ]; then cargo build --workspace --release -q; fi
+bin=${PLX_BENCH_BIN:-$PWD/target/release}
+real=${PROXMOX_LXCRI_REAL_PVE:-}
+sandbox_started=no
 work=$(mktemp -d /tmp/plx-bench.XXXXXX)
 cleanup() {
     for id in $(ls "$work/run" 2>/dev/null); do "$bin/proxmox-lxcri" --root "$work/run" --config "$work/config.toml" delete -f "$id" >/dev/null 2>&1 || true; done
     for id in $(runc --root "$work/runc" list -q 2>/dev/null); do runc --root "$work/runc" delete -f "$id" >/dev/null 2>&1 || true; done
+    for id in $(ls "$work/real-run" 2>/dev/null); do "$real/sandbox.sh" exec "$bin/proxmox-lxcri" --root "$work/real-run" --config "$work/real.toml" delete -f "$id" >/dev/null 2>&1 || true; done
+    if [ "$sandbox_started" = yes ]; then "$real/sandbox.sh" stop >/dev/null 2>&1 || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -76,3 +84,26 @@ printf '%-34s %10d us %10d us %7.2fx\n' "create->start->exit->delete (median)" "
 printf '%-34s %10d us %10d us %7.2fx\n' "state (median of 50)" "$ps_" "$rs_" "$(echo "$ps_ / $rs_" | bc -l)"
 echo "shim RSS: ${rss} KiB"
 echo "pct calls per lifecycle: $calls (state: $state_calls)"
+
+[ -n "$real" ] || { echo "real pct: skipped (no real-pve harness; set PROXMOX_LXCRI_REAL_PVE)"; exit 0; }
+# The real pct: /etc/pve and /run/lock/lxc exist only inside the sandbox, so the runtime runs there.
+if ! "$real/sandbox.sh" status 2>/dev/null | grep -q '^namespace:.*holder'; then
+    "$real/sandbox.sh" start >/dev/null 2>&1
+    sandbox_started=yes
+fi
+cat > "$work/pct-real" <<EOS
+#!/bin/sh
+echo "\$1" >> $work/real.calls
+exec /usr/sbin/pct "\$@"
+EOS
+chmod 755 "$work/pct-real"
+printf 'node = "%s"\nvmid_range = [920000, 920999]\nunprivileged = false\ninit_path = "%s"\n[pct]\npath = "%s"\ntimeout = 120\n' \
+    "$(hostname -s)" "$bin/proxmox-lxcri-init" "$work/pct-real" > "$work/real.toml"
+plr() { "$real/sandbox.sh" exec "$bin/proxmox-lxcri" --root "$work/real-run" --config "$work/real.toml" "$@"; }
+: > "$work/real.life"
+for i in $(seq "$rounds"); do lifecycle plr "q$i" >> "$work/real.life"; done
+: > "$work/real.calls"
+lifecycle plr qc > /dev/null
+echo "real pct (real-pve sandbox: Proxmox's pct and pmxcfs, LXC $(lxc-start --version)):"
+printf '%-34s %10d us\n' "create->start->exit->delete (median)" "$(median < "$work/real.life")"
+echo "pct calls per lifecycle: $(wc -l < "$work/real.calls") ($(tr '\n' ' ' < "$work/real.calls"| sed 's/ $//'))"

@@ -56,6 +56,8 @@ storage = "local"
 rootfs_storage = "local-lvm"
 strict = false
 vmid_range = $3
+[pct]
+pve_dir = "$sim_work/sim/etc/pve"
 [ssh]
 host = "127.0.0.1"
 port = $sim_port

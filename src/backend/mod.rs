@@ -3,6 +3,7 @@
 pub mod api;
 pub mod cgroup;
 pub mod credentials;
+pub mod lxc_info;
 pub mod node_shell;
 pub mod nodever;
 pub mod pct;

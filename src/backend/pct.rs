@@ -220,6 +220,13 @@ pub(crate) mod ops {
     }
 }
 
+/// Whether a CT config file's description (its leading `#` lines, percent-encoded as every
+/// `pct set` rewrites it) names container `id`.
+pub(crate) fn conf_names(text: &str, vmid: Vmid, id: &str) -> bool {
+    let (conf, _) = CtConfig::parse_lenient(text, vmid.get());
+    crate::spec::description_names(&conf.description, id)
+}
+
 /// `--key value` pairs for every API-settable key.
 pub fn create_args(vmid: Vmid, template: &str, ct: &CtConfig) -> Vec<String> {
     let mut args = vec!["create".to_string(), vmid.to_string(), template.to_string()];
@@ -311,7 +318,11 @@ impl Backend for Pct {
     }
 
     fn status(&self, vmid: Vmid) -> Result<CtStatus, BackendError> {
-        ops::status(self, vmid)
+        // LXC answers in milliseconds; `pct status` only when LXC cannot say.
+        match super::lxc_info::init_pid(vmid, self.timeout)? {
+            Some(init_pid) => Ok(CtStatus::Running { init_pid }),
+            None => ops::status(self, vmid),
+        }
     }
 
     fn stop(&self, vmid: Vmid) -> Result<(), BackendError> {
@@ -330,8 +341,7 @@ impl Backend for Pct {
                 })
             }
         };
-        let (conf, _) = CtConfig::parse_lenient(&text, vmid.get());
-        Ok(crate::spec::description_names(&conf.description, id))
+        Ok(conf_names(&text, vmid, id))
     }
 
     fn destroy(&self, vmid: Vmid) -> Result<(), BackendError> {
@@ -423,6 +433,14 @@ mod tests {
         std::fs::write(&conf, "#proxmox-lxcri id%3A c1\narch: amd64\n").unwrap();
         assert!(pct.is_ours(vmid(), "c1").unwrap());
         assert!(!pct.is_ours(vmid(), "c2").unwrap());
+        // What every `pct set` leaves: the description in `#` lines, percent-encoded, its
+        // trailing newline dropped (pve-container's config writer).
+        std::fs::write(
+            &conf,
+            "#proxmox-lxcri id%3A c1\n#second%3A line 100%25\narch: amd64\ncores: 1\n",
+        )
+        .unwrap();
+        assert!(pct.is_ours(vmid(), "c1").unwrap());
         std::fs::write(&conf, "#someone's web server\narch: amd64\n").unwrap();
         assert!(!pct.is_ours(vmid(), "c1").unwrap());
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::node_shell::NodeShell;
 use super::nodever::{from_pveversion_output, Detected};
-use super::pct::{classify, create_args, ops, set_args, RunsPct};
+use super::pct::{classify, conf_names, create_args, ops, set_args, RunsPct};
 use super::run::{one_line, Output};
 use super::ship::TemplateStore;
 use super::{Backend, BackendError, CtStatus};
@@ -17,13 +17,14 @@ use crate::vztmpl::Packed;
 
 pub struct Ssh {
     shell: NodeShell,
+    /// pmxcfs's mount point on the node (`pct.pve_dir`).
+    pve_dir: String,
     storage: String,
     rootfs_storage: String,
     needs: [super::storages::Need; 2],
     node: String,
     rootfs_size: u32,
-    /// pmxcfs and Proxmox's config locks on the node, for the raw keys an older node needs.
-    pve_dir: String,
+    /// Proxmox's config locks on the node, for the raw keys an older node needs.
     lock_dir: String,
 }
 
@@ -39,12 +40,12 @@ impl Ssh {
     pub fn new(cfg: &Config) -> Ssh {
         Ssh {
             shell: NodeShell::new(cfg, &cfg.node_name()),
+            pve_dir: cfg.pct.pve_dir.display().to_string(),
             storage: cfg.storage.clone(),
             rootfs_storage: cfg.rootfs_storage.clone(),
             needs: super::storages::needs(cfg),
             node: cfg.node_name(),
             rootfs_size: cfg.rootfs_size,
-            pve_dir: cfg.pct.pve_dir.display().to_string(),
             lock_dir: cfg.pct.lock_dir.display().to_string(),
         }
     }
@@ -85,6 +86,17 @@ impl Ssh {
             });
         }
         Ok(path)
+    }
+}
+
+impl Ssh {
+    /// `is_ours` through `pct config` (a Perl start-up), when the file was not found.
+    fn is_ours_by_pct(&self, vmid: Vmid, id: &str) -> Result<bool, BackendError> {
+        match self.checked(vmid, &["config".into(), vmid.to_string()]) {
+            Ok(out) => Ok(description_names(&out.stdout, id)),
+            Err(BackendError::NoSuchCt(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -198,21 +210,41 @@ impl Backend for Ssh {
         ops::status(self, vmid)
     }
 
+    /// Ends the CT as the shim does locally, without a Perl start-up: TERM to its init (ours,
+    /// which exits on it), then wait for LXC's monitor to go, when Proxmox reports it stopped.
+    /// `pct stop` when LXC cannot say or the CT does not go down.
     fn stop(&self, vmid: Vmid) -> Result<(), BackendError> {
-        ops::stop(self, vmid)
+        let argv = ["sh", "-c", END_INIT, "sh", &vmid.to_string()].map(String::from);
+        match self.shell.run(&argv, b"")?.exit {
+            RemoteExit::Code(0) => Ok(()),
+            _ => ops::stop(self, vmid),
+        }
     }
 
     fn destroy(&self, vmid: Vmid) -> Result<(), BackendError> {
         ops::destroy(self, vmid)
     }
 
+    /// The CT config file read on the node, as the pct backend reads it here: `pct config`
+    /// would cost a Perl start-up for one line.
     fn is_ours(&self, vmid: Vmid, id: &str) -> Result<bool, BackendError> {
-        let out = match self.checked(vmid, &["config".into(), vmid.to_string()]) {
-            Ok(o) => o,
-            Err(BackendError::NoSuchCt(_)) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        Ok(description_names(&out.stdout, id))
+        let path = format!("{}/lxc/{vmid}.conf", self.pve_dir);
+        // Exit 3: no such file, so no such CT; anything else failing is an error.
+        let script = r#"test -e "$1" || exit 3; cat -- "$1""#;
+        let argv = ["sh", "-c", script, "sh", &path].map(String::from);
+        let out = self.shell.run(&argv, b"")?;
+        match out.exit {
+            RemoteExit::Code(0) => {}
+            // Gone, or pmxcfs is not at `pct.pve_dir` on that node: Proxmox knows.
+            RemoteExit::Code(3) => return self.is_ours_by_pct(vmid, id),
+            _ => {
+                return Err(BackendError::Command {
+                    cmd: format!("cat {path}"),
+                    msg: one_line(&String::from_utf8_lossy(&out.stderr)),
+                })
+            }
+        }
+        Ok(conf_names(&String::from_utf8_lossy(&out.stdout), vmid, id))
     }
 
     fn update(
@@ -269,6 +301,29 @@ impl Backend for Ssh {
     }
 }
 
+/// Whether `pct config` output has a description naming container `id`.
+pub fn description_names(config: &str, id: &str) -> bool {
+    config
+        .lines()
+        .filter_map(|l| l.strip_prefix("description: "))
+        .any(|d| crate::spec::description_names(&crate::pve::config::decode_text(d), id))
+}
+
+/// `$1` = VMID. The CT's monitor listens on `@<lxcpath>/<vmid>/command` while it runs (see
+/// `lxc_info`); exit 0 once it is gone, 3 when LXC does not know the CT (stopped already, or a
+/// hashed socket name), 4 when the CT is still up after 10 s.
+const END_INIT: &str = r#"t="/$1/command"
+s=$(awk -v t="$t" 'substr($8, 1, 1) == "@" && substr($8, length($8) - length(t) + 1) == t {
+    print substr($8, 2, length($8) - length(t) - 1); exit }' /proc/net/unix)
+[ -n "$s" ] || exit 3
+p=$(lxc-info -P "$s" -n "$1" -p -H) && [ -n "$p" ] || exit 3
+kill -TERM "$p" || exit 3
+i=0
+while awk -v n="@$s$t" '$8 == n { f = 1 } END { exit !f }' /proc/net/unix; do
+    i=$((i + 1)); [ "$i" -le 200 ] || exit 4
+    sleep 0.05
+done"#;
+
 /// Our templates in `pvesm list` output (`Volid Format Type Size VMID` rows).
 pub fn parse_pvesm_list(text: &str) -> Vec<(String, u64)> {
     text.lines()
@@ -281,14 +336,6 @@ pub fn parse_pvesm_list(text: &str) -> Vec<(String, u64)> {
             crate::vztmpl::is_ours(name).then(|| (volid.to_string(), size))
         })
         .collect()
-}
-
-/// Whether `pct config` output has a description naming container `id`.
-pub fn description_names(config: &str, id: &str) -> bool {
-    config
-        .lines()
-        .filter_map(|l| l.strip_prefix("description: "))
-        .any(|d| crate::spec::description_names(&crate::pve::config::decode_text(d), id))
 }
 
 #[cfg(test)]

@@ -305,10 +305,15 @@ fn create(
     backend
         .start(vmid)
         .with_context(|| format!("starting CT {vmid}"))?;
-    let init_pid = match backend.status(vmid)? {
-        CtStatus::Running { .. } if remote => 0,
-        CtStatus::Running { init_pid } => init_pid,
-        CtStatus::Stopped => bail!("CT {vmid} stopped right after start"),
+    // A remote CT's init is never entered from here: `pct start` returning is enough (a CT that
+    // stopped at once fails the first `pct exec`), and a status call would cost a Perl start-up.
+    let init_pid = if remote {
+        0
+    } else {
+        match backend.status(vmid)? {
+            CtStatus::Running { init_pid } => init_pid,
+            CtStatus::Stopped => bail!("CT {vmid} stopped right after start"),
+        }
     };
     if remote {
         crate::remote::copies::ship(backend, vmid, &copies)

@@ -4,8 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod cases;
 pub mod console;
 pub mod podman;
+pub mod real_pve;
 pub mod remote;
 pub mod sshd;
 
@@ -40,7 +42,19 @@ pub fn require_root() {
     );
 }
 
+/// Which node the runtime drives: the same case bodies run on each (tests/common/cases.rs).
+pub enum Node {
+    /// pve-sim's `pct` on this machine.
+    PveSim,
+    /// Proxmox's real `pct` and pmxcfs in the real-pve sandbox (`PROXMOX_LXCRI_REAL_PVE`): the
+    /// runtime and `pct` run inside its mount namespace, where `/etc/pve` and `/run` are.
+    RealPve { sandbox: PathBuf },
+    /// A spare Proxmox node this test runs on (`PROXMOX_LXCRI_TEST_CONFIG`).
+    Spare,
+}
+
 pub struct Sim {
+    pub node: Node,
     pub dir: tempfile::TempDir,
     pub sim_root: PathBuf,
     pub state_root: PathBuf,
@@ -53,16 +67,22 @@ pub struct Sim {
 /// `PROXMOX_LXCRI_TEST_SLOT=N` (0..=99) moves every range by N million, so that several checkouts
 /// can run their tests at once.
 fn vmid_range(name: &str) -> [u32; 2] {
-    let slot: u32 = std::env::var("PROXMOX_LXCRI_TEST_SLOT")
+    let lo = 200_000 + test_slot() * 1_000_000 + (name_hash(name) % 7000) * 100;
+    [lo, lo + 99]
+}
+
+fn test_slot() -> u32 {
+    std::env::var("PROXMOX_LXCRI_TEST_SLOT")
         .ok()
         .and_then(|s| s.parse().ok())
         .filter(|n| *n < 100)
-        .unwrap_or(0);
-    let h = name.bytes().fold(0x811c_9dc5u32, |h, b| {
+        .unwrap_or(0)
+}
+
+fn name_hash(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5u32, |h, b| {
         (h ^ b as u32).wrapping_mul(0x0100_0193)
-    });
-    let lo = 200_000 + slot * 1_000_000 + (h % 7000) * 100;
-    [lo, lo + 99]
+    })
 }
 
 /// The pve-container version of the test's node: pve-sim's default node (Proxmox VE 9.1.2). The
@@ -133,6 +153,7 @@ impl Sim {
         )
         .unwrap();
         Sim {
+            node: Node::PveSim,
             dir,
             sim_root,
             state_root,
@@ -162,18 +183,21 @@ impl Sim {
         let _ = std::fs::remove_dir_all(self.state_root.join(".nodes"));
     }
 
-    /// `key: value` of `pct config <vmid>`.
-    pub fn conf_value(&self, vmid: u32, key: &str) -> Option<String> {
-        let out = self.pct(&["config", &vmid.to_string()]);
-        String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-            l.strip_prefix(&format!("{key}: "))
-                .map(|v| v.trim().to_string())
-        })
+    /// `program` on this node: inside the real-pve sandbox for that tier.
+    pub fn on_node(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match &self.node {
+            Node::RealPve { sandbox } => {
+                let mut c = Command::new(sandbox.join("sandbox.sh"));
+                c.arg("exec").arg(program);
+                c
+            }
+            Node::PveSim | Node::Spare => Command::new(program),
+        }
     }
 
     /// The runtime with this sim's `--root` and `--config`.
     pub fn runtime(&self) -> Command {
-        let mut c = Command::new(runtime_bin());
+        let mut c = self.on_node(runtime_bin());
         c.arg("--root")
             .arg(&self.state_root)
             .arg("--config")
@@ -193,16 +217,21 @@ impl Sim {
     }
 
     pub fn pct(&self, args: &[&str]) -> Output {
-        Command::new(&self.pct)
+        let mut out = self
+            .on_node(&self.pct)
             .args(args)
             .env_remove("PVE_SIM_FAIL")
             .output()
-            .unwrap()
+            .unwrap();
+        out.stderr = real_pve::without_noise(&out.stderr).into_bytes();
+        out
     }
 
-    /// `pct list` rows as (vmid, status).
+    /// `pct list` rows as (vmid, status), of this test's VMID range only (a real node has
+    /// others).
     pub fn cts(&self) -> Vec<(u32, String)> {
         let out = self.pct(&["list"]);
+        let [lo, hi] = self.vmid_range;
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .skip(1)
@@ -210,7 +239,28 @@ impl Sim {
                 let mut it = l.split_whitespace();
                 Some((it.next()?.parse().ok()?, it.next()?.to_string()))
             })
+            .filter(|(vmid, _)| (lo..=hi).contains(vmid))
             .collect()
+    }
+
+    /// The pct subcommands the node has run so far, e.g. `["create", ...]`: pve-sim logs each
+    /// call to `pct.calls`, the real-pve tier's wrapper around `pct` too.
+    pub fn pct_calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.sim_root.join("pct.calls"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .map(|s| s.trim_matches('\'').to_string())
+            .collect()
+    }
+
+    /// The value of `key` in `pct config <vmid>`.
+    pub fn conf_value(&self, vmid: u32, key: &str) -> Option<String> {
+        let out = self.pct(&["config", &vmid.to_string()]);
+        String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+            l.strip_prefix(&format!("{key}: "))
+                .map(|v| v.trim().to_string())
+        })
     }
 
     /// A busybox bundle whose process runs `sh -c script`.

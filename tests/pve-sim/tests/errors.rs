@@ -134,7 +134,6 @@ fn state_errors() {
     for args in [
         &["status", "93202"][..],
         &["start", "93202"],
-        &["stop", "93202"],
         &["config", "93202"],
         &["exec", "93202", "--", "true"],
         &["destroy", "93202"],
@@ -142,6 +141,10 @@ fn state_errors() {
         let o = n.pct(args);
         assert_ne!(code(&o), 0, "{args:?}");
         assert_eq!(err(&o), missing, "{args:?}");
+    }
+    // Proxmox's stop and shutdown ask LXC before they read the config.
+    for args in [&["stop", "93202"], &["shutdown", "93202"]] {
+        assert_eq!(err(&n.pct(args)), "CT 93202 not running\n", "{args:?}");
     }
 
     n.create(93202, &[]);

@@ -52,7 +52,7 @@ fn create_writes_proxmox_config() {
         format!(
             "#proxmox-lxcri id%3A abc 100%25\n\
              arch: amd64\nhostname: CT93401\nmemory: 512\nnet0: {hw}\nostype: unmanaged\n\
-             rootfs: {rootfs},ro=1\nswap: 512\ntags: proxmox-lxcri\nunprivileged: 0\n"
+             rootfs: {rootfs},ro=1\nswap: 512\ntags: proxmox-lxcri\n"
         )
     );
     // `/etc/pve/lxc` is the local node's directory.
@@ -73,7 +73,7 @@ fn create_writes_proxmox_config() {
         shown,
         format!(
             "arch: amd64\ndescription: proxmox-lxcri id%3A abc 100%25%0A\nenv: A=1\0B=2\nhostname: CT93401\nmemory: 512\n\
-             net0: {hw}\nostype: unmanaged\nrootfs: {rootfs},ro=1\nswap: 512\ntags: proxmox-lxcri\nunprivileged: 0\n\
+             net0: {hw}\nostype: unmanaged\nrootfs: {rootfs},ro=1\nswap: 512\ntags: proxmox-lxcri\n\
              lxc.init.cwd: /tmp\n"
         )
     );

@@ -231,9 +231,12 @@ fn create_task(
     for (k, v) in disks {
         conf.set(k, v);
     }
-    conf.options
-        .entry("unprivileged".into())
-        .or_insert_with(|| "1".into());
+    // pve-container's create (src/PVE/API2/LXC.pm) writes the key only for an unprivileged CT.
+    if conf.options.get("unprivileged").is_some_and(|u| u == "0") {
+        conf.options.remove("unprivileged");
+    } else {
+        conf.options.insert("unprivileged".into(), "1".into());
+    }
     if let Some(t) = conf.options.get("tags").cloned() {
         conf.set("tags", &confkeys::normalize_tags(&t));
     }

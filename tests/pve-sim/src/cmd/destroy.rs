@@ -86,6 +86,9 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
         let _ = fs::remove_dir(&dir);
         let _ = fs::remove_file(sim.run_dir().join(format!("ct-{vmid}.exit")));
         store::remove(sim, vmid);
+        if p.flag("purge") {
+            task.log(&format!("purging CT {vmid} from related configurations.."));
+        }
         Ok(())
     })
 }

@@ -6,13 +6,15 @@ use crate::fail::{Failure, Result};
 use crate::sim::Sim;
 use crate::{ct, store};
 
+/// Running first, as pve-container's vm_stop/vm_shutdown (src/PVE/API2/LXC/Status.pm) check: a
+/// missing CT is "not running" too.
 fn precheck(sim: &Sim, p: &Params, skiplock: bool) -> Result<()> {
+    if !ct::is_running(sim, p.vmid) {
+        return Err(Failure::die(format!("CT {} not running", p.vmid)));
+    }
     let conf = store::load(sim, p.vmid)?;
     if !skiplock {
         check_lock(&conf)?;
-    }
-    if !ct::is_running(sim, p.vmid) {
-        return Err(Failure::die(format!("CT {} not running", p.vmid)));
     }
     Ok(())
 }
