@@ -7,6 +7,7 @@ mod common;
 
 use std::process::Stdio;
 
+use common::cases;
 use common::remote::Remote;
 use common::*;
 
@@ -201,4 +202,20 @@ fn ssh_raw_keys_that_cannot_be_written_leave_nothing() {
     );
     assert!(sim.cts().is_empty(), "CT left");
     assert!(!sim.state_root.join("f1").exists(), "state dir left");
+}
+
+/// podman + conmon on nodes of Proxmox VE 8.4 and 9.0: the sim refuses `entrypoint` there, even
+/// though podman's environment does not reach it (its version file does).
+#[test]
+fn podman_on_pve_84() {
+    let sim = Sim::new("podman_on_pve_84");
+    sim.set_node_version("5.2.6");
+    cases::podman_run_rm_as(&sim, "plx-run-rm-84");
+}
+
+#[test]
+fn podman_on_pve_90() {
+    let sim = Sim::new("podman_on_pve_90");
+    sim.set_node_version("6.0.9");
+    cases::podman_run_rm_as(&sim, "plx-run-rm-90");
 }

@@ -136,9 +136,11 @@ mod tests {
 
     #[test]
     fn roles_need_their_content_type() {
-        let cfg = Config::default();
+        let mut cfg = Config::default();
+        assert_eq!(volume_role(&cfg).storage, "local-lvm");
+        // One storage for both, a stock node's `local`: templates yes, CT volumes no.
+        cfg.rootfs_storage = "local".into();
         let (t, v) = (template_role(&cfg), volume_role(&cfg));
-        // A stock node's `local`: templates yes, CT volumes no.
         let local = st("iso,vztmpl,backup", true);
         assert!(check(&t, "pve1", Some(&local), "/c.toml").ok);
         let c = check(&v, "pve1", Some(&local), "/c.toml");

@@ -282,6 +282,11 @@ pub fn terminal(sim: &Sim) {
 }
 
 pub fn podman_run_rm(sim: &Sim) {
+    podman_run_rm_as(sim, "plx-run-rm");
+}
+
+/// `podman run --rm` of a container called `name` (podman's names are machine-wide).
+pub fn podman_run_rm_as(sim: &Sim, name: &str) {
     ensure_image();
     let out = podman(
         sim,
@@ -289,7 +294,7 @@ pub fn podman_run_rm(sim: &Sim) {
             "run",
             "--rm",
             "--name",
-            "plx-run-rm",
+            name,
             IMAGE,
             "sh",
             "-c",
