@@ -62,9 +62,22 @@ fn lifecycle(sim: &Sim, init: &str, old: bool) -> String {
     lines.get(1).copied().unwrap_or_default().to_string()
 }
 
+/// `<root>/.nodes/sim.<tag>.version.json`, if there is one.
+fn cache_file(sim: &Sim) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(sim.state_root.join(".nodes"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("sim.") && name.ends_with(".version.json")
+        })
+}
+
 fn cached_version(sim: &Sim) -> String {
-    let text = std::fs::read_to_string(sim.state_root.join(".nodes/sim.version.json"))
-        .expect("version cached under the state root");
+    let text =
+        std::fs::read_to_string(cache_file(sim).expect("version cached under the state root"))
+            .unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["pve_container"].as_str().unwrap().to_string()
 }
@@ -115,11 +128,7 @@ fn cached_version_is_used_until_it_expires() {
     c.run(7);
     c.delete();
     // ...and a stale or broken cache is not trusted.
-    std::fs::write(
-        sim.state_root.join(".nodes/sim.version.json"),
-        "{\"node\": \"sim\"",
-    )
-    .unwrap();
+    std::fs::write(cache_file(&sim).unwrap(), "{\"node\": \"sim\"").unwrap();
     let c = create(&sim, &b, "v3");
     assert!(ct_config(&sim).contains("entrypoint:"));
     c.run(7);
@@ -165,10 +174,7 @@ fn unknown_version_is_taken_for_pve_84_with_a_warning() {
         "{log}"
     );
     assert!(ct_config(&sim).contains("lxc.init.cmd: /dev/.proxmox-lxcri-init"));
-    assert!(
-        !sim.state_root.join(".nodes/sim.version.json").exists(),
-        "a guess is not cached"
-    );
+    assert!(cache_file(&sim).is_none(), "a guess is not cached");
     let d = sim.run(&["delete", "--force", "u1"]);
     assert!(d.status.success(), "{}", stderr(&d));
     assert!(sim.cts().is_empty());

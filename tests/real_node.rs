@@ -9,12 +9,7 @@ use common::*;
 
 macro_rules! node_case {
     ($name:ident, $case:path) => {
-        #[test]
-        fn $name() {
-            if let Some(node) = Sim::real_node(stringify!($name)) {
-                $case(&node);
-            }
-        }
+        tier_case!(Sim::real_node, $name, $case);
     };
 }
 

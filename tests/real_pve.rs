@@ -11,12 +11,7 @@ use common::*;
 
 macro_rules! real_pve_case {
     ($name:ident, $case:path) => {
-        #[test]
-        fn $name() {
-            if let Some(node) = Sim::real_pve(stringify!($name)) {
-                $case(&node);
-            }
-        }
+        tier_case!(Sim::real_pve, $name, $case);
     };
 }
 

@@ -91,26 +91,28 @@ fn set_config(r: &ApiRemote, from: &str, to: &str) {
 fn refusals_leave_nothing_behind() {
     let r = ApiRemote::new("refusals_leave_nothing_behind", "sim,n2", "sim", "");
     let fp = r.api.fingerprint.clone();
-    // A storage the node does not list, before anything is uploaded (pve-sim's API has only
-    // `local`, with every content type, so a missing type cannot be shown here).
+    // Storages that cannot hold CT volumes, refused before anything is uploaded: a stock node's
+    // `local` (no rootdir content) and one the node does not list.
     set_config(
         &r,
-        "rootfs_storage = \"local\"",
-        "rootfs_storage = \"local-lvm\"",
+        "strict = false",
+        "strict = false\nrootfs_storage = \"local\"",
     );
     refused(
         &r,
-        "store",
-        "storage 'local-lvm' does not exist on node sim",
+        "nordir",
+        "storage 'local' on node sim does not allow content type 'rootdir'",
     );
+    set_config(
+        &r,
+        "rootfs_storage = \"local\"",
+        "rootfs_storage = \"nosuch\"",
+    );
+    refused(&r, "store", "storage 'nosuch' does not exist on node sim");
     let cache = r.sim.sim_root.join("var/lib/vz/template/cache");
     let uploaded = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
     assert_eq!(uploaded, 0, "a template was uploaded");
-    set_config(
-        &r,
-        "rootfs_storage = \"local-lvm\"",
-        "rootfs_storage = \"local\"",
-    );
+    set_config(&r, "\nrootfs_storage = \"nosuch\"", "");
     let wrong = fp.replace(&fp[..2], if &fp[..2] == "00" { "11" } else { "00" });
     set_config(&r, &fp, &wrong);
     refused(&r, "fp", "fingerprint mismatch");
@@ -204,11 +206,12 @@ fn twenty_parallel_creates_on_two_nodes() {
     for n in &r.nodes {
         assert!(r.cts_on(n).is_empty(), "left on {n}");
     }
+    // Only the node-version cache is left under the state root.
     assert!(Path::new(&r.sim.state_root)
         .read_dir()
         .unwrap()
-        .next()
-        .is_none());
+        .flatten()
+        .all(|e| e.file_name() == ".nodes"));
 }
 
 #[test]
@@ -283,6 +286,15 @@ fn missing_privileges_refuse_create_leaving_nothing() {
         let v = serde_json::json!({"/vms": vm, "/storage": storage, "/nodes": ["Sys.Audit"]});
         std::fs::write(&acl, v.to_string()).unwrap();
     };
+    let remote = || {
+        ApiRemote::with_api_args(
+            "missing_privileges",
+            "sim",
+            "sim",
+            "",
+            &["--acl", acl.to_str().unwrap()],
+        )
+    };
     let vm_all = [
         "VM.Audit",
         "VM.PowerMgmt",
@@ -300,24 +312,12 @@ fn missing_privileges_refuse_create_leaving_nothing() {
             "Datastore.AllocateTemplate",
         ],
     );
-    let r = ApiRemote::with_api_args(
-        "missing_privileges",
-        "sim",
-        "sim",
-        "",
-        &["--acl", acl.to_str().unwrap()],
-    );
+    let r = remote();
     refused(&r, "noalloc", "Permission check failed");
     drop(r);
 
     write_acl(&vm_all, &["Datastore.Audit", "Datastore.AllocateSpace"]);
-    let r = ApiRemote::with_api_args(
-        "missing_privileges",
-        "sim",
-        "sim",
-        "",
-        &["--acl", acl.to_str().unwrap()],
-    );
+    let r = remote();
     refused(
         &r,
         "noupload",

@@ -36,7 +36,7 @@ fn lifecycle_over_ssh() {
     let conf = String::from_utf8_lossy(&sim.pct(&["config", &vmid]).stdout).into_owned();
     assert!(conf.contains("unprivileged: 1"), "{conf}");
     assert!(
-        conf.contains(&format!("rootfs: local-lvm:{vmid}/subvol-{vmid}-disk-0")),
+        conf.contains(&format!("rootfs: local-lvm:vm-{vmid}-disk-0,")),
         "{conf}"
     );
     assert!(conf.contains("entrypoint: /.proxmox-lxcri-init"), "{conf}");

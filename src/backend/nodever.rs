@@ -65,17 +65,33 @@ struct Cached {
     learned: u64,
 }
 
-/// The cache file of `node`; none for a name that is not a plain file name (Proxmox's node
-/// names are DNS labels).
-fn cache_path(root: &Path, node: &str) -> Option<PathBuf> {
+/// How `cfg` reaches its node: two clusters may both have a node `pve1`, and podman shares one
+/// state root between every runtime config it is given.
+fn endpoint(cfg: &Config) -> String {
+    use crate::config::BackendKind;
+    match cfg.backend {
+        BackendKind::Pct => format!("pct {}", cfg.pct.path.display()),
+        BackendKind::Ssh => format!("ssh {}@{}:{}", cfg.ssh.user, cfg.ssh.host, cfg.ssh.port),
+        BackendKind::Api => format!("api {}", cfg.api.url),
+    }
+}
+
+/// The cache file of `node` reached through `endpoint`; none for a name that is not a plain
+/// file name (Proxmox's node names are DNS labels).
+fn cache_path(root: &Path, node: &str, endpoint: &str) -> Option<PathBuf> {
+    use sha2::{Digest, Sha256};
     let plain = !node.is_empty()
         && !node.starts_with('.')
         && node
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let tag: String = Sha256::digest(endpoint.as_bytes())[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     plain.then(|| {
         root.join(crate::state::NODES_DIR)
-            .join(format!("{node}.version.json"))
+            .join(format!("{node}.{tag}.version.json"))
     })
 }
 
@@ -138,7 +154,7 @@ pub fn learn(backend: &dyn Backend, cfg: &Config, root: &Path) -> NodeVersion {
             cfg.node_version
         );
     }
-    let path = cache_path(root, &node);
+    let path = cache_path(root, &node, &endpoint(cfg));
     if let Some(d) = path.as_ref().and_then(|p| read_cache(p, &node, now())) {
         return NodeVersion::new(&node, d);
     }
@@ -244,8 +260,13 @@ mod tests {
     #[test]
     fn cache_is_trusted_only_when_young_whole_and_for_the_node() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(cache_path(dir.path(), "../x"), None);
-        let path = cache_path(dir.path(), "pve1").unwrap();
+        assert_eq!(cache_path(dir.path(), "../x", "pct"), None);
+        let path = cache_path(dir.path(), "pve1", "api https://a:8006").unwrap();
+        assert_ne!(
+            Some(&path),
+            cache_path(dir.path(), "pve1", "api https://b:8006").as_ref(),
+            "another cluster's pve1"
+        );
         let d = Detected {
             version: v("6.0.9"),
             source: "pveversion".into(),

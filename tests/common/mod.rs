@@ -63,6 +63,37 @@ pub struct Sim {
     pub vmid_range: [u32; 2],
 }
 
+/// `#[test] fn $name` that runs `$case` on the node `$node(name)` gives, or passes as skipped
+/// when `$node` gives none (a tier whose node is not configured here).
+#[macro_export]
+macro_rules! tier_case {
+    ($node:path, $name:ident, $case:path) => {
+        #[test]
+        fn $name() {
+            if let Some(node) = $node(stringify!($name)) {
+                $case(&node);
+            }
+        }
+    };
+}
+
+/// `dir/name`: a script that runs pve-sim's binary `name` for the sim node under `sim_root`
+/// (node `sim` unless the caller's `PVE_SIM_NODE` says otherwise).
+pub fn sim_wrapper(dir: &Path, name: &str, sim_root: &Path) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nexport PVE_SIM_ROOT='{}' PVE_SIM_NODE=\"${{PVE_SIM_NODE:-sim}}\"\nexec '{}' \"$@\"\n",
+            sim_root.display(),
+            sibling_bin(name).display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
 /// Disjoint VMID ranges per test: CT cgroups (`lxc/<vmid>`) are global on the host.
 /// `PROXMOX_LXCRI_TEST_SLOT=N` (0..=99) moves every range by N million, so that several checkouts
 /// can run their tests at once.
@@ -106,34 +137,10 @@ impl Sim {
         let sim_root = dir.path().join("sim");
         let state_root = dir.path().join("run");
         std::fs::create_dir_all(&sim_root).unwrap();
-        let pct = dir.path().join("pct");
-        // The runtime runs with almost no environment under podman/CRI-O; the wrapper carries
+        // The runtime runs with almost no environment under podman/CRI-O; the wrappers carry
         // the sim's settings, as a real node's /usr/sbin/pct needs none.
-        std::fs::write(
-            &pct,
-            format!(
-                "#!/bin/sh\nexport PVE_SIM_ROOT='{}' PVE_SIM_NODE=sim\nexec '{}' \"$@\"\n",
-                sim_root.display(),
-                sibling_bin("pct").display()
-            ),
-        )
-        .unwrap();
-        Command::new("chmod").arg("755").arg(&pct).status().unwrap();
-        let pveversion = dir.path().join("pveversion");
-        std::fs::write(
-            &pveversion,
-            format!(
-                "#!/bin/sh\nexport PVE_SIM_ROOT='{}' PVE_SIM_NODE=sim\nexec '{}' \"$@\"\n",
-                sim_root.display(),
-                sibling_bin("pveversion").display()
-            ),
-        )
-        .unwrap();
-        Command::new("chmod")
-            .arg("755")
-            .arg(&pveversion)
-            .status()
-            .unwrap();
+        let pct = sim_wrapper(dir.path(), "pct", &sim_root);
+        let pveversion = sim_wrapper(dir.path(), "pveversion", &sim_root);
         let vmid_range = vmid_range(name);
         let config = dir.path().join("config.toml");
         std::fs::write(

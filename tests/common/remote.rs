@@ -7,30 +7,11 @@ use std::path::Path;
 use std::process::Command;
 
 use super::sshd::Sshd;
-use super::{sibling_bin, Sim};
+use super::{sibling_bin, sim_wrapper, Sim};
 
 pub struct Remote {
     pub sim: Sim,
     pub sshd: Sshd,
-}
-
-/// A wrapper that runs the sim's `bin` with this sim's root and node.
-fn wrapper(dir: &Path, name: &str, sim_root: &Path) {
-    let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\nexport PVE_SIM_ROOT='{}' PVE_SIM_NODE=\"${{PVE_SIM_NODE:-sim}}\"\nexec '{}' \"$@\"\n",
-            sim_root.display(),
-            sibling_bin(name).display()
-        ),
-    )
-    .unwrap();
-    Command::new("chmod")
-        .arg("755")
-        .arg(&path)
-        .status()
-        .unwrap();
 }
 
 impl Remote {
@@ -50,7 +31,7 @@ impl Remote {
         let bin = sim.dir.path().join("node-bin");
         std::fs::create_dir_all(&bin).unwrap();
         for b in ["pct", "pvesm", "pveversion"] {
-            wrapper(&bin, b, &sim.sim_root);
+            sim_wrapper(&bin, b, &sim.sim_root);
         }
         let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
         let sshd = Sshd::start(&[("PATH", &path)]);

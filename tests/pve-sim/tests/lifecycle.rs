@@ -122,7 +122,7 @@ fn force_destroy_of_a_running_ct_stops_it_and_keeps_the_rootfs() {
     assert_eq!(code(&o), 0, "{}", err(&o));
     assert_eq!(
         out(&o),
-        "WARN: forced to stop CT 93102 before destroying!\n"
+        "WARN: forced to stop CT 93102 before destroying!\npurging CT 93102 from related configurations..\n"
     );
     assert_eq!(err(&o), "Task finished with 1 warning(s)!\n");
     assert!(!n.conf_path(93102).exists());
