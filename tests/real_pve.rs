@@ -9,26 +9,12 @@ mod common;
 
 use common::*;
 
-macro_rules! real_pve_case {
-    ($name:ident, $case:path) => {
-        tier_case!(Sim::real_pve, $name, $case);
-    };
-}
-
-real_pve_case!(lifecycle, cases::lifecycle);
-real_pve_case!(exec_with_a_process_file, cases::exec_process_file);
-real_pve_case!(terminal_on_the_console_socket, cases::terminal);
-real_pve_case!(update_api_and_raw_keys, cases::update);
-real_pve_case!(kill_kill_gives_137, cases::kill_kill);
-real_pve_case!(
-    term_and_kill_of_a_created_container,
-    cases::term_and_kill_created
+tier_cases!(Sim::real_pve);
+tier_case!(
+    Sim::real_pve,
+    three_pct_calls_per_lifecycle,
+    cases::pct_call_budget
 );
-real_pve_case!(
-    delete_force_of_a_running_container,
-    cases::delete_force_running
-);
-real_pve_case!(three_pct_calls_per_lifecycle, cases::pct_call_budget);
 
 /// A node before pve-container 6.0.15 as the runtime sees it: the init and env go in as raw
 /// `lxc.init.cmd` and `lxc.environment`, which the real pct must accept and LXC must run.

@@ -77,6 +77,28 @@ macro_rules! tier_case {
     };
 }
 
+/// The cases every tier beyond pve-sim runs, each a `#[test]` on the node `$node(name)` gives.
+#[macro_export]
+macro_rules! tier_cases {
+    ($node:path) => {
+        tier_case!($node, lifecycle, cases::lifecycle);
+        tier_case!($node, exec_with_a_process_file, cases::exec_process_file);
+        tier_case!($node, terminal_on_the_console_socket, cases::terminal);
+        tier_case!($node, update_api_and_raw_keys, cases::update);
+        tier_case!($node, kill_kill_gives_137, cases::kill_kill);
+        tier_case!(
+            $node,
+            term_and_kill_of_a_created_container,
+            cases::term_and_kill_created
+        );
+        tier_case!(
+            $node,
+            delete_force_of_a_running_container,
+            cases::delete_force_running
+        );
+    };
+}
+
 /// `dir/name`: a script that runs pve-sim's binary `name` for the sim node under `sim_root`
 /// (node `sim` unless the caller's `PVE_SIM_NODE` says otherwise).
 pub fn sim_wrapper(dir: &Path, name: &str, sim_root: &Path) -> PathBuf {
