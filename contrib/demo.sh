@@ -39,6 +39,7 @@ unprivileged = false
 path = "$work/pct"
 pveversion = "$work/pveversion"
 pve_dir = "$work/sim/etc/pve"
+lxc_path = "$work/sim/lxc"
 EOS
 
 # A bundle from busybox-static, with runc's default spec.

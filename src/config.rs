@@ -109,6 +109,9 @@ pub struct PctConfig {
     pub pve_dir: PathBuf,
     /// Where Proxmox's per-CT config locks live.
     pub lock_dir: PathBuf,
+    /// LXC's lxcpath on the node, where Proxmox's CTs live (`/var/lib/lxc`): the runtime asks
+    /// `lxc-info -P <lxc_path>` for a CT's init pid.
+    pub lxc_path: PathBuf,
     /// Seconds one `pct` call may take.
     pub timeout: u64,
     /// dpkg's status file, read for the installed pve-container version.
@@ -183,6 +186,7 @@ impl Default for PctConfig {
             path: "/usr/sbin/pct".into(),
             pve_dir: "/etc/pve".into(),
             lock_dir: "/run/lock/lxc".into(),
+            lxc_path: "/var/lib/lxc".into(),
             timeout: 120,
             dpkg_status: "/var/lib/dpkg/status".into(),
             pveversion: "/usr/bin/pveversion".into(),
@@ -264,6 +268,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "pct.lock_dir",
         "\"/run/lock/lxc\"",
         "Where Proxmox keeps its per-CT config locks (pve-config-<vmid>.lock); on the node for the ssh backend.",
+    ),
+    (
+        "pct.lxc_path",
+        "\"/var/lib/lxc\"",
+        "LXC's lxcpath of Proxmox's CTs; lxc-info -P <lxc_path> gives a running CT's init pid (on the node for the ssh backend).",
     ),
     (
         "pct.timeout",

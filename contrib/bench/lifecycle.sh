@@ -30,8 +30,9 @@ export PVE_SIM_ROOT=$work/sim PVE_SIM_NODE=bench
 exec $bin/pct "\$@"
 EOS
 chmod 755 "$work/pct"
-printf 'node = "bench"\nvmid_range = [910000, 910999]\nunprivileged = false\nnode_version = "6.1.10"\n[pct]\npath = "%s"\npve_dir = "%s"\n' \
-    "$work/pct" "$work/sim/etc/pve" > "$work/config.toml"
+# node_version: pve-sim's default node, given so that no round pays the version question.
+printf 'node = "bench"\nvmid_range = [910000, 910999]\nunprivileged = false\nnode_version = "6.1.10"\n[pct]\npath = "%s"\npve_dir = "%s"\nlxc_path = "%s"\n' \
+    "$work/pct" "$work/sim/etc/pve" "$work/sim/lxc" > "$work/config.toml"
 
 mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/"{proc,sys,dev,etc,tmp}
 cp /bin/busybox "$work/bundle/rootfs/bin/"; ln -s busybox "$work/bundle/rootfs/bin/true"; ln -s busybox "$work/bundle/rootfs/bin/sh"

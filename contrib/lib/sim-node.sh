@@ -58,6 +58,7 @@ strict = false
 vmid_range = $3
 [pct]
 pve_dir = "$sim_work/sim/etc/pve"
+lxc_path = "$sim_work/sim/lxc"
 [ssh]
 host = "127.0.0.1"
 port = $sim_port

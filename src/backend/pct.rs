@@ -19,6 +19,7 @@ pub struct Pct {
     path: PathBuf,
     pve_dir: PathBuf,
     lock_dir: PathBuf,
+    lxc_path: PathBuf,
     timeout: Duration,
     dpkg_status: PathBuf,
     pveversion: PathBuf,
@@ -39,6 +40,7 @@ impl Pct {
             path: cfg.pct.path.clone(),
             pve_dir: cfg.pct.pve_dir.clone(),
             lock_dir: cfg.pct.lock_dir.clone(),
+            lxc_path: cfg.pct.lxc_path.clone(),
             timeout: Duration::from_secs(cfg.pct.timeout),
             dpkg_status: cfg.pct.dpkg_status.clone(),
             pveversion: cfg.pct.pveversion.clone(),
@@ -319,7 +321,7 @@ impl Backend for Pct {
 
     fn status(&self, vmid: Vmid) -> Result<CtStatus, BackendError> {
         // LXC answers in milliseconds; `pct status` only when LXC cannot say.
-        match super::lxc_info::init_pid(vmid, self.timeout)? {
+        match super::lxc_info::init_pid(vmid, &self.lxc_path, self.timeout) {
             Some(init_pid) => Ok(CtStatus::Running { init_pid }),
             None => ops::status(self, vmid),
         }

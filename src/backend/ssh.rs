@@ -26,6 +26,8 @@ pub struct Ssh {
     rootfs_size: u32,
     /// Proxmox's config locks on the node, for the raw keys an older node needs.
     lock_dir: String,
+    /// LXC's lxcpath on the node (`pct.lxc_path`).
+    lxc_path: String,
 }
 
 /// Runs `pct create` (stdin closed) and then adds stdin to the end of the CT's config file under
@@ -47,6 +49,7 @@ impl Ssh {
             node: cfg.node_name(),
             rootfs_size: cfg.rootfs_size,
             lock_dir: cfg.pct.lock_dir.display().to_string(),
+            lxc_path: cfg.pct.lxc_path.display().to_string(),
         }
     }
 
@@ -214,7 +217,15 @@ impl Backend for Ssh {
     /// which exits on it), then wait for LXC's monitor to go, when Proxmox reports it stopped.
     /// `pct stop` when LXC cannot say or the CT does not go down.
     fn stop(&self, vmid: Vmid) -> Result<(), BackendError> {
-        let argv = ["sh", "-c", END_INIT, "sh", &vmid.to_string()].map(String::from);
+        let argv = [
+            "sh",
+            "-c",
+            END_INIT,
+            "sh",
+            &vmid.to_string(),
+            &self.lxc_path,
+        ]
+        .map(String::from);
         match self.shell.run(&argv, b"")?.exit {
             RemoteExit::Code(0) => Ok(()),
             _ => ops::stop(self, vmid),
@@ -309,17 +320,15 @@ pub fn description_names(config: &str, id: &str) -> bool {
         .any(|d| crate::spec::description_names(&crate::pve::config::decode_text(d), id))
 }
 
-/// `$1` = VMID. The CT's monitor listens on `@<lxcpath>/<vmid>/command` while it runs (see
-/// `lxc_info`); exit 0 once it is gone, 3 when LXC does not know the CT (stopped already, or a
-/// hashed socket name), 4 when the CT is still up after 10 s.
-const END_INIT: &str = r#"t="/$1/command"
-s=$(awk -v t="$t" 'substr($8, 1, 1) == "@" && substr($8, length($8) - length(t) + 1) == t {
-    print substr($8, 2, length($8) - length(t) - 1); exit }' /proc/net/unix)
-[ -n "$s" ] || exit 3
-p=$(lxc-info -P "$s" -n "$1" -p -H) && [ -n "$p" ] || exit 3
+/// `$1` = VMID, `$2` = lxcpath (`pct.lxc_path`). LXC names the init (see `lxc_info`), which is
+/// only signalled if it sits in the CT's cgroup; then wait while the monitor's command socket
+/// `@<lxcpath>/<vmid>/command` exists. Exit 0 once it is gone, 3 when LXC does not know the CT
+/// (stopped already) or names a process outside it, 4 when the CT is still up after 10 s.
+const END_INIT: &str = r#"p=$(lxc-info -P "$2" -n "$1" -p -H 2>/dev/null) && [ -n "$p" ] || exit 3
+awk -F: -v d="/lxc/$1" '$3 == d || index($3, d "/") == 1 { f = 1 } END { exit !f }' "/proc/$p/cgroup" || exit 3
 kill -TERM "$p" || exit 3
 i=0
-while awk -v n="@$s$t" '$8 == n { f = 1 } END { exit !f }' /proc/net/unix; do
+while awk -v n="@$2/$1/command" '$8 == n { f = 1 } END { exit !f }' /proc/net/unix; do
     i=$((i + 1)); [ "$i" -le 200 ] || exit 4
     sleep 0.05
 done"#;

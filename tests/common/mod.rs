@@ -168,7 +168,7 @@ impl Sim {
         std::fs::write(
             &config,
             format!(
-                "node = \"sim\"\nvmid_range = [{}, {}]\n{}init_path = \"{}\"\n{extra}\n[pct]\npath = \"{}\"\npve_dir = \"{}\"\ntimeout = 60\ndpkg_status = \"{}\"\npveversion = \"{}\"\n",
+                "node = \"sim\"\nvmid_range = [{}, {}]\n{}init_path = \"{}\"\n{extra}\n[pct]\npath = \"{}\"\npve_dir = \"{}\"\nlxc_path = \"{}\"\ntimeout = 60\ndpkg_status = \"{}\"\npveversion = \"{}\"\n",
                 vmid_range[0],
                 vmid_range[1],
                 // Privileged unless a test asks otherwise: most tests are about the lifecycle.
@@ -176,6 +176,7 @@ impl Sim {
                 sibling_bin("proxmox-lxcri-init").display(),
                 pct.display(),
                 sim_root.join("etc/pve").display(),
+                sim_root.join("lxc").display(),
                 dir.path().join("no-dpkg-status").display(),
                 pveversion.display()
             ),

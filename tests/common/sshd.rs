@@ -43,8 +43,14 @@ impl Sshd {
         keygen(&host_key);
         keygen(&identity);
 
+        // An empty home: the login shell reads no rc file of this machine's root (whose
+        // ~/.bashrc may print, as pyenv's rehash does when two shells start at once).
+        let home = d.join("home");
+        fs::create_dir_all(&home).unwrap();
+        let home = home.display().to_string();
         let opts: Vec<String> = env
             .iter()
+            .chain(&[("HOME", home.as_str())])
             .map(|(k, v)| format!("environment=\"{k}={}\"", v.replace('"', "\\\"")))
             .collect();
         let client_pub = fs::read_to_string(identity.with_extension("pub")).unwrap();
