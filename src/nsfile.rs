@@ -2,28 +2,11 @@
 //! given as an `ipc` namespace must be refused before any CT exists, not fail at `start` (or,
 //! worse, join the wrong thing).
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-/// `NS_GET_NSTYPE` (linux/nsfs.h): `_IO(0xb7, 0x3)`, Linux ≥ 4.11.
-const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
 /// `NSFS_MAGIC` (linux/magic.h): the file system of `/proc/<pid>/ns/*` and their bind mounts.
 const NSFS_MAGIC: i64 = 0x6e73_6673;
-
-/// The kernel's short name (`/proc/<pid>/ns/<name>`) for a `CLONE_NEW*` flag.
-pub fn name_of_flag(flag: i32) -> Option<&'static str> {
-    Some(match flag {
-        libc::CLONE_NEWNS => "mnt",
-        libc::CLONE_NEWCGROUP => "cgroup",
-        libc::CLONE_NEWUTS => "uts",
-        libc::CLONE_NEWIPC => "ipc",
-        libc::CLONE_NEWUSER => "user",
-        libc::CLONE_NEWPID => "pid",
-        libc::CLONE_NEWNET => "net",
-        0x80 => "time", // CLONE_NEWTIME
-        _ => return None,
-    })
-}
 
 /// The type in a namespace file's link text, `ipc:[4026531839]` → `ipc`.
 pub fn name_of_link(link: &str) -> Option<&str> {
@@ -32,21 +15,23 @@ pub fn name_of_link(link: &str) -> Option<&str> {
 }
 
 /// The namespace type (`mnt`, `ipc`, …) of the file at `path`, or an error saying why it is
-/// none. The file is opened read-only: namespace files never block.
+/// none. The file is only looked at through an `O_PATH` descriptor: a FIFO or device given as a
+/// namespace is never opened (a FIFO would block `create`).
 pub fn ns_type(path: &Path) -> Result<String, String> {
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    // SAFETY: a valid fd and an ioctl without an argument.
-    let r = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE as _) };
-    if r >= 0 {
-        return name_of_flag(r)
-            .map(String::from)
-            .ok_or_else(|| format!("unknown namespace type {r:#x}"));
-    }
-    // Kernels before 4.11: the file system says whether it is a namespace, its link which one.
+    use nix::fcntl::OFlag;
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| e.desc().to_string())?;
+    // SAFETY: `open` returned a new descriptor that nothing else owns.
+    let f = unsafe { OwnedFd::from_raw_fd(fd) };
     let st = nix::sys::statfs::fstatfs(&f).map_err(|e| e.to_string())?;
     if st.filesystem_type().0 as i64 != NSFS_MAGIC {
         return Err("not a namespace file".into());
     }
+    // The link text of a namespace file names its type: `ipc:[4026531839]`.
     let link = std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd()))
         .map_err(|e| e.to_string())?;
     name_of_link(&link.to_string_lossy())
@@ -60,9 +45,6 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(name_of_flag(libc::CLONE_NEWIPC), Some("ipc"));
-        assert_eq!(name_of_flag(libc::CLONE_NEWNET), Some("net"));
-        assert_eq!(name_of_flag(1), None);
         assert_eq!(name_of_link("ipc:[4026531839]"), Some("ipc"));
         assert_eq!(name_of_link("/etc/hosts"), None);
         assert_eq!(name_of_link(":[1]"), None);
@@ -76,5 +58,10 @@ mod tests {
         let e = ns_type(Path::new("/etc/hostname")).unwrap_err();
         assert!(e.contains("not a namespace"), "{e}");
         assert!(ns_type(Path::new("/nonexistent")).is_err());
+        // A FIFO is refused without being opened (opening it would block).
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(ns_type(&fifo).unwrap_err().contains("not a namespace"));
     }
 }
