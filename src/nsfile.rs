@@ -14,9 +14,13 @@ pub fn name_of_link(link: &str) -> Option<&str> {
     (rest.ends_with(']') && !name.is_empty()).then_some(name)
 }
 
+/// `NS_GET_NSTYPE` (linux/nsfs.h): `_IO(0xb7, 0x3)`, Linux ≥ 4.11.
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
 /// The namespace type (`mnt`, `ipc`, …) of the file at `path`, or an error saying why it is
-/// none. The file is only looked at through an `O_PATH` descriptor: a FIFO or device given as a
-/// namespace is never opened (a FIFO would block `create`).
+/// none. The file is first looked at through an `O_PATH` descriptor and opened only once it is
+/// known to be on nsfs: a FIFO or device given as a namespace is never opened (a FIFO would
+/// block `create`).
 pub fn ns_type(path: &Path) -> Result<String, String> {
     use nix::fcntl::OFlag;
     let fd = nix::fcntl::open(
@@ -26,17 +30,42 @@ pub fn ns_type(path: &Path) -> Result<String, String> {
     )
     .map_err(|e| e.desc().to_string())?;
     // SAFETY: `open` returned a new descriptor that nothing else owns.
-    let f = unsafe { OwnedFd::from_raw_fd(fd) };
-    let st = nix::sys::statfs::fstatfs(&f).map_err(|e| e.to_string())?;
+    let at = unsafe { OwnedFd::from_raw_fd(fd) };
+    let st = nix::sys::statfs::fstatfs(&at).map_err(|e| e.to_string())?;
     if st.filesystem_type().0 as i64 != NSFS_MAGIC {
         return Err("not a namespace file".into());
     }
-    // The link text of a namespace file names its type: `ipc:[4026531839]`.
+    // The same file, now safe to open (a bind mount of one, as `ip netns add` makes, too).
+    let proc_fd = format!("/proc/self/fd/{}", at.as_raw_fd());
+    let f = std::fs::File::open(&proc_fd).map_err(|e| e.to_string())?;
+    // SAFETY: a valid fd and an ioctl without an argument.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if r >= 0 {
+        return name_of_flag(r)
+            .map(String::from)
+            .ok_or_else(|| format!("unknown namespace type {r:#x}"));
+    }
+    // Kernels before 4.11: the link text of an opened namespace file names its type.
     let link = std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd()))
         .map_err(|e| e.to_string())?;
     name_of_link(&link.to_string_lossy())
         .map(String::from)
         .ok_or_else(|| "not a namespace file".into())
+}
+
+/// The kernel's short name (`/proc/<pid>/ns/<name>`) for a `CLONE_NEW*` flag.
+fn name_of_flag(flag: i32) -> Option<&'static str> {
+    Some(match flag {
+        libc::CLONE_NEWNS => "mnt",
+        libc::CLONE_NEWCGROUP => "cgroup",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWUSER => "user",
+        libc::CLONE_NEWPID => "pid",
+        libc::CLONE_NEWNET => "net",
+        0x80 => "time", // CLONE_NEWTIME
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -45,6 +74,8 @@ mod tests {
 
     #[test]
     fn names() {
+        assert_eq!(name_of_flag(libc::CLONE_NEWIPC), Some("ipc"));
+        assert_eq!(name_of_flag(1), None);
         assert_eq!(name_of_link("ipc:[4026531839]"), Some("ipc"));
         assert_eq!(name_of_link("/etc/hosts"), None);
         assert_eq!(name_of_link(":[1]"), None);
