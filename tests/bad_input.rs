@@ -124,6 +124,24 @@ fn each_failing_create_step_leaves_nothing() {
 }
 
 #[test]
+fn a_failed_create_whose_ct_cannot_be_destroyed_keeps_its_state() {
+    let sim = Sim::new("bad_create_cleanup");
+    let b = sim.bundle("b", "true");
+    // The start fails and so does the cleanup's destroy: the CT exists, so the state (with its
+    // VMID) stays for `delete --force` rather than leaving a CT nobody knows of.
+    let out = create(&sim, &b, "k1", Some("start,destroy"));
+    one_line_naming(&out, "pct start");
+    assert_eq!(sim.cts().len(), 1, "the CT could not be destroyed");
+    assert!(
+        sim.state_root.join("k1").exists(),
+        "state removed while the CT exists"
+    );
+    let d = sim.run(&["delete", "--force", "k1"]);
+    assert!(d.status.success(), "{}", stderr(&d));
+    assert_clean(&sim, "k1");
+}
+
+#[test]
 fn failing_destroy_keeps_state_for_a_retry() {
     let sim = Sim::new("bad_destroy");
     let b = sim.bundle("b", "true");

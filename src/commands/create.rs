@@ -67,8 +67,18 @@ impl Made {
             crate::cgroups_path::remove(cp);
         }
         if let Some(vmid) = self.vmid {
-            if let Err(e) = backend.destroy(vmid) {
-                log::error!("cleanup: destroying CT {vmid}: {e}");
+            // A CT that does not name this container (or none at all) is left alone; one that
+            // cannot be destroyed keeps the state, and its VMID, for `delete --force`.
+            let gone = match backend.is_ours(vmid, &dir.id) {
+                Ok(false) => Ok(()),
+                _ => backend.destroy(vmid).map_err(|e| e.to_string()),
+            };
+            if let Err(e) = gone {
+                log::error!(
+                    "cleanup: CT {vmid} of {} is left to delete --force: {e}",
+                    dir.id
+                );
+                return;
             }
         }
         let _ = dir.remove();
@@ -293,8 +303,9 @@ fn create(
             .map_err(|e| BackendError::Other(e.to_string()))?;
         made.vmid = Some(vmid);
         let r = backend.create(vmid, &template, &mapped.ct);
-        if r.is_err() {
-            // Not ours: a later `delete --force` must not destroy someone else's CT.
+        if matches!(r, Err(BackendError::VmidTaken(_))) {
+            // Not ours: a later `delete --force` must not destroy someone else's CT. Any other
+            // failure may have left our CT (undo checks its description before destroying).
             made.vmid = None;
             state.vmid = None;
             dir.save(&state)

@@ -60,12 +60,15 @@ fn subid_check(file: &str, text: &str) -> Check {
     }
 }
 
-/// Proxmox's profile for CTs (lxc-pve's `lxc-container-default-cgns`), which `lxc-start`
-/// switches every CT to when AppArmor is on.
-const CT_PROFILE: &str = "lxc-container-default-cgns";
+/// The profile `lxc-start` itself runs under on a node (lxc's own AppArmor profiles). It lets
+/// `lxc-start` switch a CT only to `lxc-*` profiles or `unconfined`; Proxmox gives every CT the
+/// profile LXC generates at start (`lxc.apparmor.profile = generated`, pve-container
+/// src/PVE/LXC.pm), so nothing else needs to be loaded for CTs to start.
+const LXC_START_PROFILE: &str = "/usr/bin/lxc-start";
 
-/// The AppArmor decision: `enabled` is `/sys/module/apparmor/parameters/enabled` (`None`
-/// when the module is absent), `profiles` the loaded profiles' list (`None` if unreadable).
+/// The AppArmor line: `enabled` is `/sys/module/apparmor/parameters/enabled` (`None` when the
+/// module is absent), `profiles` the loaded profiles' list (`None` if unreadable). Information
+/// only: no AppArmor state keeps a CT from starting; `create` decides about the OCI profile.
 pub fn apparmor(enabled: Option<&str>, profiles: Option<&str>) -> Check {
     let on = enabled.is_some_and(|e| e.trim().starts_with('Y'));
     if !on {
@@ -74,14 +77,18 @@ pub fn apparmor(enabled: Option<&str>, profiles: Option<&str>) -> Check {
             "not enabled on this host: CTs and workloads run without AppArmor confinement and process.apparmorProfile is not applied",
         );
     }
-    match profiles {
-        Some(p) if p.lines().any(|l| l.split_whitespace().next() == Some(CT_PROFILE)) => {
-            Check::ok("apparmor", format!("enabled, {CT_PROFILE} loaded"))
-        }
-        Some(_) => Check::fail(
+    let confined = profiles.map(|p| {
+        p.lines()
+            .any(|l| l.split_whitespace().next() == Some(LXC_START_PROFILE))
+    });
+    match confined {
+        Some(true) => Check::ok(
             "apparmor",
-            format!("enabled, but Proxmox's CT profile {CT_PROFILE} is not loaded: CTs cannot start"),
-            "install lxc-pve (apt install lxc-pve) and reload its profiles (systemctl reload apparmor)",
+            format!("enabled; lxc-start confined ({LXC_START_PROFILE}): CTs get Proxmox's generated profile, an OCI profile applies to the workload"),
+        ),
+        Some(false) => Check::info(
+            "apparmor",
+            format!("enabled; lxc-start's profile {LXC_START_PROFILE} is not loaded, so it runs unconfined"),
         ),
         None => Check::info(
             "apparmor",
@@ -237,13 +244,15 @@ mod tests {
         // Not enabled (this machine): information, not a failure.
         assert_eq!(apparmor(None, None).level, super::super::Level::Info);
         assert_eq!(apparmor(Some("N\n"), None).level, super::super::Level::Info);
-        let loaded = "lxc-container-default-cgns (enforce)\nother (complain)\n";
+        let loaded = "/usr/bin/lxc-start (enforce)\nother (complain)\n";
         assert_eq!(
             apparmor(Some("Y\n"), Some(loaded)).level,
             super::super::Level::Ok
         );
+        // Nothing about AppArmor keeps a CT from starting: never a failure.
         let c = apparmor(Some("Y\n"), Some("other (enforce)\n"));
-        assert!(!c.ok && c.fix.unwrap().contains("lxc-pve"));
+        assert_eq!(c.level, super::super::Level::Info);
+        assert!(c.detail.contains("unconfined"), "{}", c.detail);
     }
 
     #[test]
