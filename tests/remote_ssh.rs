@@ -195,6 +195,54 @@ fn storages_without_the_content_type_are_refused_before_anything_is_made() {
 }
 
 #[test]
+fn a_passed_storage_check_is_trusted_for_a_minute() {
+    let r = Remote::ssh("storage_check_cached", "");
+    let sim = &r.sim;
+    // Log every `pvesm` the node runs, then run pve-sim's.
+    let pvesm = sim.dir.path().join("node-bin/pvesm");
+    let real = std::fs::read_to_string(&pvesm).unwrap();
+    let log = sim.dir.path().join("pvesm.log");
+    std::fs::write(
+        &pvesm,
+        real.replacen(
+            "exec ",
+            &format!("echo \"$*\" >> '{}'\nexec ", log.display()),
+            1,
+        ),
+    )
+    .unwrap();
+    let checks = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("status --content"))
+            .count()
+    };
+    let bundle = sim.bundle("b", "true");
+    for id in ["c1", "c2"] {
+        let c = create(sim, &bundle, id);
+        c.run(0);
+        c.delete();
+    }
+    assert_eq!(checks(), 2, "one check (vztmpl, rootdir) for both creates");
+    // Other storages are another check, and a failure is not remembered.
+    let conf = std::fs::read_to_string(&sim.config).unwrap();
+    std::fs::write(
+        &sim.config,
+        conf.replace(
+            "strict = false",
+            "strict = false\nrootfs_storage = \"local\"",
+        ),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let out = sim.run(&["create", "--bundle", bundle.to_str().unwrap(), "c3"]);
+        assert!(stderr(&out).contains("does not allow content type 'rootdir'"));
+    }
+    assert_eq!(checks(), 6);
+}
+
+#[test]
 fn unknown_host_key_is_refused_and_nothing_is_left() {
     let r = Remote::ssh("unknown_host_key_is_refused", "");
     let sim = &r.sim;

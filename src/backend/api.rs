@@ -92,13 +92,6 @@ impl Api {
         }
     }
 
-    /// Refuse storages without the content types the runtime needs (one request).
-    fn check_storages(&self) -> Result<(), BackendError> {
-        use super::storages::{check, needs, Listing};
-        let all = self.client()?.node_storages(&self.node).map_err(api_err)?;
-        check(&Listing::Full(all), &needs(&self.cfg), &self.node).map_err(BackendError::Other)
-    }
-
     fn post_task(
         &self,
         vmid: Vmid,
@@ -234,8 +227,14 @@ impl Backend for Api {
 
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
         self.check_node()?;
-        self.check_storages()?;
         super::ship::template(self, rootfs, init)
+    }
+
+    /// Refuse storages without the content types the runtime needs (one request).
+    fn check_storages(&self) -> Result<(), BackendError> {
+        use super::storages::{check, needs, Listing};
+        let all = self.client()?.node_storages(&self.node).map_err(api_err)?;
+        check(&Listing::Full(all), &needs(&self.cfg), &self.node).map_err(BackendError::Other)
     }
 
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {

@@ -77,6 +77,12 @@ pub trait Backend {
     fn writes_raw_keys(&self) -> bool {
         true
     }
+    /// Refuse storages without the content types the runtime needs (remote backends: templates
+    /// and CT volumes; the local one binds the rootfs and uses none). `create` asks through
+    /// `nodever::checked`, which trusts a pass for a minute.
+    fn check_storages(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
     /// The `ostemplate` to create a CT for `rootfs` from: locally an empty archive (the rootfs is
     /// bound in); for a remote node `rootfs` plus `init` packed, uploaded unless the storage has
     /// that template already.

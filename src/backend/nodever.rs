@@ -79,19 +79,25 @@ fn endpoint(cfg: &Config) -> String {
 /// The cache file of `node` reached through `endpoint`; none for a name that is not a plain
 /// file name (Proxmox's node names are DNS labels).
 fn cache_path(root: &Path, node: &str, endpoint: &str) -> Option<PathBuf> {
+    cache_file(root, node, endpoint, "version.json")
+}
+
+/// `<root>/.nodes/<node>.<tag>.<kind>`, `<tag>` a hash of `key` (how the node is reached, and
+/// what the file depends on).
+fn cache_file(root: &Path, node: &str, key: &str, kind: &str) -> Option<PathBuf> {
     use sha2::{Digest, Sha256};
     let plain = !node.is_empty()
         && !node.starts_with('.')
         && node
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    let tag: String = Sha256::digest(endpoint.as_bytes())[..6]
+    let tag: String = Sha256::digest(key.as_bytes())[..6]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
     plain.then(|| {
         root.join(crate::state::NODES_DIR)
-            .join(format!("{node}.{tag}.version.json"))
+            .join(format!("{node}.{tag}.{kind}"))
     })
 }
 
@@ -181,6 +187,51 @@ pub fn learn(backend: &dyn Backend, cfg: &Config, root: &Path) -> NodeVersion {
             )
         }
     }
+}
+
+/// Runs `check` unless it passed for `cfg`'s node, with the same `what`, less than
+/// [`CACHE_LIFETIME`] ago; a pass is remembered under `<root>/.nodes/`, a failure never. For
+/// checks that cost a round trip (or a Perl start-up on the node) on every `create`, such as the
+/// storages' content types: a change on the node within the minute still fails, later, in
+/// Proxmox's own words.
+pub fn checked(
+    root: &Path,
+    cfg: &Config,
+    what: &str,
+    check: impl FnOnce() -> Result<(), BackendError>,
+) -> Result<(), BackendError> {
+    let node = cfg.node_name();
+    let path = cache_file(
+        root,
+        &node,
+        &format!("{}\n{what}", endpoint(cfg)),
+        "checked",
+    );
+    let young = |p: &PathBuf| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .and_then(|at| now().checked_sub(at))
+            .is_some_and(|age| age < CACHE_LIFETIME.as_secs())
+    };
+    if path.as_ref().is_some_and(young) {
+        return Ok(());
+    }
+    check()?;
+    if let Some(p) = &path {
+        let r = p
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                crate::state::write_atomic(p, now().to_string().as_bytes(), 0o644)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = r {
+            log::debug!("{}: {e}", p.display());
+        }
+    }
+    Ok(())
 }
 
 /// The `pct`/`ssh` backends' reading of `pveversion --verbose` output.

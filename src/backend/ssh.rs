@@ -53,29 +53,6 @@ impl Ssh {
         }
     }
 
-    /// Refuse storages without the content types the runtime needs, in one round trip.
-    fn check_storages(&self) -> Result<(), BackendError> {
-        use super::storages::{check, status_names, Listing};
-        let script = "pvesm status --content vztmpl && echo @@ && pvesm status --content rootdir";
-        let argv = ["sh", "-c", script].map(String::from);
-        let out = self.shell.run(&argv, b"")?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let Some((tmpl, rootdir)) = text
-            .split_once("@@\n")
-            .filter(|_| out.exit == RemoteExit::Code(0))
-        else {
-            return Err(BackendError::Command {
-                cmd: "pvesm status --content".into(),
-                msg: one_line(&String::from_utf8_lossy(&out.stderr)),
-            });
-        };
-        let listing = Listing::PerContent(vec![
-            ("vztmpl", status_names(tmpl)),
-            ("rootdir", status_names(rootdir)),
-        ]);
-        check(&listing, &self.needs, &self.node).map_err(BackendError::Other)
-    }
-
     /// The node's file for volume `volid` (`pvesm path`).
     fn volume_path(&self, volid: &str) -> Result<String, BackendError> {
         let out = self
@@ -155,8 +132,30 @@ impl Backend for Ssh {
     }
 
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
-        self.check_storages()?;
         super::ship::template(self, rootfs, init)
+    }
+
+    /// Refuse storages without the content types the runtime needs, in one round trip.
+    fn check_storages(&self) -> Result<(), BackendError> {
+        use super::storages::{check, status_names, Listing};
+        let script = "pvesm status --content vztmpl && echo @@ && pvesm status --content rootdir";
+        let argv = ["sh", "-c", script].map(String::from);
+        let out = self.shell.run(&argv, b"")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let Some((tmpl, rootdir)) = text
+            .split_once("@@\n")
+            .filter(|_| out.exit == RemoteExit::Code(0))
+        else {
+            return Err(BackendError::Command {
+                cmd: "pvesm status --content".into(),
+                msg: one_line(&String::from_utf8_lossy(&out.stderr)),
+            });
+        };
+        let listing = Listing::PerContent(vec![
+            ("vztmpl", status_names(tmpl)),
+            ("rootdir", status_names(rootdir)),
+        ]);
+        check(&listing, &self.needs, &self.node).map_err(BackendError::Other)
     }
 
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {

@@ -292,6 +292,9 @@ fn create(
     crate::state::write_atomic(&dir.file(SPEC_COPY), &spec_json, 0o600)?;
     dir.save(&state)?;
 
+    let root = dir.path.parent().unwrap_or(Path::new("/"));
+    let storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
+    backend::nodever::checked(root, cfg, &storages, || backend.check_storages())?;
     let template = backend
         .template(&rootfs, &init)
         .context("preparing the CT's template")?;
