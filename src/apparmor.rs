@@ -65,9 +65,7 @@ pub fn settle(process: &mut Process, strict: bool) -> Result<(), String> {
     let Some(profile) = process.apparmor_profile().clone().filter(|p| !p.is_empty()) else {
         return Ok(());
     };
-    let enabled = std::fs::read_to_string(ENABLED).is_ok_and(|v| v.starts_with('Y'))
-        && Path::new("/sys/kernel/security/apparmor").exists();
-    let loaded = std::fs::read_to_string(PROFILES).ok();
+    let (enabled, loaded) = host_state();
     match decide(enabled, loaded.as_deref(), &profile, strict) {
         Decision::Apply => Ok(()),
         Decision::Skip(msg) => {
@@ -79,6 +77,14 @@ pub fn settle(process: &mut Process, strict: bool) -> Result<(), String> {
         }
         Decision::Refuse(msg) => Err(msg),
     }
+}
+
+/// This host's AppArmor: whether it is enabled (the module says so and securityfs shows it), and
+/// the kernel's loaded-profile list (`None` when it cannot be read).
+pub fn host_state() -> (bool, Option<String>) {
+    let enabled = std::fs::read_to_string(ENABLED).is_ok_and(|v| v.starts_with('Y'))
+        && Path::new("/sys/kernel/security/apparmor").exists();
+    (enabled, std::fs::read_to_string(PROFILES).ok())
 }
 
 /// Make `profile` the one the next exec of this process enters: `attr/apparmor/exec`, or

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
 
@@ -13,8 +12,7 @@ use common::*;
 fn hook_script(rootfs: &Path) {
     let script = "#!/bin/sh\nstatus=$(cat | grep -o '\"status\": *\"[a-z]*\"' | sed 's/.*\"\\([a-z]*\\)\"/\\1/')\necho \"$1 $status\" >> \"$2\"\n";
     let path = rootfs.join("hook.sh");
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(&path, script);
 }
 
 #[test]
@@ -63,8 +61,7 @@ fn a_failing_create_runtime_hook_leaves_nothing() {
     let sim = Sim::new("hooks_fail");
     let bundle = sim.bundle("b", "true");
     let fail = sim.dir.path().join("fail.sh");
-    std::fs::write(&fail, "#!/bin/sh\necho broken hook >&2\nexit 3\n").unwrap();
-    std::fs::set_permissions(&fail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(&fail, "#!/bin/sh\necho broken hook >&2\nexit 3\n");
     edit_spec(
         &bundle,
         |spec| {
@@ -100,8 +97,7 @@ fn hooks_get_no_preserved_fds() {
     let script = sim.dir.path().join("fds.sh");
     // dash reads the script on fd 10: fd 3 is there only if the hook inherited it.
     let check = "#!/bin/sh\nreadlink /proc/$$/fd/3 > \"$1\" 2>/dev/null || echo none > \"$1\"\n";
-    std::fs::write(&script, check).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(&script, check);
     edit_spec(&bundle, |spec| {
         spec["hooks"] = serde_json::json!({"createRuntime": [
             {"path": script, "args": ["fds.sh", out]}]});

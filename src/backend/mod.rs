@@ -11,7 +11,7 @@ pub mod run;
 pub mod shell;
 mod ship;
 pub mod ssh;
-pub(crate) mod storages;
+pub mod storages;
 
 use std::path::Path;
 

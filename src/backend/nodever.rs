@@ -128,14 +128,21 @@ fn write_cache(path: &Path, node: &str, d: &Detected) {
         source: d.source.clone(),
         learned: now(),
     };
+    match serde_json::to_vec(&c) {
+        Ok(b) => write_cache_file(path, &b),
+        Err(e) => log::debug!("{}: {e}", path.display()),
+    }
+}
+
+/// Write a file under `<root>/.nodes/` atomically. A failure only costs the next invocation
+/// asking the node again.
+fn write_cache_file(path: &Path, content: &[u8]) {
     let r = path
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
         .map_err(|e| e.to_string())
-        .and_then(|_| serde_json::to_vec(&c).map_err(|e| e.to_string()))
-        .and_then(|b| crate::state::write_atomic(path, &b, 0o644).map_err(|e| e.to_string()));
+        .and_then(|_| crate::state::write_atomic(path, content, 0o644).map_err(|e| e.to_string()));
     if let Err(e) = r {
-        // Only a cost: the next invocation asks the node again.
         log::debug!("{}: {e}", path.display());
     }
 }
@@ -219,17 +226,7 @@ pub fn checked(
     }
     check()?;
     if let Some(p) = &path {
-        let r = p
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .map_err(|e| e.to_string())
-            .and_then(|_| {
-                crate::state::write_atomic(p, now().to_string().as_bytes(), 0o644)
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(e) = r {
-            log::debug!("{}: {e}", p.display());
-        }
+        write_cache_file(p, now().to_string().as_bytes());
     }
     Ok(())
 }

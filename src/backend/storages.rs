@@ -6,27 +6,30 @@
 
 use crate::config::Config;
 
-/// One storage and the content type the runtime puts there.
+/// One storage, the content type the runtime puts there and the config key that names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Need {
+pub struct Need {
     pub storage: String,
     pub content: &'static str,
-    /// What the runtime keeps there, for the message.
-    pub what: &'static str,
+    pub key: &'static str,
+    /// What the runtime keeps there, singular (`template`, `CT volume`), for messages.
+    pub role: &'static str,
 }
 
 /// `storage` for templates (`vztmpl`), `rootfs_storage` for CT volumes (`rootdir`).
-pub(crate) fn needs(cfg: &Config) -> [Need; 2] {
+pub fn needs(cfg: &Config) -> [Need; 2] {
     [
         Need {
             storage: cfg.storage.clone(),
             content: "vztmpl",
-            what: "templates",
+            key: "storage",
+            role: "template",
         },
         Need {
             storage: cfg.rootfs_storage.clone(),
             content: "rootdir",
-            what: "CT volumes",
+            key: "rootfs_storage",
+            role: "CT volume",
         },
     ]
 }
@@ -44,23 +47,19 @@ pub(crate) enum Listing {
 /// The first need the node does not meet, as one line naming the storage and the content type.
 pub(crate) fn check(listing: &Listing, needs: &[Need], node: &str) -> Result<(), String> {
     for n in needs {
-        let key = if n.content == "vztmpl" {
-            "storage"
-        } else {
-            "rootfs_storage"
-        };
+        let key = n.key;
         let lacks = |extra: &str| {
             format!(
-                "storage '{}' on node {node} does not allow content type '{}'{extra}, needed for {} (config key {key})",
-                n.storage, n.content, n.what
+                "storage '{}' on node {node} does not allow content type '{}'{extra}, needed for {}s (config key {key})",
+                n.storage, n.content, n.role
             )
         };
         match listing {
             Listing::Full(all) => match all.iter().find(|(id, _)| *id == n.storage) {
                 None => {
                     return Err(format!(
-                        "storage '{0}' does not exist on node {node} or the token may not see it (Datastore.Audit on /storage/{0}), needed for {1} (config key {key})",
-                        n.storage, n.what
+                        "storage '{0}' does not exist on node {node} or the token may not see it (Datastore.Audit on /storage/{0}), needed for {1}s (config key {key})",
+                        n.storage, n.role
                     ))
                 }
                 Some((_, content)) if !content.iter().any(|c| c == n.content) => {

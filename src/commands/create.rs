@@ -96,6 +96,7 @@ fn create(
     let bundle = std::path::absolute(&args.bundle)
         .with_context(|| format!("bundle {}", args.bundle.display()))?;
     let config_path = bundle.join("config.json");
+    let state_root = dir.path.parent().unwrap_or(Path::new("/"));
     let mut spec =
         Spec::load(&config_path).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
     let mut process = spec
@@ -170,10 +171,10 @@ fn create(
     let ns_paths = if remote {
         BTreeMap::new()
     } else {
-        ns_paths(&spec, dir.path.parent().unwrap_or(Path::new("/")))?
+        ns_paths(&spec, state_root)?
     };
     // What the node's pve-container accepts decides options against raw keys (docs/mapping.md).
-    let node = backend::nodever::learn(backend, cfg, dir.path.parent().unwrap_or(Path::new("/")));
+    let node = backend::nodever::learn(backend, cfg, state_root);
     if !node.caps.entrypoint_env && !backend.writes_raw_keys() {
         bail!(
             "node {} runs {}; the api backend needs pve-container {} (Proxmox VE 9.1) for entrypoint",
@@ -292,9 +293,8 @@ fn create(
     crate::state::write_atomic(&dir.file(SPEC_COPY), &spec_json, 0o600)?;
     dir.save(&state)?;
 
-    let root = dir.path.parent().unwrap_or(Path::new("/"));
     let storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
-    backend::nodever::checked(root, cfg, &storages, || backend.check_storages())?;
+    backend::nodever::checked(state_root, cfg, &storages, || backend.check_storages())?;
     let template = backend
         .template(&rootfs, &init)
         .context("preparing the CT's template")?;

@@ -41,7 +41,7 @@ pub fn node(cfg: &Config, config_path: &str) -> Vec<Check> {
     let nodes = placement(cfg, &client, &mut out);
     out.push(privileges_check(cfg, &client, config_path));
     for n in &nodes {
-        for role in [storage::template_role(cfg), storage::volume_role(cfg)] {
+        for role in storage::needs(cfg) {
             let state = storage_state(&client, n, &role.storage);
             out.push(storage::check(&role, n, state.as_ref(), config_path));
         }
@@ -153,12 +153,7 @@ fn privileges_check(cfg: &Config, client: &Client, config_path: &str) -> Check {
             )
         }
     };
-    let needs = privileges::needs(
-        cfg,
-        &storage::template_role(cfg),
-        &storage::volume_role(cfg),
-        &tree,
-    );
+    let needs = privileges::needs(cfg, &tree);
     let missing = privileges::missing(&needs, &tree);
     let (blocking, optional): (Vec<_>, Vec<_>) = missing.into_iter().partition(|n| n.blocking);
     if blocking.is_empty() {

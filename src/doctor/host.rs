@@ -66,11 +66,10 @@ fn subid_check(file: &str, text: &str) -> Check {
 /// src/PVE/LXC.pm), so nothing else needs to be loaded for CTs to start.
 const LXC_START_PROFILE: &str = "/usr/bin/lxc-start";
 
-/// The AppArmor line: `enabled` is `/sys/module/apparmor/parameters/enabled` (`None` when the
-/// module is absent), `profiles` the loaded profiles' list (`None` if unreadable). Information
-/// only: no AppArmor state keeps a CT from starting; `create` decides about the OCI profile.
-pub fn apparmor(enabled: Option<&str>, profiles: Option<&str>) -> Check {
-    let on = enabled.is_some_and(|e| e.trim().starts_with('Y'));
+/// The AppArmor line for the host's state as `crate::apparmor::host_state` reads it (`profiles`:
+/// the loaded profiles' list, `None` if unreadable). Information only: no AppArmor state keeps a
+/// CT from starting; `create` decides about the OCI profile.
+pub fn apparmor(on: bool, profiles: Option<&str>) -> Check {
     if !on {
         return Check::info(
             "apparmor",
@@ -98,9 +97,8 @@ pub fn apparmor(enabled: Option<&str>, profiles: Option<&str>) -> Check {
 }
 
 pub fn apparmor_here() -> Check {
-    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").ok();
-    let profiles = std::fs::read_to_string("/sys/kernel/security/apparmor/profiles").ok();
-    apparmor(enabled.as_deref(), profiles.as_deref())
+    let (on, profiles) = crate::apparmor::host_state();
+    apparmor(on, profiles.as_deref())
 }
 
 /// lxcfs's include for every CT; its post-stop hook only sleeps.
@@ -242,15 +240,11 @@ mod tests {
     #[test]
     fn apparmor_decisions() {
         // Not enabled (this machine): information, not a failure.
-        assert_eq!(apparmor(None, None).level, super::super::Level::Info);
-        assert_eq!(apparmor(Some("N\n"), None).level, super::super::Level::Info);
+        assert_eq!(apparmor(false, None).level, super::super::Level::Info);
         let loaded = "/usr/bin/lxc-start (enforce)\nother (complain)\n";
-        assert_eq!(
-            apparmor(Some("Y\n"), Some(loaded)).level,
-            super::super::Level::Ok
-        );
+        assert_eq!(apparmor(true, Some(loaded)).level, super::super::Level::Ok);
         // Nothing about AppArmor keeps a CT from starting: never a failure.
-        let c = apparmor(Some("Y\n"), Some("other (enforce)\n"));
+        let c = apparmor(true, Some("other (enforce)\n"));
         assert_eq!(c.level, super::super::Level::Info);
         assert!(c.detail.contains("unconfined"), "{}", c.detail);
     }

@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::storage::Role;
 use crate::config::Config;
 
 /// Privileges per path, as `GET /access/permissions` gives them.
@@ -74,7 +73,7 @@ pub fn effective<'a>(tree: &'a Tree, path: &str) -> Option<&'a BTreeSet<String>>
 /// Everything the `api` backend does with `cfg`, as privileges on paths. The VMID range is
 /// `/vms` (granted there, it covers every VMID) plus each `/vms/<vmid>` of `tree` inside the
 /// range, which overrides `/vms` for that CT.
-pub fn needs(cfg: &Config, template: &Role, volume: &Role, tree: &Tree) -> Vec<Need> {
+pub fn needs(cfg: &Config, tree: &Tree) -> Vec<Need> {
     let mut vm_paths = vec!["/vms".to_string()];
     let [lo, hi] = cfg.vmid_range;
     vm_paths.extend(
@@ -103,7 +102,7 @@ pub fn needs(cfg: &Config, template: &Role, volume: &Role, tree: &Tree) -> Vec<N
             need(vm, "VM.Config.Network", "set a CT's hostname and net0"),
         ]);
     }
-    let tpath = format!("/storage/{}", template.storage);
+    let tpath = format!("/storage/{}", cfg.storage);
     out.push(need(
         &tpath,
         "Datastore.AllocateTemplate",
@@ -125,7 +124,7 @@ pub fn needs(cfg: &Config, template: &Role, volume: &Role, tree: &Tree) -> Vec<N
         )
     });
     out.push(need(
-        &format!("/storage/{}", volume.storage),
+        &format!("/storage/{}", cfg.rootfs_storage),
         "Datastore.AllocateSpace",
         "allocate CT root volumes",
     ));
@@ -174,7 +173,6 @@ pub fn describe(n: &Need) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doctor::storage::{template_role, volume_role};
     use serde_json::json;
 
     fn tree(v: Value) -> Tree {
@@ -214,7 +212,7 @@ mod tests {
     fn a_full_token_misses_nothing() {
         let c = cfg();
         let t = tree(full());
-        let n = needs(&c, &template_role(&c), &volume_role(&c), &t);
+        let n = needs(&c, &t);
         assert!(missing(&n, &t).is_empty());
     }
 
@@ -230,7 +228,7 @@ mod tests {
             .unwrap()
             .remove("/sdn/zones/localnetwork/vmbr0");
         let t = tree(v);
-        let n = needs(&c, &template_role(&c), &volume_role(&c), &t);
+        let n = needs(&c, &t);
         let m: Vec<String> = missing(&n, &t).iter().map(|n| describe(n)).collect();
         assert!(m.contains(&"VM.Allocate on /vms".to_string()), "{m:?}");
         assert!(
@@ -251,7 +249,7 @@ mod tests {
         let mut v = full();
         v["/storage"] = json!({"Datastore.AllocateTemplate": 1, "Datastore.AllocateSpace": 1});
         let t = tree(v);
-        let n = needs(&c, &template_role(&c), &volume_role(&c), &t);
+        let n = needs(&c, &t);
         let m = missing(&n, &t);
         // The bridge's entry propagates to its VLAN; AllocateSpace stands in for Audit.
         assert_eq!(m.len(), 1, "{m:?}");
@@ -259,7 +257,7 @@ mod tests {
         assert!(!m[0].blocking);
         // node = "auto" wants the load figures, which need Sys.Audit on the nodes.
         c.node = "auto".into();
-        let n = needs(&c, &template_role(&c), &volume_role(&c), &t);
+        let n = needs(&c, &t);
         let m: Vec<String> = missing(&n, &t).iter().map(|n| describe(n)).collect();
         assert!(m.contains(&"Sys.Audit on /nodes".to_string()), "{m:?}");
     }

@@ -96,7 +96,7 @@ pub fn node(cfg: &Config, config_path: &str) -> Vec<Check> {
     let states = parse_pvesm_status(&status);
     // The content types from storage.cfg; else only whether each needed type is there.
     let defs = run(&["cat", &format!("{pve}/storage.cfg")]).map(|t| parse_storage_cfg(&t));
-    for role in [storage::template_role(cfg), storage::volume_role(cfg)] {
+    for role in storage::needs(cfg) {
         let content = match &defs {
             Some(d) => d.get(&role.storage).cloned(),
             None => run(&["pvesm", "status", "--content", role.content]).map(|t| {

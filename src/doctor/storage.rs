@@ -1,10 +1,10 @@
-//! Storages the remote backends use, one function per role: templates (the uploaded rootfs
+//! Storages the remote backends use (the roles are `backend::storages::needs`): templates (the uploaded rootfs
 //! needs `vztmpl` content) and CT volumes (`<storage>:<GiB>` needs `rootdir`, pve-container
 //! src/PVE/API2/LXC.pm: "storage '…' does not support container directories"). `storage` names
 //! the first, `rootfs_storage` the second.
 
 use super::Check;
-use crate::config::Config;
+pub use crate::backend::storages::{needs, Need as Role};
 
 /// What a node reports about one storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,39 +17,10 @@ pub struct StorageState {
     pub enabled: bool,
 }
 
-/// A storage role: the key it comes from and the content type it needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Role {
-    pub what: &'static str,
-    pub key: &'static str,
-    pub storage: String,
-    pub content: &'static str,
-}
-
-/// Where uploaded rootfs templates go.
-pub fn template_role(cfg: &Config) -> Role {
-    Role {
-        what: "template storage",
-        key: "storage",
-        storage: cfg.storage.clone(),
-        content: "vztmpl",
-    }
-}
-
-/// Where CT root volumes are allocated.
-pub fn volume_role(cfg: &Config) -> Role {
-    Role {
-        what: "CT volume storage",
-        key: "rootfs_storage",
-        storage: cfg.rootfs_storage.clone(),
-        content: "rootdir",
-    }
-}
-
 /// The check for `role` on `node`, from what the node reports (`None`: no such storage, or
 /// one the token may not see).
 pub fn check(role: &Role, node: &str, state: Option<&StorageState>, config_path: &str) -> Check {
-    let name = format!("{} {} on {node}", role.what, role.storage);
+    let name = format!("{} storage {} on {node}", role.role, role.storage);
     let Some(st) = state else {
         return Check::fail(
             name,
@@ -136,11 +107,11 @@ mod tests {
 
     #[test]
     fn roles_need_their_content_type() {
-        let mut cfg = Config::default();
-        assert_eq!(volume_role(&cfg).storage, "local-lvm");
+        let mut cfg = crate::config::Config::default();
+        assert_eq!(needs(&cfg)[1].storage, "local-lvm");
         // One storage for both, a stock node's `local`: templates yes, CT volumes no.
         cfg.rootfs_storage = "local".into();
-        let (t, v) = (template_role(&cfg), volume_role(&cfg));
+        let [t, v] = needs(&cfg);
         let local = st("iso,vztmpl,backup", true);
         assert!(check(&t, "pve1", Some(&local), "/c.toml").ok);
         let c = check(&v, "pve1", Some(&local), "/c.toml");

@@ -103,17 +103,21 @@ macro_rules! tier_cases {
 /// (node `sim` unless the caller's `PVE_SIM_NODE` says otherwise).
 pub fn sim_wrapper(dir: &Path, name: &str, sim_root: &Path) -> PathBuf {
     let path = dir.join(name);
-    std::fs::write(
+    write_script(
         &path,
-        format!(
+        &format!(
             "#!/bin/sh\nexport PVE_SIM_ROOT='{}' PVE_SIM_NODE=\"${{PVE_SIM_NODE:-sim}}\"\nexec '{}' \"$@\"\n",
             sim_root.display(),
             sibling_bin(name).display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     path
+}
+
+/// `text` as an executable file at `path`.
+pub fn write_script(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
 
 /// Disjoint VMID ranges per test: CT cgroups (`lxc/<vmid>`) are global on the host.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use super::{name_hash, require_root, sibling_bin, test_slot, Node, Sim};
+use super::{name_hash, require_root, sibling_bin, test_slot, write_script, Node, Sim};
 
 /// Lines the sandbox's Perl prints that a node does not (its README: Perl 5.36 instead of 5.40,
 /// no syslog socket).
@@ -110,19 +110,13 @@ impl Sim {
         let vmid_range = real_pve_range(name);
         // The runtime's pct calls are logged to `pct.calls` as pve-sim logs them (`pct_calls`).
         let counted = dir.path().join("pct");
-        std::fs::write(
+        write_script(
             &counted,
-            format!(
+            &format!(
                 "#!/bin/sh\necho \"pct $1\" >> '{}'\nexec /usr/sbin/pct \"$@\"\n",
                 dir.path().join("pct.calls").display()
             ),
-        )
-        .unwrap();
-        std::fs::set_permissions(
-            &counted,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        );
         let config = dir.path().join("config.toml");
         std::fs::write(
             &config,
