@@ -102,8 +102,9 @@ impl Pump<'_> {
             let mut busy = feed.push(&mut ch);
             busy |= self.drain(&ch, 0, &mut out, &mut out_done)?;
             busy |= self.drain(&ch, ssh2::EXTENDED_DATA_STDERR, &mut err, &mut err_done)?;
-            // a read of one stream may have queued packets of the other: no sleeping on those
-            if busy || ch.read_window().available > 0 || (out_done && err_done) {
+            // a read of one stream may have queued packets of the other, or the channel's EOF
+            // (the server sends nothing more after it): no sleeping on those
+            if busy || ch.read_window().available > 0 || (out_done && err_done) || ch.eof() {
                 continue;
             }
             let (input, resized) = self.wait(feed.wants_local(), resize.map(|(s, _)| s))?;
