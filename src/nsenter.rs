@@ -174,7 +174,7 @@ fn join_namespaces(target: &Target) -> Result<(), String> {
     Ok(())
 }
 
-fn write_sysctls(sysctls: &BTreeMap<String, String>) -> Result<(), String> {
+pub fn write_sysctls(sysctls: &BTreeMap<String, String>) -> Result<(), String> {
     for (key, value) in sysctls {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(&path, value).map_err(|e| format!("linux.sysctl {key}: {e}"))?;

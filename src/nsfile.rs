@@ -53,6 +53,24 @@ pub fn ns_type(path: &Path) -> Result<String, String> {
         .ok_or_else(|| "not a namespace file".into())
 }
 
+/// `NS_GET_USERNS` (linux/nsfs.h): `_IO(0xb7, 0x1)`, a descriptor of the owning user namespace.
+const NS_GET_USERNS: libc::c_ulong = 0xb701;
+
+/// (device, inode) of the user namespace that owns the namespace at `path` (already checked
+/// by `ns_type` at create).
+pub fn owner_userns(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let f = std::fs::File::open(path).ok()?;
+    // SAFETY: a valid fd and an ioctl without an argument; it returns a new descriptor.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_USERNS as _) };
+    if r < 0 {
+        return None;
+    }
+    // SAFETY: the ioctl returned a new descriptor that nothing else owns.
+    let owner = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(r) });
+    owner.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
 /// The kernel's short name (`/proc/<pid>/ns/<name>`) for a `CLONE_NEW*` flag.
 fn name_of_flag(flag: i32) -> Option<&'static str> {
     Some(match flag {

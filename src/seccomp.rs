@@ -107,6 +107,33 @@ pub fn build(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, String> {
     Ok(ctx)
 }
 
+/// The filter as the classic BPF program the kernel loads (what the in-CT init loads for a
+/// workload it launches), and `linux.seccomp.flags` as SECCOMP_FILTER_FLAG_* bits.
+pub fn compile(profile: &LinuxSeccomp) -> Result<(Vec<u8>, u32), String> {
+    use std::io::{Read, Seek};
+    let ctx = build(profile)?;
+    let mut file = tempfile::tempfile().map_err(|e| format!("linux.seccomp: export: {e}"))?;
+    ctx.export_bpf(&mut file)
+        .map_err(|e| format!("linux.seccomp: export: {e}"))?;
+    let mut prog = Vec::new();
+    file.rewind()
+        .and_then(|_| file.read_to_end(&mut prog))
+        .map_err(|e| format!("linux.seccomp: export: {e}"))?;
+    Ok((prog, filter_flags(profile)))
+}
+
+/// `linux.seccomp.flags` as the kernel's SECCOMP_FILTER_FLAG_* bits.
+pub fn filter_flags(profile: &LinuxSeccomp) -> u32 {
+    use oci_spec::runtime::LinuxSeccompFilterFlag as F;
+    profile.flags().iter().flatten().fold(0, |acc, f| {
+        acc | match f {
+            F::SeccompFilterFlagTsync => 1,
+            F::SeccompFilterFlagLog => 2,
+            F::SeccompFilterFlagSpecAllow => 4,
+        }
+    })
+}
+
 pub fn load(profile: &LinuxSeccomp) -> Result<(), String> {
     build(profile)?
         .load()

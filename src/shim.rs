@@ -21,6 +21,7 @@ use oci_spec::runtime::Process;
 use crate::backend::cgroup::CtCgroup;
 use crate::backend::Backend;
 use crate::nsenter::{launch, Target};
+use crate::procexit::ExitWatch;
 use crate::pve::Vmid;
 use crate::state::ProcRef;
 
@@ -78,6 +79,9 @@ pub struct Shim {
     pub console: Option<OwnedFd>,
     /// Where `oom` is written when the CT's OOM killer struck.
     pub bundle: PathBuf,
+    /// Set in the UTS namespace config.json names by path (runc does; LXC only names a UTS
+    /// namespace of its own).
+    pub hostname: Option<String>,
 }
 
 /// A unix socket path that fits sun_path however deep the state directory is.
@@ -207,25 +211,54 @@ impl Shim {
         let init = &CtProcs::of(self.vmid, self.target.init_pid);
         // A remote CT's namespaces are not on this host; its stand-in reaches it over SSH.
         let local = !self.backend.is_remote();
-        if let Err(e) = local
-            .then(|| crate::nsenter::join_pod_namespaces(&self.target))
-            .transpose()
-        {
+        // Subscribed in the host's network namespace (the only one the connector serves) and
+        // before the init can exit.
+        let watch = (local && crate::launch::can_be_pid1(&self.target))
+            .then(|| self.exit_watch())
+            .flatten();
+        if let Err(e) = local.then(|| self.join_namespaces()).transpose() {
             log::error!("shim: {e}");
             return self.finish(1, init);
         }
         let Some(mut sfd) = signal_fd() else {
             return self.finish(1, init);
         };
-        let workload = match self.wait_for_start(&listener, &mut sfd, init.init.as_ref()) {
+        let workload = match self.wait_for_start(&listener, &mut sfd, init, watch.as_ref()) {
             Ok(pid) => pid,
             Err(code) => return self.finish(code, init),
         };
         drop(listener);
         // The workload holds the terminal now; our copy would keep it open after it exits.
         drop(self.console.take());
-        let code = relay_until_exit(&mut sfd, workload);
+        let code = match (&watch, &init.init) {
+            (Some(w), Some(pidfd)) => relay_until_ct_exit(&mut sfd, w, pidfd),
+            _ => relay_until_exit(&mut sfd, workload),
+        };
         self.finish(code, init)
+    }
+
+    fn exit_watch(&self) -> Option<ExitWatch> {
+        match ExitWatch::new(self.target.init_pid) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                // Without it the workload cannot be pid 1 (its status would be lost): it is
+                // entered next to the idle init instead.
+                log::warn!(
+                    "CT {}: no process-events connector ({e}): the workload will not be pid 1",
+                    self.vmid
+                );
+                None
+            }
+        }
+    }
+
+    /// Join the pod's (or the CT's) net, ipc and uts namespaces and name the UTS namespace.
+    fn join_namespaces(&self) -> Result<(), String> {
+        crate::nsenter::join_pod_namespaces(&self.target)?;
+        if let Some(h) = &self.hostname {
+            nix::unistd::sethostname(h).map_err(|e| format!("hostname {h}: {e}"))?;
+        }
+        Ok(())
     }
 
     /// Created phase: serve `start`, or end on a termination signal.
@@ -233,8 +266,10 @@ impl Shim {
         &self,
         listener: &UnixListener,
         sfd: &mut SignalFd,
-        init: Option<&OwnedFd>,
+        ct: &CtProcs,
+        watch: Option<&ExitWatch>,
     ) -> Result<Pid, i32> {
+        let init = ct.init.as_ref();
         loop {
             let mut fds = vec![
                 PollFd::new(listener.as_fd(), PollFlags::POLLIN),
@@ -276,7 +311,7 @@ impl Shim {
                 .is_some_and(|r| r.contains(PollFlags::POLLIN))
             {
                 if let Ok((conn, _)) = listener.accept() {
-                    match self.serve(conn) {
+                    match self.serve(conn, watch) {
                         Served::Started(pid) => return Ok(pid),
                         Served::Failed(code) => return Err(code),
                         Served::Ignored => {}
@@ -287,7 +322,7 @@ impl Shim {
     }
 
     /// One request on the start socket.
-    fn serve(&self, conn: UnixStream) -> Served {
+    fn serve(&self, conn: UnixStream, watch: Option<&ExitWatch>) -> Served {
         let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
         let mut line = String::new();
         let mut reader = BufReader::new(&conn);
@@ -295,7 +330,7 @@ impl Shim {
             let _ = (&conn).write_all(b"error unknown request\n");
             return Served::Ignored;
         }
-        match self.launch() {
+        match self.launch(watch.is_some()) {
             Ok(pid) => {
                 let start = ProcRef::of(pid).map(|p| p.start_time).unwrap_or(0);
                 let _ = (&conn).write_all(format!("ok {pid} {start}\n").as_bytes());
@@ -305,14 +340,20 @@ impl Shim {
                 let msg = e.to_string().replace('\n', " ");
                 let _ = (&conn).write_all(format!("error {msg}\n").as_bytes());
                 log::error!("start: {msg}");
-                // A workload that failed to exec has exited already; report its status.
-                Served::Failed(wait_any_child_exit().unwrap_or(1))
+                // A workload that failed to exec has exited already (as the CT's init, or as
+                // our child); report its status.
+                let code = match watch {
+                    Some(w) => wait_watched_exit(w, 5000),
+                    None => wait_any_child_exit(),
+                };
+                Served::Failed(code.unwrap_or(1))
             }
         }
     }
 
-    /// Run the workload: entered locally, or through a stand-in for a remote CT.
-    fn launch(&self) -> Result<i32, String> {
+    /// Run the workload: as the CT's pid 1 (`pid1`: its exit can be watched), entered next to
+    /// the idle init otherwise, or through a stand-in for a remote CT.
+    fn launch(&self, pid1: bool) -> Result<i32, String> {
         if self.backend.is_remote() {
             let pid_file = crate::spec::remote::WORKLOAD_PID;
             let console = self.console.as_ref().map(|c| c.as_raw_fd());
@@ -320,10 +361,19 @@ impl Shim {
                 &self.config,
                 self.vmid,
                 &self.process,
+                self.target
+                    .seccomp
+                    .as_ref()
+                    .map(crate::seccomp::filter_flags),
                 pid_file,
                 console,
             )
             .map_err(|e| format!("starting the workload's stand-in: {e}"));
+        }
+        if pid1 {
+            crate::nsenter::write_sysctls(&self.target.sysctls)?;
+            crate::launch::launch(&self.target, &self.process)?;
+            return Ok(self.target.init_pid);
         }
         launch(&self.target, &self.process).map_err(|e| e.to_string())
     }
@@ -333,12 +383,29 @@ impl Shim {
         // CRI-O reports OOMKilled when `<bundle>/oom` exists; conmon's own watcher looks at our
         // cgroup, not the CT's, so the shim tells.
         if let (Some(cg), Some(base)) = (&ct.cgroup, ct.oom_base) {
-            if cg.oom_kills().is_some_and(|n| n > base) {
+            let oom_killed = || cg.oom_kills().is_some_and(|n| n > base);
+            // The kernel counts an OOM kill after it sent the SIGKILL: a victim's exit can be
+            // reported first. Give the count a moment, on a KILL only.
+            let mut seen = oom_killed();
+            for _ in 0..10 {
+                if seen || code != 128 + libc::SIGKILL {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                seen = oom_killed();
+            }
+            if seen {
                 let oom = self.bundle.join("oom");
                 if let Err(e) = std::fs::write(&oom, b"") {
                     log::error!("{}: {e}", oom.display());
                 }
             }
+        }
+        // The workload was the CT's pid 1 and is gone: the CT goes down by itself, and the
+        // caller must not wait for its teardown (lxcfs's post-stop hook alone sleeps half a
+        // second). `delete` copes with a CT still on its way down.
+        if ct.init.as_ref().is_some_and(|i| wait_exit(i, 0)) && !self.backend.is_remote() {
+            return code;
         }
         // Proxmox reports the CT stopped once its monitor (lxc-start) is gone; the next caller
         // (`delete`) must not find it half-way down.
@@ -402,20 +469,79 @@ impl CtProcs {
 /// sees any CT whose init exits, and this is faster than `pct stop` (`lxc-stop` polls). True once
 /// the init is gone; false sends the caller to `pct stop`.
 fn end_init(pidfd: &OwnedFd) -> bool {
-    // SAFETY: pidfd_send_signal on a valid pidfd with no siginfo.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            libc::SIGTERM,
-            0,
-            0,
-        )
-    };
-    if r != 0 {
+    if !send_signal(pidfd, libc::SIGTERM) {
         return std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
     }
     wait_exit(pidfd, 3000)
+}
+
+/// Running phase of a workload that is the CT's pid 1: relay signals to it, return its exit code
+/// as soon as the kernel reports it (the CT's own teardown, e.g. lxcfs's post-stop hook, goes on
+/// without us).
+fn relay_until_ct_exit(sfd: &mut SignalFd, watch: &ExitWatch, pidfd: &OwnedFd) -> i32 {
+    loop {
+        let mut fds = [
+            PollFd::new(watch.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let ready = |i: usize| {
+            fds[i]
+                .revents()
+                .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
+        };
+        let (exited, signalled, gone) = (ready(0), ready(1), ready(2));
+        if exited {
+            match watch.read() {
+                Ok(Some(code)) => return code,
+                Ok(None) => {}
+                Err(e) => log::warn!("process events: {e}"),
+            }
+        }
+        if gone {
+            // Gone, but no event (lost to a full socket buffer): the status is unknown.
+            return wait_watched_exit(watch, 100).unwrap_or_else(|| {
+                log::error!("the workload exited but its status was lost");
+                255
+            });
+        }
+        if signalled {
+            if let Ok(Some(info)) = sfd.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD) => reap_any(),
+                    Ok(_) if info.ssi_code == libc::SI_KERNEL => {}
+                    Ok(sig) => {
+                        send_signal(pidfd, sig as i32);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+}
+
+/// The watched process's exit code, waiting at most `millis`.
+fn wait_watched_exit(watch: &ExitWatch, millis: u16) -> Option<i32> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(millis as u64);
+    while std::time::Instant::now() < deadline {
+        let mut fds = [PollFd::new(watch.as_fd(), PollFlags::POLLIN)];
+        if let Ok(n) = poll(&mut fds, PollTimeout::from(millis)) {
+            if n > 0 {
+                if let Ok(Some(code)) = watch.read() {
+                    return Some(code);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn send_signal(pidfd: &OwnedFd, sig: i32) -> bool {
+    // SAFETY: pidfd_send_signal on a valid pidfd with no siginfo.
+    unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, 0, 0) == 0 }
 }
 
 /// Wait until the process behind `pidfd` has exited (a pidfd turns readable then).

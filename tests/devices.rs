@@ -33,7 +33,7 @@ fn a_host_device_becomes_dev_n() {
     assert!(!conf.contains("dev1:"), "{conf}");
     assert_eq!(c.run(5), "ran\n");
     c.delete();
-    assert!(sim.cts().is_empty());
+    assert!(sim.no_cts());
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn a_device_the_host_lacks_is_refused_and_nothing_is_left() {
         ),
         "{err}"
     );
-    assert!(sim.cts().is_empty(), "CT left");
+    assert!(sim.no_cts(), "CT left");
     assert!(!sim.state_root.join("d2").exists(), "state dir left");
 
     // Non-strict: a warning, and the container runs without the device.

@@ -72,7 +72,7 @@ fn healthy_sim_node_passes() {
     let o = doctor(&sim, true);
     assert!(o.status.success());
     assert!(rows(&o).iter().all(|r| r["ok"] == true));
-    assert!(sim.cts().is_empty());
+    assert!(sim.no_cts());
 }
 
 #[test]

@@ -85,7 +85,7 @@ fn a_failing_create_runtime_hook_leaves_nothing() {
             && err.contains("broken hook"),
         "{err}"
     );
-    assert!(sim.cts().is_empty(), "CT left behind");
+    assert!(sim.no_cts(), "CT left behind");
     assert!(!sim.state_root.join("hf").exists(), "state dir left behind");
 }
 

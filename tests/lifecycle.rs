@@ -16,6 +16,11 @@ fn create_start_exit_delete() {
 }
 
 #[test]
+fn term_is_ignored_by_pid1_and_kill_gives_137() {
+    cases::term_ignored_by_pid1(&Sim::new("term_ignored_by_pid1"));
+}
+
+#[test]
 fn kill_kill_gives_137() {
     cases::kill_kill(&Sim::new("kill_kill_gives_137"));
 }
@@ -60,7 +65,7 @@ fn unprivileged_ct_maps_root_and_keeps_file_ownership() {
         "idmap=passthrough keeps on-disk ownership"
     );
     assert!(sim.run(&["delete", "u1"]).status.success());
-    assert!(sim.cts().is_empty());
+    assert!(sim.no_cts());
 }
 
 #[test]
@@ -105,7 +110,7 @@ fn exec_failure_is_reported_by_start() {
     assert_eq!(stderr(&s).lines().count(), 1);
     assert_eq!(c.wait(), 127);
     c.delete();
-    assert!(sim.cts().is_empty());
+    assert!(sim.no_cts());
 }
 
 #[test]
@@ -156,7 +161,7 @@ fn umask_applies_and_unsupported_process_fields_are_refused_at_create() {
         "{}",
         stderr(&out)
     );
-    assert!(sim.cts().is_empty());
+    assert!(sim.no_cts());
 }
 
 #[test]

@@ -114,5 +114,51 @@ fn pod_pid_namespace_given_as_the_infra_shim_means_the_infra_ct() {
         .unwrap();
     assert!(!out.status.success());
     assert!(stderr(&out).contains("is the host's"), "{}", stderr(&out));
-    assert!(sim.cts().is_empty());
+    assert!(sim.no_cts());
+}
+
+/// A UTS namespace bound to a file, as CRI-O's pinns leaves a pod's (no infra container with
+/// `drop_infra_ctr`).
+struct UtsFile(std::path::PathBuf);
+
+impl Drop for UtsFile {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn hostname_is_set_inside_a_uts_namespace_joined_by_path() {
+    let sim = Sim::new("uts_by_path");
+    let ns = UtsFile(sim.dir.path().join("utsns"));
+    std::fs::write(&ns.0, "").unwrap();
+    let made = Command::new("unshare")
+        .arg(format!("--uts={}", ns.0.display()))
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(made.success(), "unshare --uts=FILE");
+    let bundle = sim.bundle("b", "hostname");
+    edit_spec(&bundle, |spec| {
+        spec["hostname"] = "webpod".into();
+        for n in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "uts" {
+                n["path"] = ns.0.to_str().unwrap().into();
+            }
+        }
+    });
+    let c = create(&sim, &bundle, "h1");
+    assert_eq!(
+        c.run(0).trim(),
+        "webpod",
+        "runc names a joined UTS namespace"
+    );
+    let seen = Command::new("nsenter")
+        .arg(format!("--uts={}", ns.0.display()))
+        .arg("hostname")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "webpod");
+    c.delete();
 }

@@ -57,7 +57,7 @@ fn lifecycle(sim: &Sim, init: &str, old: bool) -> String {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "out:bar", "{out}");
     c.delete();
-    assert!(sim.cts().is_empty(), "CT destroyed");
+    assert!(sim.no_cts(), "CT destroyed");
     assert!(!sim.state_root.join("v1").exists(), "state dir left");
     lines.get(1).copied().unwrap_or_default().to_string()
 }
@@ -177,7 +177,7 @@ fn unknown_version_is_taken_for_pve_84_with_a_warning() {
     assert!(cache_file(&sim).is_none(), "a guess is not cached");
     let d = sim.run(&["delete", "--force", "u1"]);
     assert!(d.status.success(), "{}", stderr(&d));
-    assert!(sim.cts().is_empty());
+    assert!(sim.no_cts());
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn ssh_raw_keys_that_cannot_be_written_leave_nothing() {
         err.contains("adding raw keys to /nonexistent/pve/lxc/"),
         "{err}"
     );
-    assert!(sim.cts().is_empty(), "CT left");
+    assert!(sim.no_cts(), "CT left");
     assert!(!sim.state_root.join("f1").exists(), "state dir left");
 }
 

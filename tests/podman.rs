@@ -32,7 +32,7 @@ fn run_detached_then_stop_and_rm() {
     );
     let out = podman(&sim, &["rm", "-f", name]);
     assert!(out.status.success(), "rm: {}", stderr(&out));
-    assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
+    assert!(sim.no_cts(), "CT left behind: {:?}", sim.cts());
 }
 
 #[test]
@@ -92,6 +92,6 @@ fn pod_members_share_localhost() {
     let out = podman(&sim, &["pod", "rm", "-f", pod]);
     assert!(out.status.success(), "pod rm: {}", stderr(&out));
     wait_for("the CTs to be destroyed", Duration::from_secs(15), || {
-        sim.cts().is_empty()
+        sim.no_cts()
     });
 }

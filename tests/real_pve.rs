@@ -41,5 +41,5 @@ fn lifecycle_with_the_raw_keys_of_an_older_node() {
     assert!(!conf.contains("entrypoint:"), "{conf}");
     assert_eq!(c.run(5), "out:bar\n");
     c.delete();
-    assert!(node.cts().is_empty(), "CT left");
+    assert!(node.no_cts(), "CT left");
 }

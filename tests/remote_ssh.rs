@@ -69,7 +69,7 @@ fn lifecycle_over_ssh() {
     assert_eq!(c.stderr(), "err\n");
     assert_eq!(sim.state_json("c1")["status"], "stopped");
     c.delete();
-    assert!(sim.cts().is_empty(), "CT destroyed");
+    assert!(sim.no_cts(), "CT destroyed");
     assert_eq!(
         r.templates().len(),
         1,
@@ -160,7 +160,7 @@ fn signals_and_exec_reach_the_remote_process() {
     );
     assert!(c.stdout().contains("got-term"));
     c.delete();
-    assert!(sim.cts().is_empty());
+    assert!(sim.no_cts());
 }
 
 #[test]
@@ -188,7 +188,7 @@ fn storages_without_the_content_type_are_refused_before_anything_is_made() {
         let err = stderr(&out);
         assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
         assert!(err.contains(want), "{err:?} does not name {want:?}");
-        assert!(sim.cts().is_empty(), "no CT");
+        assert!(sim.no_cts(), "no CT");
         assert!(r.templates().is_empty(), "nothing uploaded");
         assert!(!sim.state_root.join("c1").exists(), "no state dir left");
     }
@@ -256,7 +256,7 @@ fn unknown_host_key_is_refused_and_nothing_is_left() {
         err.contains("127.0.0.1") && err.contains("SHA256:"),
         "{err}"
     );
-    assert!(sim.cts().is_empty(), "no CT");
+    assert!(sim.no_cts(), "no CT");
     assert!(
         !sim.state_root.join("c1").exists(),
         "no state dir left behind"
@@ -291,7 +291,7 @@ fn podman_runs_a_container_on_the_remote_node() {
         stderr(&out)
     );
     assert_eq!(out.status.code(), Some(7), "stderr: {}", stderr(&out));
-    assert!(r.sim.cts().is_empty(), "podman's cleanup destroyed the CT");
+    assert!(r.sim.no_cts(), "podman's cleanup destroyed the CT");
 }
 
 #[test]
@@ -333,7 +333,7 @@ fn terminal_over_ssh() {
     });
     let d = sim.run(&["delete", "--force", "t1"]);
     assert!(d.status.success(), "{}", stderr(&d));
-    assert!(sim.cts().is_empty());
+    assert!(sim.no_cts());
 }
 
 /// The ssh backend's economy: no `pct status`, no `pct config` (the CT config file is read over
@@ -372,7 +372,7 @@ fn a_config_file_not_at_pve_dir_falls_back_to_pct_config() {
     let vmid = sim.cts()[0].0;
     let d = sim.run(&["delete", "--force", "f1"]);
     assert!(d.status.success(), "{}", stderr(&d));
-    assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
+    assert!(sim.no_cts(), "CT left behind: {:?}", sim.cts());
     wait_for(
         "no CT processes",
         std::time::Duration::from_secs(10),

@@ -35,7 +35,7 @@ fn terminal_without_console_socket_is_refused() {
         "{}",
         stderr(&out)
     );
-    assert!(sim.cts().is_empty());
+    assert!(sim.no_cts());
 }
 
 #[test]

@@ -47,7 +47,7 @@ fn fails_with(out: &std::process::Output, text: &str) {
 
 /// Nothing of the container is left: CT, state dir, LXC processes, cgroups.
 fn assert_gone(sim: &Sim, id: &str, vmid: u32) {
-    assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
+    assert!(sim.no_cts(), "CT left behind: {:?}", sim.cts());
     assert!(!sim.state_root.join(id).exists(), "state dir left behind");
     let needle = format!("pve-sim-ct-{vmid}");
     wait_for("no CT processes", Duration::from_secs(10), || {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): proxmox-lxcri on pve-sim vs runc, same bundle, same run.
 # Reports the median create->start->exit->delete time of each, the median `state` time of each,
-# the shim's RSS, and pct calls per lifecycle (pve-sim logs every call).
+# the median time from the workload's death (the CT's pid 1) to the shim's exit, taken from the
+# kernel's exit events (contrib/bench/exit_latency.py), the shim's RSS, and pct calls per
+# lifecycle (pve-sim logs every call).
 # Then the same lifecycle through Proxmox's real `pct` (the real-pve harness named by
 # PROXMOX_LXCRI_REAL_PVE; skipped when unset):
 # the runtime runs inside its sandbox, `pct` calls counted by a wrapper.
@@ -76,6 +78,21 @@ plx start ps; wait_stopped plx state ps; plx delete ps
 rnc delete -f rs
 calls=$(wc -l < "$work/sim/pct.calls")
 
+# The workload's death to the shim's exit: what a caller waiting on the shim (conmon) sees.
+: > "$work/plx.exit"
+for i in $(seq "$rounds"); do
+    plx create --bundle "$work/bundle" --pid-file "$work/e.pid" "e$i" </dev/null >/dev/null 2>&1
+    init=$(sed -n 's/.*"init_pid": *\([0-9]*\).*/\1/p' "$work/run/e$i/state.json")
+    rm -f "$work/e.ready"
+    contrib/bench/exit_latency.py "$init" "$(cat "$work/e.pid")" "$work/e.ready" >> "$work/plx.exit" &
+    lat=$!
+    until [ -e "$work/e.ready" ]; do sleep 0.01; done
+    plx start "e$i"
+    wait "$lat"
+    wait_stopped plx state "e$i"
+    plx delete "e$i"
+done
+
 pl=$(median < "$work/plx.life"); rl=$(median < "$work/rnc.life")
 ps_=$(cat "$work/plx.state"); rs_=$(cat "$work/rnc.state")
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r), $(lxc-start --version | sed 's/^/lxc /'), $(runc --version | head -1)"
@@ -83,6 +100,7 @@ echo "rounds: $rounds"
 printf '%-34s %12s %12s %8s\n' "" "proxmox-lxcri" "runc" "ratio"
 printf '%-34s %10d us %10d us %7.2fx\n' "create->start->exit->delete (median)" "$pl" "$rl" "$(echo "$pl / $rl" | bc -l)"
 printf '%-34s %10d us %10d us %7.2fx\n' "state (median of 50)" "$ps_" "$rs_" "$(echo "$ps_ / $rs_" | bc -l)"
+printf '%-34s %10d us\n' "workload death -> shim exit (median)" "$(median < "$work/plx.exit")"
 echo "shim RSS: ${rss} KiB"
 echo "pct calls per lifecycle: $calls (state: $state_calls)"
 

@@ -29,6 +29,7 @@ pub const SPEC_COPY: &str = "config.json";
 const VMID_ATTEMPTS: u32 = 32;
 
 pub fn run(ctx: &Ctx, args: &CreateArgs, log_fd: Option<RawFd>) -> anyhow::Result<()> {
+    crate::pending::sweep(&ctx.root);
     let dir = ctx.dir(&args.id)?;
     // `node = "auto"` is decided once, here; the state keeps the node for every later command.
     let cfg = backend::api::place(&ctx.config()?)?;
@@ -232,7 +233,6 @@ fn create(
         })?;
         mapped.ct = shipped.ct;
         mapped.warnings = shipped.warnings;
-        mapped.seccomp = None;
         shipped.copies
     } else {
         Vec::new()
@@ -241,19 +241,13 @@ fn create(
         log::warn!("{}: {w}", args.id);
     }
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
-    let seccomp = seccomp.filter(|_| !remote);
+    // The filter is compiled here and loaded by our init right before the workload's exec (also
+    // in a remote CT), after what the filter may forbid (a read-only remount, setuid). Never
+    // LXC's `lxc.seccomp.profile`: LXC would load it into our init at once.
+    let seccomp = seccomp.filter(|_| mapped.seccomp.is_some());
     if let Some(profile) = &seccomp {
         // Fail at create, not at start, on a profile this libseccomp cannot build.
         crate::seccomp::build(profile).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
-    }
-    if let Some(profile) = &mapped.seccomp {
-        // LXC filters the CT's init and `pct exec` sessions with it; the shim filters the workload.
-        let path = dir.file("seccomp.lxc");
-        crate::state::write_atomic(&path, profile.as_bytes(), 0o644)?;
-        mapped
-            .ct
-            .lxc
-            .push(("lxc.seccomp.profile".into(), path.display().to_string()));
     }
     let target = Target {
         init_pid: 0,
@@ -332,6 +326,10 @@ fn create(
     if remote {
         crate::remote::copies::ship(backend, vmid, &copies)
             .with_context(|| format!("copying bind mounts into CT {vmid}"))?;
+        if let Some(profile) = &target.seccomp {
+            crate::remote::copies::ship_filter(backend, vmid, profile)
+                .with_context(|| format!("copying the seccomp filter into CT {vmid}"))?;
+        }
     }
 
     // Hooks see the CT's init as the container's pid: its /proc/<pid>/ns/* are the CT's.
@@ -388,6 +386,7 @@ fn create(
         config: cfg.clone(),
         console,
         bundle: bundle.clone(),
+        hostname: crate::spec::joined_uts_hostname(&spec),
     };
     let keep: Vec<RawFd> = log_fd.into_iter().collect();
     let pid = shim::spawn(shim, listener, &keep)?;

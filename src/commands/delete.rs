@@ -13,6 +13,7 @@ use crate::hooks::{self, Point};
 use crate::state::{StateError, Status};
 
 pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
+    crate::pending::sweep(&ctx.root);
     let dir = ctx.dir(&args.id)?;
     let lock = match dir.lock() {
         Ok(l) => l,
@@ -59,16 +60,27 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
     if let Some(cp) = &st.cgroups_path {
         crate::cgroups_path::remove(cp);
     }
+    let spec = oci_spec::runtime::Spec::load(dir.file(super::create::SPEC_COPY)).ok();
+    let poststop = spec
+        .as_ref()
+        .and_then(|s| s.hooks().as_ref())
+        .is_some_and(|h| h.poststop().as_ref().is_some_and(|p| !p.is_empty()));
     if let Some(vmid) = st.vmid {
         let backend = crate::backend::from_config(&st.config);
         if backend.is_ours(vmid, &args.id)? {
-            backend.destroy(vmid)?;
+            // A CT still going down after its pid 1 exited is destroyed once it is down, without
+            // holding up the caller; poststop hooks must run after the destroy, so not then.
+            if !poststop && crate::pending::going_down(&st, vmid) {
+                crate::pending::destroy_later(&ctx.root, &st, vmid)?;
+            } else {
+                backend.destroy(vmid)?;
+            }
         } else {
             log::warn!("{}: CT {vmid} is not this container's; left alone", args.id);
         }
     }
     // poststop hooks: after the CT is gone; a failure is only a warning (OCI).
-    if let Ok(spec) = oci_spec::runtime::Spec::load(dir.file(super::create::SPEC_COPY)) {
+    if let Some(spec) = spec {
         let state = hooks::state_json(
             &st.oci_version,
             &args.id,

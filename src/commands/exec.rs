@@ -37,7 +37,14 @@ pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<
     }
     let mut process = process(&spec, args)?;
     if st.init_pid.is_none() && st.config.backend != crate::config::BackendKind::Pct {
-        return remote(&st, process, args);
+        // The container's filter, which create put into the CT, applies to exec'd processes too.
+        let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        return remote(
+            &st,
+            process,
+            seccomp.map(crate::seccomp::filter_flags),
+            args,
+        );
     }
     crate::apparmor::settle(&mut process, st.config.strict)
         .map_err(|e| anyhow!("exec {}: {e}", args.id))?;
@@ -127,7 +134,12 @@ fn report_and_pid_file(r: std::os::fd::OwnedFd, pid: i32, args: &ExecArgs) -> an
 
 /// exec in a CT on another node: a stand-in runs the process through `pct exec`; with `--detach`
 /// an exec shim is its parent, as for a local exec.
-fn remote(st: &crate::state::State, process: Process, args: &ExecArgs) -> anyhow::Result<()> {
+fn remote(
+    st: &crate::state::State,
+    process: Process,
+    seccomp: Option<u32>,
+    args: &ExecArgs,
+) -> anyhow::Result<()> {
     let vmid = st
         .vmid
         .ok_or_else(|| anyhow!("container {} has no CT", args.id))?;
@@ -151,7 +163,7 @@ fn remote(st: &crate::state::State, process: Process, args: &ExecArgs) -> anyhow
         let mut sfd =
             shim::signal_fd().ok_or_else(|| anyhow!("exec {}: signalfd failed", args.id))?;
         let tty = console.as_ref().map(|c| c.as_raw_fd());
-        let pid = crate::remote::proxy::spawn(&st.config, vmid, &process, &pid_file, tty)?;
+        let pid = crate::remote::proxy::spawn(&st.config, vmid, &process, seccomp, &pid_file, tty)?;
         drop(console);
         let code = shim::relay_until_exit(&mut sfd, Pid::from_raw(pid));
         log::logger().flush();
@@ -173,7 +185,7 @@ fn remote(st: &crate::state::State, process: Process, args: &ExecArgs) -> anyhow
             let _ = w.write_all(b"error signalfd failed\n");
             return 1;
         };
-        match crate::remote::proxy::spawn(&cfg, vmid, &process, &pid_file, tty) {
+        match crate::remote::proxy::spawn(&cfg, vmid, &process, seccomp, &pid_file, tty) {
             Ok(p) => {
                 let _ = w.write_all(b"ok\n");
                 drop(w);

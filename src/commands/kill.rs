@@ -69,6 +69,11 @@ pub fn signal(st: &State, sig: Signal, all: bool) -> anyhow::Result<()> {
     let shim_killed = !finishing && target == shim;
     if shim_killed || !shim.wait_gone(Duration::from_secs(15)) {
         let _ = kill(Pid::from_raw(shim.pid), Signal::SIGKILL);
+        // A workload that is the CT's pid 1 takes the CT down with it: nothing to stop.
+        let pid1 = workload.filter(|w| Some(w.pid) == st.init_pid);
+        if pid1.is_some_and(|w| w.wait_gone(Duration::from_secs(5))) {
+            return Ok(());
+        }
         if let Some(vmid) = st.vmid {
             let backend = crate::backend::from_config(&st.config);
             if backend.is_ours(vmid, &st.id)? {

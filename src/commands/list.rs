@@ -7,6 +7,7 @@ use super::{out, Ctx};
 use crate::cli::{ListArgs, ListFormat};
 
 pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
+    crate::pending::sweep(&ctx.root);
     if args.cluster {
         return cluster(ctx, args);
     }

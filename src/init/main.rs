@@ -1,6 +1,7 @@
 //! The static helper proxmox-lxcri puts into every CT. Without arguments it is pid 1: it reaps
-//! orphans and otherwise idles, so the CT exists ("created") before `start` runs the workload, and
-//! it exits on SIGTERM (runtime stop), SIGPWR (LXC's halt signal, `pct shutdown`) and SIGINT.
+//! orphans and waits, so the CT exists ("created") before `start`, which hands it the container's
+//! process to become by exec (`serve`); it exits on SIGTERM (runtime stop), SIGPWR (LXC's halt
+//! signal, `pct shutdown`) and SIGINT.
 //! On a remote node, where the runtime cannot enter the CT itself, `pct exec` runs it with a mode:
 //! `exec` (set up the process spec and exec the workload), `kill` and `put` (see `modes`).
 //! It must run in any rootfs, including `FROM scratch` images, so it uses raw system calls and no
@@ -9,16 +10,13 @@
 #![no_std]
 #![no_main]
 
+mod apply;
 mod modes;
+mod serve;
 mod sys;
 mod text;
 
 use sys::CStr;
-
-const SIGINT: u64 = 2;
-const SIGTERM: u64 = 15;
-const SIGCHLD: u64 = 17;
-const SIGPWR: u64 = 30;
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
@@ -53,19 +51,6 @@ unsafe extern "C" fn start(sp: *const usize) -> ! {
         Some(b"exec") => modes::exec(&args[2..]),
         Some(b"kill") => modes::kill(&args[2..]),
         Some(b"put") => modes::put(&args[2..]),
-        _ => idle(),
-    }
-}
-
-fn idle() -> ! {
-    // Every signal is taken synchronously; none can interrupt or kill pid 1 unexpectedly.
-    let all: u64 = !0;
-    sys::block_signals(all);
-    loop {
-        match sys::wait_signal(all) {
-            SIGCHLD => while sys::reap_one() > 0 {},
-            SIGTERM | SIGPWR | SIGINT => sys::exit(0),
-            _ => {}
-        }
+        _ => serve::idle(),
     }
 }

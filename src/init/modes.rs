@@ -2,15 +2,22 @@
 //! enter the CT's namespaces itself:
 //!
 //! * `exec [--rlimit RES:SOFT:HARD]… [--umask OCTAL] [--pid-file P] [--groups G,G…] [--gid G]
-//!   [--uid U] [--nnp] [--cwd DIR] [--env K=V]… -- PROG ARG…`: apply the process spec and exec
-//!   the workload with exactly the given environment. PROG without `/` is looked up in the
-//!   environment's PATH. Exit 127 (not found) or 126 (not executable), as runc and lxc-attach do.
+//!   [--uid U] [--nnp] [--cwd DIR] [--env K=V]… [--caps BND:PRM:EFF:INH:AMB] [--seccomp PATH]
+//!   [--seccomp-flags N] [--oom-score-adj N] [--ioprio N] [--apparmor PROFILE] [--readonly-root]
+//!   [--join K]…
+//!   -- PROG ARG…`: apply the process spec and exec the workload with exactly the given
+//!   environment. PROG without `/` is looked up in the environment's PATH. Exit 127 (not found)
+//!   or 126 (not executable), as runc and lxc-attach do. Capability sets are hex masks; the
+//!   seccomp filter is a compiled classic BPF program (the runtime compiles it with libseccomp).
+//!   The same options, sent over the init's socket, launch the container's own process as pid 1
+//!   (`serve`), where `--console-fd K` and `--seccomp-fd K` name descriptors that came with them.
 //! * `kill SIG PIDFILE|all`: signal the process whose pid `exec --pid-file` wrote, or every
 //!   process of the CT but pid 1.
 //! * `put PATH MODE`: write stdin to PATH (parents made 0755), replacing it atomically.
 
+use crate::apply;
 use crate::sys::{self, CStr};
-use crate::text::{bytes, die, eq, fmt_u64, parse_u64, PathBuf};
+use crate::text::{self, bytes, die, eq, fmt_u64, parse_u64, PathBuf};
 
 const MAX_ENV: usize = 1024;
 const MAX_GROUPS: usize = 64;
@@ -30,6 +37,26 @@ struct Spec {
     nnp: bool,
     umask: Option<u32>,
     pid_file: Option<CStr>,
+    /// bounding, permitted, effective, inheritable, ambient
+    caps: Option<[u64; 5]>,
+    seccomp: Option<Source>,
+    seccomp_flags: usize,
+    oom_score_adj: Option<CStr>,
+    ioprio: Option<usize>,
+    apparmor: Option<CStr>,
+    readonly_root: bool,
+    console: Option<usize>,
+    console_size: Option<(u16, u16)>,
+    /// Sent namespace descriptors to join first (a pod's net, ipc, uts).
+    joins: [usize; 3],
+    njoins: usize,
+}
+
+/// A file given by path (the `exec` mode) or by the index of a descriptor sent with a launch.
+#[derive(Clone, Copy)]
+enum Source {
+    Path(CStr),
+    Sent(usize),
 }
 
 fn num(s: CStr, radix: u64, what: &[u8]) -> u64 {
@@ -59,6 +86,23 @@ fn parse_rlimit(s: CStr) -> (u32, u64, u64) {
     }
 }
 
+fn parse_caps(s: CStr) -> [u64; 5] {
+    let b = bytes(s);
+    let mut out = [0u64; 5];
+    let mut n = 0;
+    for part in b.split(|c| *c == b':') {
+        if n == 5 {
+            die(1, b"bad --caps", b, 0);
+        }
+        out[n] = parse_u64(part, 16).unwrap_or_else(|| die(1, b"bad --caps", b, 0));
+        n += 1;
+    }
+    if n != 5 {
+        die(1, b"bad --caps", b, 0);
+    }
+    out
+}
+
 fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
     let mut spec = Spec {
         uid: None,
@@ -73,6 +117,17 @@ fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
         nnp: false,
         umask: None,
         pid_file: None,
+        caps: None,
+        seccomp: None,
+        seccomp_flags: 0,
+        oom_score_adj: None,
+        ioprio: None,
+        apparmor: None,
+        readonly_root: false,
+        console: None,
+        console_size: None,
+        joins: [0; 3],
+        njoins: 0,
     };
     let mut i = 0;
     while i < args.len() {
@@ -80,8 +135,9 @@ fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
         if eq(opt, b"--") {
             return (spec, &args[i + 1..]);
         }
-        if eq(opt, b"--nnp") {
-            spec.nnp = true;
+        if eq(opt, b"--nnp") || eq(opt, b"--readonly-root") {
+            spec.nnp |= eq(opt, b"--nnp");
+            spec.readonly_root |= eq(opt, b"--readonly-root");
             i += 1;
             continue;
         }
@@ -112,6 +168,35 @@ fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
                 }
                 spec.env[spec.nenv] = val;
                 spec.nenv += 1;
+            }
+            b"--caps" => spec.caps = Some(parse_caps(val)),
+            b"--seccomp" => spec.seccomp = Some(Source::Path(val)),
+            b"--seccomp-fd" => {
+                spec.seccomp = Some(Source::Sent(num(val, 10, b"bad --seccomp-fd") as usize))
+            }
+            b"--seccomp-flags" => {
+                spec.seccomp_flags = num(val, 10, b"bad --seccomp-flags") as usize
+            }
+            b"--oom-score-adj" => spec.oom_score_adj = Some(val),
+            b"--ioprio" => spec.ioprio = Some(num(val, 10, b"bad --ioprio") as usize),
+            b"--apparmor" => spec.apparmor = Some(val),
+            b"--join" => {
+                if spec.njoins == spec.joins.len() {
+                    die(1, b"too many --join", b"", 0);
+                }
+                spec.joins[spec.njoins] = num(val, 10, b"bad --join") as usize;
+                spec.njoins += 1;
+            }
+            b"--console-fd" => spec.console = Some(num(val, 10, b"bad --console-fd") as usize),
+            b"--console-size" => {
+                let b = bytes(val);
+                let mut it = b.split(|c| *c == b':').map(|p| parse_u64(p, 10));
+                match (it.next(), it.next(), it.next()) {
+                    (Some(Some(r)), Some(Some(c)), None) => {
+                        spec.console_size = Some((r as u16, c as u16))
+                    }
+                    _ => die(1, b"bad --console-size", b, 0),
+                }
             }
             b"--rlimit" => {
                 if spec.nrlimits == MAX_RLIMITS {
@@ -197,22 +282,52 @@ fn path_of_env(spec: &Spec) -> &[u8] {
 
 pub fn exec(args: &[CStr]) -> ! {
     let (spec, argv) = parse(args);
+    run(&spec, argv, &[])
+}
+
+/// The launch of the container's process over the init's socket (`serve`): the same options,
+/// with descriptors; the first `nfds` of them become 0 .. nfds-1.
+pub fn launch(args: &[CStr], sent: &[i32], nfds: usize) -> ! {
+    let (spec, argv) = parse(args);
+    for (i, &fd) in sent.iter().enumerate().take(nfds) {
+        if sys::dup3(fd, i as i32, 0) < 0 {
+            die(1, b"placing the container's descriptors", b"", 0);
+        }
+    }
+    // Only stdio and preserved fds may reach the workload.
+    sys::cloexec_from(nfds as u32);
+    run(&spec, argv, sent)
+}
+
+fn sent_fd(src: usize, sent: &[i32], what: &[u8]) -> i32 {
+    *sent
+        .get(src)
+        .unwrap_or_else(|| die(1, what, b"names no sent descriptor", 0))
+}
+
+/// Apply the process spec, in runc's order, and exec the program.
+fn run(spec: &Spec, argv: &[CStr], sent: &[i32]) -> ! {
     let Some(&prog) = argv.first() else {
         die(1, b"exec: missing", b"PROG", 0)
     };
+    for &j in &spec.joins[..spec.njoins] {
+        let r = sys::setns(sent_fd(j, sent, b"--join"));
+        if r < 0 {
+            die(1, b"joining a namespace named by path:", b"setns", r);
+        }
+    }
+    if let Some(c) = spec.console {
+        apply::console(sent_fd(c, sent, b"--console-fd"), spec.console_size);
+    }
+    if spec.readonly_root {
+        apply::readonly_root();
+    }
     // As root first: raising a hard limit and writing the pid file need it.
     for &(res, soft, hard) in &spec.rlimits[..spec.nrlimits] {
-        let mut r = sys::setrlimit(res, soft, hard);
-        if r < 0 {
-            // Above the hard limit this CT may raise to: cap, as runc callers expect on hosts
-            // without CAP_SYS_RESOURCE (the runtime logs the cap on its side).
-            let (_, max) = sys::getrlimit(res);
-            r = sys::setrlimit(res, soft.min(max), hard.min(max));
-        }
-        if r < 0 {
-            let mut num = [0u8; 20];
-            die(1, b"setrlimit", fmt_u64(res as u64, &mut num), r);
-        }
+        apply::rlimit(res, soft, hard);
+    }
+    if let Some(adj) = spec.oom_score_adj {
+        apply::oom_score_adj(bytes(adj));
     }
     if let Some(cwd) = spec.cwd {
         // runc makes a missing cwd: as root, before the user switch and the process's umask.
@@ -221,8 +336,25 @@ pub fn exec(args: &[CStr]) -> ! {
     if let Some(mask) = spec.umask {
         sys::umask(mask);
     }
+    if let Some(prio) = spec.ioprio {
+        let r = sys::ioprio_set(prio);
+        if r < 0 {
+            die(1, b"process.ioPriority:", b"ioprio_set", r);
+        }
+    }
+    if let Some(profile) = spec.apparmor {
+        apply::apparmor(bytes(profile));
+    }
     if let Some(p) = spec.pid_file {
         write_pid_file(p);
+    }
+    let filter = spec.seccomp.map(|src| match src {
+        Source::Path(p) => apply::read_filter_path(p),
+        Source::Sent(i) => apply::read_filter_fd(sent_fd(i, sent, b"--seccomp-fd")),
+    });
+    if let (Some(f), false) = (&filter, spec.nnp) {
+        // Without no_new_privs, loading needs CAP_SYS_ADMIN: load before capabilities drop.
+        apply::seccomp(f, spec.seccomp_flags);
     }
     if let Some(n) = spec.ngroups {
         let r = sys::setgroups(&spec.groups[..n]);
@@ -236,11 +368,20 @@ pub fn exec(args: &[CStr]) -> ! {
             die(1, b"setgid", b"", r);
         }
     }
+    if let Some(caps) = spec.caps {
+        apply::drop_bounding(caps[0]);
+        // Keep the permitted set across setuid so the spec's sets can be given to any user.
+        sys::prctl(apply::PR_SET_KEEPCAPS, 1, 0);
+    }
     if let Some(uid) = spec.uid {
         let r = sys::setuid(uid);
         if r < 0 {
             die(1, b"setuid", b"", r);
         }
+    }
+    if let Some(caps) = spec.caps {
+        sys::prctl(apply::PR_SET_KEEPCAPS, 0, 0);
+        apply::capabilities(caps);
     }
     if spec.nnp && sys::no_new_privs() < 0 {
         die(1, b"no_new_privs", b"", 0);
@@ -251,17 +392,25 @@ pub fn exec(args: &[CStr]) -> ! {
             die(1, b"chdir", bytes(cwd), r);
         }
     }
+    if let (Some(f), true) = (&filter, spec.nnp) {
+        // Last, so the filter sees only the exec and what the workload does.
+        apply::seccomp(f, spec.seccomp_flags);
+    }
+    // Signals sent while the init waited (a console's SIGHUP) are not the workload's.
+    sys::default_signals();
+    sys::drain_signals(!0);
     sys::unblock_all();
     let envp = spec.env.as_ptr();
     let argvp = argv.as_ptr();
     let name = bytes(prog);
+    // Failures in runc's words: podman and CRI-O map them to 126 and 127.
     if name.contains(&b'/') {
         let r = sys::execve(prog, argvp, envp);
-        die(if r == -sys::ENOENT { 127 } else { 126 }, b"exec", name, r);
+        exec_failed(name, r, false);
     }
     let mut denied = 0;
     let mut buf = PathBuf::new();
-    for dir in path_of_env(&spec).split(|c| *c == b':') {
+    for dir in path_of_env(spec).split(|c| *c == b':') {
         buf.truncate(0);
         let dir = if dir.is_empty() { b"." as &[u8] } else { dir };
         if !(buf.push(dir) && buf.push(b"/") && buf.push(name)) {
@@ -272,10 +421,27 @@ pub fn exec(args: &[CStr]) -> ! {
             denied = r;
         }
     }
-    if denied != 0 {
-        die(126, b"exec", name, denied);
+    exec_failed(name, denied, true)
+}
+
+fn exec_failed(name: &[u8], errno: isize, searched: bool) -> ! {
+    let (code, why): (i32, &[u8]) = match errno {
+        0 if searched => (127, b"executable file not found in $PATH"),
+        e if e == -sys::ENOENT => (127, b"no such file or directory"),
+        e if e == -sys::EACCES => (126, b"permission denied"),
+        _ => (126, b"cannot execute"),
+    };
+    let mut num = [0u8; 20];
+    let n = fmt_u64(errno.unsigned_abs() as u64, &mut num);
+    if errno != 0 && errno != -sys::ENOENT && errno != -sys::EACCES {
+        text::report(
+            b"error",
+            &[b"exec: \"", name, b"\": ", why, b" (errno ", n, b")"],
+        );
+    } else {
+        text::report(b"error", &[b"exec: \"", name, b"\": ", why]);
     }
-    die(127, b"exec: not found in PATH:", name, 0)
+    sys::exit(code)
 }
 
 pub fn kill(args: &[CStr]) -> ! {

@@ -24,6 +24,27 @@ mod nr {
     pub const MKDIRAT: usize = 258;
     pub const RENAMEAT: usize = 264;
     pub const PRLIMIT64: usize = 302;
+    pub const DUP3: usize = 292;
+    pub const FCNTL: usize = 72;
+    pub const IOCTL: usize = 16;
+    pub const SOCKET: usize = 41;
+    pub const ACCEPT4: usize = 288;
+    pub const BIND: usize = 49;
+    pub const LISTEN: usize = 50;
+    pub const RECVMSG: usize = 47;
+    pub const GETSOCKOPT: usize = 55;
+    pub const UNLINKAT: usize = 263;
+    pub const SIGNALFD4: usize = 289;
+    pub const PPOLL: usize = 271;
+    pub const RT_SIGACTION: usize = 13;
+    pub const SETSID: usize = 112;
+    pub const CAPSET: usize = 126;
+    pub const SECCOMP: usize = 317;
+    pub const MOUNT: usize = 165;
+    pub const STATFS: usize = 137;
+    pub const IOPRIO_SET: usize = 251;
+    pub const CLOSE_RANGE: usize = 436;
+    pub const SETNS: usize = 308;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -48,6 +69,27 @@ mod nr {
     pub const MKDIRAT: usize = 34;
     pub const RENAMEAT: usize = 38;
     pub const PRLIMIT64: usize = 261;
+    pub const DUP3: usize = 24;
+    pub const FCNTL: usize = 25;
+    pub const IOCTL: usize = 29;
+    pub const SOCKET: usize = 198;
+    pub const ACCEPT4: usize = 242;
+    pub const BIND: usize = 200;
+    pub const LISTEN: usize = 201;
+    pub const RECVMSG: usize = 212;
+    pub const GETSOCKOPT: usize = 209;
+    pub const UNLINKAT: usize = 35;
+    pub const SIGNALFD4: usize = 74;
+    pub const PPOLL: usize = 73;
+    pub const RT_SIGACTION: usize = 134;
+    pub const SETSID: usize = 157;
+    pub const CAPSET: usize = 91;
+    pub const SECCOMP: usize = 277;
+    pub const MOUNT: usize = 40;
+    pub const STATFS: usize = 43;
+    pub const IOPRIO_SET: usize = 30;
+    pub const CLOSE_RANGE: usize = 436;
+    pub const SETNS: usize = 268;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -56,6 +98,22 @@ unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
     // The fifth and sixth argument registers are zeroed: calls like prctl reject garbage there.
     asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
          in("r8") 0usize, in("r9") 0usize, lateout("rcx") _, lateout("r11") _, options(nostack));
+    ret
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
+    let ret: isize;
+    asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+         in("r10") a[3], in("r8") a[4], in("r9") a[5], lateout("rcx") _, lateout("r11") _, options(nostack));
+    ret
+}
+
+#[cfg(target_arch = "aarch64")]
+unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
+    let ret: isize;
+    asm!("svc 0", in("x8") n, inlateout("x0") a[0] as isize => ret, in("x1") a[1], in("x2") a[2],
+         in("x3") a[3], in("x4") a[4], in("x5") a[5], options(nostack));
     ret
 }
 
@@ -269,6 +327,310 @@ pub fn getrlimit(resource: u32) -> (u64, u64) {
 /// Returns only on failure (the negative errno).
 pub fn execve(path: CStr, argv: *const CStr, envp: *const CStr) -> isize {
     unsafe { syscall4(nr::EXECVE, path as usize, argv as usize, envp as usize, 0) }
+}
+
+pub fn setsid() -> isize {
+    unsafe { syscall4(nr::SETSID, 0, 0, 0, 0) }
+}
+
+pub fn dup3(old: i32, new: i32, flags: usize) -> isize {
+    unsafe { syscall4(nr::DUP3, old as usize, new as usize, flags, 0) }
+}
+
+/// `F_DUPFD_CLOEXEC`: a close-on-exec copy of `fd` at `min` or above.
+pub fn dup_above(fd: i32, min: i32) -> isize {
+    const F_DUPFD_CLOEXEC: usize = 1030;
+    unsafe { syscall4(nr::FCNTL, fd as usize, F_DUPFD_CLOEXEC, min as usize, 0) }
+}
+
+/// Close-on-exec for every fd from `from` up (`CLOSE_RANGE_CLOEXEC`).
+pub fn cloexec_from(from: u32) -> isize {
+    unsafe { syscall4(nr::CLOSE_RANGE, from as usize, u32::MAX as usize, 4, 0) }
+}
+
+pub fn ioctl(fd: i32, req: usize, arg: usize) -> isize {
+    unsafe { syscall4(nr::IOCTL, fd as usize, req, arg, 0) }
+}
+
+pub fn unlink(path: &[u8]) -> isize {
+    unsafe {
+        syscall4(
+            nr::UNLINKAT,
+            AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            0,
+            0,
+        )
+    }
+}
+
+/// A listening unix stream socket bound at `path` (NUL-terminated, shorter than 108 bytes).
+pub fn listen_unix(path: &[u8]) -> isize {
+    const AF_UNIX: usize = 1;
+    const SOCK_STREAM: usize = 1;
+    let fd = unsafe { syscall4(nr::SOCKET, AF_UNIX, SOCK_STREAM | O_CLOEXEC, 0, 0) };
+    if fd < 0 {
+        return fd;
+    }
+    // struct sockaddr_un: a u16 family, then the path.
+    let mut addr = [0u8; 110];
+    addr[..2].copy_from_slice(&(AF_UNIX as u16).to_ne_bytes());
+    let n = path.len().min(107);
+    addr[2..2 + n].copy_from_slice(&path[..n]);
+    let r = unsafe { syscall4(nr::BIND, fd as usize, addr.as_ptr() as usize, 110, 0) };
+    let r = if r < 0 {
+        r
+    } else {
+        unsafe { syscall4(nr::LISTEN, fd as usize, 4, 0, 0) }
+    };
+    if r < 0 {
+        close(fd as i32);
+        return r;
+    }
+    fd
+}
+
+pub fn accept(fd: i32) -> isize {
+    unsafe { syscall4(nr::ACCEPT4, fd as usize, 0, 0, O_CLOEXEC) }
+}
+
+/// The peer's pid as this pid namespace sees it (`SO_PEERCRED`): 0 for a process outside it.
+pub fn peer_pid(fd: i32) -> isize {
+    const SOL_SOCKET: usize = 1;
+    const SO_PEERCRED: usize = 17;
+    let mut cred = [0u32; 3];
+    let mut len: u32 = 12;
+    let r = unsafe {
+        syscall6(
+            nr::GETSOCKOPT,
+            [
+                fd as usize,
+                SOL_SOCKET,
+                SO_PEERCRED,
+                cred.as_mut_ptr() as usize,
+                &mut len as *mut u32 as usize,
+                0,
+            ],
+        )
+    };
+    if r < 0 {
+        r
+    } else {
+        cred[0] as isize
+    }
+}
+
+/// One `recvmsg` into `buf`; the descriptors that came with it (`SCM_RIGHTS`, close-on-exec)
+/// are stored in `fds`. Returns (bytes, descriptors) or the negative errno.
+pub fn recv_with_fds(fd: i32, buf: &mut [u8], fds: &mut [i32]) -> Result<(usize, usize), isize> {
+    const MSG_CMSG_CLOEXEC: usize = 0x4000_0000;
+    const SCM_RIGHTS: i32 = 1;
+    const SOL_SOCKET: i32 = 1;
+    // cmsghdr: len (usize), level (i32), type (i32), then the fds.
+    let mut control = [0u64; 2 + 128];
+    let iov = [buf.as_mut_ptr() as usize, buf.len()];
+    // struct msghdr: name, namelen, iov, iovlen, control, controllen, flags.
+    let msg = [
+        0usize,
+        0,
+        iov.as_ptr() as usize,
+        1,
+        control.as_mut_ptr() as usize,
+        core::mem::size_of_val(&control),
+        0,
+    ];
+    let n = unsafe {
+        syscall4(
+            nr::RECVMSG,
+            fd as usize,
+            msg.as_ptr() as usize,
+            MSG_CMSG_CLOEXEC,
+            0,
+        )
+    };
+    if n < 0 {
+        return Err(n);
+    }
+    let mut count = 0;
+    let clen = msg[5];
+    let mut off = 0usize;
+    let bytes = control.as_ptr() as *const u8;
+    while off + 16 <= clen {
+        // SAFETY: off + 16 is within the control buffer the kernel filled (clen bytes).
+        let (len, level, typ) = unsafe {
+            (
+                core::ptr::read_unaligned(bytes.add(off) as *const usize),
+                core::ptr::read_unaligned(bytes.add(off + 8) as *const i32),
+                core::ptr::read_unaligned(bytes.add(off + 12) as *const i32),
+            )
+        };
+        if len < 16 || off + len > clen {
+            break;
+        }
+        if level == SOL_SOCKET && typ == SCM_RIGHTS {
+            for i in 0..(len - 16) / 4 {
+                // SAFETY: within this cmsg's data, checked against its length above.
+                let f =
+                    unsafe { core::ptr::read_unaligned(bytes.add(off + 16 + 4 * i) as *const i32) };
+                if count < fds.len() {
+                    fds[count] = f;
+                    count += 1;
+                } else {
+                    close(f);
+                }
+            }
+        }
+        off += (len + 7) & !7;
+    }
+    Ok((n as usize, count))
+}
+
+/// A signalfd for `set` (which must be blocked).
+pub fn signalfd(set: u64) -> isize {
+    unsafe {
+        syscall4(
+            nr::SIGNALFD4,
+            usize::MAX,
+            &set as *const u64 as usize,
+            SIGSET_SIZE,
+            O_CLOEXEC,
+        )
+    }
+}
+
+/// Wait until one of `fds` is readable; returns a bit per readable fd.
+pub fn poll_in(fds: &[i32]) -> u32 {
+    const POLLIN: u16 = 1;
+    let mut pfd = [(0i32, 0u16, 0u16); 4];
+    for (i, fd) in fds.iter().enumerate().take(4) {
+        pfd[i] = (*fd, POLLIN, 0);
+    }
+    let r = unsafe { syscall4(nr::PPOLL, pfd.as_mut_ptr() as usize, fds.len().min(4), 0, 0) };
+    if r <= 0 {
+        return 0;
+    }
+    let mut bits = 0;
+    for (i, p) in pfd.iter().enumerate().take(fds.len().min(4)) {
+        if p.2 != 0 {
+            bits |= 1 << i;
+        }
+    }
+    bits
+}
+
+/// Default dispositions for every signal: ignored ones survive exec, and LXC ignores SIGPIPE.
+pub fn default_signals() {
+    let act = [0usize; 4]; // handler SIG_DFL, flags, restorer, mask
+    for sig in 1..=64usize {
+        if sig != 9 && sig != 19 {
+            unsafe { syscall4(nr::RT_SIGACTION, sig, act.as_ptr() as usize, 0, SIGSET_SIZE) };
+        }
+    }
+}
+
+/// Take every pending signal of `set` without acting on it.
+pub fn drain_signals(set: u64) {
+    let zero = [0usize; 2];
+    let mut info = core::mem::MaybeUninit::<[u64; 16]>::uninit();
+    while unsafe {
+        syscall4(
+            nr::RT_SIGTIMEDWAIT,
+            &set as *const u64 as usize,
+            info.as_mut_ptr() as usize,
+            zero.as_ptr() as usize,
+            SIGSET_SIZE,
+        )
+    } > 0
+    {}
+}
+
+pub fn prctl(op: usize, a: usize, b: usize) -> isize {
+    unsafe { syscall4(nr::PRCTL, op, a, b, 0) }
+}
+
+/// capset(2), version 3: (effective, permitted, inheritable) as 64-bit masks.
+pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> isize {
+    const V3: u32 = 0x2008_0522;
+    let header = [V3, 0u32];
+    let lo = |m: u64| m as u32;
+    let hi = |m: u64| (m >> 32) as u32;
+    let data = [
+        lo(effective),
+        lo(permitted),
+        lo(inheritable),
+        hi(effective),
+        hi(permitted),
+        hi(inheritable),
+    ];
+    unsafe {
+        syscall4(
+            nr::CAPSET,
+            header.as_ptr() as usize,
+            data.as_ptr() as usize,
+            0,
+            0,
+        )
+    }
+}
+
+/// Load a classic BPF program (`len` instructions of 8 bytes at `prog`) as this thread's filter.
+pub fn seccomp_filter(prog: &[u8], flags: usize) -> isize {
+    const SECCOMP_SET_MODE_FILTER: usize = 1;
+    // struct sock_fprog: u16 length, then (padded) a pointer to the instructions.
+    let fprog = [(prog.len() / 8), prog.as_ptr() as usize];
+    unsafe {
+        syscall4(
+            nr::SECCOMP,
+            SECCOMP_SET_MODE_FILTER,
+            flags,
+            fprog.as_ptr() as usize,
+            0,
+        )
+    }
+}
+
+pub fn mount(src: &[u8], target: &[u8], flags: usize) -> isize {
+    unsafe {
+        syscall6(
+            nr::MOUNT,
+            [
+                src.as_ptr() as usize,
+                target.as_ptr() as usize,
+                0,
+                flags,
+                0,
+                0,
+            ],
+        )
+    }
+}
+
+/// statfs(2)'s `f_flags` of `path` (the 11th word of struct statfs on 64-bit targets).
+pub fn mount_flags(path: &[u8]) -> Result<u64, isize> {
+    let mut st = [0u64; 15];
+    let r = unsafe {
+        syscall4(
+            nr::STATFS,
+            path.as_ptr() as usize,
+            st.as_mut_ptr() as usize,
+            0,
+            0,
+        )
+    };
+    if r < 0 {
+        Err(r)
+    } else {
+        Ok(st[10])
+    }
+}
+
+pub fn setns(fd: i32) -> isize {
+    unsafe { syscall4(nr::SETNS, fd as usize, 0, 0, 0) }
+}
+
+pub fn ioprio_set(prio: usize) -> isize {
+    const IOPRIO_WHO_PROCESS: usize = 1;
+    unsafe { syscall4(nr::IOPRIO_SET, IOPRIO_WHO_PROCESS, 0, prio, 0) }
 }
 
 // Without libc the compiler's calls to these must be satisfied here; volatile accesses keep them

@@ -1,5 +1,7 @@
 //! C strings, numbers and messages without an allocator.
 
+use core::sync::atomic::{AtomicI32, Ordering};
+
 use crate::sys::{self, CStr};
 
 /// The bytes of a NUL-terminated string, without the NUL.
@@ -83,16 +85,38 @@ impl PathBuf {
     }
 }
 
-/// `proxmox-lxcri-init: <what> <arg>: errno <n>` on stderr, then exit.
+/// Where failures go: stderr, or the runtime's connection once the init serves a launch.
+static REPORT_FD: AtomicI32 = AtomicI32::new(2);
+
+/// Send failures (`error <text>`) and warnings (`warn <text>`) to the runtime over `fd`.
+pub fn report_to(fd: i32) {
+    REPORT_FD.store(fd, Ordering::Relaxed);
+}
+
+/// One line on the report channel: `<kind> <parts…>` to the runtime, or
+/// `proxmox-lxcri-init: <parts…>` on stderr.
+pub fn report(kind: &[u8], parts: &[&[u8]]) {
+    let fd = REPORT_FD.load(Ordering::Relaxed);
+    if fd == 2 {
+        sys::write(2, b"proxmox-lxcri-init: ");
+    } else {
+        sys::write(fd, kind);
+        sys::write(fd, b" ");
+    }
+    for p in parts {
+        sys::write(fd, p);
+    }
+    sys::write(fd, b"\n");
+}
+
+/// Report `<what> <arg>[: errno <n>]`, then exit.
 pub fn die(code: i32, what: &[u8], arg: &[u8], errno: isize) -> ! {
     let mut num = [0u8; 20];
-    for part in [b"proxmox-lxcri-init: " as &[u8], what, b" ", arg] {
-        sys::write(2, part);
-    }
+    let n = fmt_u64(errno.unsigned_abs() as u64, &mut num);
     if errno != 0 {
-        sys::write(2, b": errno ");
-        sys::write(2, fmt_u64(errno.unsigned_abs() as u64, &mut num));
+        report(b"error", &[what, b" ", arg, b": errno ", n]);
+    } else {
+        report(b"error", &[what, b" ", arg]);
     }
-    sys::write(2, b"\n");
     sys::exit(code)
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::backend::{Backend, BackendError};
 use crate::pve::Vmid;
-use crate::spec::remote::INIT_SHIPPED;
+use crate::spec::remote::{INIT_SHIPPED, SECCOMP_SHIPPED};
 
 /// More than this is not a config file or a secret: refuse rather than copy a data volume.
 const MAX_BYTES: u64 = 64 << 20;
@@ -38,6 +38,17 @@ pub fn ship(
         backend.run_in_ct(vmid, &argv, &data)?;
     }
     Ok(())
+}
+
+/// The workload's compiled seccomp filter, where the init's `exec --seccomp` reads it.
+pub fn ship_filter(
+    backend: &dyn Backend,
+    vmid: Vmid,
+    profile: &oci_spec::runtime::LinuxSeccomp,
+) -> Result<(), BackendError> {
+    let (prog, _) = crate::seccomp::compile(profile).map_err(BackendError::Other)?;
+    let argv = [INIT_SHIPPED, "put", SECCOMP_SHIPPED, "600"].map(String::from);
+    backend.run_in_ct(vmid, &argv, &prog).map(drop)
 }
 
 /// Regular files under `src` (or `src` itself) with their destinations and modes.

@@ -35,6 +35,7 @@ pub fn spawn(
     cfg: &Config,
     vmid: Vmid,
     process: &Process,
+    seccomp: Option<u32>,
     pid_file: &str,
     console: Option<RawFd>,
 ) -> nix::Result<i32> {
@@ -49,7 +50,7 @@ pub fn spawn(
             Ok(child.as_raw())
         }
         Ok(ForkResult::Child) => {
-            let code = stand_in(cfg, vmid, process, pid_file, &mask, console);
+            let code = stand_in(cfg, vmid, process, seccomp, pid_file, &mask, console);
             log::logger().flush();
             unsafe { libc::_exit(code) }
         }
@@ -64,6 +65,7 @@ fn stand_in(
     cfg: &Config,
     vmid: Vmid,
     process: &Process,
+    seccomp: Option<u32>,
     pid_file: &str,
     mask: &SigSet,
     console: Option<RawFd>,
@@ -94,7 +96,7 @@ fn stand_in(
         let pid_file = pid_file.to_string();
         std::thread::spawn(move || pass_signals(sfd, &cfg, vmid, &pid_file));
     }
-    let argv = exec_argv(process, pid_file);
+    let argv = exec_argv(process, pid_file, seccomp);
     let backend = backend::from_config(cfg);
     let io = AttachedIo {
         stdin: Some(std::io::stdin().as_raw_fd()),

@@ -163,8 +163,6 @@ fn crio_sandbox() {
         ])
     );
     let mut expected = raw(&[
-        ("lxc.cap.drop", ""),
-        ("lxc.cap.keep", CRIO_CAPS),
         ("lxc.cgroup2.memory.max", "max"),
         ("lxc.cgroup2.memory.high", "max"),
         ("lxc.cgroup2.memory.swap.max", "max"),
@@ -235,7 +233,7 @@ fn crio_container() {
         ])
     );
     // pids.limit -1: nothing; the pid namespace path is the infra's (accepted, resolved by the caller).
-    let mut expected = raw(&[("lxc.cap.drop", ""), ("lxc.cap.keep", CRIO_CAPS)]);
+    let mut expected = raw(&[]);
     expected.push(init_entry());
     expected.push(entry(format!(
         "{userdata}/shm dev/shm none bind,rw,create=dir 0 0"
@@ -314,8 +312,6 @@ fn podman_run() {
     let mut expected = raw(&[
         ("lxc.prlimit.nofile", "20000:20000"),
         ("lxc.prlimit.nproc", "32768:32768"),
-        ("lxc.cap.drop", ""),
-        ("lxc.cap.keep", PODMAN_CAPS),
         ("lxc.cgroup2.memory.max", "max"),
         ("lxc.cgroup2.memory.high", "max"),
         ("lxc.cgroup2.memory.swap.max", "max"),
@@ -364,8 +360,6 @@ fn podman_pod_infra() {
     let mut expected = raw(&[
         ("lxc.prlimit.nofile", "20000:20000"),
         ("lxc.prlimit.nproc", "32768:32768"),
-        ("lxc.cap.drop", ""),
-        ("lxc.cap.keep", PODMAN_CAPS),
         ("lxc.cgroup2.memory.max", "max"),
         ("lxc.cgroup2.memory.high", "max"),
         ("lxc.cgroup2.memory.swap.max", "max"),
@@ -416,8 +410,6 @@ fn podman_pod_member() {
     let mut expected = raw(&[
         ("lxc.prlimit.nofile", "20000:20000"),
         ("lxc.prlimit.nproc", "32768:32768"),
-        ("lxc.cap.drop", ""),
-        ("lxc.cap.keep", PODMAN_CAPS),
         ("lxc.cgroup2.memory.max", "max"),
         ("lxc.cgroup2.memory.high", "max"),
         ("lxc.cgroup2.memory.swap.max", "max"),

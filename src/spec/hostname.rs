@@ -32,6 +32,13 @@ pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
     Ok(())
 }
 
+/// The host name the shim sets inside a UTS namespace config.json names by path, as runc does.
+pub fn joined_uts_hostname(spec: &Spec) -> Option<String> {
+    spec.hostname()
+        .clone()
+        .filter(|h| !h.is_empty() && uts_joined(spec))
+}
+
 fn uts_joined(spec: &Spec) -> bool {
     let nss = spec
         .linux()

@@ -24,6 +24,8 @@ mod annotations;
 mod bindkinds;
 mod devices;
 mod hostname;
+pub use hostname::joined_uts_hostname;
+pub mod init_args;
 mod mounts;
 mod namespaces;
 mod paths;

@@ -1,11 +1,12 @@
 //! `process` -> pid 1 of the CT (`entrypoint`, `lxc.init.*`), `env`, `lxc.prlimit.*`,
 //! `lxc.cap.keep`, `lxc.apparmor.profile`, `lxc.selinux.context`.
 //!
-//! Under [`Launch::Init`] pid 1 is our init and the shim starts `process` itself (args, cwd, user,
-//! rlimits, capabilities, no_new_privs, oom_score_adj, terminal, ...). `env`, rlimits and the
-//! bounding set still go into the CT config so that `pct config` shows them (and our init runs
-//! under the same limits). Under [`Launch::Entrypoint`] LXC runs `process.args` as pid 1 and can
-//! only apply what it has keys for.
+//! Under [`Launch::Init`] pid 1 is our init, which becomes `process` at `start` and applies it
+//! itself (args, cwd, user, rlimits, capabilities, no_new_privs, oom_score_adj, terminal, ...).
+//! `env` and rlimits still go into the CT config so that `pct config` shows them (and LXC, which
+//! is privileged on the host, raises the init's hard limits where the init could not). Under
+//! [`Launch::Entrypoint`] LXC runs `process.args` as pid 1 and can only apply what it has keys
+//! for.
 
 use oci_spec::runtime::{PosixRlimitType, Process, Spec};
 
@@ -33,7 +34,11 @@ pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
     }
     env(p, m)?;
     rlimits(p, m)?;
-    capabilities(p, m)?;
+    // Under our init the capability sets are applied by the init itself right before exec: LXC
+    // would drop them from the init at once, leaving it unable to switch user.
+    if !m.is_init() {
+        capabilities(p, m)?;
+    }
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
         if has_ctl(profile) || profile.contains(char::is_whitespace) || is_outer_quoted(profile) {
             return Err(invalid(
@@ -427,19 +432,24 @@ mod tests {
     }
 
     #[test]
-    fn bounding_set_becomes_cap_keep() {
+    fn bounding_set_becomes_cap_keep_without_our_init() {
         let spec = spec_with(
             r#"{"process": {"capabilities": {"bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_NET_BIND_SERVICE"]}}}"#,
         );
-        let m = map_ok(&spec, &ctx());
+        // Our init applies the sets itself: LXC would take them from it before it can setuid.
+        assert!(lxc(&map_ok(&spec, &ctx()), "lxc.cap.keep").is_empty());
+        let mut ctx = ctx();
+        ctx.launch = super::Launch::Entrypoint;
+        ctx.strict = false;
+        let m = map_ok(&spec, &ctx);
         assert_eq!(lxc(&m, "lxc.cap.drop"), [""]);
         assert_eq!(lxc(&m, "lxc.cap.keep"), ["chown kill net_bind_service"]);
         let m = map_ok(
             &spec_with(r#"{"process": {"capabilities": {"bounding": []}}}"#),
-            &ctx(),
+            &ctx,
         );
         assert_eq!(lxc(&m, "lxc.cap.keep"), ["none"]);
-        let m = map_ok(&spec_with("{}"), &ctx());
+        let m = map_ok(&spec_with("{}"), &ctx);
         assert!(lxc(&m, "lxc.cap.keep").is_empty());
     }
 

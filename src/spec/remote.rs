@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use oci_spec::runtime::{Process, Spec};
 
 use super::bindkinds::bind_sources;
+use super::init_args::{exec_options, Extras, Filter};
 use super::{MapError, Mapped};
 use crate::config::NetworkConfig;
 use crate::pve::version::NodeCaps;
@@ -16,6 +17,8 @@ use crate::pve::CtConfig;
 
 /// Where the shipped template holds the init: at the top, beside the image's own directories.
 pub const INIT_SHIPPED: &str = "/.proxmox-lxcri-init";
+/// Where create puts the workload's compiled seccomp filter inside the CT (LXC's /dev tmpfs).
+pub const SECCOMP_SHIPPED: &str = "/dev/.proxmox-lxcri-seccomp.bpf";
 /// Where the init's `exec` mode records the workload's pid inside the CT (LXC's /dev tmpfs).
 pub const WORKLOAD_PID: &str = "/dev/.proxmox-lxcri-workload.pid";
 
@@ -177,12 +180,6 @@ pub fn adapt(
             "namespaced sysctls need the local shim".into(),
         );
     }
-    if mapped.seccomp.is_some() {
-        lose(
-            "linux.seccomp".into(),
-            "the CT runs under Proxmox's own seccomp profile".into(),
-        );
-    }
     if masks_dropped {
         out.warnings.push(
             "linux.maskedPaths, linux.readonlyPaths: not applied; the unprivileged CT's user namespace keeps them from the host (remote node)"
@@ -266,44 +263,19 @@ pub fn net0(net: &NetworkConfig) -> Option<String> {
 }
 
 /// The command `pct exec <vmid> --` runs to start `process` in a remote CT: the init's `exec`
-/// mode with the process spec as arguments.
-pub fn exec_argv(process: &Process, pid_file: &str) -> Vec<String> {
-    let mut a: Vec<String> = vec![INIT_SHIPPED.into(), "exec".into()];
-    let mut opt = |k: &str, v: String| {
-        a.push(k.into());
-        a.push(v);
+/// mode with the process spec as arguments; `seccomp`: the filter's flags when create put one
+/// at [`SECCOMP_SHIPPED`]. The CT keeps Proxmox's AppArmor profile (`adapt` says so).
+pub fn exec_argv(process: &Process, pid_file: &str, seccomp: Option<u32>) -> Vec<String> {
+    let mut p = process.clone();
+    p.set_apparmor_profile(None);
+    let x = Extras {
+        pid_file: Some(pid_file.into()),
+        seccomp: seccomp.map(|_| Filter::Path(SECCOMP_SHIPPED.into())),
+        seccomp_flags: seccomp.unwrap_or(0),
+        ..Default::default()
     };
-    opt("--pid-file", pid_file.into());
-    for rl in process.rlimits().iter().flatten() {
-        opt(
-            "--rlimit",
-            format!("{}:{}:{}", rl.typ() as i32, rl.soft(), rl.hard()),
-        );
-    }
-    let user = process.user();
-    if let Some(mask) = user.umask() {
-        opt("--umask", format!("{mask:o}"));
-    }
-    let groups = user.additional_gids().clone().unwrap_or_default();
-    opt(
-        "--groups",
-        groups
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-    );
-    opt("--gid", user.gid().to_string());
-    opt("--uid", user.uid().to_string());
-    opt("--cwd", process.cwd().to_string_lossy().into_owned());
-    for e in process.env().iter().flatten() {
-        opt("--env", e.clone());
-    }
-    if process.no_new_privileges() == Some(true) {
-        a.push("--nnp".into());
-    }
-    a.push("--".into());
-    a.extend(process.args().iter().flatten().cloned());
+    let mut a: Vec<String> = vec![INIT_SHIPPED.into(), "exec".into()];
+    a.extend(exec_options(&p, &x));
     a
 }
 
@@ -434,17 +406,12 @@ mod tests {
         let aa = r#"{"process": {"apparmorProfile": "containers-default-0.50.1"}}"#;
         let e = remote(aa, true).unwrap_err();
         assert!(e.to_string().contains("process.apparmorProfile"), "{e}");
-        let caps = r#"{"process": {"capabilities": {"bounding": ["CAP_CHOWN"]}}}"#;
-        let e = remote(caps, true).unwrap_err();
-        assert!(e.to_string().contains("process.capabilities"), "{e}");
-        let s = remote(caps, false).unwrap();
-        assert!(
-            s.warnings
-                .iter()
-                .any(|w| w.contains("process.capabilities")),
-            "{:?}",
-            s.warnings
-        );
+        // Capabilities and the seccomp filter travel: the init applies them (init_args).
+        let caps = r#"{"process": {"capabilities": {"bounding": ["CAP_CHOWN"]}},
+            "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}}}"#;
+        let s = remote(caps, true).unwrap();
+        assert!(s.ct.lxc.is_empty(), "{:?}", s.ct.lxc);
         let netns = r#"{"linux": {"namespaces": [{"type": "network", "path": "/run/netns/x"}]}}"#;
         let e = remote(netns, true).unwrap_err();
         assert!(e.to_string().contains("linux.namespaces[0].path"), "{e}");
@@ -485,7 +452,7 @@ mod tests {
                 "noNewPrivileges": true,
                 "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048}]}}"#,
         );
-        let argv = exec_argv(spec.process().as_ref().unwrap(), WORKLOAD_PID);
+        let argv = exec_argv(spec.process().as_ref().unwrap(), WORKLOAD_PID, None);
         assert_eq!(
             argv,
             [

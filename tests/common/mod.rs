@@ -86,6 +86,7 @@ macro_rules! tier_cases {
         tier_case!($node, terminal_on_the_console_socket, cases::terminal);
         tier_case!($node, update_api_and_raw_keys, cases::update);
         tier_case!($node, kill_kill_gives_137, cases::kill_kill);
+        tier_case!($node, term_is_ignored_by_pid1, cases::term_ignored_by_pid1);
         tier_case!(
             $node,
             term_and_kill_of_a_created_container,
@@ -275,6 +276,21 @@ impl Sim {
             })
             .filter(|(vmid, _)| (lo..=hi).contains(vmid))
             .collect()
+    }
+
+    /// No CT left in this test's range, waiting a little for destroys that `delete` left to a
+    /// detached process while the CT finished going down (src/pending.rs).
+    pub fn no_cts(&self) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.cts().is_empty() {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The pct subcommands the node has run so far, e.g. `["create", ...]`: pve-sim logs each

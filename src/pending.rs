@@ -1,0 +1,152 @@
+//! Destroys that finish after `delete` returned. A CT whose pid 1 (the workload) has exited is
+//! still on its way down for a while: LXC runs its post-stop hooks (lxcfs's alone sleeps half a
+//! second) before its command socket closes, and `pct destroy` waits for that (pve-container
+//! src/PVE/LXC.pm, `vm_stop`). `delete` need not: it records the CT in `<root>/.pending/<vmid>`,
+//! removes the container's state and leaves the destroy to a detached process that waits for the
+//! CT to be down. That process holds a lock on the record while it lives; `create`, `delete` and
+//! `list` sweep records nobody holds (a destroyer that was killed), so nothing is left behind.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::backend;
+use crate::pve::Vmid;
+use crate::state::State;
+
+const DIR: &str = ".pending";
+/// LXC's teardown takes about half a second; a CT that is not down by then has a problem that
+/// the sweep will meet again.
+const DOWN_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn dir(root: &Path) -> PathBuf {
+    root.join(DIR)
+}
+
+/// Whether CT `vmid` of a local node is still going down after its pid 1 exited: its init is
+/// gone but LXC's command socket (`@<lxcpath>/<vmid>/command`, which Proxmox takes for
+/// "running") is still there.
+pub fn going_down(st: &State, vmid: Vmid) -> bool {
+    let Some(init) = st.init_pid else {
+        return false;
+    };
+    let init_gone = st
+        .workload
+        .filter(|w| w.pid == init)
+        .is_some_and(|w| !w.is_alive());
+    init_gone && command_socket_open(&st.config.pct.lxc_path, vmid)
+}
+
+fn command_socket_open(lxc_path: &Path, vmid: Vmid) -> bool {
+    let name = format!("@{}/{vmid}/command", lxc_path.display());
+    std::fs::read_to_string("/proc/net/unix")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split_whitespace().nth(7) == Some(name.as_str()))
+}
+
+fn lock(file: &File, block: bool) -> bool {
+    let op = if block {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
+    // SAFETY: flock on a descriptor we own.
+    unsafe { libc::flock(file.as_raw_fd(), op) == 0 }
+}
+
+/// Record CT `vmid` and destroy it in a detached process once it is down.
+pub fn destroy_later(root: &Path, st: &State, vmid: Vmid) -> anyhow::Result<()> {
+    let d = dir(root);
+    std::fs::create_dir_all(&d)?;
+    let path = d.join(vmid.to_string());
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&path)?;
+    lock(&file, true);
+    serde_json::to_writer(&file, st)?;
+    let st = st.clone();
+    crate::shim::daemonize(move || {
+        // Nothing of the caller's may stay open here: podman reads `delete`'s output to its end.
+        if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+            for fd in 0..3 {
+                let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+            }
+        }
+        let keep: Vec<i32> = std::iter::once(file.as_raw_fd())
+            .chain(crate::logging::fd())
+            .collect();
+        crate::shim::close_other_fds(3, &keep);
+        let deadline = Instant::now() + DOWN_TIMEOUT;
+        while command_socket_open(&st.config.pct.lxc_path, vmid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        match finish(&st, vmid) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&path);
+                0
+            }
+            Err(e) => {
+                log::error!("{}: destroying CT {vmid}: {e}", st.id);
+                1
+            }
+        }
+    })?;
+    Ok(())
+}
+
+fn finish(st: &State, vmid: Vmid) -> Result<(), backend::BackendError> {
+    let backend = backend::from_config(&st.config);
+    if backend.is_ours(vmid, &st.id)? {
+        backend.destroy(vmid)?;
+    }
+    Ok(())
+}
+
+/// Finish the destroys whose process is gone (killed, or the node failed it); each failure is
+/// a warning, and the record stays for the next sweep.
+pub fn sweep(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir(root)) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Some(vmid) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<u32>().ok())
+            .and_then(|n| Vmid::new(n).ok())
+        else {
+            continue;
+        };
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+        else {
+            continue;
+        };
+        if !lock(&file, false) {
+            continue; // its destroyer still runs
+        }
+        let st: State = match serde_json::from_reader(&file) {
+            Ok(st) => st,
+            Err(e) => {
+                log::warn!("{}: {e}", path.display());
+                continue;
+            }
+        };
+        match finish(&st, vmid) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            Err(e) => log::warn!("{}: destroying CT {vmid} left by delete: {e}", st.id),
+        }
+    }
+}
