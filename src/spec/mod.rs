@@ -105,6 +105,21 @@ pub struct MapContext {
     pub canonical: BTreeMap<PathBuf, PathBuf>,
     /// What `memory`/`swap` become when config.json sets no limit (docs/mapping.md, memory).
     pub memory: MemoryDefaults,
+    /// The node's cgroup layout: `cpuunits` is in its unit. The backend learns it.
+    pub cgroup: CgroupMode,
+}
+
+/// How the node mounts cgroups, as pve-common src/PVE/CGroup.pm (`cgroup_mode`) tells them apart
+/// by the file system type at `/sys/fs/cgroup`. Proxmox writes `cpuunits` as it is: to
+/// `cpu.shares` on v1/hybrid (`change_cpu_shares`, `clamp_cpu_shares`: at least 2), to
+/// `cpu.weight` on unified v2 (1..10000).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CgroupMode {
+    /// v1 or hybrid (`/sys/fs/cgroup` is a tmpfs of v1 hierarchies).
+    Legacy,
+    /// Unified v2 (`/sys/fs/cgroup` is cgroup2), the default of Proxmox VE 7 and later.
+    #[default]
+    Unified,
 }
 
 /// Memory and swap for a CT whose config.json sets no limit. Proxmox writes `memory: 512` and
@@ -268,11 +283,13 @@ pub struct ResourcesUpdate {
 
 /// `update --resources`: the CT keys for new `LinuxResources`, by the rules `map` uses for
 /// `linux.resources`; only what is given changes (see docs/mapping.md). `node_memory` is the
-/// node's RAM and swap in MiB when known (`MemoryDefaults::node`): "no limit" becomes them.
+/// node's RAM and swap in MiB when known (`MemoryDefaults::node`): "no limit" becomes them;
+/// `cgroup` is the node's layout (`MapContext::cgroup`).
 pub fn resources_to_ct(
     res: &oci_spec::runtime::LinuxResources,
     strict: bool,
     node_memory: Option<(u64, u64)>,
+    cgroup: CgroupMode,
 ) -> Result<ResourcesUpdate, MapError> {
     let ctx = MapContext {
         id: String::new(),
@@ -291,6 +308,7 @@ pub fn resources_to_ct(
             node: node_memory,
             fallback: None,
         },
+        cgroup,
     };
     let mut m = Mapper::new(&ctx);
     resources::map_update(res, &mut m)?;
