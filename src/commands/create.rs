@@ -223,6 +223,7 @@ fn create(
             &cfg.network,
             cfg.strict,
             backend.writes_raw_keys(),
+            &map_ctx.node,
         )
         .map_err(|e| {
             anyhow!(

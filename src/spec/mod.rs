@@ -28,6 +28,7 @@ mod mounts;
 mod namespaces;
 mod paths;
 mod process;
+mod propagation;
 pub mod remote;
 mod resources;
 mod rootfs;
@@ -187,6 +188,8 @@ pub(crate) struct Mapper<'a> {
     pub ns: NsInfo,
     /// `lxc.mount.entry` values, in the order LXC must apply them; appended last to `ct.lxc`.
     pub mount_entries: Vec<String>,
+    /// Raw keys about the mount table (`lxc.pty.max`, hooks), written after the mount entries.
+    pub mount_keys: Vec<(String, String)>,
 }
 
 impl<'a> Mapper<'a> {
@@ -196,6 +199,7 @@ impl<'a> Mapper<'a> {
             out: Mapped::default(),
             ns: NsInfo::default(),
             mount_entries: Vec::new(),
+            mount_keys: Vec::new(),
         }
     }
 
@@ -260,12 +264,15 @@ pub fn map(spec: &Spec, ctx: &MapContext) -> Result<Mapped, MapError> {
     seccomp::map(spec, &mut m)?;
     mounts::map(spec, &mut m)?;
     devices::map(spec, &mut m)?;
+    propagation::map(spec, &mut m)?;
     unmapped::map(spec, &mut m)?;
 
     let entries = std::mem::take(&mut m.mount_entries);
     for e in entries {
         m.lxc("lxc.mount.entry", e);
     }
+    let keys = std::mem::take(&mut m.mount_keys);
+    m.out.ct.lxc.extend(keys);
     Ok(m.out)
 }
 
