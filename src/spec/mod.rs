@@ -9,7 +9,7 @@
 //!
 //! One file per part of config.json: `annotations` (description), `rootfs`, `namespaces`,
 //! `process`, `hostname`, `mounts` (plus masked/read-only paths), `devices`, `resources`,
-//! `sysctl`, `seccomp`, `unmapped` (fields with no CT equivalent). Options and raw keys that only
+//! `sysctl`, `seccomp`, `propagation` (`rootfsPropagation`), `unmapped` (fields with no CT equivalent). Options and raw keys that only
 //! some pve-container versions accept are gated on `MapContext::node`. `text` and `paths` hold the quoting and path rules.
 
 use std::collections::BTreeMap;
