@@ -9,8 +9,9 @@
 //!
 //! One file per part of config.json: `annotations` (description), `rootfs`, `namespaces`,
 //! `process`, `hostname`, `mounts` (plus masked/read-only paths), `devices`, `resources`,
-//! `sysctl`, `seccomp`, `propagation` (`rootfsPropagation`), `unmapped` (fields with no CT equivalent). Options and raw keys that only
-//! some pve-container versions accept are gated on `MapContext::node`. `text` and `paths` hold the quoting and path rules.
+//! `sysctl`, `seccomp`, `propagation` (`rootfsPropagation`), `unmapped` (fields with no CT
+//! equivalent). Options and raw keys that only some pve-container versions accept are gated on
+//! `MapContext::node`; `cpuunits` depends on `MapContext::cgroup`. `text` and `paths` hold the quoting and path rules.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
