@@ -11,7 +11,8 @@
 //! `process`, `hostname`, `mounts` (plus masked/read-only paths), `devices`, `resources`,
 //! `sysctl`, `seccomp`, `propagation` (`rootfsPropagation`), `unmapped` (fields with no CT
 //! equivalent). Options and raw keys that only some pve-container versions accept are gated on
-//! `MapContext::node`; `cpuunits` depends on `MapContext::cgroup`. `text` and `paths` hold the quoting and path rules.
+//! `MapContext::node`; `cpuunits` depends on `MapContext::cgroup`. `text` and `paths` hold the
+//! quoting and path rules.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
