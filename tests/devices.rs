@@ -1,6 +1,6 @@
-//! `linux.devices` on a pve-sim node: host devices become `devN` entries; a device the host does
-//! not have is refused before anything exists. (pve-sim stores `devN` but does not yet make the
-//! device node in the CT, so what the workload sees is not checked here.)
+//! `linux.devices` on a pve-sim node: host devices become `devN` entries, which the node turns
+//! into device nodes in the CT as Proxmox does; a device the host does not have is refused
+//! before anything exists.
 
 mod common;
 
@@ -9,7 +9,10 @@ use common::*;
 #[test]
 fn a_host_device_becomes_dev_n() {
     let sim = Sim::new("a_host_device_becomes_dev_n");
-    let bundle = sim.bundle("b", "echo ran; exit 5");
+    let bundle = sim.bundle(
+        "b",
+        "ls -ln /dev/loop-control; exec 3</dev/loop-control && echo opened; echo ran; exit 5",
+    );
     edit_spec(&bundle, |spec| {
         spec["linux"]["devices"] = serde_json::json!([
             {"path": "/dev/null", "type": "c", "major": 1, "minor": 3},
@@ -31,7 +34,17 @@ fn a_host_device_becomes_dev_n() {
         "{conf}"
     );
     assert!(!conf.contains("dev1:"), "{conf}");
-    assert_eq!(c.run(5), "ran\n");
+    let out = c.run(5);
+    let mut lines = out.lines();
+    // A character device 10:237, mode 0660 (fileMode 432), owner 0, group 6, as runc makes it.
+    let ls: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(ls[0], "crw-rw----", "{out}");
+    assert_eq!(
+        (ls[2], ls[3], ls[4], ls[5]),
+        ("0", "6", "10,", "237"),
+        "{out}"
+    );
+    assert_eq!(lines.collect::<Vec<_>>(), ["opened", "ran"], "{out}");
     c.delete();
     assert!(sim.no_cts());
 }

@@ -138,6 +138,11 @@ fn update_changes_the_ct_config_and_the_running_cgroup() {
         (400u64 << 20).to_string()
     );
     assert_eq!(read(&cg("cpu", vmid, "cpu.cfs_quota_us")), "50000");
+    assert_eq!(
+        read(&cg("cpu", vmid, "cpu.shares")),
+        "1024",
+        "shares are written in the node's unit (v1 here)"
+    );
     assert_eq!(read(&cg("pids", vmid, "pids.max")), "max");
     assert_eq!(read(&cg("cpuset", vmid, "cpuset.cpus")), "0");
     assert_eq!(
@@ -205,6 +210,25 @@ fn update_changes_the_ct_config_and_the_running_cgroup() {
     );
     c.delete();
     assert_gone(&sim, "u1", vmid);
+}
+
+#[test]
+fn cpu_shares_are_the_v1_cgroup_shares_on_a_v1_node() {
+    let sim = Sim::new("shares_v1");
+    let bundle = sim.bundle("b", "exec sleep 1000");
+    edit_spec(&bundle, |spec| {
+        spec["linux"]["resources"] = serde_json::json!({"cpu": {"shares": 512}})
+    });
+    let c = create(&sim, &bundle, "s1");
+    c.start();
+    let vmid = vmid_of(&sim);
+    // This host mounts cpu on v1: Proxmox writes cpuunits to cpu.shares as it is.
+    assert_eq!(sim.conf_value(vmid, "cpuunits").as_deref(), Some("512"));
+    assert_eq!(read(&cg("cpu", vmid, "cpu.shares")), "512");
+    assert!(sim.run(&["kill", "s1", "KILL"]).status.success());
+    assert_eq!(c.wait(), 137);
+    c.delete();
+    assert_gone(&sim, "s1", vmid);
 }
 
 /// A workload that appends a line to /ticks every 50 ms and exits 7 on TERM.

@@ -18,6 +18,7 @@ use std::path::Path;
 use crate::config::{BackendKind, Config};
 use crate::pve::{CtConfig, Vmid};
 use crate::remote::ssh::{AttachedIo, RemoteExit, RemoteOutput};
+use crate::spec::CgroupMode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -91,6 +92,11 @@ pub trait Backend {
     /// written as; `None` when unknown (the mapping then falls back to raw keys).
     fn node_memory(&self) -> Option<(u64, u64)> {
         None
+    }
+    /// The node's cgroup layout, which `cpuunits` is written in (pve-common src/PVE/CGroup.pm,
+    /// `cgroup_mode`). Unified unless the backend can look.
+    fn cgroup_mode(&self) -> CgroupMode {
+        CgroupMode::Unified
     }
     /// Create the CT from `template`; `VmidTaken` if the VMID is in use. Nothing is left behind
     /// on error.
@@ -191,6 +197,16 @@ pub(crate) fn meminfo_totals(text: &str) -> Option<(u64, u64)> {
     Some((kib("MemTotal")? / 1024, kib("SwapTotal")? / 1024))
 }
 
+/// The layout of a node whose `/sys/fs/cgroup` has file system type `fstype` (`stat -f -c %T`'s
+/// name): `cgroup2fs` is unified, anything else (a tmpfs of v1 hierarchies) legacy or hybrid.
+pub(crate) fn cgroup_mode_of(fstype: &str) -> CgroupMode {
+    if fstype.trim() == "cgroup2fs" {
+        CgroupMode::Unified
+    } else {
+        CgroupMode::Legacy
+    }
+}
+
 /// `update`'s notes for the raw keys a remote backend cannot set or drop.
 pub(crate) fn raw_keys_left_out(ct: &CtConfig, unset: &[String], why: &str) -> Vec<String> {
     ct.lxc
@@ -218,6 +234,14 @@ pub fn from_config(cfg: &Config) -> Box<dyn Backend> {
 
 #[cfg(test)]
 mod tests {
+    use crate::spec::CgroupMode;
+
+    #[test]
+    fn cgroup_mode_from_the_file_system_type() {
+        assert_eq!(super::cgroup_mode_of("cgroup2fs\n"), CgroupMode::Unified);
+        assert_eq!(super::cgroup_mode_of("tmpfs\n"), CgroupMode::Legacy);
+    }
+
     #[test]
     fn meminfo_totals_in_mib() {
         let text = "MemTotal:       16318480 kB\nMemFree:   1 kB\nSwapCached: 0 kB\nSwapTotal:       1048572 kB\n";

@@ -301,6 +301,20 @@ impl Backend for Pct {
         super::meminfo_totals(&text)
     }
 
+    fn cgroup_mode(&self) -> crate::spec::CgroupMode {
+        // This host is the node; Proxmox looks at the file system type there too.
+        match nix::sys::statfs::statfs("/sys/fs/cgroup") {
+            Ok(st) if st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC => {
+                crate::spec::CgroupMode::Unified
+            }
+            Ok(_) => crate::spec::CgroupMode::Legacy,
+            Err(e) => {
+                log::debug!("/sys/fs/cgroup: {e}; taking cgroup v2");
+                crate::spec::CgroupMode::Unified
+            }
+        }
+    }
+
     fn template(&self, _rootfs: &Path, _init: &Path) -> Result<String, BackendError> {
         self.ensure_template()?;
         Ok(self.template.to_string_lossy().into_owned())

@@ -131,6 +131,17 @@ impl Backend for Ssh {
             .flatten()
     }
 
+    fn cgroup_mode(&self) -> crate::spec::CgroupMode {
+        let argv = ["stat", "-f", "-c", "%T", "/sys/fs/cgroup"].map(String::from);
+        match self.shell.run(&argv, b"") {
+            Ok(out) if out.exit == RemoteExit::Code(0) => {
+                super::cgroup_mode_of(&String::from_utf8_lossy(&out.stdout))
+            }
+            // Unknown: v2 is every Proxmox VE release's default since 7.0.
+            _ => crate::spec::CgroupMode::Unified,
+        }
+    }
+
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
         super::ship::template(self, rootfs, init)
     }

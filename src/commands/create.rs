@@ -207,6 +207,7 @@ fn create(
             node: backend.node_memory(),
             fallback: (cfg.default_memory > 0).then_some((cfg.default_memory, cfg.default_swap)),
         },
+        cgroup: backend.cgroup_mode(),
     };
     let mut mapped = spec::map(&spec, &map_ctx).map_err(|e| {
         anyhow!(
@@ -223,6 +224,7 @@ fn create(
             &cfg.network,
             cfg.strict,
             backend.writes_raw_keys(),
+            &map_ctx.node,
         )
         .map_err(|e| {
             anyhow!(

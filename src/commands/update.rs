@@ -41,11 +41,12 @@ pub fn run(ctx: &Ctx, args: &UpdateArgs) -> anyhow::Result<()> {
         log::warn!("update {id}: linux.resources.{f}: unknown field, ignored");
     }
     let backend = crate::backend::from_config(&st.config);
-    let upd = spec::resources_to_ct(&res, strict, backend.node_memory()).map_err(|e| match e {
-        MapError::Unsupported { field, reason } | MapError::Invalid { field, reason } => {
-            anyhow!("update {id}: {field}: {reason}")
-        }
-    })?;
+    let upd = spec::resources_to_ct(&res, strict, backend.node_memory(), backend.cgroup_mode())
+        .map_err(|e| match e {
+            MapError::Unsupported { field, reason } | MapError::Invalid { field, reason } => {
+                anyhow!("update {id}: {field}: {reason}")
+            }
+        })?;
     for w in &upd.warnings {
         log::warn!("update {id}: {}", w.trim_start_matches("config.json: "));
     }
@@ -255,7 +256,7 @@ mod tests {
             })
         );
         let r: LinuxResources = serde_json::from_value(v).unwrap();
-        let m = spec::resources_to_ct(&r, true, None).unwrap();
+        let m = spec::resources_to_ct(&r, true, None, spec::CgroupMode::Unified).unwrap();
         assert_eq!(m.ct.options["memory"], "256");
         assert_eq!(m.ct.options["cpulimit"], "0.5");
         let e = apply_flags(&mut json!({}), &args(&["--memory", "lots"])).unwrap_err();

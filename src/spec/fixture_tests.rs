@@ -97,6 +97,20 @@ fn init_entry() -> (String, String) {
     ))
 }
 
+/// config.json's devpts in its place (twice: LXC drops the upper one) and the keys that hand
+/// /dev/pts and /dev/ptmx to it (CRI-O and podman send the same options).
+fn devpts_entries() -> Vec<(String, String)> {
+    let e = entry("devpts dev/pts devpts nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5,create=dir 0 0");
+    vec![e.clone(), e]
+}
+
+fn pty_keys() -> Vec<(String, String)> {
+    raw(&[
+        ("lxc.pty.max", "0"),
+        ("lxc.hook.autodev", super::mounts::PTMX_HOOK),
+    ])
+}
+
 fn podman_masks() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for p in PODMAN_MASKED {
@@ -168,6 +182,7 @@ fn crio_sandbox() {
         ("lxc.cgroup2.memory.swap.max", "max"),
     ]);
     expected.push(init_entry());
+    expected.extend(devpts_entries());
     expected.push(entry(format!(
         "{userdata}/resolv.conf etc/resolv.conf none bind,ro,nodev,nosuid,noexec,create=file 0 0"
     )));
@@ -177,6 +192,7 @@ fn crio_sandbox() {
     expected.push(entry(format!(
         "{userdata}/hostname etc/hostname none bind,ro,nodev,nosuid,noexec,create=file 0 0"
     )));
+    expected.extend(pty_keys());
     assert_eq!(m.ct.lxc, expected);
     assert!(m.warnings.is_empty());
     // Read-only root: remounted by our init after the mount targets exist (no /etc in pause).
@@ -235,6 +251,7 @@ fn crio_container() {
     // pids.limit -1: nothing; the pid namespace path is the infra's (accepted, resolved by the caller).
     let mut expected = raw(&[]);
     expected.push(init_entry());
+    expected.extend(devpts_entries());
     expected.push(entry(format!(
         "{userdata}/shm dev/shm none bind,rw,create=dir 0 0"
     )));
@@ -247,6 +264,7 @@ fn crio_container() {
     expected.push(entry(format!(
         "/var/lib/containers/storage/overlay-containers/{SANDBOX_ID}/userdata/.containerenv run/.containerenv none bind,rw,create=file 0 0"
     )));
+    expected.extend(pty_keys());
     assert_eq!(m.ct.lxc, expected);
     assert!(m.warnings.is_empty());
     assert!(!m.readonly_root);
@@ -318,6 +336,7 @@ fn podman_run() {
         ("lxc.cgroup2.pids.max", "2048"),
     ]);
     expected.push(init_entry());
+    expected.extend(devpts_entries());
     expected.push(entry(
         "mqueue dev/mqueue mqueue nosuid,noexec,nodev,create=dir,optional 0 0",
     ));
@@ -334,6 +353,7 @@ fn podman_run() {
         "{userdata}/hostname etc/hostname none bind,rprivate,create=file 0 0"
     )));
     expected.extend(podman_masks());
+    expected.extend(pty_keys());
     assert_eq!(m.ct.lxc, expected);
     assert!(m.warnings.is_empty());
     // Always sent by podman; no raw key can carry it, so the shim sets it.
@@ -365,6 +385,7 @@ fn podman_pod_infra() {
         ("lxc.cgroup2.memory.swap.max", "max"),
     ]);
     expected.push(init_entry());
+    expected.extend(devpts_entries());
     // ipc is the infra's own: /dev/mqueue can be mounted.
     expected.push(entry(
         "mqueue dev/mqueue mqueue nosuid,noexec,nodev,create=dir,optional 0 0",
@@ -385,6 +406,7 @@ fn podman_pod_infra() {
         "{userdata}/hostname etc/hostname none bind,rprivate,create=file 0 0"
     )));
     expected.extend(podman_masks());
+    expected.extend(pty_keys());
     assert_eq!(m.ct.lxc, expected);
     assert!(m.warnings.is_empty());
     assert_eq!(m.sysctls.len(), 1);
@@ -416,6 +438,7 @@ fn podman_pod_member() {
         ("lxc.cgroup2.pids.max", "2048"),
     ]);
     expected.push(init_entry());
+    expected.extend(devpts_entries());
     // ipc joined by path (/proc/<infra>/ns/ipc): no /dev/mqueue of the wrong namespace.
     expected.push(entry(format!(
         "{infra}/resolv.conf etc/resolv.conf none bind,rprivate,create=file 0 0"
@@ -433,6 +456,7 @@ fn podman_pod_member() {
         "{own}/hostname etc/hostname none bind,rprivate,create=file 0 0"
     )));
     expected.extend(podman_masks());
+    expected.extend(pty_keys());
     assert_eq!(m.ct.lxc, expected);
     assert!(m.warnings.is_empty());
     assert!(m.sysctls.is_empty());

@@ -9,8 +9,10 @@
 //!
 //! One file per part of config.json: `annotations` (description), `rootfs`, `namespaces`,
 //! `process`, `hostname`, `mounts` (plus masked/read-only paths), `devices`, `resources`,
-//! `sysctl`, `seccomp`, `unmapped` (fields with no CT equivalent). Options and raw keys that only
-//! some pve-container versions accept are gated on `MapContext::node`. `text` and `paths` hold the quoting and path rules.
+//! `sysctl`, `seccomp`, `propagation` (`rootfsPropagation`), `unmapped` (fields with no CT
+//! equivalent). Options and raw keys that only some pve-container versions accept are gated on
+//! `MapContext::node`; `cpuunits` depends on `MapContext::cgroup`. `text` and `paths` hold the
+//! quoting and path rules.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ mod mounts;
 mod namespaces;
 mod paths;
 mod process;
+mod propagation;
 pub mod remote;
 mod resources;
 mod rootfs;
@@ -107,6 +110,21 @@ pub struct MapContext {
     pub canonical: BTreeMap<PathBuf, PathBuf>,
     /// What `memory`/`swap` become when config.json sets no limit (docs/mapping.md, memory).
     pub memory: MemoryDefaults,
+    /// The node's cgroup layout: `cpuunits` is in its unit. The backend learns it.
+    pub cgroup: CgroupMode,
+}
+
+/// How the node mounts cgroups, as pve-common src/PVE/CGroup.pm (`cgroup_mode`) tells them apart
+/// by the file system type at `/sys/fs/cgroup`. Proxmox writes `cpuunits` as it is: to
+/// `cpu.shares` on v1/hybrid (`change_cpu_shares`, `clamp_cpu_shares`: at least 2), to
+/// `cpu.weight` on unified v2 (1..10000).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CgroupMode {
+    /// v1 or hybrid (`/sys/fs/cgroup` is a tmpfs of v1 hierarchies).
+    Legacy,
+    /// Unified v2 (`/sys/fs/cgroup` is cgroup2), the default of Proxmox VE 7 and later.
+    #[default]
+    Unified,
 }
 
 /// Memory and swap for a CT whose config.json sets no limit. Proxmox writes `memory: 512` and
@@ -174,6 +192,8 @@ pub(crate) struct Mapper<'a> {
     pub ns: NsInfo,
     /// `lxc.mount.entry` values, in the order LXC must apply them; appended last to `ct.lxc`.
     pub mount_entries: Vec<String>,
+    /// Raw keys about the mount table (`lxc.pty.max`, hooks), written after the mount entries.
+    pub mount_keys: Vec<(String, String)>,
 }
 
 impl<'a> Mapper<'a> {
@@ -183,6 +203,7 @@ impl<'a> Mapper<'a> {
             out: Mapped::default(),
             ns: NsInfo::default(),
             mount_entries: Vec::new(),
+            mount_keys: Vec::new(),
         }
     }
 
@@ -247,12 +268,15 @@ pub fn map(spec: &Spec, ctx: &MapContext) -> Result<Mapped, MapError> {
     seccomp::map(spec, &mut m)?;
     mounts::map(spec, &mut m)?;
     devices::map(spec, &mut m)?;
+    propagation::map(spec, &mut m)?;
     unmapped::map(spec, &mut m)?;
 
     let entries = std::mem::take(&mut m.mount_entries);
     for e in entries {
         m.lxc("lxc.mount.entry", e);
     }
+    let keys = std::mem::take(&mut m.mount_keys);
+    m.out.ct.lxc.extend(keys);
     Ok(m.out)
 }
 
@@ -270,11 +294,13 @@ pub struct ResourcesUpdate {
 
 /// `update --resources`: the CT keys for new `LinuxResources`, by the rules `map` uses for
 /// `linux.resources`; only what is given changes (see docs/mapping.md). `node_memory` is the
-/// node's RAM and swap in MiB when known (`MemoryDefaults::node`): "no limit" becomes them.
+/// node's RAM and swap in MiB when known (`MemoryDefaults::node`): "no limit" becomes them;
+/// `cgroup` is the node's layout (`MapContext::cgroup`).
 pub fn resources_to_ct(
     res: &oci_spec::runtime::LinuxResources,
     strict: bool,
     node_memory: Option<(u64, u64)>,
+    cgroup: CgroupMode,
 ) -> Result<ResourcesUpdate, MapError> {
     let ctx = MapContext {
         id: String::new(),
@@ -293,6 +319,7 @@ pub fn resources_to_ct(
             node: node_memory,
             fallback: None,
         },
+        cgroup,
     };
     let mut m = Mapper::new(&ctx);
     resources::map_update(res, &mut m)?;

@@ -14,17 +14,20 @@ use super::paths::{ct_path, is_clean, is_under, rel};
 use super::text::{fstab_escape, is_plain_option, is_propstr_safe};
 use super::{invalid, BindKind, MapError, Mapper};
 
-/// Mounts LXC and Proxmox set up themselves (destination, types): skipped.
+/// Mounts LXC sets up itself (destination, types): skipped. LXC mounts `/dev` (autodev), `/proc`
+/// and `/sys` before any mount entry and the cgroup tree after them.
 const PROVIDED: &[(&str, &[&str])] = &[
     ("/proc", &["proc"]),
     ("/sys", &["sysfs"]),
     ("/sys/fs/cgroup", &["cgroup", "cgroup2"]),
     ("/dev", &["tmpfs"]),
-    ("/dev/pts", &["devpts"]),
-    // Proxmox adds `shm dev/shm tmpfs` for every CT with a custom entrypoint (pve-container
-    // 6.1.10 and later; before, the mapping writes the tmpfs itself).
-    ("/dev/shm", &["tmpfs"]),
 ];
+
+/// The autodev hook that makes `/dev/ptmx` the symlink runc makes, once LXC makes no devpts of
+/// its own (`lxc.pty.max = 0`). LXC runs hooks through `sh -c` with ` <name> lxc autodev`
+/// appended (here `$0`, `$1`, `$2`, unused) and `LXC_ROOTFS_MOUNT` set; the node's own `sh` and
+/// `ln` are used, nothing of ours.
+pub const PTMX_HOOK: &str = "sh -c 'ln -sf pts/ptmx \"$LXC_ROOTFS_MOUNT/dev/ptmx\"'";
 
 /// Options LXC understands on a bind mount (the rest would go to the kernel as data and be
 /// ignored for binds).
@@ -161,17 +164,33 @@ pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
             }
             continue;
         }
-        // Proxmox mounts /dev/shm itself only from 6.1.10 on, and only with `entrypoint`.
-        let shm_by_proxmox = m.ctx.node.shm_tmpfs && m.ctx.node.entrypoint_env;
         if PROVIDED
             .iter()
             .any(|(d, types)| *d == dest_s && types.contains(&typ))
-            && (dest_s != "/dev/shm" || shm_by_proxmox)
         {
             continue;
         }
         let target = esc(&format!("{f}.destination"), &rel(&dest))?;
         match typ {
+            // LXC mounts its devpts after pivot_root, after every other mount, and binds
+            // /dev/ptmx to pts/ptmx. Mounted here instead it keeps its place in config.json's
+            // order; `lxc.pty.max = 0` makes LXC mount no devpts and leave /dev/ptmx alone, and
+            // the autodev hook links /dev/ptmx as runc does. With no ptys wanted LXC then
+            // detaches the topmost mount at /dev/pts (lxc src/lxc/conf.c,
+            // `lxc_finish_devpts_child`, LXC 5.0 and 6.0), so the entry is written twice and
+            // the upper instance is the one dropped. (A /dev/shm tmpfs is written even where
+            // Proxmox mounts one, for the same order and config.json's options, over it.)
+            "devpts" if dest_s == "/dev/pts" => {
+                let mut o = opts.clone();
+                o.push("create=dir".into());
+                let entry = format!("devpts {target} devpts {} 0 0", o.join(","));
+                m.mount_entries.push(entry.clone());
+                m.mount_entries.push(entry);
+                raw_dests.push(dest);
+                m.mount_keys.push(("lxc.pty.max".into(), "0".into()));
+                m.mount_keys
+                    .push(("lxc.hook.autodev".into(), PTMX_HOOK.into()));
+            }
             "tmpfs" => {
                 let mut o = opts.clone();
                 o.push("create=dir".into());
@@ -353,6 +372,7 @@ fn masked_and_readonly(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
 mod tests {
     use super::super::testutil::*;
     use super::super::{BindKind, MapContext};
+    use super::PTMX_HOOK;
 
     fn with_kinds(kinds: &[(&str, BindKind)]) -> MapContext {
         let mut c = ctx();
@@ -373,14 +393,58 @@ mod tests {
             r#"{"mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts"},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm"},
             {"destination": "/sys", "type": "sysfs", "source": "sysfs"},
             {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}]}"#,
         );
         let m = map_ok(&spec, &ctx());
         assert!(entries(&m).is_empty());
         assert!(m.warnings.is_empty());
+        assert!(lxc(&m, "lxc.pty.max").is_empty(), "LXC's own devpts stays");
+    }
+
+    #[test]
+    fn mounts_keep_config_order_with_devpts_among_them() {
+        // runc's default list plus a tmpfs before /dev/pts and one at the end.
+        let spec = spec_with(
+            r#"{"mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs"},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]}"#,
+        );
+        let m = map_ok(&spec, &ctx());
+        let devpts = "devpts dev/pts devpts nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5,create=dir 0 0";
+        assert_eq!(
+            entries(&m),
+            [
+                "tmpfs run tmpfs nosuid,create=dir 0 0",
+                // Twice: LXC detaches the upper one (lxc_finish_devpts_child).
+                devpts,
+                devpts,
+                "tmpfs dev/shm tmpfs nosuid,noexec,nodev,mode=1777,size=65536k,create=dir 0 0",
+                "mqueue dev/mqueue mqueue nosuid,noexec,nodev,create=dir,optional 0 0",
+                "tmpfs tmp tmpfs create=dir 0 0",
+            ]
+        );
+        assert_eq!(lxc(&m, "lxc.pty.max"), ["0"]);
+        assert_eq!(lxc(&m, "lxc.hook.autodev"), [PTMX_HOOK]);
+        // The keys about the mount table come after every mount entry.
+        let last_entry = m.ct.lxc.iter().rposition(|(k, _)| k == "lxc.mount.entry");
+        let pty = m.ct.lxc.iter().position(|(k, _)| k == "lxc.pty.max");
+        assert!(last_entry < pty);
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    }
+
+    #[test]
+    fn devpts_elsewhere_is_unsupported() {
+        let spec = spec_with(
+            r#"{"mounts": [{"destination": "/mnt/pts", "type": "devpts", "source": "devpts"}]}"#,
+        );
+        assert_unsupported(&spec, &ctx(), "mounts[0]");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use oci_spec::runtime::{Process, Spec};
 
 use super::bindkinds::bind_sources;
 use super::init_args::{exec_options, Extras, Filter};
+use super::mounts::PTMX_HOOK;
 use super::{MapError, Mapped};
 use crate::config::NetworkConfig;
 use crate::pve::version::NodeCaps;
@@ -70,7 +71,8 @@ fn field_of(key: &str) -> &str {
 /// into what a remote CT can have. Under `strict`, what cannot travel is an error naming the
 /// field; otherwise a warning. `root`: the backend is root on the node (`ssh`), so the raw keys
 /// an older node needs instead of options (`lxc.init.cmd`, the `/dev/shm` tmpfs) stay in
-/// `ct.lxc`, and `devN` passthrough (root@pam only) stays too.
+/// `ct.lxc`, and `devN` passthrough (root@pam only) stays too. `node`: what the node's
+/// pve-container does (whether it mounts `/dev/shm` itself).
 pub fn adapt(
     spec: &Spec,
     bundle: &std::path::Path,
@@ -78,6 +80,7 @@ pub fn adapt(
     net: &NetworkConfig,
     strict: bool,
     root: bool,
+    node: &NodeCaps,
 ) -> Result<Shipped, MapError> {
     let mut out = Shipped {
         warnings: mapped.warnings,
@@ -138,6 +141,18 @@ pub fn adapt(
             kept.push((k.clone(), v.clone()));
             continue;
         }
+        // The devpts of config.json's order and the /dev/ptmx link: a remote CT keeps LXC's own
+        // devpts (mounted last) and its /dev/ptmx bind, which work the same.
+        if (k == "lxc.pty.max" && v == "0") || (k == "lxc.hook.autodev" && v == PTMX_HOOK) {
+            continue;
+        }
+        if k == "lxc.hook.mount" {
+            lose(
+                "linux.rootfsPropagation".into(),
+                format!("needs raw {k}, which a remote CT does not get"),
+            );
+            continue;
+        }
         // The `memory`/`swap` keys carry a limit; "no limit" cannot be said over the API.
         if MEMORY_KEYS.contains(&k.as_str()) {
             unlimited_memory |= v == "max" && !mapped.ct.options.contains_key("memory");
@@ -150,8 +165,15 @@ pub fn adapt(
             if typ == "none" && (dst == INIT_SHIPPED || copies.iter().any(|(_, d)| *d == dst)) {
                 continue;
             }
-            // Only written for nodes that do not mount /dev/shm themselves (before 6.1.10).
+            if typ == "devpts" && dst == "/dev/pts" {
+                continue;
+            }
             if typ == "tmpfs" && dst == "/dev/shm" {
+                // From 6.1.10 Proxmox mounts one for an `entrypoint` CT (without config.json's
+                // options); the raw entry only adds them, which a remote CT goes without.
+                if node.shm_tmpfs && node.entrypoint_env {
+                    continue;
+                }
                 if root {
                     kept.push((k.clone(), v.clone()));
                 } else {
@@ -317,7 +339,7 @@ mod tests {
             gw: String::new(),
             tag: 12,
         };
-        adapt(&spec, &c.bundle, mapped, &net, strict, root)
+        adapt(&spec, &c.bundle, mapped, &net, strict, root, &c.node)
     }
 
     const SHM: &str = r#"{"mounts": [{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid"]}],
@@ -348,6 +370,30 @@ mod tests {
         let s = remote_on(SHM, true, v910, false).unwrap();
         assert!(s.ct.lxc.is_empty());
         assert!(s.warnings[0].starts_with("mounts (/dev/shm): not a tmpfs"));
+    }
+
+    #[test]
+    fn devpts_order_and_ptmx_stay_local_propagation_private_cannot_travel() {
+        let json = r#"{"mounts": [
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "newinstance"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid"]}],
+            "linux": {"rootfsPropagation": "rslave", "resources": {"memory": {"limit": 268435456}}}}"#;
+        for root in [false, true] {
+            // 9.1.x mounts /dev/shm itself: the stacked entry is not needed remotely.
+            let s = remote_on(json, true, current_node(), root).unwrap();
+            assert!(s.ct.lxc.is_empty(), "{:?}", s.ct.lxc);
+            assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        }
+        let private = json.replace("rslave", "private");
+        let e = remote_on(&private, true, current_node(), true).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config.json: linux.rootfsPropagation: needs raw lxc.hook.mount"),
+            "{e}"
+        );
+        let s = remote_on(&private, false, current_node(), false).unwrap();
+        assert!(s.ct.lxc.is_empty());
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use oci_spec::runtime::{
 };
 
 use super::text::{has_ctl, is_outer_quoted};
-use super::{invalid, MapError, Mapper};
+use super::{invalid, CgroupMode, MapError, Mapper};
 
 const MIB: i64 = 1 << 20;
 /// Proxmox's minimum for `memory`.
@@ -174,7 +174,12 @@ fn is_cpu_list(s: &str) -> bool {
 fn cpu(cpu: &LinuxCpu, m: &mut Mapper) -> Result<(), MapError> {
     const F: &str = "linux.resources.cpu";
     if let Some(shares) = cpu.shares().filter(|s| *s > 0) {
-        m.set("cpuunits", shares_to_weight(shares).to_string());
+        let units = match m.ctx.cgroup {
+            // Proxmox writes cpuunits to cpu.shares as it is; the kernel's range is 2..262144.
+            CgroupMode::Legacy => shares.clamp(2, 262_144),
+            CgroupMode::Unified => shares_to_weight(shares),
+        };
+        m.set("cpuunits", units.to_string());
     }
     if let Some(quota) = cpu.quota().filter(|q| *q > 0) {
         let period = cpu.period().unwrap_or(100_000);
@@ -655,6 +660,37 @@ mod tests {
     }
 
     #[test]
+    fn shares_are_cpuunits_as_they_are_on_cgroup_v1() {
+        let v1 = MapContext {
+            cgroup: CgroupMode::Legacy,
+            ..ctx()
+        };
+        let m = map_ok(
+            &spec_with(r#"{"linux": {"resources": {"cpu": {"shares": 512}}}}"#),
+            &v1,
+        );
+        assert_eq!(opt(&m, "cpuunits"), Some("512"));
+        let m = map_ok(
+            &spec_with(r#"{"linux": {"resources": {"cpu": {"shares": 1}}}}"#),
+            &v1,
+        );
+        assert_eq!(opt(&m, "cpuunits"), Some("2"));
+        let m = map_ok(
+            &spec_with(r#"{"linux": {"resources": {"cpu": {"shares": 1000000}}}}"#),
+            &v1,
+        );
+        assert_eq!(opt(&m, "cpuunits"), Some("262144"));
+        let res: LinuxResources = serde_json::from_str(r#"{"cpu": {"shares": 512}}"#).unwrap();
+        let u = super::super::resources_to_ct(&res, true, None, CgroupMode::Legacy).unwrap();
+        assert_eq!(
+            u.ct.options.get("cpuunits").map(String::as_str),
+            Some("512")
+        );
+        let u = super::super::resources_to_ct(&res, true, None, CgroupMode::Unified).unwrap();
+        assert_eq!(u.ct.options.get("cpuunits").map(String::as_str), Some("20"));
+    }
+
+    #[test]
     fn cpulimit_numbers() {
         assert_eq!(cpulimit(200000, 100000).unwrap(), "2");
         assert_eq!(cpulimit(150000, 200000).unwrap(), "0.75");
@@ -820,7 +856,7 @@ mod tests {
 
     fn update(json: &str, strict: bool) -> Result<Mapped, MapError> {
         let res: LinuxResources = serde_json::from_str(json).unwrap();
-        let u = super::super::resources_to_ct(&res, strict, None)?;
+        let u = super::super::resources_to_ct(&res, strict, None, CgroupMode::Unified)?;
         Ok(Mapped {
             ct: u.ct,
             warnings: u.warnings,
@@ -832,7 +868,7 @@ mod tests {
     fn a_new_memory_limit_drops_the_raw_memory_keys() {
         let unsets = |json: &str| {
             let res: LinuxResources = serde_json::from_str(json).unwrap();
-            super::super::resources_to_ct(&res, true, None)
+            super::super::resources_to_ct(&res, true, None, CgroupMode::Unified)
                 .unwrap()
                 .unset
         };
@@ -857,7 +893,8 @@ mod tests {
     #[test]
     fn update_to_no_limit_is_the_whole_node_when_known() {
         let res: LinuxResources = serde_json::from_str(r#"{"memory": {"limit": -1}}"#).unwrap();
-        let u = super::super::resources_to_ct(&res, true, Some((64000, 8192))).unwrap();
+        let u = super::super::resources_to_ct(&res, true, Some((64000, 8192)), CgroupMode::Unified)
+            .unwrap();
         assert_eq!(
             u.ct.options.get("memory").map(String::as_str),
             Some("64000")
@@ -869,7 +906,8 @@ mod tests {
         // A limit without swap: the node's whole swap.
         let res: LinuxResources =
             serde_json::from_str(r#"{"memory": {"limit": 268435456}}"#).unwrap();
-        let u = super::super::resources_to_ct(&res, true, Some((64000, 8192))).unwrap();
+        let u = super::super::resources_to_ct(&res, true, Some((64000, 8192)), CgroupMode::Unified)
+            .unwrap();
         assert_eq!(u.ct.options.get("swap").map(String::as_str), Some("8192"));
     }
 

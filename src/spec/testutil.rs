@@ -58,6 +58,7 @@ pub fn ctx() -> MapContext {
         host_devices: Some(Default::default()),
         canonical: Default::default(),
         memory: Default::default(),
+        cgroup: Default::default(),
     }
 }
 

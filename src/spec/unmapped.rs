@@ -1,14 +1,10 @@
-//! Fields with no CT equivalent: personality, Intel RDT, rootfs propagation other than the
-//! default, time offsets, other platforms. `hooks` are run by the runtime itself,
+//! Fields with no CT equivalent: personality, Intel RDT, time offsets, other platforms. `hooks` are run by the runtime itself,
 //! and `linux.cgroupsPath`, `linux.mountLabel` and annotations are accepted and not mapped (see
 //! docs/mapping.md).
 
 use oci_spec::runtime::Spec;
 
 use super::{MapError, Mapper};
-
-/// `rootfsPropagation` values that match what LXC does to the rootfs anyway.
-const DEFAULT_PROPAGATION: &[&str] = &["", "private", "rprivate", "slave", "rslave"];
 
 pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
     if let Some(linux) = spec.linux() {
@@ -20,14 +16,6 @@ pub(super) fn map(spec: &Spec, m: &mut Mapper) -> Result<(), MapError> {
                 "linux.personality",
                 "Proxmox has no key for the execution domain",
             )?;
-        }
-        if let Some(p) = linux.rootfs_propagation() {
-            if !DEFAULT_PROPAGATION.contains(&p.as_str()) {
-                m.unsupported(
-                    "linux.rootfsPropagation",
-                    format!("{p}: LXC keeps the rootfs private/slave"),
-                )?;
-            }
         }
         if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
             m.unsupported("linux.timeOffsets", "a CT has no time namespace")?;

@@ -10,6 +10,7 @@ pub mod fail;
 pub mod getopt;
 pub mod host;
 pub mod lxcconf;
+pub mod passthrough;
 pub mod prestart;
 pub mod sim;
 pub mod storage;

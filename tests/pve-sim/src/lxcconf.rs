@@ -15,6 +15,8 @@
 //! * LXC < 6 (this machine has 5.0) has no `lxc.environment.runtime`/`.hooks`: env entries
 //!   become `lxc.environment` (which LXC 5 also applies to `lxc-attach`ed processes), and raw
 //!   `lxc.environment.hooks` lines are dropped with a warning.
+//! * `devN`: the prestart hook's nodes are made by `pct start` before `lxc-start`, and the
+//!   autodev hook is a script of the sim's (src/passthrough.rs).
 //! * `netN`: veth with the host end attached to the bridge only if it exists; `host-managed`
 //!   static addresses are configured by LXC (no `lxcnetaddbr` here).
 
@@ -277,6 +279,21 @@ pub fn generate(
             "lxc.mount.entry",
             "shm dev/shm tmpfs rw,nosuid,nodev,create=dir 0 0",
         );
+    }
+    // Passthrough devices (`devN`): allowed in the device cgroup, bound in by the autodev hook
+    // (src/passthrough.rs).
+    let devs = crate::passthrough::devices(conf)?;
+    for d in &devs {
+        let rule = format!("{} {}:{} rw", d.kind, d.major, d.minor);
+        if cg.v1.contains("devices") {
+            line("lxc.cgroup.devices.allow", &rule);
+        } else {
+            line("lxc.cgroup2.devices.allow", &rule);
+        }
+    }
+    if !devs.is_empty() {
+        let hook = sim.ct_dir(vmid).join("passthrough/autodev-hook");
+        line("lxc.hook.autodev", &hook.to_string_lossy());
     }
     line("lxc.monitor.unshare", "1");
     if unprivileged && !custom_idmap {

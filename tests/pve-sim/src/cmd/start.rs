@@ -5,7 +5,7 @@ use super::{apply_pending, check_lock, in_task, run_task, task_check_lock};
 use crate::cli::Params;
 use crate::fail::{Failure, Result};
 use crate::sim::Sim;
-use crate::{ct, lxcconf, store};
+use crate::{ct, lxcconf, passthrough, store};
 
 pub fn run(sim: &Sim, p: &Params) -> Result<()> {
     let vmid = p.vmid;
@@ -38,6 +38,11 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
             .map_err(|e| format!("unable to create '{}' - {e}", dir.display()))?;
         std::fs::write(dir.join("config"), text)
             .map_err(|e| format!("unable to write '{}/config' - {e}", dir.display()))?;
+        // The prestart hook's passthrough nodes (see src/passthrough.rs).
+        let unprivileged = conf.options.get("unprivileged").is_some_and(|u| u == "1")
+            || !conf.lxc_values("lxc.idmap").is_empty();
+        let devs = passthrough::devices(&conf)?;
+        passthrough::prepare(sim, vmid, &conf, unprivileged, &devs)?;
         ct::launch(sim, vmid)
     })
 }
