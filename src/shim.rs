@@ -82,6 +82,8 @@ pub struct Shim {
     /// Set in the UTS namespace config.json names by path (runc does; LXC only names a UTS
     /// namespace of its own).
     pub hostname: Option<String>,
+    /// The tmpfs and mqueue mounts a remote CT's init makes before the workload runs.
+    pub remote_mounts: Vec<String>,
 }
 
 /// A unix socket path that fits sun_path however deep the state directory is.
@@ -365,6 +367,7 @@ impl Shim {
                     .seccomp
                     .as_ref()
                     .map(crate::seccomp::filter_flags),
+                &self.remote_mounts,
                 pid_file,
                 console,
             )

@@ -249,6 +249,51 @@ fn podman_runs_a_container_through_the_api() {
     );
 }
 
+/// podman's default config (its capability set and seccomp profile) is accepted under `strict`
+/// on a remote node: the init applies both in the CT, so the workload gets exactly those. Only
+/// the network is not podman's: a remote CT cannot join a netns of this host (its network is
+/// the runtime config's `net0`), so `--network none` keeps podman from naming one; and Proxmox's
+/// API has no key for a pids limit (raw `lxc.cgroup2.pids.max` only), so `--pids-limit 0`.
+#[test]
+fn podman_defaults_keep_their_capabilities_and_filter_under_strict() {
+    common::podman::ensure_image();
+    let r = ApiRemote::new("podman_api_strict", "sim", "sim", "strict = true");
+    let name = "plx-remote-api-strict";
+    let _ = common::podman::podman(&r.sim, &["rm", "-f", name]);
+    let out = common::podman::podman(
+        &r.sim,
+        &[
+            "run",
+            "--rm",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "--pids-limit",
+            "0",
+            common::podman::IMAGE,
+            "sh",
+            "-c",
+            "grep -E '^(CapBnd|CapEff|CapPrm|NoNewPrivs|Seccomp):' /proc/self/status",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let status = String::from_utf8_lossy(&out.stdout);
+    // podman 4.3's defaults: CHOWN DAC_OVERRIDE FOWNER FSETID KILL NET_BIND_SERVICE SETFCAP
+    // SETGID SETPCAP SETUID SYS_CHROOT.
+    for set in ["CapBnd", "CapEff", "CapPrm"] {
+        assert!(
+            status.contains(&format!("{set}:\t00000000800405fb")),
+            "{set}: {status}"
+        );
+    }
+    assert!(status.contains("Seccomp:\t2"), "filtered: {status}");
+    assert!(
+        r.cts_on("sim").is_empty(),
+        "podman's cleanup destroyed the CT"
+    );
+}
+
 #[test]
 fn state_answers_while_the_node_is_unreachable() {
     let mut r = ApiRemote::new("state_while_unreachable", "sim", "sim", "");

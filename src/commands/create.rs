@@ -216,6 +216,7 @@ fn create(
             e.to_string().trim_start_matches("config.json: ")
         )
     })?;
+    let mut remote_mounts = Vec::new();
     let copies = if remote {
         let shipped = spec::remote::adapt(
             &spec,
@@ -235,6 +236,7 @@ fn create(
         })?;
         mapped.ct = shipped.ct;
         mapped.warnings = shipped.warnings;
+        remote_mounts = shipped.setup;
         shipped.copies
     } else {
         Vec::new()
@@ -389,6 +391,7 @@ fn create(
         console,
         bundle: bundle.clone(),
         hostname: crate::spec::joined_uts_hostname(&spec),
+        remote_mounts,
     };
     let keep: Vec<RawFd> = log_fd.into_iter().collect();
     let pid = shim::spawn(shim, listener, &keep)?;

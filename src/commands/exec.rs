@@ -163,7 +163,8 @@ fn remote(
         let mut sfd =
             shim::signal_fd().ok_or_else(|| anyhow!("exec {}: signalfd failed", args.id))?;
         let tty = console.as_ref().map(|c| c.as_raw_fd());
-        let pid = crate::remote::proxy::spawn(&st.config, vmid, &process, seccomp, &pid_file, tty)?;
+        let pid =
+            crate::remote::proxy::spawn(&st.config, vmid, &process, seccomp, &[], &pid_file, tty)?;
         drop(console);
         let code = shim::relay_until_exit(&mut sfd, Pid::from_raw(pid));
         log::logger().flush();
@@ -185,7 +186,7 @@ fn remote(
             let _ = w.write_all(b"error signalfd failed\n");
             return 1;
         };
-        match crate::remote::proxy::spawn(&cfg, vmid, &process, seccomp, &pid_file, tty) {
+        match crate::remote::proxy::spawn(&cfg, vmid, &process, seccomp, &[], &pid_file, tty) {
             Ok(p) => {
                 let _ = w.write_all(b"ok\n");
                 drop(w);

@@ -2,7 +2,7 @@
 //! rlimits, oom score, AppArmor, capabilities and the seccomp filter.
 
 use crate::sys::{self, CStr};
-use crate::text::{self, bytes, die, fmt_u64, PathBuf};
+use crate::text::{self, bytes, die, fmt_u64, parse_u64, PathBuf};
 
 pub const PR_SET_KEEPCAPS: usize = 8;
 const PR_CAPBSET_READ: usize = 23;
@@ -13,6 +13,54 @@ const TIOCSCTTY: usize = 0x540E;
 const TIOCSWINSZ: usize = 0x5414;
 /// BPF_MAXINSNS instructions of 8 bytes.
 const MAX_FILTER: usize = 4096 * 8;
+
+/// `TYPE:DEST:FLAGS:DATA` (flags in hex): a tmpfs or mqueue the CT config could not carry.
+pub fn mount(spec: &[u8]) {
+    let mut it = spec.splitn(4, |c| *c == b':');
+    let (Some(typ), Some(dest), Some(flags), Some(data)) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
+        die(1, b"bad --mount", spec, 0)
+    };
+    let flags = parse_u64(flags, 16).unwrap_or_else(|| die(1, b"bad --mount", spec, 0));
+    crate::modes::make_parents(dest, true);
+    let (mut t, mut d, mut o) = (PathBuf::new(), PathBuf::new(), PathBuf::new());
+    if !(t.push(typ) && d.push(dest) && o.push(data)) {
+        die(1, b"--mount too long", spec, 0);
+    }
+    let r = sys::mount_fs(t.c(), d.c(), t.c(), flags as usize, o.c());
+    if r < 0 {
+        die(1, b"mounts:", dest, r);
+    }
+}
+
+/// `KEY=VALUE`: a namespaced sysctl (net.*, IPC), written in the CT's own namespaces.
+pub fn sysctl(kv: &[u8]) {
+    let Some(eq) = kv.iter().position(|c| *c == b'=') else {
+        die(1, b"bad --sysctl", kv, 0)
+    };
+    let mut path = PathBuf::new();
+    path.push(b"/proc/sys/");
+    for &c in &kv[..eq] {
+        path.push(if c == b'.' {
+            b"/"
+        } else {
+            core::slice::from_ref(&c)
+        });
+    }
+    let fd = sys::open(path.c(), sys::O_WRONLY | sys::O_CLOEXEC, 0);
+    let r = if fd < 0 {
+        fd
+    } else {
+        sys::write(fd as i32, &kv[eq + 1..])
+    };
+    if fd >= 0 {
+        sys::close(fd as i32);
+    }
+    if r < 0 {
+        die(1, b"linux.sysctl", &kv[..eq], r);
+    }
+}
 
 /// The pty slave becomes the controlling terminal and stdio.
 pub fn console(fd: i32, size: Option<(u16, u16)>) {
@@ -49,7 +97,7 @@ pub fn readonly_root() {
     if have & 4096 != 0 {
         flags |= MS_RELATIME;
     }
-    let r = sys::mount(b"\0", b"/\0", flags as usize);
+    let r = sys::mount_fs(b"\0", b"/\0", b"\0", flags as usize, b"\0");
     if r < 0 {
         die(1, b"root.readonly:", b"remount /", r);
     }

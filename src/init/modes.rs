@@ -4,7 +4,7 @@
 //! * `exec [--rlimit RES:SOFT:HARD]… [--umask OCTAL] [--pid-file P] [--groups G,G…] [--gid G]
 //!   [--uid U] [--nnp] [--cwd DIR] [--env K=V]… [--caps BND:PRM:EFF:INH:AMB] [--seccomp PATH]
 //!   [--seccomp-flags N] [--oom-score-adj N] [--ioprio N] [--apparmor PROFILE] [--readonly-root]
-//!   [--join K]…
+//!   [--join K]… [--mount TYPE:DEST:FLAGS:DATA]… [--sysctl KEY=VALUE]…
 //!   -- PROG ARG…`: apply the process spec and exec the workload with exactly the given
 //!   environment. PROG without `/` is looked up in the environment's PATH. Exit 127 (not found)
 //!   or 126 (not executable), as runc and lxc-attach do. Capability sets are hex masks; the
@@ -22,6 +22,7 @@ use crate::text::{self, bytes, die, eq, fmt_u64, parse_u64, PathBuf};
 const MAX_ENV: usize = 1024;
 const MAX_GROUPS: usize = 64;
 const MAX_RLIMITS: usize = 16;
+const MAX_MOUNTS: usize = 32;
 const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 struct Spec {
@@ -50,6 +51,12 @@ struct Spec {
     /// Sent namespace descriptors to join first (a pod's net, ipc, uts).
     joins: [usize; 3],
     njoins: usize,
+    /// `TYPE:DEST:FLAGS:DATA` mounts to make first.
+    mounts: [CStr; MAX_MOUNTS],
+    nmounts: usize,
+    /// `KEY=VALUE` namespaced sysctls to write first.
+    sysctls: [CStr; MAX_MOUNTS],
+    nsysctls: usize,
 }
 
 /// A file given by path (the `exec` mode) or by the index of a descriptor sent with a launch.
@@ -128,6 +135,10 @@ fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
         console_size: None,
         joins: [0; 3],
         njoins: 0,
+        mounts: [core::ptr::null(); MAX_MOUNTS],
+        nmounts: 0,
+        sysctls: [core::ptr::null(); MAX_MOUNTS],
+        nsysctls: 0,
     };
     let mut i = 0;
     while i < args.len() {
@@ -180,6 +191,20 @@ fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
             b"--oom-score-adj" => spec.oom_score_adj = Some(val),
             b"--ioprio" => spec.ioprio = Some(num(val, 10, b"bad --ioprio") as usize),
             b"--apparmor" => spec.apparmor = Some(val),
+            b"--mount" => {
+                if spec.nmounts == MAX_MOUNTS {
+                    die(1, b"too many --mount", b"", 0);
+                }
+                spec.mounts[spec.nmounts] = val;
+                spec.nmounts += 1;
+            }
+            b"--sysctl" => {
+                if spec.nsysctls == MAX_MOUNTS {
+                    die(1, b"too many --sysctl", b"", 0);
+                }
+                spec.sysctls[spec.nsysctls] = val;
+                spec.nsysctls += 1;
+            }
             b"--join" => {
                 if spec.njoins == spec.joins.len() {
                     die(1, b"too many --join", b"", 0);
@@ -213,7 +238,7 @@ fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
 }
 
 /// `mkdir -p` of every parent of `path` (or of `path` itself when `with_last`).
-fn make_parents(path: &[u8], with_last: bool) {
+pub fn make_parents(path: &[u8], with_last: bool) {
     let mut p = PathBuf::new();
     for (i, &c) in path.iter().enumerate() {
         if c == b'/' && i > 0 {
@@ -315,6 +340,12 @@ fn run(spec: &Spec, argv: &[CStr], sent: &[i32]) -> ! {
         if r < 0 {
             die(1, b"joining a namespace named by path:", b"setns", r);
         }
+    }
+    for &m in &spec.mounts[..spec.nmounts] {
+        apply::mount(bytes(m));
+    }
+    for &k in &spec.sysctls[..spec.nsysctls] {
+        apply::sysctl(bytes(k));
     }
     if let Some(c) = spec.console {
         apply::console(sent_fd(c, sent, b"--console-fd"), spec.console_size);

@@ -589,16 +589,24 @@ pub fn seccomp_filter(prog: &[u8], flags: usize) -> isize {
     }
 }
 
-pub fn mount(src: &[u8], target: &[u8], flags: usize) -> isize {
+/// mount(2); every string NUL-terminated, an empty one passed as NULL.
+pub fn mount_fs(src: &[u8], target: &[u8], fstype: &[u8], flags: usize, data: &[u8]) -> isize {
+    let ptr = |s: &[u8]| {
+        if s.first() == Some(&0) {
+            0
+        } else {
+            s.as_ptr() as usize
+        }
+    };
     unsafe {
         syscall6(
             nr::MOUNT,
             [
-                src.as_ptr() as usize,
+                ptr(src),
                 target.as_ptr() as usize,
-                0,
+                ptr(fstype),
                 flags,
-                0,
+                ptr(data),
                 0,
             ],
         )

@@ -36,6 +36,7 @@ pub fn spawn(
     vmid: Vmid,
     process: &Process,
     seccomp: Option<u32>,
+    mounts: &[String],
     pid_file: &str,
     console: Option<RawFd>,
 ) -> nix::Result<i32> {
@@ -50,7 +51,9 @@ pub fn spawn(
             Ok(child.as_raw())
         }
         Ok(ForkResult::Child) => {
-            let code = stand_in(cfg, vmid, process, seccomp, pid_file, &mask, console);
+            let code = stand_in(
+                cfg, vmid, process, seccomp, mounts, pid_file, &mask, console,
+            );
             log::logger().flush();
             unsafe { libc::_exit(code) }
         }
@@ -66,6 +69,7 @@ fn stand_in(
     vmid: Vmid,
     process: &Process,
     seccomp: Option<u32>,
+    mounts: &[String],
     pid_file: &str,
     mask: &SigSet,
     console: Option<RawFd>,
@@ -96,7 +100,7 @@ fn stand_in(
         let pid_file = pid_file.to_string();
         std::thread::spawn(move || pass_signals(sfd, &cfg, vmid, &pid_file));
     }
-    let argv = exec_argv(process, pid_file, seccomp);
+    let argv = exec_argv(process, pid_file, seccomp, mounts);
     let backend = backend::from_config(cfg);
     let io = AttachedIo {
         stdin: Some(std::io::stdin().as_raw_fd()),

@@ -27,6 +27,8 @@ pub struct Extras {
     pub console: Option<usize>,
     /// Indices of sent namespace descriptors the process joins first.
     pub joins: Vec<usize>,
+    /// Options for what the init sets up first (remote CTs: `--mount`, `--sysctl`).
+    pub setup: Vec<String>,
 }
 
 /// The capability sets as the init's `--caps BND:PRM:EFF:INH:AMB` hex masks. Names this build
@@ -134,6 +136,7 @@ pub fn exec_options(process: &Process, x: &Extras) -> Vec<String> {
     if x.readonly_root {
         a.push("--readonly-root".into());
     }
+    a.extend(x.setup.iter().cloned());
     a.push("--".into());
     a.extend(process.args().iter().flatten().cloned());
     a
@@ -166,6 +169,7 @@ mod tests {
             readonly_root: true,
             console: Some(3),
             joins: vec![5],
+            setup: vec![],
         };
         let a = exec_options(&p, &x);
         let want: Vec<&str> = vec![

@@ -36,7 +36,34 @@ pub struct Shipped {
     pub ct: CtConfig,
     /// Bind mounts, copied into the CT at create: (host source, absolute destination in the CT).
     pub copies: Vec<(PathBuf, String)>,
+    /// What the init sets up before the workload runs, as its options: tmpfs and mqueue mounts
+    /// (`--mount`), namespaced sysctls (`--sysctl`).
+    pub setup: Vec<String>,
     pub warnings: Vec<String>,
+}
+
+/// An `lxc.mount.entry` of a tmpfs or mqueue as the init's `--mount TYPE:DEST:FLAGS:DATA`
+/// (MS_* flags in hex, the file system's own options as data); LXC's own options go.
+pub fn init_mount(typ: &str, dst: &str, opts: &str) -> String {
+    let mut flags: u64 = 0;
+    let mut data: Vec<&str> = Vec::new();
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => flags |= libc::MS_RDONLY,
+            "nosuid" => flags |= libc::MS_NOSUID,
+            "nodev" => flags |= libc::MS_NODEV,
+            "noexec" => flags |= libc::MS_NOEXEC,
+            "noatime" => flags |= libc::MS_NOATIME,
+            "nodiratime" => flags |= libc::MS_NODIRATIME,
+            "relatime" => flags |= libc::MS_RELATIME,
+            "strictatime" => flags |= libc::MS_STRICTATIME,
+            "sync" => flags |= libc::MS_SYNCHRONOUS,
+            "rw" | "optional" | "defaults" => {}
+            o if o.starts_with("create=") => {}
+            o => data.push(o),
+        }
+    }
+    format!("{typ}:{dst}:{flags:x}:{}", data.join(","))
 }
 
 /// What the mapping for a remote CT may take the node to have: its rootfs is a volume and its
@@ -185,6 +212,12 @@ pub fn adapt(
                 masks_dropped = true;
                 continue;
             }
+            if typ == "tmpfs" || typ == "mqueue" {
+                out.setup.push("--mount".into());
+                out.setup
+                    .push(init_mount(typ, &dst, f.next().unwrap_or("")));
+                continue;
+            }
             lose(
                 format!("mounts ({dst})"),
                 format!("a {typ} mount needs raw lxc.mount.entry, which the API cannot set"),
@@ -196,11 +229,10 @@ pub fn adapt(
             format!("needs raw {k}, which a remote CT does not get"),
         );
     }
-    if !mapped.sysctls.is_empty() {
-        lose(
-            "linux.sysctl".into(),
-            "namespaced sysctls need the local shim".into(),
-        );
+    // Namespaced: the init writes them in the CT's own namespaces.
+    for (k, v) in &mapped.sysctls {
+        out.setup.push("--sysctl".into());
+        out.setup.push(format!("{k}={v}"));
     }
     if masks_dropped {
         out.warnings.push(
@@ -286,12 +318,19 @@ pub fn net0(net: &NetworkConfig) -> Option<String> {
 
 /// The command `pct exec <vmid> --` runs to start `process` in a remote CT: the init's `exec`
 /// mode with the process spec as arguments; `seccomp`: the filter's flags when create put one
-/// at [`SECCOMP_SHIPPED`]. The CT keeps Proxmox's AppArmor profile (`adapt` says so).
-pub fn exec_argv(process: &Process, pid_file: &str, seccomp: Option<u32>) -> Vec<String> {
+/// at [`SECCOMP_SHIPPED`]; `setup`: options for what the init sets up first (the container's
+/// process only). The CT keeps Proxmox's AppArmor profile (`adapt` says so).
+pub fn exec_argv(
+    process: &Process,
+    pid_file: &str,
+    seccomp: Option<u32>,
+    setup: &[String],
+) -> Vec<String> {
     let mut p = process.clone();
     p.set_apparmor_profile(None);
     let x = Extras {
         pid_file: Some(pid_file.into()),
+        setup: setup.to_vec(),
         seccomp: seccomp.map(|_| Filter::Path(SECCOMP_SHIPPED.into())),
         seccomp_flags: seccomp.unwrap_or(0),
         ..Default::default()
@@ -498,7 +537,7 @@ mod tests {
                 "noNewPrivileges": true,
                 "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048}]}}"#,
         );
-        let argv = exec_argv(spec.process().as_ref().unwrap(), WORKLOAD_PID, None);
+        let argv = exec_argv(spec.process().as_ref().unwrap(), WORKLOAD_PID, None, &[]);
         assert_eq!(
             argv,
             [

@@ -171,7 +171,12 @@ impl ApiRemote {
         extra: &str,
         api_args: &[&str],
     ) -> ApiRemote {
-        let top = format!("backend = \"api\"\nstorage = \"local\"\nstrict = false\n{extra}");
+        let strict = if extra.contains("strict =") {
+            ""
+        } else {
+            "strict = false\n"
+        };
+        let top = format!("backend = \"api\"\nstorage = \"local\"\n{strict}{extra}");
         let Remote { sim, sshd } = Remote::new(name, &top, "");
         let conf = std::fs::read_to_string(&sim.config)
             .unwrap()
