@@ -288,3 +288,13 @@ fn foreground_exec_with_a_console_socket() {
     assert!(sim.run(&["delete", "--force", "tc1"]).status.success());
     assert_eq!(c.wait(), 137);
 }
+
+#[test]
+fn foreground_exec_with_a_terminal_over_the_api() {
+    let r = common::remote::ApiRemote::new("terminal_fg_api", "sim", "sim", "");
+    let c = terminal_exec_ct(&r.sim, "ta1");
+    fg_exec_from_a_pty(&r.sim, "ta1");
+    assert!(r.sim.run(&["delete", "--force", "ta1"]).status.success());
+    let _ = c.wait();
+    assert!(r.cts_on("sim").is_empty());
+}
