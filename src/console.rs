@@ -1,7 +1,10 @@
 //! Terminals (`process.terminal`): the pty is allocated *inside* the CT (its devpts), so the
 //! workload's `tty` names a device that exists there; the master goes to the caller's
 //! `--console-socket` with SCM_RIGHTS, as conmon expects (docs/callers.md), and the
-//! slave becomes the workload's controlling terminal and stdio.
+//! slave becomes the workload's controlling terminal and stdio. Without a console socket a
+//! foreground `exec` relays the master to its own stdio (`relay`).
+
+pub mod relay;
 
 use std::ffi::CString;
 use std::io::{IoSlice, IoSliceMut, Read};
@@ -251,4 +254,14 @@ pub fn set_size(fd: RawFd, rows: u16, cols: u16) {
     };
     // SAFETY: TIOCSWINSZ with a valid winsize.
     unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+}
+
+/// Terminal `fd` in raw mode: no echo, no line editing, no newline translation.
+pub fn make_raw(fd: RawFd) {
+    // SAFETY: `fd` is open for the duration of the call.
+    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    if let Ok(mut t) = nix::sys::termios::tcgetattr(b) {
+        nix::sys::termios::cfmakeraw(&mut t);
+        let _ = nix::sys::termios::tcsetattr(b, nix::sys::termios::SetArg::TCSANOW, &t);
+    }
 }

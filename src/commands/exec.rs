@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::str::FromStr;
 
 use anyhow::{anyhow, bail, Context};
@@ -48,8 +48,8 @@ pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<
     }
     crate::apparmor::settle(&mut process, st.config.strict)
         .map_err(|e| anyhow!("exec {}: {e}", args.id))?;
-    let terminal = process.terminal() == Some(true) && args.detach;
-    if terminal && args.console_socket.is_none() {
+    let terminal = process.terminal() == Some(true);
+    if terminal && args.detach && args.console_socket.is_none() {
         bail!("exec {}: process.terminal needs --console-socket", args.id);
     }
     let target = Target {
@@ -68,6 +68,14 @@ pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<
         return detached(&target, &process, args, log_fd);
     }
     let mut sfd = shim::signal_fd().ok_or_else(|| anyhow!("exec {}: signalfd failed", args.id))?;
+    let (master, slave) = match terminal {
+        true => foreground_pty(&target, args)?,
+        false => (None, None),
+    };
+    let target = Target {
+        console: slave.as_ref().map(|s| s.as_raw_fd()),
+        ..target
+    };
     let pid = match launch(&target, &process) {
         Ok(pid) => pid,
         Err(e) => {
@@ -77,9 +85,34 @@ pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<
             bail!("exec {}: {e}", args.id)
         }
     };
-    let code = shim::relay_until_exit(&mut sfd, Pid::from_raw(pid));
+    // The process holds the terminal now; our copy would keep the master from seeing its end.
+    drop(slave);
+    let code = match master {
+        Some(m) => crate::console::relay::relay(m, Pid::from_raw(pid), &mut sfd),
+        None => shim::relay_until_exit(&mut sfd, Pid::from_raw(pid)),
+    };
     log::logger().flush();
     std::process::exit(code)
+}
+
+/// The terminal of a foreground exec, from the CT's devpts: its master goes to
+/// `--console-socket` or, without one, stays here for the relay to the caller's stdio (CRI-O's
+/// `exec -it`); (master to relay, slave).
+fn foreground_pty(
+    target: &Target,
+    args: &ExecArgs,
+) -> anyhow::Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    let (master, slave) = crate::console::open_pty_in(target.init_pid)
+        .map_err(|e| anyhow!("exec {}: {e}", args.id))?;
+    if let Some(socket) = &args.console_socket {
+        crate::console::send_master(socket, &master)?;
+        return Ok((None, Some(slave)));
+    }
+    // The caller's size first; `process.consoleSize` is applied over it as the process starts.
+    if let Some(fd) = crate::console::relay::caller_tty() {
+        crate::console::relay::copy_size(fd, slave.as_raw_fd());
+    }
+    Ok((Some(master), Some(slave)))
 }
 
 fn detached(
@@ -143,16 +176,24 @@ fn remote(
     let vmid = st
         .vmid
         .ok_or_else(|| anyhow!("container {} has no CT", args.id))?;
-    // With a terminal the stand-in sits on a local pty whose master goes to the caller; the
-    // remote process gets its own terminal of that size from `pct exec`.
+    // With a terminal the stand-in sits on a local pty whose master goes to the caller (or, for a
+    // foreground exec without a console socket, to our relay, as locally); the remote process
+    // gets its own terminal of that size from `pct exec`.
+    let mut relayed = None;
     let console = match (&args.console_socket, process.terminal() == Some(true)) {
-        (Some(socket), true) => {
+        (socket, true) if socket.is_some() || !args.detach => {
             let (master, slave) = crate::console::open_local_pty()?;
+            if let Some(fd) = crate::console::relay::caller_tty() {
+                crate::console::relay::copy_size(fd, slave.as_raw_fd());
+            }
             if let Some(size) = process.console_size() {
                 let (rows, cols) = (size.height() as u16, size.width() as u16);
                 crate::console::set_size(slave.as_raw_fd(), rows, cols);
             }
-            crate::console::send_master(socket, &master)?;
+            match socket {
+                Some(socket) => crate::console::send_master(socket, &master)?,
+                None => relayed = Some(master),
+            }
             Some(slave)
         }
         (None, true) => bail!("exec {}: process.terminal needs --console-socket", args.id),
@@ -166,7 +207,11 @@ fn remote(
         let pid =
             crate::remote::proxy::spawn(&st.config, vmid, &process, seccomp, &[], &pid_file, tty)?;
         drop(console);
-        let code = shim::relay_until_exit(&mut sfd, Pid::from_raw(pid));
+        let pid = Pid::from_raw(pid);
+        let code = match relayed {
+            Some(m) => crate::console::relay::relay(m, pid, &mut sfd),
+            None => shim::relay_until_exit(&mut sfd, pid),
+        };
         log::logger().flush();
         std::process::exit(code)
     }

@@ -83,6 +83,8 @@ fn stand_in(
                 log::error!("CT {vmid}: {e}");
                 return 255;
             }
+            // The remote terminal echoes and translates; ours only carries bytes.
+            crate::console::make_raw(0);
             Some(crate::console::size_of(0))
         }
         None => None,

@@ -17,7 +17,7 @@ pub fn receive_fd(listener: &UnixListener) -> OwnedFd {
 }
 
 /// The fd one connection carries.
-fn fd_from(conn: &std::os::unix::net::UnixStream) -> OwnedFd {
+pub fn fd_from(conn: &std::os::unix::net::UnixStream) -> OwnedFd {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
