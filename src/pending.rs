@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::backend;
 use crate::pve::Vmid;
@@ -25,10 +25,9 @@ fn dir(root: &Path) -> PathBuf {
     root.join(DIR)
 }
 
-/// Whether CT `vmid` of a local node is still going down after its pid 1 exited: its init is
-/// gone but LXC's command socket (`@<lxcpath>/<vmid>/command`, which Proxmox takes for
-/// "running") is still there.
-pub fn going_down(st: &State, vmid: Vmid) -> bool {
+/// Whether the local CT of `st` is still going down after its pid 1 exited: its init is gone
+/// but LXC's monitor, which holds the command socket Proxmox takes for "running", still runs.
+pub fn going_down(st: &State) -> bool {
     let Some(init) = st.init_pid else {
         return false;
     };
@@ -36,15 +35,7 @@ pub fn going_down(st: &State, vmid: Vmid) -> bool {
         .workload
         .filter(|w| w.pid == init)
         .is_some_and(|w| !w.is_alive());
-    init_gone && command_socket_open(&st.config.pct.lxc_path, vmid)
-}
-
-fn command_socket_open(lxc_path: &Path, vmid: Vmid) -> bool {
-    let name = format!("@{}/{vmid}/command", lxc_path.display());
-    std::fs::read_to_string("/proc/net/unix")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split_whitespace().nth(7) == Some(name.as_str()))
+    init_gone && st.monitor.is_some_and(|m| m.is_alive())
 }
 
 fn lock(file: &File, block: bool) -> bool {
@@ -83,9 +74,8 @@ pub fn destroy_later(root: &Path, st: &State, vmid: Vmid) -> anyhow::Result<()> 
             .chain(crate::logging::fd())
             .collect();
         crate::shim::close_other_fds(3, &keep);
-        let deadline = Instant::now() + DOWN_TIMEOUT;
-        while command_socket_open(&st.config.pct.lxc_path, vmid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
+        if let Some(m) = st.monitor {
+            m.wait_gone(DOWN_TIMEOUT);
         }
         match finish(&st, vmid) {
             Ok(()) => {

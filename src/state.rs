@@ -158,6 +158,10 @@ pub struct State {
     pub workload: Option<ProcRef>,
     /// Host pid of the CT's init.
     pub init_pid: Option<i32>,
+    /// LXC's monitor of the CT (`lxc-start`, the init's parent): alive while the CT is up or
+    /// still going down.
+    #[serde(default)]
+    pub monitor: Option<ProcRef>,
     pub started: bool,
     /// The CT's cgroup is frozen by `pause`; set and cleared under the container lock.
     #[serde(default)]
@@ -397,6 +401,7 @@ mod tests {
             shim: ProcRef::of(std::process::id() as i32),
             workload: None,
             init_pid: None,
+            monitor: None,
             started: false,
             paused: false,
             cgroups_path: None,
@@ -443,6 +448,7 @@ mod tests {
             }),
             workload: None,
             init_pid: None,
+            monitor: None,
             started: true,
             paused: true,
             cgroups_path: None,

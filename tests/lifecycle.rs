@@ -305,3 +305,44 @@ fn delete_force_of_a_running_container() {
 fn a_lifecycle_makes_at_most_three_pct_calls() {
     cases::pct_call_budget(&Sim::new("pct_call_budget"));
 }
+
+/// `delete` right after the workload's exit returns before the CT is down and leaves the destroy
+/// to a detached process; if that process is killed, the next `list` (or `create`, `delete`)
+/// finishes the job.
+#[test]
+fn a_destroy_left_by_delete_is_seen_through() {
+    let sim = Sim::new("pending_destroy");
+    let c = create(&sim, &sim.bundle("b", "exit 0"), "pd1");
+    assert_eq!(c.run(0), "");
+    let t0 = std::time::Instant::now();
+    assert!(sim.run(&["delete", "pd1"]).status.success());
+    let took = t0.elapsed();
+    assert!(
+        !sim.state_root.join("pd1").exists(),
+        "the container is gone for its callers"
+    );
+    // The CT is still on its way down (lxcfs's post-stop hook sleeps half a second) and its
+    // destroyer waits for it: kill the destroyer.
+    let destroyers = processes_mentioning("delete\0pd1");
+    assert!(
+        !destroyers.is_empty(),
+        "a detached destroy after {took:?}; CTs {:?}",
+        sim.cts()
+    );
+    for p in destroyers {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(sim.cts().len(), 1, "nobody destroys it now");
+    assert!(sim.run(&["list"]).status.success());
+    assert!(sim.cts().is_empty(), "list's sweep destroyed it");
+    assert!(
+        std::fs::read_dir(sim.state_root.join(".pending"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no record left"
+    );
+}

@@ -280,6 +280,7 @@ fn create(
         shim: None,
         workload: None,
         init_pid: None,
+        monitor: None,
         started: false,
         paused: false,
         cgroups_path: None,
@@ -406,6 +407,7 @@ fn create(
     }
     state.shim = Some(ProcRef::of(pid).ok_or_else(|| anyhow!("shim {pid} exited during create"))?);
     state.init_pid = (!remote).then_some(init_pid);
+    state.monitor = (!remote).then(|| monitor_of(init_pid)).flatten();
     dir.save(&state)?;
     if let Some(p) = &args.pid_file {
         let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
@@ -414,6 +416,18 @@ fn create(
     }
     log::info!("{}: created CT {vmid}, shim {pid}", args.id);
     Ok(())
+}
+
+/// LXC's monitor: the parent of the CT's init.
+fn monitor_of(init_pid: i32) -> Option<ProcRef> {
+    let status = std::fs::read_to_string(format!("/proc/{init_pid}/status")).ok()?;
+    let ppid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))?
+        .trim()
+        .parse::<i32>()
+        .ok()?;
+    (ppid > 1).then(|| ProcRef::of(ppid)).flatten()
 }
 
 /// Try VMIDs from the configured range, starting at a point derived from the ID, until `create`

@@ -70,7 +70,7 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         if backend.is_ours(vmid, &args.id)? {
             // A CT still going down after its pid 1 exited is destroyed once it is down, without
             // holding up the caller; poststop hooks must run after the destroy, so not then.
-            if !poststop && crate::pending::going_down(&st, vmid) {
+            if !poststop && crate::pending::going_down(&st) {
                 crate::pending::destroy_later(&ctx.root, &st, vmid)?;
             } else {
                 backend.destroy(vmid)?;

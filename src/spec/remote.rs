@@ -500,10 +500,32 @@ mod tests {
         let netns = r#"{"linux": {"namespaces": [{"type": "network", "path": "/run/netns/x"}]}}"#;
         let e = remote(netns, true).unwrap_err();
         assert!(e.to_string().contains("linux.namespaces[0].path"), "{e}");
-        let tmpfs =
-            r#"{"mounts": [{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"}]}"#;
-        let e = remote(tmpfs, true).unwrap_err();
-        assert!(e.to_string().contains("/scratch"), "{e}");
+    }
+
+    #[test]
+    fn tmpfs_mqueue_and_sysctls_are_set_up_by_the_init() {
+        let s = remote(
+            r#"{"mounts": [{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+                  "options": ["nosuid", "nodev", "size=65536k", "mode=1777"]},
+                 {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+                  "options": ["nosuid", "noexec", "nodev"]}],
+                "linux": {"sysctl": {"net.ipv4.ping_group_range": "0 0"},
+                  "resources": {"memory": {"limit": 268435456}}}}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            s.setup,
+            [
+                "--mount",
+                "tmpfs:/scratch:6:size=65536k,mode=1777",
+                "--mount",
+                "mqueue:/dev/mqueue:e:",
+                "--sysctl",
+                "net.ipv4.ping_group_range=0 0"
+            ]
+        );
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     }
 
     #[test]
