@@ -316,6 +316,18 @@ fn create(
         }
         r
     })?;
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    if let (Some(cp), false) = (&cgroups_path, remote) {
+        // LXC makes the CT's cgroup there (src/spec/cgroups.rs).
+        for problem in crate::cgroups_path::prepare(cp) {
+            log::warn!("{}: linux.cgroupsPath: {problem}", args.id);
+        }
+        made.cgroups_path = Some(cp.clone());
+    }
     backend
         .start(vmid)
         .with_context(|| format!("starting CT {vmid}"))?;
@@ -392,8 +404,7 @@ fn create(
     let keep: Vec<RawFd> = log_fd.into_iter().collect();
     let pid = shim::spawn(shim, listener, &keep)?;
     made.shim = Some(pid);
-    if let Some(cp) = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
-        let cp = cp.to_string_lossy().into_owned();
+    if let Some(cp) = cgroups_path {
         for problem in crate::cgroups_path::enter(&cp, pid) {
             log::warn!("{}: linux.cgroupsPath: {problem}", args.id);
         }

@@ -22,6 +22,7 @@ use crate::pve::CtConfig;
 
 mod annotations;
 mod bindkinds;
+pub mod cgroups;
 mod devices;
 mod hostname;
 mod mounts;
@@ -246,6 +247,7 @@ pub fn map(spec: &Spec, ctx: &MapContext) -> Result<Mapped, MapError> {
     mounts::map(spec, &mut m)?;
     devices::map(spec, &mut m)?;
     unmapped::map(spec, &mut m)?;
+    cgroups::map(spec, &mut m)?;
 
     let entries = std::mem::take(&mut m.mount_entries);
     for e in entries {
