@@ -287,3 +287,28 @@ fn a_path_in_proxmoxs_tree_is_refused() {
     assert!(sim.cts().is_empty());
     assert!(!sim.state_root.join("bad1").exists());
 }
+
+#[test]
+fn a_failed_create_leaves_no_cgroup_behind() {
+    let parent = Parent::new("failed");
+    let sim = Sim::new("cgroups_path_failed");
+    let b = bundle(&sim, "b", "true");
+    edit_spec(&b, |spec| {
+        spec["linux"]["cgroupsPath"] = parent.cgroups_path("f1").into();
+        // Fails once the CT runs in its cgroup at the path.
+        spec["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/false"}]});
+    });
+    let out = sim
+        .runtime()
+        .args(["create", "--bundle", b.to_str().unwrap(), "f1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(sim.dir.path().join("f1.err")).unwrap())
+        .status()
+        .unwrap();
+    let e = std::fs::read_to_string(sim.dir.path().join("f1.err")).unwrap();
+    assert!(!out.success());
+    assert!(e.contains("createRuntime hook"), "{e}");
+    assert!(sim.cts().is_empty(), "CT left: {:?}", sim.cts());
+    assert_eq!(parent.left("f1"), Vec::<PathBuf>::new(), "cgroups left");
+}

@@ -59,12 +59,9 @@ impl Made {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
-        if let Some(cp) = &self.cgroups_path {
-            // A cgroup with the shim still in it cannot be removed: give the kill a moment.
-            if let Some(shim) = self.shim.and_then(ProcRef::of) {
-                shim.wait_gone(std::time::Duration::from_secs(2));
-            }
-            crate::cgroups_path::remove(cp);
+        // A cgroup with the shim still in it cannot be removed: give the kill a moment.
+        if let Some(shim) = self.shim.and_then(ProcRef::of) {
+            shim.wait_gone(std::time::Duration::from_secs(2));
         }
         if let Some(vmid) = self.vmid {
             // A CT that does not name this container (or none at all) is left alone; one that
@@ -80,6 +77,10 @@ impl Made {
                 );
                 return;
             }
+        }
+        // The path may be the CT's own cgroup (src/spec/cgroups.rs): empty once it is destroyed.
+        if let Some(cp) = &self.cgroups_path {
+            crate::cgroups_path::remove(cp);
         }
         let _ = dir.remove();
     }

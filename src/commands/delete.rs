@@ -56,9 +56,6 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         // The shim died while the CT was frozen: a frozen CT cannot be stopped.
         super::kill::thaw(&st);
     }
-    if let Some(cp) = &st.cgroups_path {
-        crate::cgroups_path::remove(cp);
-    }
     if let Some(vmid) = st.vmid {
         let backend = crate::backend::from_config(&st.config);
         if backend.is_ours(vmid, &args.id)? {
@@ -66,6 +63,10 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         } else {
             log::warn!("{}: CT {vmid} is not this container's; left alone", args.id);
         }
+    }
+    // After the destroy: the path is the CT's own cgroup, which empties when the CT is down.
+    if let Some(cp) = &st.cgroups_path {
+        crate::cgroups_path::remove(cp);
     }
     // poststop hooks: after the CT is gone; a failure is only a warning (OCI).
     if let Ok(spec) = oci_spec::runtime::Spec::load(dir.file(super::create::SPEC_COPY)) {
