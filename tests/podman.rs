@@ -113,20 +113,19 @@ fn stats_show_the_containers_usage_and_limit() {
         ],
     );
     assert!(out.status.success(), "run -d: {}", stderr(&out));
-    let mut last = String::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let (used, limit) = loop {
+    let (used, limit, last) = loop {
         let out = podman(
             &sim,
             &["stats", "--no-stream", "--format", "{{.MemUsage}}", name],
         );
-        last = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        let last = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
         let parsed = last
             .trim()
             .split_once(" / ")
             .and_then(|(u, l)| Some((si_bytes(u)?, si_bytes(l)?)));
         if let Some((u, l)) = parsed.filter(|(u, _)| *u >= 60_000_000) {
-            break (u, l);
+            break (u, l, last);
         }
         assert!(Instant::now() < deadline, "podman stats: {last}");
         std::thread::sleep(Duration::from_millis(200));
