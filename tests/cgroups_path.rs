@@ -197,6 +197,10 @@ fn usage_and_limits_are_at_cgroups_path() {
         "pids.current {pids} < the CT's {} processes",
         procs.len()
     );
+    // The shim is there for conmon's OOM watch and podman's statistics, but not in the freezer:
+    // `pause` must not freeze it.
+    assert_eq!(cgroup_of(c.pid, "memory"), want);
+    assert_ne!(cgroup_of(c.pid, "freezer"), want);
     let used: u64 = procs.iter().map(|p| cpu_ns(*p)).sum();
     let acct = parent.num("cpuacct", "c1", "cpuacct.usage");
     assert!(
@@ -258,6 +262,14 @@ fn update_changes_the_callers_cgroup_and_the_ct() {
         sim.conf_value(vmid, "lxc.cgroup2.pids.max").as_deref(),
         Some("50")
     );
+
+    // pause freezes the CT's cgroup, wherever it is.
+    let p = sim.run(&["pause", "u1"]);
+    assert!(p.status.success(), "pause: {}", stderr(&p));
+    assert_eq!(parent.read("freezer", "pod/u1", "freezer.state"), "FROZEN");
+    let r = sim.run(&["resume", "u1"]);
+    assert!(r.status.success(), "resume: {}", stderr(&r));
+    assert_eq!(parent.read("freezer", "pod/u1", "freezer.state"), "THAWED");
 
     let k = sim.run(&["kill", "u1", "KILL"]);
     assert!(k.status.success(), "{}", stderr(&k));
