@@ -76,11 +76,6 @@ impl CtCgroup {
         Ok(cg)
     }
 
-    /// The CT's directory in the v1 hierarchy of `ctrl`, else in the unified one.
-    pub fn dir(&self, ctrl: &str) -> Option<&Path> {
-        self.v1_dir(ctrl).or(self.v2.as_deref())
-    }
-
     fn v1_dir(&self, ctrl: &str) -> Option<&Path> {
         self.v1
             .iter()
@@ -393,13 +388,12 @@ mod tests {
                     2:name=systemd:/\n0::/kubepods/pod1/crio-x/ns\n";
         let cg = CtCgroup::parse(vmid, proc, &mounts).unwrap();
         assert_eq!(
-            cg.dir("memory"),
+            cg.v1_dir("memory"),
             Some(Path::new("/sys/fs/cgroup/memory/kubepods/pod1/crio-x"))
         );
         assert_eq!(
-            cg.dir("pids"),
-            Some(Path::new("/sys/fs/cgroup/unified/kubepods/pod1/crio-x")),
-            "no v1 pids hierarchy here: the unified one"
+            cg.v2.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/unified/kubepods/pod1/crio-x"))
         );
         assert!(CtCgroup::parse(vmid, "0::/ns\n4:memory:/x/y\n", &mounts).is_err());
     }
