@@ -1,6 +1,8 @@
-//! The shim in `linux.cgroupsPath`: conmon watches the cgroup of the pid it is given for OOM
-//! events, and CRI-O and podman read container statistics from there. The CT's processes live in
-//! Proxmox's `lxc/<vmid>`; the shim stands for the container in the caller's cgroup tree.
+//! `linux.cgroupsPath` on this host. For a local CT it is the CT's own cgroup: LXC makes it there
+//! (`lxc.cgroup.dir.container`, src/spec/cgroups.rs) with the CT's limits, and its processes in
+//! LXC's inner `ns` below. The shim joins it too: conmon watches the cgroup of the pid it is
+//! given for OOM events, and podman reads a container's statistics from that pid's cgroup. For a
+//! CT on another node the directory holds the shim and its stand-in only.
 
 use std::path::{Path, PathBuf};
 
@@ -36,19 +38,32 @@ pub fn expand(cgroups_path: &str) -> PathBuf {
     path.join(unit)
 }
 
-/// Directories of `cgroups_path` in every mounted hierarchy.
-fn dirs(cgroups_path: &str) -> Vec<PathBuf> {
+/// Directories of `cgroups_path` in every mounted hierarchy, with the hierarchy's controllers.
+fn dirs(cgroups_path: &str) -> Vec<(Vec<String>, PathBuf)> {
     let rel = expand(cgroups_path);
     let mounts = crate::nsenter::cgroup_mounts(
         &std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
     );
-    mounts.into_iter().map(|(_, m)| m.join(&rel)).collect()
+    mounts.into_iter().map(|(c, m)| (c, m.join(&rel))).collect()
 }
 
-/// Move `pid` into `cgroups_path` everywhere it can; returns what could not be done.
+/// Move `pid` into `cgroups_path` everywhere it can; returns what could not be done. Not in the
+/// v1 freezer: `pause` freezes the CT's cgroup, and the shim must stay awake to supervise (and
+/// out of what `kill --all` signals).
 pub fn enter(cgroups_path: &str, pid: i32) -> Vec<String> {
     let mut problems = Vec::new();
-    for dir in dirs(cgroups_path) {
+    for (ctrls, dir) in dirs(cgroups_path) {
+        if ctrls.iter().any(|c| c == "freezer") {
+            continue;
+        }
+        // cgroup v2 takes no process into a cgroup that hands controllers to children, as the
+        // CT's does to LXC's `ns`: the shim stays where it is there.
+        let delegates = std::fs::read_to_string(dir.join("cgroup.subtree_control"))
+            .is_ok_and(|c| !c.trim().is_empty());
+        if ctrls.is_empty() && delegates {
+            log::debug!("{}: not entered (controllers delegated)", dir.display());
+            continue;
+        }
         if let Err(e) =
             make(&dir).and_then(|_| std::fs::write(dir.join("cgroup.procs"), pid.to_string()))
         {
@@ -58,11 +73,32 @@ pub fn enter(cgroups_path: &str, pid: i32) -> Vec<String> {
     problems
 }
 
-/// Create `dir` and its parents; a new v1 cpuset needs cpus and mems before it takes processes.
-fn make(dir: &Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+/// Ready the caller's parents of `cgroups_path` for LXC, which makes the CT's cgroup below them
+/// at `start` and refuses one that exists: an empty leaf left by a killed create goes (the kernel
+/// keeps one that holds processes). LXC readies a v1 cpuset only in the top directory it makes
+/// (`lxc/`); below a caller's parent the new cgroup would get no cpus and take no process, so
+/// the parents get their parent's cpus and mems where they have none, and the direct parent hands
+/// them to new children (`cgroup.clone_children`), as `lxc/` does. Returns what failed.
+pub fn prepare(cgroups_path: &str) -> Vec<String> {
+    remove(cgroups_path);
+    let mut problems = Vec::new();
+    for (ctrls, dir) in dirs(cgroups_path) {
+        let Some(parent) = dir.parent() else { continue };
+        let mut res = make(parent);
+        if res.is_ok() && ctrls.iter().any(|c| c == "cpuset") {
+            res = std::fs::write(parent.join("cgroup.clone_children"), "1");
+        }
+        if let Err(e) = res {
+            problems.push(format!("{}: {e}", parent.display()));
+        }
     }
+    problems
+}
+
+/// Create `dir` and its parents; a v1 cpuset needs cpus and mems before it takes processes, so
+/// every directory on the way without them gets its parent's.
+fn make(dir: &Path) -> std::io::Result<()> {
+    // Up to `/`: above the hierarchy's root every directory exists and has no cpuset files.
     if let Some(parent) = dir.parent() {
         make(parent)?;
     }
@@ -74,17 +110,19 @@ fn make(dir: &Path) -> std::io::Result<()> {
                 .parent()
                 .and_then(|p| std::fs::read_to_string(p.join(f)).ok())
             {
-                let _ = std::fs::write(&mine, v.trim());
+                std::fs::write(&mine, v.trim())?;
             }
         }
     }
     Ok(())
 }
 
-/// Remove the container's own (leaf) directories once the shim is gone; parents belong to the
-/// caller (the pod, the slice).
+/// Remove the container's own directory (and LXC's `ns` in it, should LXC have left it) once
+/// nothing runs in it; parents belong to the caller (the pod, the slice). A directory that still
+/// holds processes stays: the kernel refuses.
 pub fn remove(cgroups_path: &str) {
-    for dir in dirs(cgroups_path) {
+    for (_, dir) in dirs(cgroups_path) {
+        let _ = std::fs::remove_dir(dir.join("ns"));
         let _ = std::fs::remove_dir(dir);
     }
 }

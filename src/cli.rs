@@ -36,7 +36,7 @@ pub struct GlobalOpts {
     /// Log at debug level
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Accepted for compatibility: cgroups belong to Proxmox
+    /// Accepted for compatibility: a cgroupsPath of the form slice:prefix:name is read as systemd's either way
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for compatibility and ignored

@@ -96,6 +96,10 @@ fn finish(st: &State, vmid: Vmid) -> Result<(), backend::BackendError> {
     if backend.is_ours(vmid, &st.id)? {
         backend.destroy(vmid)?;
     }
+    // The CT's own cgroup at `linux.cgroupsPath`, empty once the CT is down.
+    if let Some(cp) = &st.cgroups_path {
+        crate::cgroups_path::remove(cp);
+    }
     Ok(())
 }
 

@@ -95,3 +95,63 @@ fn pod_members_share_localhost() {
         sim.no_cts()
     });
 }
+
+/// podman's `stats` reads the cgroup of the pid conmon gives it (our shim), which sits in the
+/// CT's own cgroup at `linux.cgroupsPath`: the container's memory and limit, not the shim's.
+#[test]
+fn stats_show_the_containers_usage_and_limit() {
+    ensure_image();
+    let sim = Sim::new("podman_stats");
+    let name = "plx-stats";
+    let _ = podman(&sim, &["rm", "-f", name]);
+    // Fills podman's 64 MB /dev/shm, charged to the container's memory.
+    let script = "cat /dev/zero > /dev/shm/fill; sleep 1000";
+    let out = podman(
+        &sim,
+        &[
+            "run", "-d", "--name", name, "--memory", "128m", IMAGE, "sh", "-c", script,
+        ],
+    );
+    assert!(out.status.success(), "run -d: {}", stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (used, limit, last) = loop {
+        let out = podman(
+            &sim,
+            &["stats", "--no-stream", "--format", "{{.MemUsage}}", name],
+        );
+        let last = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        let parsed = last
+            .trim()
+            .split_once(" / ")
+            .and_then(|(u, l)| Some((si_bytes(u)?, si_bytes(l)?)));
+        if let Some((u, l)) = parsed.filter(|(u, _)| *u >= 60_000_000) {
+            break (u, l, last);
+        }
+        assert!(Instant::now() < deadline, "podman stats: {last}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(used >= 60_000_000, "{last}");
+    assert!(
+        (130_000_000..=140_000_000).contains(&limit),
+        "the 128 MiB limit: {last}"
+    );
+    let out = podman(&sim, &["rm", "-f", name]);
+    assert!(out.status.success(), "rm: {}", stderr(&out));
+    assert!(sim.cts().is_empty(), "CT left behind: {:?}", sim.cts());
+}
+
+/// `62.91MB`, `1.2GB`, `512kB`, `10B` as podman prints sizes (SI units).
+fn si_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let end = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = s.split_at(end);
+    let mult = match unit {
+        "B" => 1.0,
+        "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        _ => return None,
+    };
+    Some((num.parse::<f64>().ok()? * mult) as u64)
+}

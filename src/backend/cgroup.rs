@@ -1,9 +1,10 @@
 //! A running CT's cgroups on this node, as `lxc-freeze` and Proxmox's hot-plug see them.
 //!
 //! The CT's cgroup is its init's (`/proc/<init>/cgroup`) without LXC's inner `ns` directory
-//! (`lxc.cgroup.dir.container.inner = ns`): limits and the freezer belong to `lxc/<vmid>`, which
-//! the CT cannot change from inside. A path whose last component is not the VMID is refused, so a
-//! misread never freezes or limits anything but the CT.
+//! (`lxc.cgroup.dir.container.inner = ns`): limits and the freezer belong to the directory above
+//! it, which the CT cannot change from inside: Proxmox's `lxc/<vmid>`, or the caller's
+//! `linux.cgroupsPath` (src/spec/cgroups.rs). A path that is neither LXC's `…/ns` nor ends in the
+//! VMID is refused, so a misread never freezes or limits anything but a CT.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -56,10 +57,9 @@ impl CtCgroup {
             let Some(mount) = crate::nsenter::mount_for(mounts, ctrls) else {
                 continue;
             };
-            let path = path.strip_suffix("/ns").unwrap_or(path);
-            if Path::new(path).file_name().and_then(|n| n.to_str()) != Some(&vmid.to_string()) {
+            let Some(path) = limit_dir(path, vmid) else {
                 continue; // a hierarchy LXC does not place the CT in (e.g. name=systemd)
-            }
+            };
             let dir = mount.join(path.trim_start_matches('/'));
             if ctrls.is_empty() {
                 cg.v2 = Some(dir);
@@ -105,12 +105,13 @@ impl CtCgroup {
         }
     }
 
-    /// Every process of the CT, in its cgroup and below (LXC's inner `ns`, sub-cgroups).
+    /// Every process of the CT, in its cgroup and below (LXC's inner `ns`, sub-cgroups). Read
+    /// from the freezer's hierarchy where there is one: the shim sits in the CT's cgroup of the
+    /// other hierarchies (src/cgroups_path.rs) but is not the CT's.
     pub fn procs(&self) -> Vec<i32> {
         let top = self
-            .v1
-            .first()
-            .map(|(_, d)| d.as_path())
+            .v1_dir("freezer")
+            .or(self.v1.first().map(|(_, d)| d.as_path()))
             .or(self.v2.as_deref());
         let Some(top) = top else { return Vec::new() };
         subtree(top)
@@ -225,6 +226,22 @@ impl CtCgroup {
         }
         Ok(notes)
     }
+}
+
+/// The CT's limit directory for the init's cgroup `path`: the parent of LXC's inner `ns`, or the
+/// path itself without it. In Proxmox's own trees it must name this CT (`lxc/<vmid>`); elsewhere
+/// only LXC's `ns` below a caller's path (src/spec/cgroups.rs) is taken.
+fn limit_dir(path: &str, vmid: Vmid) -> Option<&str> {
+    let (dir, in_ns) = match path.strip_suffix("/ns") {
+        Some(d) => (d, true),
+        None => (path, false),
+    };
+    let names_vmid = Path::new(dir).file_name().and_then(|n| n.to_str()) == Some(&vmid.to_string());
+    let proxmox_tree = ["/lxc/", "/lxc.monitor/"]
+        .iter()
+        .any(|t| dir.starts_with(t));
+    let ok = names_vmid || (in_ns && !dir.is_empty() && !proxmox_tree);
+    ok.then_some(dir)
 }
 
 fn write(path: &Path, value: &str) -> Result<(), BackendError> {
@@ -361,6 +378,24 @@ mod tests {
         );
         let other = "4:memory:/lxc/300/ns\n0::/user.slice\n";
         assert!(CtCgroup::parse(vmid, other, &mounts).is_err());
+    }
+
+    #[test]
+    fn ct_cgroup_at_the_callers_path() {
+        let vmid = Vmid::new(200100).unwrap();
+        let mounts = crate::nsenter::cgroup_mounts(MOUNTS);
+        let proc = "5:freezer:/kubepods/pod1/crio-x/ns\n4:memory:/kubepods/pod1/crio-x/ns\n\
+                    2:name=systemd:/\n0::/kubepods/pod1/crio-x/ns\n";
+        let cg = CtCgroup::parse(vmid, proc, &mounts).unwrap();
+        assert_eq!(
+            cg.v1_dir("memory"),
+            Some(Path::new("/sys/fs/cgroup/memory/kubepods/pod1/crio-x"))
+        );
+        assert_eq!(
+            cg.v2.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/unified/kubepods/pod1/crio-x"))
+        );
+        assert!(CtCgroup::parse(vmid, "0::/ns\n4:memory:/x/y\n", &mounts).is_err());
     }
 
     #[test]

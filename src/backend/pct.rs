@@ -164,11 +164,25 @@ fn is_empty_tar(path: &std::path::Path) -> bool {
 
 /// Map pct's stderr (Proxmox's wording: docs/proxmox-facts.md) to what the caller can act on.
 pub(crate) fn classify(vmid: Vmid, sub: &str, stderr: &str) -> BackendError {
-    let msg = one_line(stderr);
+    let msg = one_line(&without_our_warnings(stderr));
     super::known_error(vmid, &msg, sub == "create").unwrap_or_else(|| BackendError::Command {
         cmd: format!("pct {sub} {vmid}"),
         msg,
     })
+}
+
+/// pct's stderr without the warning every config read prints for the raw key we write on
+/// purpose (`lxc.cgroup.dir.container`, src/spec/cgroups.rs): it is not the error.
+fn without_our_warnings(stderr: &str) -> String {
+    let ours = format!(
+        " - {} is deprecated, this will be a hard error in the future!",
+        crate::spec::cgroups::CONTAINER_DIR_KEY
+    );
+    stderr
+        .lines()
+        .filter(|l| !(l.starts_with("vm ") && l.trim_end().ends_with(&ours)))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// Whatever runs `pct` (here, or on the node over SSH): a failed run is already classified.
@@ -505,7 +519,12 @@ mod tests {
             classify(v, "stop", "CT 100123 not running\n"),
             BackendError::NotRunning(_)
         ));
-        let e = classify(v, "start", "startup for container '100123' failed\n");
+        let e = classify(
+            v,
+            "start",
+            "vm 100123 - lxc.cgroup.dir.container is deprecated, this will be a hard error in the future!\n\
+             startup for container '100123' failed\n",
+        );
         assert_eq!(
             e.to_string(),
             "pct start 100123: startup for container '100123' failed"

@@ -60,12 +60,9 @@ impl Made {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
-        if let Some(cp) = &self.cgroups_path {
-            // A cgroup with the shim still in it cannot be removed: give the kill a moment.
-            if let Some(shim) = self.shim.and_then(ProcRef::of) {
-                shim.wait_gone(std::time::Duration::from_secs(2));
-            }
-            crate::cgroups_path::remove(cp);
+        // A cgroup with the shim still in it cannot be removed: give the kill a moment.
+        if let Some(shim) = self.shim.and_then(ProcRef::of) {
+            shim.wait_gone(std::time::Duration::from_secs(2));
         }
         if let Some(vmid) = self.vmid {
             // A CT that does not name this container (or none at all) is left alone; one that
@@ -81,6 +78,10 @@ impl Made {
                 );
                 return;
             }
+        }
+        // The path may be the CT's own cgroup (src/spec/cgroups.rs): empty once it is destroyed.
+        if let Some(cp) = &self.cgroups_path {
+            crate::cgroups_path::remove(cp);
         }
         let _ = dir.remove();
     }
@@ -315,6 +316,18 @@ fn create(
         }
         r
     })?;
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    if let (Some(cp), false) = (&cgroups_path, remote) {
+        // LXC makes the CT's cgroup there (src/spec/cgroups.rs).
+        for problem in crate::cgroups_path::prepare(cp) {
+            log::warn!("{}: linux.cgroupsPath: {problem}", args.id);
+        }
+        made.cgroups_path = Some(cp.clone());
+    }
     backend
         .start(vmid)
         .with_context(|| format!("starting CT {vmid}"))?;
@@ -397,8 +410,7 @@ fn create(
     let keep: Vec<RawFd> = log_fd.into_iter().collect();
     let pid = shim::spawn(shim, listener, &keep)?;
     made.shim = Some(pid);
-    if let Some(cp) = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
-        let cp = cp.to_string_lossy().into_owned();
+    if let Some(cp) = cgroups_path {
         for problem in crate::cgroups_path::enter(&cp, pid) {
             log::warn!("{}: linux.cgroupsPath: {problem}", args.id);
         }

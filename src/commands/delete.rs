@@ -57,20 +57,19 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         // The shim died while the CT was frozen: a frozen CT cannot be stopped.
         super::kill::thaw(&st);
     }
-    if let Some(cp) = &st.cgroups_path {
-        crate::cgroups_path::remove(cp);
-    }
     let spec = oci_spec::runtime::Spec::load(dir.file(super::create::SPEC_COPY)).ok();
     let poststop = spec
         .as_ref()
         .and_then(|s| s.hooks().as_ref())
         .is_some_and(|h| h.poststop().as_ref().is_some_and(|p| !p.is_empty()));
+    let mut later = false;
     if let Some(vmid) = st.vmid {
         let backend = crate::backend::from_config(&st.config);
         if backend.is_ours(vmid, &args.id)? {
             // A CT still going down after its pid 1 exited is destroyed once it is down, without
             // holding up the caller; poststop hooks must run after the destroy, so not then.
-            if !poststop && crate::pending::going_down(&st) {
+            later = !poststop && crate::pending::going_down(&st);
+            if later {
                 crate::pending::destroy_later(&ctx.root, &st, vmid)?;
             } else {
                 backend.destroy(vmid)?;
@@ -78,6 +77,11 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         } else {
             log::warn!("{}: CT {vmid} is not this container's; left alone", args.id);
         }
+    }
+    // After the destroy: the path is the CT's own cgroup, which empties when the CT is down (a
+    // destroy left for later removes it itself).
+    if let (Some(cp), false) = (&st.cgroups_path, later) {
+        crate::cgroups_path::remove(cp);
     }
     // poststop hooks: after the CT is gone; a failure is only a warning (OCI).
     if let Some(spec) = spec {

@@ -91,6 +91,11 @@ fn entry(v: impl Into<String>) -> (String, String) {
     ("lxc.mount.entry".to_string(), v.into())
 }
 
+/// The fixture's `linux.cgroupsPath` as the CT's cgroup (src/spec/cgroups.rs).
+fn cgroup_dir(dir: impl Into<String>) -> (String, String) {
+    ("lxc.cgroup.dir.container".into(), dir.into())
+}
+
 fn init_entry() -> (String, String) {
     entry(format!(
         "{INIT_HOST} dev/.proxmox-lxcri-init none bind,ro,create=file 0 0"
@@ -181,6 +186,9 @@ fn crio_sandbox() {
         ("lxc.cgroup2.memory.high", "max"),
         ("lxc.cgroup2.memory.swap.max", "max"),
     ]);
+    expected.push(cgroup_dir(format!(
+        "kubepods/burstable/pod8a1c0f0e/crio-{SANDBOX_ID}"
+    )));
     expected.push(init_entry());
     expected.extend(devpts_entries());
     expected.push(entry(format!(
@@ -250,6 +258,7 @@ fn crio_container() {
     );
     // pids.limit -1: nothing; the pid namespace path is the infra's (accepted, resolved by the caller).
     let mut expected = raw(&[]);
+    expected.push(cgroup_dir("kubepods/burstable/pod8a1c0f0e/crio-eb8058acf0cff14e8bad53ec317819a8d9c623d6465ba0203eefcf08163adcb2"));
     expected.push(init_entry());
     expected.extend(devpts_entries());
     expected.push(entry(format!(
@@ -335,6 +344,7 @@ fn podman_run() {
         ("lxc.cgroup2.memory.swap.max", "max"),
         ("lxc.cgroup2.pids.max", "2048"),
     ]);
+    expected.push(cgroup_dir(format!("libpod_parent/libpod-{PODMAN_RUN_ID}")));
     expected.push(init_entry());
     expected.extend(devpts_entries());
     expected.push(entry(
@@ -384,6 +394,7 @@ fn podman_pod_infra() {
         ("lxc.cgroup2.memory.high", "max"),
         ("lxc.cgroup2.memory.swap.max", "max"),
     ]);
+    expected.push(cgroup_dir(format!("libpod_parent/93d2f672c745c50d4b759752777d8e9c84261347968da26d9e205c1fd185dea6/libpod-{PODMAN_INFRA_ID}")));
     expected.push(init_entry());
     expected.extend(devpts_entries());
     // ipc is the infra's own: /dev/mqueue can be mounted.
@@ -437,6 +448,7 @@ fn podman_pod_member() {
         ("lxc.cgroup2.memory.swap.max", "max"),
         ("lxc.cgroup2.pids.max", "2048"),
     ]);
+    expected.push(cgroup_dir(format!("libpod_parent/93d2f672c745c50d4b759752777d8e9c84261347968da26d9e205c1fd185dea6/libpod-{PODMAN_MEMBER_ID}")));
     expected.push(init_entry());
     expected.extend(devpts_entries());
     // ipc joined by path (/proc/<infra>/ns/ipc): no /dev/mqueue of the wrong namespace.
@@ -619,9 +631,12 @@ fn fixture_with_missing_bind_source() {
     assert!(is_invalid(&map_err(&spec, &c), "mounts[7].source"));
 }
 
-/// Raw keys Proxmox accepts without a warning (pve-container `is_valid_lxc_conf_key`).
+/// Raw keys Proxmox accepts without a warning (pve-container `is_valid_lxc_conf_key`), and the
+/// one we write knowing it warns: `lxc.cgroup.dir.container` for `linux.cgroupsPath`.
 fn pve_accepts_raw_key(k: &str) -> bool {
-    crate::pve::lxckeys::check(k) == crate::pve::lxckeys::LxcKey::Allowed
+    use crate::pve::lxckeys::{check, LxcKey};
+    check(k) == LxcKey::Allowed
+        || (k == super::cgroups::CONTAINER_DIR_KEY && matches!(check(k), LxcKey::Warn(_)))
 }
 
 /// Normal keys in Proxmox's `$confdesc` (pve-container src/PVE/LXC/Config.pm).

@@ -24,6 +24,7 @@ use crate::pve::CtConfig;
 
 mod annotations;
 mod bindkinds;
+pub mod cgroups;
 mod devices;
 mod hostname;
 pub use hostname::joined_uts_hostname;
@@ -270,6 +271,7 @@ pub fn map(spec: &Spec, ctx: &MapContext) -> Result<Mapped, MapError> {
     devices::map(spec, &mut m)?;
     propagation::map(spec, &mut m)?;
     unmapped::map(spec, &mut m)?;
+    cgroups::map(spec, &mut m)?;
 
     let entries = std::mem::take(&mut m.mount_entries);
     for e in entries {

@@ -164,6 +164,10 @@ pub fn adapt(
         if k.starts_with("lxc.prlimit.") || k == "lxc.environment" {
             continue;
         }
+        // cgroupsPath names this host's cgroup tree, not the node's: the CT keeps Proxmox's.
+        if k == super::cgroups::CONTAINER_DIR_KEY {
+            continue;
+        }
         if k == "lxc.init.cmd" && root {
             kept.push((k.clone(), v.clone()));
             continue;

@@ -1,6 +1,6 @@
-//! Fields with no CT equivalent: personality, Intel RDT, time offsets, other platforms. `hooks` are run by the runtime itself,
-//! and `linux.cgroupsPath`, `linux.mountLabel` and annotations are accepted and not mapped (see
-//! docs/mapping.md).
+//! Fields with no CT equivalent: personality, Intel RDT, time offsets, other platforms. `hooks`
+//! are run by the runtime itself, and `linux.mountLabel` and annotations are accepted and not
+//! mapped (see docs/mapping.md).
 
 use oci_spec::runtime::Spec;
 

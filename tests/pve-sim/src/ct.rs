@@ -64,6 +64,27 @@ pub fn pid(sim: &Sim, vmid: u32) -> Option<u32> {
     lxc_info(sim, vmid, "-p")?.parse().ok()
 }
 
+/// The running CT's cgroup directory for controller `ctrl` (v1 layout of this host), as Proxmox's
+/// `get_cgroup_path` with `$limiting` gets it from LXC (pve-container src/PVE/LXC/Command.pm):
+/// wherever LXC put the CT (`lxc.cgroup.dir.container`), without its inner `ns`. Here read from
+/// the init's `/proc/<pid>/cgroup`; Proxmox's `lxc/<vmid>` when the CT does not run.
+pub fn limit_cgroup(sim: &Sim, vmid: u32, ctrl: &str) -> String {
+    let dir = pid(sim, vmid)
+        .and_then(|p| fs::read_to_string(format!("/proc/{p}/cgroup")).ok())
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+                ctrls
+                    .split(',')
+                    .any(|c| c == ctrl)
+                    .then(|| path.strip_suffix("/ns").unwrap_or(path).to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("/lxc/{vmid}"));
+    format!("/sys/fs/cgroup/{ctrl}{dir}")
+}
+
 /// Alive and not a zombie.
 fn process_alive(pid: i32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -57,9 +57,10 @@ pub fn name(conf: &CtConfig, vmid: u32) -> String {
         .unwrap_or_else(|| format!("CT{vmid}"))
 }
 
-/// The CT's memory cgroup (v1), where its usage counters are.
-pub fn memory_cgroup(vmid: u32) -> String {
-    format!("/sys/fs/cgroup/memory/lxc/{vmid}")
+/// The CT's memory cgroup (v1), where its usage counters are: Proxmox reads them where LXC put
+/// the CT (`PVE::LXC::CGroup`, via LXC's command socket).
+pub fn memory_cgroup(sim: &Sim, vmid: u32) -> String {
+    crate::ct::limit_cgroup(sim, vmid, "memory")
 }
 
 pub fn vmstatus(sim: &Sim, vmid: u32, conf: &CtConfig) -> VmStatus {

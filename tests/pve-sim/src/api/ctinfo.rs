@@ -54,7 +54,7 @@ pub fn vmstatus(sim: &Sim, vmid: u32, conf: &CtConfig) -> Map<String, Value> {
     if let Some((pid, uptime)) = st.init {
         d.insert("pid".into(), json!(pid));
         d.insert("uptime".into(), json!(uptime));
-        let usage = crate::vmstatus::memory_cgroup(vmid) + "/memory.usage_in_bytes";
+        let usage = crate::vmstatus::memory_cgroup(sim, vmid) + "/memory.usage_in_bytes";
         if let Some(m) = host::read_u64(&usage) {
             d.insert("mem".into(), json!(m));
         }

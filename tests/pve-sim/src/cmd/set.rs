@@ -100,15 +100,16 @@ fn check_volume(sim: &Sim, key: &str, value: &str) -> Result<()> {
         .map_err(Failure::die)
 }
 
-/// Writes a limit into the running CT's cgroup (v1 layout of this host).
-fn cgroup_write(vmid: u32, file: &str, value: &str) -> std::result::Result<(), String> {
+/// Writes a limit into the running CT's cgroup (v1 layout of this host), found as Proxmox finds
+/// it (`ct::limit_cgroup`).
+fn cgroup_write(sim: &Sim, vmid: u32, file: &str, value: &str) -> std::result::Result<(), String> {
     let ctrl = file.split('.').next().unwrap_or("");
-    let path = format!("/sys/fs/cgroup/{ctrl}/lxc/{vmid}/{file}");
+    let path = format!("{}/{file}", ct::limit_cgroup(sim, vmid, ctrl));
     std::fs::write(&path, value).map_err(|e| format!("unable to write '{path}' - {e}"))
 }
 
 /// `vmconfig_hotplug_pending` for the keys the sim can change live.
-fn hotplug(vmid: u32, conf: &mut CtConfig, errors: &mut Vec<(String, String)>) {
+fn hotplug(sim: &Sim, vmid: u32, conf: &mut CtConfig, errors: &mut Vec<(String, String)>) {
     for k in FASTPLUG {
         if let Some(v) = conf.pending.remove(*k) {
             conf.set(k, &v);
@@ -130,13 +131,14 @@ fn hotplug(vmid: u32, conf: &mut CtConfig, errors: &mut Vec<(String, String)>) {
                     .and_then(|m| m.parse::<u64>().ok())
                     .unwrap_or(512);
                 cgroup_write(
+                    sim,
                     vmid,
                     "memory.memsw.limit_in_bytes",
                     &(mem * 1024 * 1024).to_string(),
                 )
             }
-            "cpulimit" => cgroup_write(vmid, "cpu.cfs_quota_us", "-1"),
-            "cpuunits" => cgroup_write(vmid, "cpu.shares", "1024"),
+            "cpulimit" => cgroup_write(sim, vmid, "cpu.cfs_quota_us", "-1"),
+            "cpuunits" => cgroup_write(sim, vmid, "cpu.shares", "1024"),
             _ => continue,
         };
         match res {
@@ -167,7 +169,8 @@ fn hotplug(vmid: u32, conf: &mut CtConfig, errors: &mut Vec<(String, String)>) {
         let (m, s) = (mib(&mem), mib(&swap));
         // Raise memsw first when growing, the memory limit first when shrinking (v1 rule).
         let cur = std::fs::read_to_string(format!(
-            "/sys/fs/cgroup/memory/lxc/{vmid}/memory.limit_in_bytes"
+            "{}/memory.limit_in_bytes",
+            ct::limit_cgroup(sim, vmid, "memory")
         ))
         .ok()
         .and_then(|c| c.trim().parse::<u64>().ok())
@@ -183,7 +186,9 @@ fn hotplug(vmid: u32, conf: &mut CtConfig, errors: &mut Vec<(String, String)>) {
                 ("memory.memsw.limit_in_bytes", (m + s).to_string()),
             ]
         };
-        let res = steps.iter().try_for_each(|(f, v)| cgroup_write(vmid, f, v));
+        let res = steps
+            .iter()
+            .try_for_each(|(f, v)| cgroup_write(sim, vmid, f, v));
         for k in ["memory", "swap"] {
             if conf.pending.contains_key(k) {
                 match &res {
@@ -196,8 +201,8 @@ fn hotplug(vmid: u32, conf: &mut CtConfig, errors: &mut Vec<(String, String)>) {
     if let Some(v) = conf.pending.get("cpulimit").cloned() {
         let quota = (v.parse::<f64>().unwrap_or(0.0) * 100_000.0) as i64;
         let quota = if quota == 0 { -1 } else { quota };
-        let res = cgroup_write(vmid, "cpu.cfs_period_us", "100000")
-            .and_then(|_| cgroup_write(vmid, "cpu.cfs_quota_us", &quota.to_string()));
+        let res = cgroup_write(sim, vmid, "cpu.cfs_period_us", "100000")
+            .and_then(|_| cgroup_write(sim, vmid, "cpu.cfs_quota_us", &quota.to_string()));
         match res {
             Ok(()) => applied.push("cpulimit".into()),
             Err(e) => errors.push((
@@ -208,7 +213,7 @@ fn hotplug(vmid: u32, conf: &mut CtConfig, errors: &mut Vec<(String, String)>) {
     }
     if let Some(v) = conf.pending.get("cpuunits").cloned() {
         let shares = v.parse::<u64>().unwrap_or(1024).clamp(2, 262_144);
-        match cgroup_write(vmid, "cpu.shares", &shares.to_string()) {
+        match cgroup_write(sim, vmid, "cpu.shares", &shares.to_string()) {
             Ok(()) => applied.push("cpuunits".into()),
             Err(e) => errors.push((
                 "cpuunits".into(),
@@ -326,7 +331,7 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
 
     let mut errors = Vec::new();
     if ct::is_running(sim, vmid) {
-        hotplug(vmid, &mut conf, &mut errors);
+        hotplug(sim, vmid, &mut conf, &mut errors);
     } else {
         apply_pending(&mut conf);
     }

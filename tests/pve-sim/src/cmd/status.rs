@@ -59,7 +59,7 @@ pub fn vmstatus(sim: &Sim, vmid: u32, conf: &CtConfig) -> BTreeMap<&'static str,
     d.insert("pid", pid.to_string());
     d.insert("uptime", uptime.to_string());
 
-    let mem_cg = memory_cgroup(vmid);
+    let mem_cg = memory_cgroup(sim, vmid);
     if let Some(usage) = read_u64(&format!("{mem_cg}/memory.usage_in_bytes")) {
         let cache = fs::read_to_string(format!("{mem_cg}/memory.stat"))
             .ok()
