@@ -45,6 +45,8 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 plx() { "$bin/proxmox-lxcri" --root "$work/run" --config "$work/config.toml" "$@"; }
 rnc() { runc --root "$work/runc" "$@"; }
 wait_stopped() { until "$@" 2>/dev/null | grep -q '"status": "stopped"'; do sleep 0.005; done; }
+# Destroys `delete` left to a detached process (a CT still going down) are done.
+settle() { until [ -z "$(ls -A "$work/run/.pending" 2>/dev/null)" ]; do sleep 0.02; done; }
 
 lifecycle() { # $1 = plx|rnc, $2 = id
     local t0; t0=$(now)
@@ -66,6 +68,7 @@ for i in $(seq "$rounds"); do
 done
 
 # state timing, pct calls and RSS on one created container each.
+settle
 mkdir -p "$work/sim"; : > "$work/sim/pct.calls"
 plx create --bundle "$work/bundle" --pid-file "$work/plx.pid" ps </dev/null >/dev/null 2>&1
 rnc create --bundle "$work/bundle" rs </dev/null >/dev/null 2>&1
@@ -76,6 +79,7 @@ state_calls=$(( $(wc -l < "$work/sim/pct.calls") - state_calls_before ))
 state_times rnc rs | median > "$work/rnc.state"
 plx start ps; wait_stopped plx state ps; plx delete ps
 rnc delete -f rs
+settle
 calls=$(wc -l < "$work/sim/pct.calls")
 
 # The workload's death to the shim's exit: what a caller waiting on the shim (conmon) sees.
@@ -92,6 +96,7 @@ for i in $(seq "$rounds"); do
     wait_stopped plx state "e$i"
     plx delete "e$i"
 done
+settle
 
 pl=$(median < "$work/plx.life"); rl=$(median < "$work/rnc.life")
 ps_=$(cat "$work/plx.state"); rs_=$(cat "$work/rnc.state")
