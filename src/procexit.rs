@@ -47,9 +47,9 @@ fn filter(pid: i32) -> [libc::sock_filter; 8] {
         jf,
         k,
     };
-    let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u32;
-    let jeq = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u32;
-    let ret = (libc::BPF_RET | libc::BPF_K) as u32;
+    let ld = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let jeq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
+    let ret = libc::BPF_RET | libc::BPF_K;
     [
         op(ld, 0, 0, WHAT),
         op(jeq, 0, 5, as_loaded(PROC_EVENT_EXIT)),
@@ -198,13 +198,17 @@ mod tests {
 
     #[test]
     fn the_exit_of_a_child_is_reported_with_its_status() {
-        let child = std::process::Command::new("sh")
+        let mut child = std::process::Command::new("sh")
             .args(["-c", "read x; exit 7"])
             .stdin(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let other = std::process::Command::new("true").spawn().unwrap();
-        let watch = match ExitWatch::new(child.id() as i32) {
+        let watch = ExitWatch::new(child.id() as i32);
+        // Another exit first: the filter must not let it through.
+        let _ = std::process::Command::new("true").status();
+        drop(child.stdin.take());
+        let _ = child.wait();
+        let watch = match watch {
             Ok(w) => w,
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
                 eprintln!("skipped: the proc connector needs CAP_NET_ADMIN");
@@ -212,16 +216,11 @@ mod tests {
             }
             Err(e) => panic!("{e}"),
         };
-        let mut child = child;
-        drop(child.stdin.take());
-        let mut other = other;
-        let _ = other.wait();
         let mut fds = [nix::poll::PollFd::new(
             watch.as_fd(),
             nix::poll::PollFlags::POLLIN,
         )];
         nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
         assert_eq!(watch.read().unwrap(), Some(7));
-        let _ = child.wait();
     }
 }

@@ -359,19 +359,17 @@ impl Shim {
         if self.backend.is_remote() {
             let pid_file = crate::spec::remote::WORKLOAD_PID;
             let console = self.console.as_ref().map(|c| c.as_raw_fd());
-            return crate::remote::proxy::spawn(
-                &self.config,
-                self.vmid,
+            let argv = crate::spec::remote::exec_argv(
                 &self.process,
+                pid_file,
                 self.target
                     .seccomp
                     .as_ref()
                     .map(crate::seccomp::filter_flags),
                 &self.remote_mounts,
-                pid_file,
-                console,
-            )
-            .map_err(|e| format!("starting the workload's stand-in: {e}"));
+            );
+            return crate::remote::proxy::spawn(&self.config, self.vmid, argv, pid_file, console)
+                .map_err(|e| format!("starting the workload's stand-in: {e}"));
         }
         if pid1 {
             crate::nsenter::write_sysctls(&self.target.sysctls)?;

@@ -6,6 +6,7 @@
 mod common;
 
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use common::cases;
 use common::remote::Remote;
@@ -26,7 +27,13 @@ fn bundle(sim: &Sim) -> std::path::PathBuf {
 }
 
 fn ct_config(sim: &Sim) -> String {
-    let cts = sim.cts();
+    // An earlier container's CT may still be on its way out (src/pending.rs).
+    let mut cts = sim.cts();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cts.len() > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        cts = sim.cts();
+    }
     assert_eq!(cts.len(), 1, "one CT on the node");
     let out = sim.pct(&["config", &cts[0].0.to_string()]);
     String::from_utf8_lossy(&out.stdout).into_owned()

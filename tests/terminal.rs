@@ -247,7 +247,7 @@ fn foreground_exec_with_a_terminal_over_ssh() {
     fg_exec_from_a_pty(&r.sim, "ts1");
     assert!(r.sim.run(&["delete", "--force", "ts1"]).status.success());
     let _ = c.wait();
-    assert!(r.sim.cts().is_empty());
+    assert!(r.sim.no_cts());
 }
 
 #[test]

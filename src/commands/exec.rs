@@ -200,12 +200,12 @@ fn remote(
         _ => None,
     };
     let pid_file = format!("/dev/.proxmox-lxcri-exec-{}.pid", std::process::id());
+    let argv = crate::spec::remote::exec_argv(&process, &pid_file, seccomp, &[]);
     if !args.detach {
         let mut sfd =
             shim::signal_fd().ok_or_else(|| anyhow!("exec {}: signalfd failed", args.id))?;
         let tty = console.as_ref().map(|c| c.as_raw_fd());
-        let pid =
-            crate::remote::proxy::spawn(&st.config, vmid, &process, seccomp, &[], &pid_file, tty)?;
+        let pid = crate::remote::proxy::spawn(&st.config, vmid, argv, &pid_file, tty)?;
         drop(console);
         let pid = Pid::from_raw(pid);
         let code = match relayed {
@@ -231,7 +231,7 @@ fn remote(
             let _ = w.write_all(b"error signalfd failed\n");
             return 1;
         };
-        match crate::remote::proxy::spawn(&cfg, vmid, &process, seccomp, &[], &pid_file, tty) {
+        match crate::remote::proxy::spawn(&cfg, vmid, argv, &pid_file, tty) {
             Ok(p) => {
                 let _ = w.write_all(b"ok\n");
                 drop(w);

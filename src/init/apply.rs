@@ -228,7 +228,7 @@ pub fn read_filter_fd(fd: i32) -> Filter {
         }
         f.len += n as usize;
     }
-    if f.len == 0 || f.len % 8 != 0 {
+    if f.len == 0 || !f.len.is_multiple_of(8) {
         die(1, b"linux.seccomp:", b"not a BPF program", 0);
     }
     f

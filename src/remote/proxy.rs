@@ -9,13 +9,12 @@ use std::time::Duration;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::ForkResult;
-use oci_spec::runtime::Process;
 
 use crate::backend::{self, BackendError};
 use crate::config::Config;
 use crate::pve::Vmid;
 use crate::remote::ssh::AttachedIo;
-use crate::spec::remote::{exec_argv, INIT_SHIPPED};
+use crate::spec::remote::INIT_SHIPPED;
 
 /// Signals passed on to the remote process: what the shim relays, but SIGCHLD (ours) and
 /// SIGWINCH (no terminal on a remote CT yet).
@@ -28,15 +27,14 @@ fn passed() -> SigSet {
     mask
 }
 
-/// Fork the stand-in; returns its pid. `pid_file` is where, inside the CT, the init records the
-/// process's pid for `kill`. With `console` (a local pty slave) the stand-in's stdio is that
+/// Fork the stand-in for `argv` (the init's `exec` command line, `spec::remote::exec_argv`);
+/// returns its pid. `pid_file` is where, inside the CT, the init records the process's pid for
+/// `kill`. With `console` (a local pty slave) the stand-in's stdio is that
 /// terminal and the remote process gets one of the same size.
 pub fn spawn(
     cfg: &Config,
     vmid: Vmid,
-    process: &Process,
-    seccomp: Option<u32>,
-    mounts: &[String],
+    argv: Vec<String>,
     pid_file: &str,
     console: Option<RawFd>,
 ) -> nix::Result<i32> {
@@ -51,9 +49,7 @@ pub fn spawn(
             Ok(child.as_raw())
         }
         Ok(ForkResult::Child) => {
-            let code = stand_in(
-                cfg, vmid, process, seccomp, mounts, pid_file, &mask, console,
-            );
+            let code = stand_in(cfg, vmid, &argv, pid_file, &mask, console);
             log::logger().flush();
             unsafe { libc::_exit(code) }
         }
@@ -67,9 +63,7 @@ pub fn spawn(
 fn stand_in(
     cfg: &Config,
     vmid: Vmid,
-    process: &Process,
-    seccomp: Option<u32>,
-    mounts: &[String],
+    argv: &[String],
     pid_file: &str,
     mask: &SigSet,
     console: Option<RawFd>,
@@ -102,7 +96,6 @@ fn stand_in(
         let pid_file = pid_file.to_string();
         std::thread::spawn(move || pass_signals(sfd, &cfg, vmid, &pid_file));
     }
-    let argv = exec_argv(process, pid_file, seccomp, mounts);
     let backend = backend::from_config(cfg);
     let io = AttachedIo {
         stdin: Some(std::io::stdin().as_raw_fd()),
@@ -111,7 +104,7 @@ fn stand_in(
         pty,
         resize: winch.as_ref().map(|w| w.as_raw_fd()),
     };
-    match backend.attach_in_ct(vmid, &argv, io) {
+    match backend.attach_in_ct(vmid, argv, io) {
         Ok(exit) => exit.code(),
         Err(e) => {
             log::error!("CT {vmid}: {e}");

@@ -21,9 +21,10 @@ const PODMAN_MEMBER_ID: &str = "2991debda72d18ee59ee4de24283ca100fff3f2b3041da20
 const PODMAN_RUN_ID: &str = "66aecb6863b6fce45598d97dbcd207e98563325c7b874f92c4f7ba5f47c9d130";
 const SA_VOLUME: &str = "/var/lib/kubelet/pods/8a1c0f0e-webpod-uid/volumes/kubernetes.io~projected/kube-api-access-7x2kq";
 
-const CRIO_CAPS: &str =
-    "chown dac_override fowner fsetid kill net_bind_service setgid setpcap setuid";
-const PODMAN_CAPS: &str = "chown dac_override fowner fsetid kill net_bind_service setfcap setgid setpcap setuid sys_chroot";
+/// CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE, as bits.
+const CRIO_CAPS: u64 = 0x5fb;
+/// The same and SYS_CHROOT, SETFCAP.
+const PODMAN_CAPS: u64 = 0x8004_05fb;
 const PODMAN_MASKED: &[&str] = &[
     "proc/acpi",
     "proc/kcore",
@@ -45,6 +46,24 @@ const PODMAN_READONLY: &[&str] = &[
     "proc/sys",
     "proc/sysrq-trigger",
 ];
+
+/// The capability sets reach the init as masks (`--caps BND:PRM:EFF:INH:AMB`), not as CT keys.
+#[test]
+fn capabilities_travel_to_the_init() {
+    for (text, want) in [(CRIO_CONTAINER, CRIO_CAPS), (PODMAN_RUN, PODMAN_CAPS)] {
+        let spec = load(text);
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        let masks = super::init_args::cap_masks(&caps);
+        let bounding = masks.split(':').next().unwrap();
+        assert_eq!(u64::from_str_radix(bounding, 16).unwrap(), want, "{masks}");
+    }
+}
 
 fn load(text: &str) -> Spec {
     serde_json::from_str(text).expect("fixture parses")
