@@ -383,8 +383,12 @@ impl Shim {
     fn finish(&self, code: i32, ct: &CtProcs) -> i32 {
         // CRI-O reports OOMKilled when `<bundle>/oom` exists; conmon's own watcher looks at our
         // cgroup, not the CT's, so the shim tells.
+        let oom_event = ct.oom_events.as_ref().is_some_and(|e| {
+            let mut n = [0u8; 8];
+            nix::unistd::read(e.as_raw_fd(), &mut n).is_ok_and(|r| r == 8)
+        });
         if let (Some(cg), Some(base)) = (&ct.cgroup, ct.oom_base) {
-            let oom_killed = || cg.oom_kills().is_some_and(|n| n > base);
+            let oom_killed = || oom_event || cg.oom_kills().is_some_and(|n| n > base);
             // The kernel counts an OOM kill after it sent the SIGKILL: a victim's exit can be
             // reported first. Give the count a moment, on a KILL only.
             let mut seen = oom_killed();
@@ -431,6 +435,8 @@ struct CtProcs {
     /// The CT's cgroups and their OOM-kill count when the shim started.
     cgroup: Option<CtCgroup>,
     oom_base: Option<u64>,
+    /// Signalled on each OOM of a v1 memory cgroup of the CT (`CtCgroup::oom_events`).
+    oom_events: Option<OwnedFd>,
     /// The host's network namespace, taken before the shim joins the pod's: Proxmox sees a CT
     /// as running through LXC's socket there, so `pct` must run there.
     host_net: Option<std::fs::File>,
@@ -445,6 +451,7 @@ impl CtProcs {
                 monitor: None,
                 cgroup: None,
                 oom_base: None,
+                oom_events: None,
                 host_net: None,
             };
         }
@@ -456,11 +463,13 @@ impl CtProcs {
             .and_then(|p| p.trim().parse().ok());
         let cgroup = CtCgroup::of(vmid, init_pid).ok();
         let oom_base = cgroup.as_ref().and_then(CtCgroup::oom_kills);
+        let oom_events = cgroup.as_ref().and_then(CtCgroup::oom_events);
         CtProcs {
             init: crate::state::pidfd_open(init_pid),
             monitor: ppid.filter(|p| *p > 1).and_then(crate::state::pidfd_open),
             cgroup,
             oom_base,
+            oom_events,
             host_net: std::fs::File::open("/proc/self/ns/net").ok(),
         }
     }

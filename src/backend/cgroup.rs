@@ -105,6 +105,37 @@ impl CtCgroup {
         }
     }
 
+    /// v1 only: an eventfd the kernel signals when a memory cgroup of the CT's (each directory of
+    /// its tree, LXC's inner `ns` among them) runs out of memory (`cgroup.event_control` on
+    /// `memory.oom_control`). v1 counts a kill only in the victim's cgroup, which LXC removes as
+    /// the CT goes down, possibly before the count is read; the event is not lost that way. v2
+    /// counts up the tree (`memory.events`) and needs none.
+    pub fn oom_events(&self) -> Option<std::os::fd::OwnedFd> {
+        use std::io::Write;
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let top = self.v1_dir("memory")?;
+        // SAFETY: eventfd(2) returns a new descriptor or -1; it is owned at once.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return None;
+        }
+        // SAFETY: efd was just created and nothing else owns it.
+        let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+        let mut any = false;
+        for dir in subtree(top) {
+            let Ok(ctl) = std::fs::File::open(dir.join("memory.oom_control")) else {
+                continue;
+            };
+            let line = format!("{} {}", efd.as_raw_fd(), ctl.as_raw_fd());
+            any |= std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.event_control"))
+                .and_then(|mut f| f.write_all(line.as_bytes()))
+                .is_ok();
+        }
+        any.then_some(efd)
+    }
+
     /// Every process of the CT, in its cgroup and below (LXC's inner `ns`, sub-cgroups). Read
     /// from the freezer's hierarchy where there is one: the shim sits in the CT's cgroup of the
     /// other hierarchies (src/cgroups_path.rs) but is not the CT's.
