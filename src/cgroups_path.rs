@@ -6,42 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-/// `cgroupsPath` as a path below each hierarchy's root: cgroupfs paths as they are, systemd's
-/// `slice:prefix:name` as systemd lays it out (`a-b.slice` lives in `a.slice/a-b.slice`).
-pub fn expand(cgroups_path: &str) -> PathBuf {
-    let parts: Vec<&str> = cgroups_path.split(':').collect();
-    let [slice, prefix, name] = parts[..] else {
-        return PathBuf::from(cgroups_path.trim_start_matches('/'));
-    };
-    let mut path = PathBuf::new();
-    let slice = if slice.is_empty() {
-        "system.slice"
-    } else {
-        slice
-    };
-    if slice != "-.slice" {
-        let stem = slice.trim_end_matches(".slice");
-        let mut acc = String::new();
-        for part in stem.split('-') {
-            if !acc.is_empty() {
-                acc.push('-');
-            }
-            acc.push_str(part);
-            path.push(format!("{acc}.slice"));
-        }
-    }
-    let unit = if name.ends_with(".slice") {
-        name.to_string()
-    } else {
-        format!("{prefix}-{name}.scope")
-    };
-    path.join(unit)
-}
-
 /// Directories of `cgroups_path` in every mounted hierarchy, with the hierarchy's controllers.
 fn dirs(cgroups_path: &str) -> Vec<(Vec<String>, PathBuf)> {
-    let rel = expand(cgroups_path);
-    let mounts = crate::nsenter::cgroup_mounts(
+    let rel = crate::spec::expand_cgroups_path(cgroups_path);
+    let mounts = crate::sys::cgroupfs::cgroup_mounts(
         &std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
     );
     mounts.into_iter().map(|(c, m)| (c, m.join(&rel))).collect()
@@ -134,23 +102,23 @@ mod tests {
     #[test]
     fn systemd_and_cgroupfs_forms() {
         assert_eq!(
-            expand("/libpod_parent/pod1/libpod-abc"),
+            crate::spec::expand_cgroups_path("/libpod_parent/pod1/libpod-abc"),
             PathBuf::from("libpod_parent/pod1/libpod-abc")
         );
         assert_eq!(
-            expand("/kubepods/burstable/podX/crio-abc"),
+            crate::spec::expand_cgroups_path("/kubepods/burstable/podX/crio-abc"),
             PathBuf::from("kubepods/burstable/podX/crio-abc")
         );
         assert_eq!(
-            expand("machine-libpod_pod_p1.slice:libpod:abc"),
+            crate::spec::expand_cgroups_path("machine-libpod_pod_p1.slice:libpod:abc"),
             PathBuf::from("machine.slice/machine-libpod_pod_p1.slice/libpod-abc.scope")
         );
         assert_eq!(
-            expand("kubepods-burstable-podX.slice:crio:abc"),
+            crate::spec::expand_cgroups_path("kubepods-burstable-podX.slice:crio:abc"),
             PathBuf::from("kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podX.slice/crio-abc.scope")
         );
         assert_eq!(
-            expand(":crio:abc"),
+            crate::spec::expand_cgroups_path(":crio:abc"),
             PathBuf::from("system.slice/crio-abc.scope")
         );
     }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub use crate::logging::LogFormat;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub const DEFAULT_ROOT: &str = "/run/proxmox-lxcri";
@@ -48,12 +49,6 @@ pub struct GlobalOpts {
     /// Print the version
     #[arg(short = 'v', long)]
     pub version: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -20,6 +20,23 @@ pub enum BackendKind {
     Api,
 }
 
+impl NetworkConfig {
+    /// The CT's `net0` property string; none without a bridge.
+    pub fn net0(&self) -> Option<String> {
+        if self.bridge.is_empty() {
+            return None;
+        }
+        let mut v = format!("name=eth0,bridge={},ip={}", self.bridge, self.ip);
+        if !self.gw.is_empty() {
+            v.push_str(&format!(",gw={}", self.gw));
+        }
+        if self.tag != 0 {
+            v.push_str(&format!(",tag={}", self.tag));
+        }
+        Some(v)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {

@@ -42,7 +42,7 @@ use serde::Serialize;
 
 use crate::nsenter::ORDER;
 use crate::state::Status;
-use crate::supervise::{set_nonblocking, supervise};
+use crate::sys::supervise::{set_nonblocking, supervise};
 
 /// How much of a hook's stdout and of its stderr is kept (the tail).
 const OUTPUT_CAP: usize = 64 * 1024;

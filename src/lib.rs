@@ -28,5 +28,6 @@ pub mod seccomp;
 pub mod shim;
 pub mod spec;
 pub mod state;
-pub mod supervise;
+pub mod sys;
+pub mod transport;
 pub mod vztmpl;

@@ -8,7 +8,6 @@
 //! the CT's pid namespace.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -19,7 +18,8 @@ use nix::sched::CloneFlags;
 use nix::unistd::ForkResult;
 use oci_spec::runtime::Process;
 
-use crate::process::exec_workload;
+use crate::process::{exec_workload, Target};
+use crate::sys::cgroupfs::{cgroup_mounts, mount_for};
 
 /// Namespace kinds in the order they must be joined.
 pub const ORDER: [(&str, CloneFlags); 7] = [
@@ -38,28 +38,6 @@ pub enum LaunchError {
     Failed(String),
     #[error("{what}: {source}")]
     Sys { what: String, source: nix::Error },
-}
-
-/// What the shim needs to run a process inside a CT.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Host pid of the CT's init.
-    pub init_pid: i32,
-    /// Namespace files that replace the CT's own, keyed by the names in `ORDER`.
-    pub ns_paths: BTreeMap<String, PathBuf>,
-    /// Extra fds (3 ..) the workload inherits.
-    pub preserve_fds: u32,
-    /// Remount the CT's `/` read-only before the workload runs (`root.readonly`).
-    pub readonly_root: bool,
-    /// Sysctls no CT key carries, written in the joined namespaces (`linux.sysctl`).
-    pub sysctls: BTreeMap<String, String>,
-    /// The workload's filter (`linux.seccomp`).
-    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
-    /// The pty slave that becomes the workload's terminal (`process.terminal`).
-    pub console: Option<std::os::fd::RawFd>,
-    /// Start a new session (the container's process). An exec'd process stays in its shim's
-    /// process group instead, so that conmon's group kill on an exec timeout reaches all of it.
-    pub new_session: bool,
 }
 
 /// Start `process` in the CT; returns the workload's host pid once it has exec'd.
@@ -213,69 +191,6 @@ fn join_cgroups(init_pid: i32) -> Result<(), String> {
     Ok(())
 }
 
-/// (controllers, mount point) of each cgroup mount; controllers is empty for cgroup2.
-pub fn cgroup_mounts(mountinfo: &str) -> Vec<(Vec<String>, PathBuf)> {
-    let mut out = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut r = right.split(' ');
-        let (Some(fstype), Some(_src), Some(opts)) = (r.next(), r.next(), r.next()) else {
-            continue;
-        };
-        let Some(mnt) = left.split(' ').nth(4) else {
-            continue;
-        };
-        let root = left.split(' ').nth(3).unwrap_or("/");
-        if root != "/" {
-            continue; // a bind of a sub-tree (e.g. inside a container): not the hierarchy root
-        }
-        match fstype {
-            "cgroup2" => out.push((Vec::new(), PathBuf::from(mnt))),
-            "cgroup" => {
-                let ctrls = opts
-                    .split(',')
-                    .filter(|o| {
-                        !matches!(*o, "rw" | "ro") && !o.contains('=') || o.starts_with("name=")
-                    })
-                    .filter(|o| {
-                        ![
-                            "nosuid",
-                            "nodev",
-                            "noexec",
-                            "relatime",
-                            "clone_children",
-                            "noprefix",
-                            "xattr",
-                        ]
-                        .contains(o)
-                    })
-                    .map(String::from)
-                    .collect();
-                out.push((ctrls, PathBuf::from(mnt)));
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The mount of the hierarchy named by a `/proc/<pid>/cgroup` controller field.
-pub fn mount_for<'a>(mounts: &'a [(Vec<String>, PathBuf)], ctrls: &str) -> Option<&'a Path> {
-    let want: Vec<&str> = ctrls.split(',').filter(|c| !c.is_empty()).collect();
-    mounts
-        .iter()
-        .find(|(have, _)| {
-            if want.is_empty() {
-                have.is_empty()
-            } else {
-                !have.is_empty() && want.iter().all(|w| have.iter().any(|h| h == w))
-            }
-        })
-        .map(|(_, p)| p.as_path())
-}
-
 /// Move the calling process (the shim) into the network, IPC and UTS namespaces its workload
 /// uses, so that `/proc/<shim>/ns/*` — which podman and CRI-O hand to a pod's other containers —
 /// name the pod's namespaces.
@@ -304,16 +219,6 @@ pub fn ns_file(paths: &BTreeMap<String, PathBuf>, pid: i32, name: &str) -> PathB
 
 pub fn ns_path(pid: i32, name: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/ns/{name}"))
-}
-
-/// Close-on-exec for every fd from `from` up, so only stdio and preserved fds reach the workload.
-pub fn cloexec_from(from: u32) {
-    // CLOSE_RANGE_CLOEXEC (4): keeps the exec-error pipe usable until exec succeeds.
-    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 4u32) };
-}
-
-pub fn cstring(s: &str) -> CString {
-    CString::new(s.replace('\0', "")).expect("no NUL left")
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ pub fn destroy_later(root: &Path, st: &State, vmid: Vmid) -> anyhow::Result<()> 
     lock(&file, true);
     serde_json::to_writer(&file, st)?;
     let st = st.clone();
-    crate::shim::daemonize(move || {
+    crate::sys::fork::daemonize(move || {
         // Nothing of the caller's may stay open here: podman reads `delete`'s output to its end.
         if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
             for fd in 0..3 {
@@ -73,7 +73,7 @@ pub fn destroy_later(root: &Path, st: &State, vmid: Vmid) -> anyhow::Result<()> 
         let keep: Vec<i32> = std::iter::once(file.as_raw_fd())
             .chain(crate::logging::fd())
             .collect();
-        crate::shim::close_other_fds(3, &keep);
+        crate::sys::fork::close_other_fds(3, &keep);
         if let Some(m) = st.monitor {
             m.wait_gone(DOWN_TIMEOUT);
         }

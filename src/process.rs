@@ -2,7 +2,7 @@
 //! groups, user, capabilities, no_new_privs, cwd, environment, then exec. Runs after the CT's
 //! namespaces were joined, so paths resolve inside the CT.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,29 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxCapabilities, Process};
 
-use crate::nsenter::{cloexec_from, cstring, Target};
+use crate::sys::fork::{cloexec_from, cstring};
+
+/// What the shim needs to run a process inside a CT.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Host pid of the CT's init.
+    pub init_pid: i32,
+    /// Namespace files that replace the CT's own, keyed by the names in `ORDER`.
+    pub ns_paths: BTreeMap<String, PathBuf>,
+    /// Extra fds (3 ..) the workload inherits.
+    pub preserve_fds: u32,
+    /// Remount the CT's `/` read-only before the workload runs (`root.readonly`).
+    pub readonly_root: bool,
+    /// Sysctls no CT key carries, written in the joined namespaces (`linux.sysctl`).
+    pub sysctls: BTreeMap<String, String>,
+    /// The workload's filter (`linux.seccomp`).
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The pty slave that becomes the workload's terminal (`process.terminal`).
+    pub console: Option<std::os::fd::RawFd>,
+    /// Start a new session (the container's process). An exec'd process stays in its shim's
+    /// process group instead, so that conmon's group kill on an exec timeout reaches all of it.
+    pub new_session: bool,
+}
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -45,7 +67,7 @@ fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
     }
     if let Some(fd) = target.console {
         if let Some(size) = process.console_size() {
-            crate::console::set_size(fd, size.height() as u16, size.width() as u16);
+            crate::sys::tty::set_size(fd, size.height() as u16, size.width() as u16);
         }
         crate::console::become_ctty(fd)?;
     }

@@ -12,35 +12,23 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
 use crate::backend::cgroup::CtCgroup;
 use crate::backend::Backend;
-use crate::nsenter::{launch, Target};
+use crate::nsenter::launch;
+use crate::process::Target;
 use crate::procexit::ExitWatch;
 use crate::pve::Vmid;
 use crate::state::ProcRef;
+use crate::sys::fork::{close_other_fds, daemonize};
+use crate::sys::signals::signal_fd;
 
 pub const SOCKET: &str = "shim.sock";
-
-/// Signals the shim takes synchronously; all but SIGCHLD are relayed to the workload.
-pub(crate) const HANDLED: [Signal; 11] = [
-    Signal::SIGCHLD,
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGHUP,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
-    Signal::SIGALRM,
-    Signal::SIGPWR,
-    Signal::SIGCONT,
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShimError {
@@ -100,56 +88,7 @@ pub fn bind(dir: &Path) -> Result<UnixListener, ShimError> {
 /// Fork the shim (double fork: the intermediate exits, so the shim is re-parented to the nearest
 /// subreaper). Returns the shim's pid. `keep` are fds besides stdio and preserved fds to keep open.
 pub fn spawn(shim: Shim, listener: UnixListener, keep: &[RawFd]) -> Result<i32, ShimError> {
-    daemonize(move || shim.run(listener, keep))
-}
-
-/// Run `body` in a double-forked, setsid'd grandchild and return its pid; the grandchild exits
-/// with what `body` returns. Whatever `body` owns is dropped (closed) in the caller.
-pub fn daemonize(body: impl FnOnce() -> i32) -> Result<i32, ShimError> {
-    // Signals that arrive before the shim has its signalfd must wait for it, not kill it.
-    let mut handled = SigSet::empty();
-    HANDLED.iter().for_each(|s| handled.add(*s));
-    let old = handled
-        .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
-        .ok();
-    let res = fork_twice(body);
-    if let Some(old) = old {
-        let _ = old.thread_set_mask();
-    }
-    res
-}
-
-fn fork_twice(body: impl FnOnce() -> i32) -> Result<i32, ShimError> {
-    let (r, w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe")(e.into()))?;
-    // SAFETY: the runtime is single-threaded at this point (helper threads of earlier commands
-    // were joined), so the children may allocate.
-    match unsafe { nix::unistd::fork() }.map_err(|e| sys("fork")(e.into()))? {
-        ForkResult::Parent { child } => {
-            drop(w);
-            let _ = waitpid(child, None);
-            let mut buf = [0u8; 4];
-            std::io::Read::read_exact(&mut std::fs::File::from(r), &mut buf)
-                .map_err(|_| ShimError::Refused("shim did not start".into()))?;
-            Ok(i32::from_ne_bytes(buf))
-        }
-        ForkResult::Child => {
-            drop(r);
-            let _ = nix::unistd::setsid();
-            match unsafe { nix::unistd::fork() } {
-                Ok(ForkResult::Parent { child }) => {
-                    let _ = std::fs::File::from(w).write_all(&child.as_raw().to_ne_bytes());
-                    unsafe { libc::_exit(0) }
-                }
-                Ok(ForkResult::Child) => {
-                    drop(w);
-                    let code = body();
-                    unsafe { libc::_exit(code) }
-                }
-                Err(_) => unsafe { libc::_exit(1) },
-            }
-        }
-    }
+    daemonize(move || shim.run(listener, keep)).map_err(sys("starting the shim"))
 }
 
 /// The exec shim (`exec --detach`): launches `process` in the CT at once, reports the launch on
@@ -180,14 +119,6 @@ pub fn run_exec(target: &Target, process: &Process, report: OwnedFd, keep: &[Raw
             wait_any_child_exit().unwrap_or(1)
         }
     }
-}
-
-/// Block the relayed signals and take them through a signalfd.
-pub fn signal_fd() -> Option<SignalFd> {
-    let mut mask = SigSet::empty();
-    HANDLED.iter().for_each(|s| mask.add(*s));
-    mask.thread_set_mask().ok()?;
-    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).ok()
 }
 
 impl Shim {
@@ -465,8 +396,10 @@ impl CtProcs {
         let oom_base = cgroup.as_ref().and_then(CtCgroup::oom_kills);
         let oom_events = cgroup.as_ref().and_then(CtCgroup::oom_events);
         CtProcs {
-            init: crate::state::pidfd_open(init_pid),
-            monitor: ppid.filter(|p| *p > 1).and_then(crate::state::pidfd_open),
+            init: crate::sys::proc::pidfd_open(init_pid),
+            monitor: ppid
+                .filter(|p| *p > 1)
+                .and_then(crate::sys::proc::pidfd_open),
             cgroup,
             oom_base,
             oom_events,
@@ -607,20 +540,6 @@ pub fn wait_any_child_exit() -> Option<i32> {
         }
     }
     None
-}
-
-pub(crate) fn close_other_fds(from: RawFd, keep: &[RawFd]) {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return;
-    };
-    let fds: Vec<RawFd> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    for fd in fds {
-        if fd >= from && !keep.contains(&fd) {
-            let _ = nix::unistd::close(fd);
-        }
-    }
 }
 
 /// Client side of `start`: ask the shim to run the workload; returns its pid and start time.

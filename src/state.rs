@@ -6,14 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::pve::Vmid;
+use crate::sys::fs::{flock, write_atomic};
+use crate::sys::proc::proc_stat;
 
 const STATE_FILE: &str = "state.json";
 const LOCK_FILE: &str = "lock";
@@ -101,23 +101,6 @@ impl ProcRef {
     pub fn is_alive(&self) -> bool {
         matches!(proc_stat(self.pid), Some((st, t)) if t == self.start_time && st != 'Z' && st != 'X')
     }
-}
-
-/// A pidfd for `pid` (close-on-exec), or None if it is gone.
-pub fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
-    // SAFETY: pidfd_open returns a new fd nothing else owns, or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    (fd >= 0).then(|| unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as std::os::fd::RawFd) })
-}
-
-/// State letter and start time from `/proc/<pid>/stat` (fields 3 and 22; the name may hold spaces).
-fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let st = fields.next()?.chars().next()?;
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((st, start))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -282,7 +265,8 @@ impl ContainerDir {
             path: self.path.clone(),
             source,
         })?;
-        write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
+        let path = self.path.join(STATE_FILE);
+        write_atomic(&path, &data, 0o600).map_err(io_err(&path))
     }
 
     pub fn file(&self, name: &str) -> PathBuf {
@@ -295,36 +279,6 @@ impl ContainerDir {
             _ => Ok(()),
         }
     }
-}
-
-/// Exclusive flock on `file`; `nonblock` fails with EWOULDBLOCK instead of waiting.
-pub fn flock(file: &File, nonblock: bool) -> std::io::Result<()> {
-    let op = libc::LOCK_EX | if nonblock { libc::LOCK_NB } else { 0 };
-    loop {
-        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// Write `data` to a temp file beside `path` and rename it over `path`.
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
-    tmp.write_all(data).map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
-    Ok(())
 }
 
 /// All container IDs under the root, sorted.

@@ -115,7 +115,7 @@ pub fn known_digest(key: &str) -> Option<String> {
 pub fn remember(key: &str, sha256: &str) {
     let path = Path::new(DIGEST_DIR).join(key);
     let _ = fs::create_dir_all(DIGEST_DIR).and_then(|_| {
-        crate::state::write_atomic(&path, sha256.as_bytes(), 0o644).map_err(io::Error::other)
+        crate::sys::fs::write_atomic(&path, sha256.as_bytes(), 0o644).map_err(io::Error::other)
     });
 }
 
@@ -134,7 +134,7 @@ pub fn upload_lock(node: &str, storage: &str, name: &str) -> Option<File> {
         .write(true)
         .open(path)
         .ok()?;
-    crate::state::flock(&file, false).ok()?;
+    crate::sys::fs::flock(&file, false).ok()?;
     Some(file)
 }
 

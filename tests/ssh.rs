@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::sshd::{keygen, Sshd};
-use proxmox_lxcri::remote::ssh::{AttachedIo, RemoteExit, SshError, SshSession};
+use proxmox_lxcri::transport::ssh::{AttachedIo, RemoteExit, SshError, SshSession};
 use sha2::{Digest, Sha256};
 
 fn argv(a: &[&str]) -> Vec<String> {
@@ -110,7 +110,7 @@ fn death_by_signal_reports_the_signal() {
     assert_eq!(out.exit.code(), 143);
 }
 
-fn refusal(t: &proxmox_lxcri::remote::ssh::SshTarget) -> String {
+fn refusal(t: &proxmox_lxcri::transport::ssh::SshTarget) -> String {
     match SshSession::connect(t) {
         Ok(_) => panic!("connected despite a bad host key or identity"),
         Err(e) => {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::response::{Call, Reply};
 use super::tls::{self, Trust};
 use super::ApiError;
-use crate::backend::credentials::{Fingerprint, Token};
+use crate::api::credentials::{Fingerprint, Token};
 use crate::config::ApiConfig;
 
 /// Pauses between tries of a GET (so at most 4 tries); other methods are tried once, because a

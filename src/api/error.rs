@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::backend::credentials::CredentialError;
+use crate::api::credentials::CredentialError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::testserver::{self, ok, reply, Request, Server};
 use super::{ApiError, Client, TaskEnd};
-use crate::backend::credentials::{Fingerprint, Token};
+use crate::api::credentials::{Fingerprint, Token};
 use crate::config::ApiConfig;
 
 const SECRET: &str = "5f2c1c8e-0000-4000-8000-0123456789ab";

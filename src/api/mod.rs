@@ -4,6 +4,7 @@
 
 mod calls;
 mod client;
+pub mod credentials;
 mod error;
 pub mod lenient;
 mod response;

@@ -11,7 +11,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection};
 
 use super::tls::fingerprint_of;
-use crate::backend::credentials::Fingerprint;
+use crate::api::credentials::Fingerprint;
 
 /// A request as the server received it.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use rustls::{
 use sha2::{Digest, Sha256};
 
 use super::ApiError;
-use crate::backend::credentials::Fingerprint;
+use crate::api::credentials::Fingerprint;
 
 /// How the node's certificate is checked.
 #[derive(Debug, Clone)]

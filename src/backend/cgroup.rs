@@ -33,7 +33,7 @@ impl CtCgroup {
     pub fn of(vmid: Vmid, init_pid: i32) -> Result<CtCgroup, BackendError> {
         let proc = PathBuf::from(format!("/proc/{init_pid}/cgroup"));
         let text = std::fs::read_to_string(&proc).map_err(io(&proc))?;
-        let mounts = crate::nsenter::cgroup_mounts(
+        let mounts = crate::sys::cgroupfs::cgroup_mounts(
             &std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
         );
         Self::parse(vmid, &text, &mounts)
@@ -54,7 +54,7 @@ impl CtCgroup {
             else {
                 continue;
             };
-            let Some(mount) = crate::nsenter::mount_for(mounts, ctrls) else {
+            let Some(mount) = crate::sys::cgroupfs::mount_for(mounts, ctrls) else {
                 continue;
             };
             let Some(path) = limit_dir(path, vmid) else {
@@ -390,7 +390,7 @@ mod tests {
     #[test]
     fn ct_cgroup_is_the_init_one_without_ns() {
         let vmid = Vmid::new(200100).unwrap();
-        let mounts = crate::nsenter::cgroup_mounts(MOUNTS);
+        let mounts = crate::sys::cgroupfs::cgroup_mounts(MOUNTS);
         let proc = "5:freezer:/lxc/200100/ns\n4:memory:/lxc/200100/ns\n3:cpu:/lxc/200100/ns\n\
                     2:name=systemd:/\n0::/lxc/200100/ns\n";
         let cg = CtCgroup::parse(vmid, proc, &mounts).unwrap();
@@ -414,7 +414,7 @@ mod tests {
     #[test]
     fn ct_cgroup_at_the_callers_path() {
         let vmid = Vmid::new(200100).unwrap();
-        let mounts = crate::nsenter::cgroup_mounts(MOUNTS);
+        let mounts = crate::sys::cgroupfs::cgroup_mounts(MOUNTS);
         let proc = "5:freezer:/kubepods/pod1/crio-x/ns\n4:memory:/kubepods/pod1/crio-x/ns\n\
                     2:name=systemd:/\n0::/kubepods/pod1/crio-x/ns\n";
         let cg = CtCgroup::parse(vmid, proc, &mounts).unwrap();

@@ -2,13 +2,11 @@
 
 pub mod api;
 pub mod cgroup;
-pub mod credentials;
 pub mod lxc_info;
 pub mod node_shell;
 pub mod nodever;
 pub mod pct;
 pub mod run;
-pub mod shell;
 mod ship;
 pub mod ssh;
 pub mod storages;
@@ -17,8 +15,8 @@ use std::path::Path;
 
 use crate::config::{BackendKind, Config};
 use crate::pve::{CtConfig, Vmid};
-use crate::remote::ssh::{AttachedIo, RemoteExit, RemoteOutput};
 use crate::spec::CgroupMode;
+use crate::transport::ssh::{AttachedIo, RemoteExit, RemoteOutput};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {

@@ -9,7 +9,7 @@ use super::run::{one_line, Output};
 use super::BackendError;
 use crate::config::Config;
 use crate::pve::Vmid;
-use crate::remote::ssh::{AttachedIo, RemoteExit, RemoteOutput, SshSession, SshTarget};
+use crate::transport::ssh::{AttachedIo, RemoteExit, RemoteOutput, SshSession, SshTarget};
 
 pub struct NodeShell {
     target: SshTarget,

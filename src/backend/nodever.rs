@@ -141,7 +141,9 @@ fn write_cache_file(path: &Path, content: &[u8]) {
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
         .map_err(|e| e.to_string())
-        .and_then(|_| crate::state::write_atomic(path, content, 0o644).map_err(|e| e.to_string()));
+        .and_then(|_| {
+            crate::sys::fs::write_atomic(path, content, 0o644).map_err(|e| e.to_string())
+        });
     if let Err(e) = r {
         log::debug!("{}: {e}", path.display());
     }

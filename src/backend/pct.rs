@@ -69,7 +69,7 @@ impl Pct {
         if is_empty_tar(&self.template) {
             return Ok(());
         }
-        crate::state::write_atomic(&self.template, &EMPTY_TAR, 0o644)
+        crate::sys::fs::write_atomic(&self.template, &EMPTY_TAR, 0o644)
             .map_err(|e| BackendError::Other(e.to_string()))
     }
 
@@ -129,7 +129,7 @@ impl Pct {
         let mut conf = CtConfig::parse(&text)
             .map_err(|e| BackendError::Other(format!("{}: {e}", path.display())))?;
         f(&mut conf);
-        crate::state::write_atomic(&path, conf.to_conf_string().as_bytes(), 0o640)
+        crate::sys::fs::write_atomic(&path, conf.to_conf_string().as_bytes(), 0o640)
             .map_err(|e| BackendError::Other(e.to_string()))
     }
 }
@@ -146,7 +146,7 @@ const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
 fn lock_with_timeout(file: &std::fs::File, timeout: Duration) -> Result<(), ()> {
     let deadline = Instant::now() + timeout;
     loop {
-        match crate::state::flock(file, true) {
+        match crate::sys::fs::flock(file, true) {
             Ok(()) => return Ok(()),
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             Err(_) => return Err(()),

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::BackendError;
-use crate::supervise::supervise;
+use crate::sys::supervise::supervise;
 
 /// More than any `pct` answer (a config with many raw keys is a few KiB); the end is kept.
 const OUTPUT_CAP: usize = 1 << 20;

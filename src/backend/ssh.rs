@@ -12,7 +12,7 @@ use super::ship::TemplateStore;
 use super::{Backend, BackendError, CtStatus};
 use crate::config::Config;
 use crate::pve::{CtConfig, Vmid};
-use crate::remote::ssh::RemoteExit;
+use crate::transport::ssh::RemoteExit;
 use crate::vztmpl::Packed;
 
 pub struct Ssh {

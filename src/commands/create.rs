@@ -14,7 +14,7 @@ use crate::backend::{self, Backend, BackendError, CtStatus};
 use crate::cli::CreateArgs;
 use crate::config::Config;
 use crate::hooks::{self, Point};
-use crate::nsenter::Target;
+use crate::process::Target;
 use crate::pve::Vmid;
 use crate::shim::{self, Shim};
 use crate::spec::remote::INIT_SHIPPED;
@@ -223,7 +223,7 @@ fn create(
             &spec,
             &bundle,
             mapped.clone(),
-            &cfg.network,
+            cfg.network.net0(),
             cfg.strict,
             backend.writes_raw_keys(),
             &map_ctx.node,
@@ -290,7 +290,7 @@ fn create(
     };
     // exec reads the container's spec from here: later edits to the bundle must not matter.
     let spec_json = serde_json::to_vec(&spec)?;
-    crate::state::write_atomic(&dir.file(SPEC_COPY), &spec_json, 0o600)?;
+    crate::sys::fs::write_atomic(&dir.file(SPEC_COPY), &spec_json, 0o600)?;
     dir.save(&state)?;
 
     let storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
@@ -380,7 +380,7 @@ fn create(
                 crate::console::open_pty_in(init_pid)?
             };
             if let Some(size) = process.console_size() {
-                crate::console::set_size(
+                crate::sys::tty::set_size(
                     slave.as_raw_fd(),
                     size.height() as u16,
                     size.width() as u16,
@@ -423,7 +423,7 @@ fn create(
     dir.save(&state)?;
     if let Some(p) = &args.pid_file {
         let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
-        crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644)
+        crate::sys::fs::write_atomic(&p, pid.to_string().as_bytes(), 0o644)
             .with_context(|| format!("pid file {}", p.display()))?;
     }
     log::info!("{}: created CT {vmid}, shim {pid}", args.id);

@@ -18,7 +18,8 @@ use oci_spec::runtime::{Capability, Process, Spec};
 use super::create::{ns_paths, SPEC_COPY};
 use super::Ctx;
 use crate::cli::ExecArgs;
-use crate::nsenter::{launch, Target};
+use crate::nsenter::launch;
+use crate::process::Target;
 use crate::shim;
 use crate::state::Status;
 
@@ -67,7 +68,8 @@ pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<
     if args.detach {
         return detached(&target, &process, args, log_fd);
     }
-    let mut sfd = shim::signal_fd().ok_or_else(|| anyhow!("exec {}: signalfd failed", args.id))?;
+    let mut sfd = crate::sys::signals::signal_fd()
+        .ok_or_else(|| anyhow!("exec {}: signalfd failed", args.id))?;
     let (master, slave) = match terminal {
         true => foreground_pty(&target, args)?,
         false => (None, None),
@@ -137,7 +139,7 @@ fn detached(
         console: console.as_ref().map(|c| c.as_raw_fd()),
         ..target.clone()
     };
-    let pid = shim::daemonize(move || {
+    let pid = crate::sys::fork::daemonize(move || {
         // run_exec closes the terminal once the process holds it.
         let _ = console.map(|c| c.into_raw_fd());
         shim::run_exec(&target, process, w, &keep)
@@ -156,7 +158,7 @@ fn report_and_pid_file(r: std::os::fd::OwnedFd, pid: i32, args: &ExecArgs) -> an
     }
     if let Some(p) = &args.pid_file {
         let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
-        if let Err(e) = crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644) {
+        if let Err(e) = crate::sys::fs::write_atomic(&p, pid.to_string().as_bytes(), 0o644) {
             // Nobody would know the exec shim: end it, and the process dies with it.
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             bail!("exec {}: pid file {}: {e}", args.id, p.display());
@@ -188,7 +190,7 @@ fn remote(
             }
             if let Some(size) = process.console_size() {
                 let (rows, cols) = (size.height() as u16, size.width() as u16);
-                crate::console::set_size(slave.as_raw_fd(), rows, cols);
+                crate::sys::tty::set_size(slave.as_raw_fd(), rows, cols);
             }
             match socket {
                 Some(socket) => crate::console::send_master(socket, &master)?,
@@ -202,8 +204,8 @@ fn remote(
     let pid_file = format!("/dev/.proxmox-lxcri-exec-{}.pid", std::process::id());
     let argv = crate::spec::remote::exec_argv(&process, &pid_file, seccomp, &[]);
     if !args.detach {
-        let mut sfd =
-            shim::signal_fd().ok_or_else(|| anyhow!("exec {}: signalfd failed", args.id))?;
+        let mut sfd = crate::sys::signals::signal_fd()
+            .ok_or_else(|| anyhow!("exec {}: signalfd failed", args.id))?;
         let tty = console.as_ref().map(|c| c.as_raw_fd());
         let pid = crate::remote::proxy::spawn(&st.config, vmid, argv, &pid_file, tty)?;
         drop(console);
@@ -217,7 +219,7 @@ fn remote(
     }
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let cfg = st.config.clone();
-    let pid = shim::daemonize(move || {
+    let pid = crate::sys::fork::daemonize(move || {
         use std::io::Write;
         let mut w = std::fs::File::from(w);
         let tty = console.as_ref().map(|c| c.as_raw_fd());
@@ -226,8 +228,8 @@ fn remote(
             .into_iter()
             .flatten()
             .collect();
-        shim::close_other_fds(3, &keep);
-        let Some(mut sfd) = shim::signal_fd() else {
+        crate::sys::fork::close_other_fds(3, &keep);
+        let Some(mut sfd) = crate::sys::signals::signal_fd() else {
             let _ = w.write_all(b"error signalfd failed\n");
             return 1;
         };

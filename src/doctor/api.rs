@@ -7,8 +7,8 @@ use serde_json::Value;
 use super::privileges::{self, Tree};
 use super::storage::{self, StorageState};
 use super::{ssh, Check};
+use crate::api::credentials::CredentialError;
 use crate::api::{ApiError, Client};
-use crate::backend::credentials::CredentialError;
 use crate::config::Config;
 
 pub fn node(cfg: &Config, config_path: &str) -> Vec<Check> {

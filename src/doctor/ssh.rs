@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::storage::{self, StorageState};
 use super::{pmxcfs, Check};
 use crate::config::Config;
-use crate::remote::ssh::{SshError, SshSession, SshTarget};
+use crate::transport::ssh::{SshError, SshSession, SshTarget};
 
 /// Connects to `node`'s SSH; the checks say what went wrong and what to do.
 pub fn session(cfg: &Config, node: &str, config_path: &str) -> (Option<SshSession>, Vec<Check>) {

@@ -1,6 +1,5 @@
-//! Working with another node: SSH sessions, bind mounts copied into its CTs, and the local
-//! stand-in for a process that runs there.
+//! Working with another node: bind mounts copied into its CTs, and the local stand-in for a
+//! process that runs there (the SSH session itself is `transport::ssh`).
 
 pub mod copies;
 pub mod proxy;
-pub mod ssh;

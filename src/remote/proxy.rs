@@ -13,14 +13,14 @@ use nix::unistd::ForkResult;
 use crate::backend::{self, BackendError};
 use crate::config::Config;
 use crate::pve::Vmid;
-use crate::remote::ssh::AttachedIo;
 use crate::spec::remote::INIT_SHIPPED;
+use crate::transport::ssh::AttachedIo;
 
 /// Signals passed on to the remote process: what the shim relays, but SIGCHLD (ours) and
 /// SIGWINCH (no terminal on a remote CT yet).
 fn passed() -> SigSet {
     let mut mask = SigSet::empty();
-    crate::shim::HANDLED
+    crate::sys::signals::HANDLED
         .iter()
         .filter(|s| !matches!(s, Signal::SIGCHLD | Signal::SIGWINCH))
         .for_each(|s| mask.add(*s));
@@ -78,8 +78,8 @@ fn stand_in(
                 return 255;
             }
             // The remote terminal echoes and translates; ours only carries bytes.
-            crate::console::make_raw(0);
-            Some(crate::console::size_of(0))
+            crate::sys::tty::make_raw(0);
+            Some(crate::sys::tty::size_of(0))
         }
         None => None,
     };

@@ -35,7 +35,7 @@ pub fn container_dir(cgroups_path: &str) -> Result<String, MapError> {
     if cgroups_path.chars().any(|c| c.is_control()) {
         return Err(invalid(field, "control characters in the path"));
     }
-    let rel = crate::cgroups_path::expand(cgroups_path);
+    let rel = expand(cgroups_path);
     let dir = rel.to_string_lossy().into_owned();
     let parts: Vec<&str> = dir.split('/').collect();
     if dir.is_empty()
@@ -58,6 +58,38 @@ pub fn container_dir(cgroups_path: &str) -> Result<String, MapError> {
         ));
     }
     Ok(dir)
+}
+
+/// `cgroupsPath` as a path below each hierarchy's root: cgroupfs paths as they are, systemd's
+/// `slice:prefix:name` as systemd lays it out (`a-b.slice` lives in `a.slice/a-b.slice`).
+pub fn expand(cgroups_path: &str) -> std::path::PathBuf {
+    let parts: Vec<&str> = cgroups_path.split(':').collect();
+    let [slice, prefix, name] = parts[..] else {
+        return std::path::PathBuf::from(cgroups_path.trim_start_matches('/'));
+    };
+    let mut path = std::path::PathBuf::new();
+    let slice = if slice.is_empty() {
+        "system.slice"
+    } else {
+        slice
+    };
+    if slice != "-.slice" {
+        let stem = slice.trim_end_matches(".slice");
+        let mut acc = String::new();
+        for part in stem.split('-') {
+            if !acc.is_empty() {
+                acc.push('-');
+            }
+            acc.push_str(part);
+            path.push(format!("{acc}.slice"));
+        }
+    }
+    let unit = if name.ends_with(".slice") {
+        name.to_string()
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    path.join(unit)
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ mod bindkinds;
 pub mod cgroups;
 mod devices;
 mod hostname;
+pub use cgroups::expand as expand_cgroups_path;
 pub use hostname::joined_uts_hostname;
 pub mod init_args;
 mod mounts;

@@ -12,7 +12,6 @@ use super::bindkinds::bind_sources;
 use super::init_args::{exec_options, Extras, Filter};
 use super::mounts::PTMX_HOOK;
 use super::{MapError, Mapped};
-use crate::config::NetworkConfig;
 use crate::pve::version::NodeCaps;
 use crate::pve::CtConfig;
 
@@ -104,7 +103,7 @@ pub fn adapt(
     spec: &Spec,
     bundle: &std::path::Path,
     mapped: Mapped,
-    net: &NetworkConfig,
+    net0: Option<String>,
     strict: bool,
     root: bool,
     node: &NodeCaps,
@@ -279,7 +278,7 @@ pub fn adapt(
         .retain(|k, _| k != "rootfs" && !(k.starts_with("mp") && k[2..].parse::<u32>().is_ok()));
     // Templates are unpacked by an API user, who may not create privileged CTs (Sys.Modify).
     ct.options.insert("unprivileged".into(), "1".into());
-    if let Some(n) = net0(net) {
+    if let Some(n) = net0 {
         ct.options.insert("net0".into(), n);
     }
     out.ct = ct;
@@ -303,21 +302,6 @@ fn binds(spec: &Spec, bundle: &std::path::Path) -> Vec<(PathBuf, String)> {
         .filter(|m| super::mounts::is_bind(m))
         .map(|m| m.destination().to_string_lossy().into_owned());
     sources.into_iter().zip(dests).collect()
-}
-
-/// `net0` from the runtime config; none without a bridge.
-pub fn net0(net: &NetworkConfig) -> Option<String> {
-    if net.bridge.is_empty() {
-        return None;
-    }
-    let mut v = format!("name=eth0,bridge={},ip={}", net.bridge, net.ip);
-    if !net.gw.is_empty() {
-        v.push_str(&format!(",gw={}", net.gw));
-    }
-    if net.tag != 0 {
-        v.push_str(&format!(",tag={}", net.tag));
-    }
-    Some(v)
 }
 
 /// The command `pct exec <vmid> --` runs to start `process` in a remote CT: the init's `exec`
@@ -376,13 +360,13 @@ mod tests {
         c.node = node_caps(&node);
         c.host_devices = None;
         let mapped = map(&spec, &c).expect("local mapping");
-        let net = NetworkConfig {
+        let net = crate::config::NetworkConfig {
             bridge: "vmbr0".into(),
             ip: "dhcp".into(),
             gw: String::new(),
             tag: 12,
         };
-        adapt(&spec, &c.bundle, mapped, &net, strict, root, &c.node)
+        adapt(&spec, &c.bundle, mapped, net.net0(), strict, root, &c.node)
     }
 
     const SHM: &str = r#"{"mounts": [{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid"]}],

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use proxmox_lxcri::remote::ssh::SshTarget;
+use proxmox_lxcri::transport::ssh::SshTarget;
 use tempfile::TempDir;
 
 pub struct Sshd {

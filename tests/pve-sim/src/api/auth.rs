@@ -3,7 +3,7 @@
 //! src/PVE/APIServer/Formatter.pm `extract_auth_value`, pve-access-control
 //! src/PVE/AccessControl.pm `verify_token`).
 
-use proxmox_lxcri::backend::credentials::Token;
+use proxmox_lxcri::api::credentials::Token;
 
 use super::http::{percent_decode, Request};
 

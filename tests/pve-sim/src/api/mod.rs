@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use proxmox_lxcri::backend::credentials::Token;
+use proxmox_lxcri::api::credentials::Token;
 
 use crate::sim::Sim;
 use faults::Faults;

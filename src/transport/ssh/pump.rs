@@ -114,7 +114,7 @@ impl Pump<'_> {
             if let (true, Some((signal, term))) = (resized, resize) {
                 // A signalfd read takes whole records; one is enough to drain a single resize.
                 let _ = nix::unistd::read(signal, &mut [0u8; 128]);
-                let (cols, rows) = crate::console::size_of(term);
+                let (cols, rows) = crate::sys::tty::size_of(term);
                 self.retry("resizing the terminal", || {
                     ch.request_pty_size(cols, rows, None, None)
                 })?;

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use log::debug;
 use ssh2::{CheckResult, KnownHostFileKind, MethodType, OpenFlags, OpenType, Session};
 
-use crate::backend::shell;
 use crate::config::SshConfig;
+use crate::transport::shell;
 
 pub use hostkey::fingerprint;
 

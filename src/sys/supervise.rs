@@ -44,7 +44,7 @@ pub fn supervise(
     if input.is_empty() {
         stdin = None;
     }
-    let pidfd = crate::state::pidfd_open(child.id() as i32);
+    let pidfd = crate::sys::proc::pidfd_open(child.id() as i32);
 
     loop {
         if let Some(status) = child.try_wait()? {
