@@ -82,6 +82,7 @@ pub fn launch(target: &Target, process: &Process) -> Result<i32, LaunchError> {
                 }
                 Err(_) => 1,
             };
+            // SAFETY: _exit ends this forked child at once; nothing of the parent runs in it again.
             unsafe { libc::_exit(code) }
         }
         ForkResult::Parent { child } => {
@@ -138,6 +139,7 @@ fn enter_and_clone(target: &Target, process: &Process, err_w: OwnedFd) -> Result
                 126
             };
             fail(&mut err, msg);
+            // SAFETY: _exit ends this cloned child at once; nothing of the parent runs in it again.
             unsafe { libc::_exit(code) }
         }
         p if p > 0 => Ok(p as i32),
@@ -309,6 +311,7 @@ pub fn ns_path(pid: i32, name: &str) -> PathBuf {
 /// Close-on-exec for every fd from `from` up, so only stdio and preserved fds reach the workload.
 pub fn cloexec_from(from: u32) {
     // CLOSE_RANGE_CLOEXEC (4): keeps the exec-error pipe usable until exec succeeds.
+    // SAFETY: integer arguments only; descriptors are marked, none is closed under an owner.
     unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 4u32) };
 }
 

@@ -136,16 +136,20 @@ fn fork_twice(body: impl FnOnce() -> i32) -> Result<i32, ShimError> {
         ForkResult::Child => {
             drop(r);
             let _ = nix::unistd::setsid();
+            // SAFETY: this child of a single-threaded process is single-threaded too.
             match unsafe { nix::unistd::fork() } {
                 Ok(ForkResult::Parent { child }) => {
                     let _ = std::fs::File::from(w).write_all(&child.as_raw().to_ne_bytes());
+                    // SAFETY: _exit ends this middle child at once, without the parent's atexit.
                     unsafe { libc::_exit(0) }
                 }
                 Ok(ForkResult::Child) => {
                     drop(w);
                     let code = body();
+                    // SAFETY: _exit ends the shim at once, without the parent's atexit.
                     unsafe { libc::_exit(code) }
                 }
+                // SAFETY: as above.
                 Err(_) => unsafe { libc::_exit(1) },
             }
         }
@@ -201,6 +205,7 @@ impl Shim {
         ) {
             Ok(fd) => {
                 drop(listener);
+                // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
                 unsafe { UnixListener::from_raw_fd(fd) }
             }
             Err(_) => listener,

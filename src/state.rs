@@ -107,6 +107,7 @@ impl ProcRef {
 pub fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
     // SAFETY: pidfd_open returns a new fd nothing else owns, or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: as above: fd >= 0 is that new descriptor.
     (fd >= 0).then(|| unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as std::os::fd::RawFd) })
 }
 
@@ -301,6 +302,7 @@ impl ContainerDir {
 pub fn flock(file: &File, nonblock: bool) -> std::io::Result<()> {
     let op = libc::LOCK_EX | if nonblock { libc::LOCK_NB } else { 0 };
     loop {
+        // SAFETY: flock on the descriptor `file` keeps open for the call.
         if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
             return Ok(());
         }

@@ -26,7 +26,7 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 }
 
 /// The kernel's entry: the stack pointer holds argc, then argv. Hand it to `start` on an aligned
-/// stack.
+/// stack. `no_mangle` is sound: without the C start files (build.rs) this is the only `_start`.
 ///
 /// # Safety
 /// Only the kernel calls it, once, as the program's entry point.

@@ -797,7 +797,8 @@ pub fn ioprio_set(prio: usize) -> isize {
 }
 
 // Without libc the compiler's calls to these must be satisfied here; volatile accesses keep them
-// from being turned back into calls to themselves. Their contracts are C's.
+// from being turned back into calls to themselves. Their contracts are C's. `no_mangle` is sound:
+// with no libc linked, these are the only definitions of the symbols.
 
 /// # Safety
 /// `dst` is valid for writes of `n` bytes.
