@@ -91,6 +91,7 @@ pub fn open_pty_in(pid: i32) -> Result<(OwnedFd, OwnedFd), ConsoleError> {
                     1
                 }
             };
+            // SAFETY: _exit ends this forked child at once; nothing of the parent runs in it again.
             unsafe { libc::_exit(code) }
         }
         ForkResult::Parent { child } => {
@@ -110,6 +111,7 @@ pub fn open_pty_in(pid: i32) -> Result<(OwnedFd, OwnedFd), ConsoleError> {
             let mut fds = Vec::new();
             for c in msg.cmsgs().map_err(|e| failed("receive pty", e))? {
                 if let ControlMessageOwned::ScmRights(r) = c {
+                    // SAFETY: descriptors just received are new ones that nothing else owns.
                     fds.extend(r.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
                 }
             }
@@ -145,11 +147,12 @@ fn pty_in_ns(
     }
     let open = |path: &str| {
         let c = CString::new(path).expect("no NUL");
-        // SAFETY: plain open(2).
+        // SAFETY: open(2) reads the NUL-terminated `c`, alive for the call.
         let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
         if fd < 0 {
             Err(format!("open {path}: {}", std::io::Error::last_os_error()))
         } else {
+            // SAFETY: open returned a new descriptor that nothing else owns.
             Ok(unsafe { OwnedFd::from_raw_fd(fd) })
         }
     };
@@ -176,6 +179,7 @@ fn pty_in_ns(
     if fd < 0 {
         return Err(format!("/dev/pts/{n}: {}", std::io::Error::last_os_error()));
     }
+    // SAFETY: TIOCGPTPEER returned a new descriptor that nothing else owns.
     Ok((master, unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 

@@ -424,6 +424,7 @@ struct CVec {
 
 // SAFETY: the pointers point into `_owned`, which moves with them and is never mutated.
 unsafe impl Send for CVec {}
+// SAFETY: as for Send; nothing is written through the pointers, so sharing them is sound.
 unsafe impl Sync for CVec {}
 
 impl CVec {
@@ -527,9 +528,11 @@ impl NsChild {
             if *flag == libc::CLONE_NEWUSER {
                 // As the CT's root where the CT maps it (nsenter does the same). setgroups may
                 // be denied in an unprivileged CT; then the supplementary groups stay.
-                // SAFETY: plain credential syscalls.
+                // SAFETY: plain credential syscalls (an empty group list reads no memory).
                 unsafe { libc::setgroups(0, std::ptr::null()) };
+                // SAFETY: integer arguments only.
                 if unsafe { libc::setresgid(0, 0, 0) } != 0
+                    // SAFETY: integer arguments only.
                     || unsafe { libc::setresuid(0, 0, 0) } != 0
                 {
                     return Err(self.fail(STEP_USER_IDS));

@@ -4,6 +4,9 @@
 //! holds one module per subcommand, `spec` maps config.json to a CT config without side effects,
 //! `pve` knows Proxmox's formats, `backend` drives the node, `state` and `shim` keep the local side.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod api;
 pub mod apparmor;
 pub mod backend;

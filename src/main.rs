@@ -1,6 +1,9 @@
 //! proxmox-lxcri: parse runc's command line, set up logging, dispatch, and turn an error into
 //! one line on stderr and exit status 1.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -60,6 +60,7 @@ pub fn launch(target: &Target, process: &Process) -> Result<i32, LaunchError> {
                 }
                 Err(_) => 1,
             };
+            // SAFETY: _exit ends this forked child at once; nothing of the parent runs in it again.
             unsafe { libc::_exit(code) }
         }
         ForkResult::Parent { child } => {
@@ -116,6 +117,7 @@ fn enter_and_clone(target: &Target, process: &Process, err_w: OwnedFd) -> Result
                 126
             };
             fail(&mut err, msg);
+            // SAFETY: _exit ends this cloned child at once; nothing of the parent runs in it again.
             unsafe { libc::_exit(code) }
         }
         p if p > 0 => Ok(p as i32),

@@ -180,7 +180,7 @@ fn set_io_priority(io: &oci_spec::runtime::LinuxIOPriority) -> Result<(), String
     };
     const IOPRIO_WHO_PROCESS: libc::c_long = 1;
     let prio = (class << 13) | io.priority();
-    // SAFETY: plain system call on the calling process.
+    // SAFETY: integer arguments only.
     if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) } != 0 {
         return Err(format!(
             "process.ioPriority: {}",
@@ -195,6 +195,7 @@ fn reset_signals() {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     for sig in Signal::iterator() {
         if !matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            // SAFETY: SIG_DFL installs no handler, so no code of ours can run on a signal.
             let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) };
         }
     }
@@ -205,6 +206,7 @@ fn set_rlimit(resource: i32, soft: u64, hard: u64) {
         rlim_cur: soft,
         rlim_max: hard,
     };
+    // SAFETY: setrlimit reads the rlimit `want`.
     if unsafe { libc::setrlimit(resource as _, &want) } == 0 {
         return;
     }
@@ -213,11 +215,13 @@ fn set_rlimit(resource: i32, soft: u64, hard: u64) {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    // SAFETY: getrlimit writes one rlimit into `cur`.
     unsafe { libc::getrlimit(resource as _, &mut cur) };
     let capped = libc::rlimit {
         rlim_cur: soft.min(cur.rlim_max),
         rlim_max: hard.min(cur.rlim_max),
     };
+    // SAFETY: setrlimit reads the rlimit `capped`.
     let ok = unsafe { libc::setrlimit(resource as _, &capped) } == 0;
     log::warn!("process.rlimits: resource {resource} {soft}:{hard} above the hard limit, capped to {}:{} ({})",
         capped.rlim_cur, capped.rlim_max, if ok { "applied" } else { "not applied" });

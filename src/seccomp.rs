@@ -193,6 +193,7 @@ mod tests {
                     Ok(Err(e)) if e.raw_os_error() == Some(13) => 0,
                     _ => 1,
                 };
+                // SAFETY: _exit ends this forked child at once; nothing of the parent runs in it again.
                 unsafe { libc::_exit(code) }
             }
             nix::unistd::ForkResult::Parent { child } => {

@@ -132,6 +132,7 @@ impl Shim {
         ) {
             Ok(fd) => {
                 drop(listener);
+                // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
                 unsafe { UnixListener::from_raw_fd(fd) }
             }
             Err(_) => listener,

@@ -196,6 +196,7 @@ fn preserve_fds_naming_a_closed_fd() {
     // Only stdio open: the runtime's own files would otherwise land on fd 3 and pass for the
     // container's.
     let mut c = sim.runtime();
+    // SAFETY: between fork and exec the hook makes one async-signal-safe syscall.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut c, || {
             libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);

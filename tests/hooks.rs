@@ -107,6 +107,7 @@ fn hooks_get_no_preserved_fds() {
     use std::os::fd::AsRawFd;
     let fd = extra.as_raw_fd();
     let mut cmd = sim.runtime();
+    // SAFETY: between fork and exec the hook makes only async-signal-safe calls (fcntl, dup2).
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
             // dup2 onto itself would keep close-on-exec: clear it then.

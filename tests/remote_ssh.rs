@@ -322,6 +322,7 @@ fn terminal_over_ssh() {
     };
     use std::os::fd::AsRawFd;
     assert_eq!(
+        // SAFETY: TIOCSWINSZ reads the winsize `ws`.
         unsafe { libc::ioctl(resize.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
         0
     );

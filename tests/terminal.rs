@@ -187,6 +187,7 @@ fn fg_exec_from_a_pty(sim: &Sim, id: &str) {
         .stdout(slave.try_clone().unwrap())
         .stderr(slave.try_clone().unwrap());
     // The runtime leads the terminal's session, as under CRI-O's pty: resizes signal it.
+    // SAFETY: between fork and exec the hook makes only async-signal-safe syscalls.
     unsafe {
         cmd.pre_exec(|| {
             nix::unistd::setsid()?;
@@ -206,6 +207,7 @@ fn fg_exec_from_a_pty(sim: &Sim, id: &str) {
         "the caller's terminal is raw during the session"
     );
     assert_eq!(
+        // SAFETY: TIOCSWINSZ reads the winsize passed.
         unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size(50, 150)) },
         0
     );

@@ -1,16 +1,10 @@
 //! The parts of the process spec that need more than one system call: terminal, read-only root,
 //! rlimits, oom score, AppArmor, capabilities and the seccomp filter.
 
-use crate::sys::{self, CStr};
+use crate::sys::{self, Arg, Prctl};
 use crate::text::{self, bytes, die, fmt_u64, parse_u64, PathBuf};
 
-pub const PR_SET_KEEPCAPS: usize = 8;
-const PR_CAPBSET_READ: usize = 23;
-const PR_CAPBSET_DROP: usize = 24;
-const PR_CAP_AMBIENT: usize = 47;
 const PR_CAP_AMBIENT_RAISE: usize = 2;
-const TIOCSCTTY: usize = 0x540E;
-const TIOCSWINSZ: usize = 0x5414;
 /// BPF_MAXINSNS instructions of 8 bytes.
 const MAX_FILTER: usize = 4096 * 8;
 
@@ -67,13 +61,12 @@ pub fn console(fd: i32, size: Option<(u16, u16)>) {
     // The container's process leads its own session (LXC's init already does; lxc-attach'ed
     // ones do not).
     sys::setsid();
-    let r = sys::ioctl(fd, TIOCSCTTY, 0);
+    let r = sys::set_ctty(fd);
     if r < 0 {
         die(1, b"terminal:", b"TIOCSCTTY", r);
     }
     if let Some((rows, cols)) = size {
-        let ws = [rows, cols, 0, 0];
-        sys::ioctl(fd, TIOCSWINSZ, ws.as_ptr() as usize);
+        sys::set_winsize(fd, rows, cols);
     }
     for target in 0..3 {
         if sys::dup3(fd, target, 0) < 0 {
@@ -91,13 +84,12 @@ pub fn readonly_root() {
     const MS_RELATIME: u64 = 1 << 21;
     // statfs's ST_* flags equal the MS_* ones below bit 10; ST_RELATIME (4096) is MS_RELATIME.
     const KEEP: u64 = 2 | 4 | 8 | 1024 | 2048;
-    let have =
-        sys::mount_flags(b"/\0").unwrap_or_else(|e| die(1, b"root.readonly:", b"statfs /", e));
+    let have = sys::mount_flags(c"/").unwrap_or_else(|e| die(1, b"root.readonly:", b"statfs /", e));
     let mut flags = MS_REMOUNT | MS_BIND | MS_RDONLY | (have & KEEP);
     if have & 4096 != 0 {
         flags |= MS_RELATIME;
     }
-    let r = sys::mount_fs(b"\0", b"/\0", b"\0", flags as usize, b"\0");
+    let r = sys::mount_fs(c"", c"/", c"", flags as usize, c"");
     if r < 0 {
         die(1, b"root.readonly:", b"remount /", r);
     }
@@ -130,7 +122,7 @@ pub fn rlimit(res: u32, soft: u64, hard: u64) {
 /// Negative values need CAP_SYS_RESOURCE (a Proxmox node as root has it): warn, do not fail.
 pub fn oom_score_adj(value: &[u8]) {
     let fd = sys::open(
-        b"/proc/self/oom_score_adj\0",
+        c"/proc/self/oom_score_adj",
         sys::O_WRONLY | sys::O_CLOEXEC,
         0,
     );
@@ -159,13 +151,13 @@ pub fn oom_score_adj(value: &[u8]) {
 /// The profile the kernel applies at exec (checked by `create`).
 pub fn apparmor(profile: &[u8]) {
     let mut fd = sys::open(
-        b"/proc/thread-self/attr/apparmor/exec\0",
+        c"/proc/thread-self/attr/apparmor/exec",
         sys::O_WRONLY | sys::O_CLOEXEC,
         0,
     );
     if fd == -sys::ENOENT {
         fd = sys::open(
-            b"/proc/thread-self/attr/exec\0",
+            c"/proc/thread-self/attr/exec",
             sys::O_WRONLY | sys::O_CLOEXEC,
             0,
         );
@@ -190,7 +182,7 @@ pub struct Filter {
     len: usize,
 }
 
-pub fn read_filter_path(path: CStr) -> Filter {
+pub fn read_filter_path(path: Arg) -> Filter {
     let mut p = PathBuf::new();
     p.push(bytes(path));
     let fd = sys::open(p.c(), sys::O_RDONLY | sys::O_CLOEXEC, 0);
@@ -244,12 +236,12 @@ pub fn seccomp(f: &Filter, flags: usize) {
 /// Drop every capability not in `keep` from the bounding set.
 pub fn drop_bounding(keep: u64) {
     for cap in 0..64usize {
-        let r = sys::prctl(PR_CAPBSET_READ, cap, 0);
+        let r = sys::prctl(Prctl::CapBsetRead, cap, 0);
         if r < 0 {
             break; // past the kernel's last capability
         }
         if r == 1 && keep & (1 << cap) == 0 {
-            let r = sys::prctl(PR_CAPBSET_DROP, cap, 0);
+            let r = sys::prctl(Prctl::CapBsetDrop, cap, 0);
             if r < 0 {
                 let mut n = [0u8; 20];
                 die(
@@ -273,7 +265,7 @@ pub fn capabilities(c: [u64; 5]) {
     }
     for cap in 0..64usize {
         if c[4] & (1 << cap) != 0 {
-            sys::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap);
+            sys::prctl(Prctl::CapAmbient, PR_CAP_AMBIENT_RAISE, cap);
         }
     }
 }

@@ -9,6 +9,8 @@
 
 #![no_std]
 #![no_main]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod apply;
 mod modes;
@@ -16,7 +18,7 @@ mod serve;
 mod sys;
 mod text;
 
-use sys::CStr;
+use sys::Arg;
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
@@ -24,7 +26,7 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 }
 
 /// The kernel's entry: the stack pointer holds argc, then argv. Hand it to `start` on an aligned
-/// stack.
+/// stack. `no_mangle` is sound: without the C start files (build.rs) this is the only `_start`.
 ///
 /// # Safety
 /// Only the kernel calls it, once, as the program's entry point.
@@ -44,10 +46,15 @@ pub unsafe extern "C" fn _start() -> ! {
     core::arch::naked_asm!("mov x0, sp", "bl {start}", "brk #0", start = sym start)
 }
 
+/// # Safety
+/// `sp` is the initial stack pointer the kernel gave `_start`.
 unsafe extern "C" fn start(sp: *const usize) -> ! {
-    // SAFETY: the kernel lays out argc followed by argc argv pointers and a NULL.
-    let args: &[CStr] = unsafe { core::slice::from_raw_parts(sp.add(1) as *const CStr, *sp) };
-    match args.get(1).map(|a| text::bytes(*a)) {
+    // With the NULL after argv, so that the list can end an execve's argv as it is.
+    // SAFETY: the kernel lays out argc, then argc pointers to NUL-terminated strings that live as
+    // long as the process, then NULL; `Option<Arg>` has the layout of such a nullable pointer.
+    let args: &[Option<Arg<'static>>] =
+        unsafe { core::slice::from_raw_parts(sp.add(1).cast(), *sp + 1) };
+    match text::nth(args, 1).map(text::bytes) {
         Some(b"exec") => modes::exec(&args[2..]),
         Some(b"kill") => modes::kill(&args[2..]),
         Some(b"put") => modes::put(&args[2..]),

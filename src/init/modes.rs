@@ -16,8 +16,8 @@
 //! * `put PATH MODE`: write stdin to PATH (parents made 0755), replacing it atomically.
 
 use crate::apply;
-use crate::sys::{self, CStr};
-use crate::text::{self, bytes, die, eq, fmt_u64, parse_u64, PathBuf};
+use crate::sys::{self, Arg};
+use crate::text::{self, bytes, die, eq, fmt_u64, nth, parse_u64, PathBuf};
 
 const MAX_ENV: usize = 1024;
 const MAX_GROUPS: usize = 64;
@@ -25,26 +25,27 @@ const MAX_RLIMITS: usize = 16;
 const MAX_MOUNTS: usize = 32;
 const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-struct Spec {
+struct Spec<'a> {
     uid: Option<u32>,
     gid: Option<u32>,
     groups: [u32; MAX_GROUPS],
     ngroups: Option<usize>,
-    cwd: Option<CStr>,
-    env: [CStr; MAX_ENV + 1],
+    cwd: Option<Arg<'a>>,
+    /// Ends in None after the last one, for execve.
+    env: [Option<Arg<'a>>; MAX_ENV + 1],
     nenv: usize,
     rlimits: [(u32, u64, u64); MAX_RLIMITS],
     nrlimits: usize,
     nnp: bool,
     umask: Option<u32>,
-    pid_file: Option<CStr>,
+    pid_file: Option<Arg<'a>>,
     /// bounding, permitted, effective, inheritable, ambient
     caps: Option<[u64; 5]>,
-    seccomp: Option<Source>,
+    seccomp: Option<Source<'a>>,
     seccomp_flags: usize,
-    oom_score_adj: Option<CStr>,
+    oom_score_adj: Option<Arg<'a>>,
     ioprio: Option<usize>,
-    apparmor: Option<CStr>,
+    apparmor: Option<Arg<'a>>,
     readonly_root: bool,
     console: Option<usize>,
     console_size: Option<(u16, u16)>,
@@ -52,21 +53,21 @@ struct Spec {
     joins: [usize; 3],
     njoins: usize,
     /// `TYPE:DEST:FLAGS:DATA` mounts to make first.
-    mounts: [CStr; MAX_MOUNTS],
+    mounts: [Option<Arg<'a>>; MAX_MOUNTS],
     nmounts: usize,
     /// `KEY=VALUE` namespaced sysctls to write first.
-    sysctls: [CStr; MAX_MOUNTS],
+    sysctls: [Option<Arg<'a>>; MAX_MOUNTS],
     nsysctls: usize,
 }
 
 /// A file given by path (the `exec` mode) or by the index of a descriptor sent with a launch.
 #[derive(Clone, Copy)]
-enum Source {
-    Path(CStr),
+enum Source<'a> {
+    Path(Arg<'a>),
     Sent(usize),
 }
 
-fn num(s: CStr, radix: u64, what: &[u8]) -> u64 {
+fn num(s: Arg, radix: u64, what: &[u8]) -> u64 {
     parse_u64(bytes(s), radix).unwrap_or_else(|| die(1, what, bytes(s), 0))
 }
 
@@ -79,7 +80,7 @@ fn limit(s: &[u8]) -> Option<u64> {
     }
 }
 
-fn parse_rlimit(s: CStr) -> (u32, u64, u64) {
+fn parse_rlimit(s: Arg) -> (u32, u64, u64) {
     let b = bytes(s);
     let mut parts = b.split(|c| *c == b':');
     let (Some(res), Some(soft), Some(hard), None) =
@@ -93,7 +94,7 @@ fn parse_rlimit(s: CStr) -> (u32, u64, u64) {
     }
 }
 
-fn parse_caps(s: CStr) -> [u64; 5] {
+fn parse_caps(s: Arg) -> [u64; 5] {
     let b = bytes(s);
     let mut out = [0u64; 5];
     let mut n = 0;
@@ -110,14 +111,15 @@ fn parse_caps(s: CStr) -> [u64; 5] {
     out
 }
 
-fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
+/// `args` and the argv returned (what follows `--`) end in None.
+fn parse<'a>(args: &'a [Option<Arg<'a>>]) -> (Spec<'a>, &'a [Option<Arg<'a>>]) {
     let mut spec = Spec {
         uid: None,
         gid: None,
         groups: [0; MAX_GROUPS],
         ngroups: None,
         cwd: None,
-        env: [core::ptr::null(); MAX_ENV + 1],
+        env: [None; MAX_ENV + 1],
         nenv: 0,
         rlimits: [(0, 0, 0); MAX_RLIMITS],
         nrlimits: 0,
@@ -135,14 +137,14 @@ fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
         console_size: None,
         joins: [0; 3],
         njoins: 0,
-        mounts: [core::ptr::null(); MAX_MOUNTS],
+        mounts: [None; MAX_MOUNTS],
         nmounts: 0,
-        sysctls: [core::ptr::null(); MAX_MOUNTS],
+        sysctls: [None; MAX_MOUNTS],
         nsysctls: 0,
     };
     let mut i = 0;
-    while i < args.len() {
-        let opt = bytes(args[i]);
+    while let Some(opt) = nth(args, i) {
+        let opt = bytes(opt);
         if eq(opt, b"--") {
             return (spec, &args[i + 1..]);
         }
@@ -152,7 +154,7 @@ fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
             i += 1;
             continue;
         }
-        let Some(&val) = args.get(i + 1) else {
+        let Some(val) = nth(args, i + 1) else {
             die(1, b"missing value for", opt, 0)
         };
         match opt {
@@ -177,7 +179,7 @@ fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
                 if spec.nenv == MAX_ENV {
                     die(1, b"too many --env", b"", 0);
                 }
-                spec.env[spec.nenv] = val;
+                spec.env[spec.nenv] = Some(val);
                 spec.nenv += 1;
             }
             b"--caps" => spec.caps = Some(parse_caps(val)),
@@ -195,14 +197,14 @@ fn parse(args: &[CStr]) -> (Spec, &[CStr]) {
                 if spec.nmounts == MAX_MOUNTS {
                     die(1, b"too many --mount", b"", 0);
                 }
-                spec.mounts[spec.nmounts] = val;
+                spec.mounts[spec.nmounts] = Some(val);
                 spec.nmounts += 1;
             }
             b"--sysctl" => {
                 if spec.nsysctls == MAX_MOUNTS {
                     die(1, b"too many --sysctl", b"", 0);
                 }
-                spec.sysctls[spec.nsysctls] = val;
+                spec.sysctls[spec.nsysctls] = Some(val);
                 spec.nsysctls += 1;
             }
             b"--join" => {
@@ -276,7 +278,7 @@ fn write_all(fd: i32, mut buf: &[u8]) -> isize {
     0
 }
 
-fn write_pid_file(path: CStr) {
+fn write_pid_file(path: Arg) {
     let mut num = [0u8; 20];
     let pid = fmt_u64(sys::getpid() as u64, &mut num);
     let mut p = PathBuf::new();
@@ -296,8 +298,8 @@ fn write_pid_file(path: CStr) {
     }
 }
 
-fn path_of_env(spec: &Spec) -> &[u8] {
-    for &e in &spec.env[..spec.nenv] {
+fn path_of_env<'a>(spec: &Spec<'a>) -> &'a [u8] {
+    for &e in spec.env[..spec.nenv].iter().flatten() {
         if let Some(v) = bytes(e).strip_prefix(b"PATH=") {
             return v;
         }
@@ -305,14 +307,14 @@ fn path_of_env(spec: &Spec) -> &[u8] {
     DEFAULT_PATH
 }
 
-pub fn exec(args: &[CStr]) -> ! {
+pub fn exec(args: &[Option<Arg>]) -> ! {
     let (spec, argv) = parse(args);
     run(&spec, argv, &[])
 }
 
 /// The launch of the container's process over the init's socket (`serve`): the same options,
 /// with descriptors; the first `nfds` of them become 0 .. nfds-1.
-pub fn launch(args: &[CStr], sent: &[i32], nfds: usize) -> ! {
+pub fn launch(args: &[Option<Arg>], sent: &[i32], nfds: usize) -> ! {
     let (spec, argv) = parse(args);
     for (i, &fd) in sent.iter().enumerate().take(nfds) {
         if sys::dup3(fd, i as i32, 0) < 0 {
@@ -331,8 +333,8 @@ fn sent_fd(src: usize, sent: &[i32], what: &[u8]) -> i32 {
 }
 
 /// Apply the process spec, in runc's order, and exec the program.
-fn run(spec: &Spec, argv: &[CStr], sent: &[i32]) -> ! {
-    let Some(&prog) = argv.first() else {
+fn run(spec: &Spec, argv: &[Option<Arg>], sent: &[i32]) -> ! {
+    let Some(prog) = nth(argv, 0) else {
         die(1, b"exec: missing", b"PROG", 0)
     };
     for &j in &spec.joins[..spec.njoins] {
@@ -341,10 +343,10 @@ fn run(spec: &Spec, argv: &[CStr], sent: &[i32]) -> ! {
             die(1, b"joining a namespace named by path:", b"setns", r);
         }
     }
-    for &m in &spec.mounts[..spec.nmounts] {
+    for &m in spec.mounts[..spec.nmounts].iter().flatten() {
         apply::mount(bytes(m));
     }
-    for &k in &spec.sysctls[..spec.nsysctls] {
+    for &k in spec.sysctls[..spec.nsysctls].iter().flatten() {
         apply::sysctl(bytes(k));
     }
     if let Some(c) = spec.console {
@@ -402,7 +404,7 @@ fn run(spec: &Spec, argv: &[CStr], sent: &[i32]) -> ! {
     if let Some(caps) = spec.caps {
         apply::drop_bounding(caps[0]);
         // Keep the permitted set across setuid so the spec's sets can be given to any user.
-        sys::prctl(apply::PR_SET_KEEPCAPS, 1, 0);
+        sys::prctl(sys::Prctl::SetKeepCaps, 1, 0);
     }
     if let Some(uid) = spec.uid {
         let r = sys::setuid(uid);
@@ -411,14 +413,14 @@ fn run(spec: &Spec, argv: &[CStr], sent: &[i32]) -> ! {
         }
     }
     if let Some(caps) = spec.caps {
-        sys::prctl(apply::PR_SET_KEEPCAPS, 0, 0);
+        sys::prctl(sys::Prctl::SetKeepCaps, 0, 0);
         apply::capabilities(caps);
     }
     if spec.nnp && sys::no_new_privs() < 0 {
         die(1, b"no_new_privs", b"", 0);
     }
     if let Some(cwd) = spec.cwd {
-        let r = sys::chdir(cwd);
+        let r = sys::chdir(cwd.get());
         if r < 0 {
             die(1, b"chdir", bytes(cwd), r);
         }
@@ -431,12 +433,10 @@ fn run(spec: &Spec, argv: &[CStr], sent: &[i32]) -> ! {
     sys::default_signals();
     sys::drain_signals(!0);
     sys::unblock_all();
-    let envp = spec.env.as_ptr();
-    let argvp = argv.as_ptr();
     let name = bytes(prog);
     // Failures in runc's words: podman and CRI-O map them to 126 and 127.
     if name.contains(&b'/') {
-        let r = sys::execve(prog, argvp, envp);
+        let r = sys::execve(prog.get(), argv, &spec.env);
         exec_failed(name, r, false);
     }
     let mut denied = 0;
@@ -447,7 +447,7 @@ fn run(spec: &Spec, argv: &[CStr], sent: &[i32]) -> ! {
         if !(buf.push(dir) && buf.push(b"/") && buf.push(name)) {
             continue;
         }
-        let r = sys::execve(buf.c().as_ptr(), argvp, envp);
+        let r = sys::execve(buf.c(), argv, &spec.env);
         if r == -sys::EACCES {
             denied = r;
         }
@@ -475,8 +475,8 @@ fn exec_failed(name: &[u8], errno: isize, searched: bool) -> ! {
     sys::exit(code)
 }
 
-pub fn kill(args: &[CStr]) -> ! {
-    let (Some(&sig), Some(&target)) = (args.first(), args.get(1)) else {
+pub fn kill(args: &[Option<Arg>]) -> ! {
+    let (Some(sig), Some(target)) = (nth(args, 0), nth(args, 1)) else {
         die(1, b"usage: kill SIG PIDFILE|all", b"", 0)
     };
     let sig = num(sig, 10, b"bad signal");
@@ -507,8 +507,8 @@ pub fn kill(args: &[CStr]) -> ! {
     sys::exit(0)
 }
 
-pub fn put(args: &[CStr]) -> ! {
-    let (Some(&path), Some(&mode)) = (args.first(), args.get(1)) else {
+pub fn put(args: &[Option<Arg>]) -> ! {
+    let (Some(path), Some(mode)) = (nth(args, 0), nth(args, 1)) else {
         die(1, b"usage: put PATH MODE", b"", 0)
     };
     let mode = num(mode, 8, b"bad mode") as u32;

@@ -11,12 +11,14 @@
 //! (the connection is close-on-exec). Only a peer outside the CT's pid namespace, where
 //! SO_PEERCRED reports pid 0, is served: a process inside the CT cannot launch anything.
 
+use core::ffi::CStr;
+
 use crate::modes;
-use crate::sys::{self, CStr};
-use crate::text::{self, bytes, die, parse_u64};
+use crate::sys::{self, Arg};
+use crate::text::{self, bytes, die, nth, parse_u64};
 
 /// The socket's path inside the CT (on LXC's per-CT `/dev` tmpfs).
-pub const SOCKET: &[u8] = b"/dev/.proxmox-lxcri.sock\0";
+pub const SOCKET: &CStr = c"/dev/.proxmox-lxcri.sock";
 const SIGINT: u32 = 2;
 const SIGTERM: u32 = 15;
 const SIGCHLD: u32 = 17;
@@ -120,19 +122,20 @@ fn serve(conn: i32, lfd: i32, sfd: i32) {
         die(1, b"launch:", b"message does not end in NUL", 0);
     }
     // argv for execve ends in a null pointer: one slot more than strings.
-    let mut args: [CStr; MAX_ARGS + 1] = [core::ptr::null(); MAX_ARGS + 1];
+    let mut args: [Option<Arg>; MAX_ARGS + 1] = [None; MAX_ARGS + 1];
     let mut nargs = 0;
     let mut at = 4;
     while at < 4 + len {
         if nargs == MAX_ARGS {
             die(1, b"launch:", b"too many strings", 0);
         }
-        args[nargs] = buf[at..].as_ptr();
+        // Found: the message's last byte is a NUL (checked above).
+        let Ok(s) = CStr::from_bytes_until_nul(&buf[at..4 + len]) else {
+            die(1, b"launch:", b"message does not end in NUL", 0)
+        };
+        args[nargs] = Some(Arg::new(s));
         nargs += 1;
-        while buf[at] != 0 {
-            at += 1;
-        }
-        at += 1;
+        at += s.count_bytes() + 1;
     }
     let mut high = [-1i32; MAX_FDS];
     for i in 0..nsent {
@@ -142,7 +145,9 @@ fn serve(conn: i32, lfd: i32, sfd: i32) {
     sys::close(lfd);
     sys::close(sfd);
     sys::unlink(SOCKET);
-    let nfds = parse_u64(bytes(args[0]), 10).unwrap_or(u64::MAX) as usize;
+    let nfds = nth(&args, 0)
+        .and_then(|a| parse_u64(bytes(a), 10))
+        .unwrap_or(u64::MAX) as usize;
     if nfds > nsent {
         die(1, b"launch:", b"fewer descriptors than announced", 0);
     }

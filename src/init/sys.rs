@@ -1,6 +1,10 @@
-//! The system calls the init needs, per architecture.
+//! The system calls the init needs, per architecture. The wrappers are safe: every address they
+//! hand the kernel comes from a reference of the right size, and paths are `&CStr`.
 
 use core::arch::asm;
+use core::ffi::CStr;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
 
 #[cfg(target_arch = "x86_64")]
 mod nr {
@@ -92,36 +96,66 @@ mod nr {
     pub const SETNS: usize = 268;
 }
 
+/// System call `n`; the fifth and sixth arguments are 0.
+///
+/// # Safety
+/// Each argument that the call takes as an address must point to memory that is valid for what
+/// it does there (reads or writes, of the size it uses) for the call's duration, and the call must
+/// not change memory or threads behind Rust's back (no munmap, clone and the like).
 #[cfg(target_arch = "x86_64")]
 unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
     let ret: isize;
     // The fifth and sixth argument registers are zeroed: calls like prctl reject garbage there.
-    asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
-         in("r8") 0usize, in("r9") 0usize, lateout("rcx") _, lateout("r11") _, options(nostack));
+    // SAFETY: the caller vouches for the call; syscall clobbers only rcx and r11, declared here.
+    unsafe {
+        asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
+             in("r8") 0usize, in("r9") 0usize, lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
     ret
 }
 
+/// System call `n` with six arguments.
+///
+/// # Safety
+/// As for `syscall4`.
 #[cfg(target_arch = "x86_64")]
 unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
     let ret: isize;
-    asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
-         in("r10") a[3], in("r8") a[4], in("r9") a[5], lateout("rcx") _, lateout("r11") _, options(nostack));
+    // SAFETY: as in syscall4.
+    unsafe {
+        asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+             in("r10") a[3], in("r8") a[4], in("r9") a[5], lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
     ret
 }
 
+/// System call `n` with six arguments.
+///
+/// # Safety
+/// As for `syscall4`.
 #[cfg(target_arch = "aarch64")]
 unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
     let ret: isize;
-    asm!("svc 0", in("x8") n, inlateout("x0") a[0] as isize => ret, in("x1") a[1], in("x2") a[2],
-         in("x3") a[3], in("x4") a[4], in("x5") a[5], options(nostack));
+    // SAFETY: the caller vouches for the call; svc clobbers no register but x0, the result.
+    unsafe {
+        asm!("svc 0", in("x8") n, inlateout("x0") a[0] as isize => ret, in("x1") a[1], in("x2") a[2],
+             in("x3") a[3], in("x4") a[4], in("x5") a[5], options(nostack));
+    }
     ret
 }
 
+/// System call `n`; the fifth and sixth arguments are 0.
+///
+/// # Safety
+/// As for the x86_64 `syscall4`: every address valid for the call's use of it.
 #[cfg(target_arch = "aarch64")]
 unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
     let ret: isize;
-    asm!("svc 0", in("x8") n, inlateout("x0") a as isize => ret, in("x1") b, in("x2") c, in("x3") d,
-         in("x4") 0usize, in("x5") 0usize, options(nostack));
+    // SAFETY: as in syscall6.
+    unsafe {
+        asm!("svc 0", in("x8") n, inlateout("x0") a as isize => ret, in("x1") b, in("x2") c, in("x3") d,
+             in("x4") 0usize, in("x5") 0usize, options(nostack));
+    }
     ret
 }
 
@@ -140,14 +174,32 @@ pub const EINTR: isize = 4;
 pub const EEXIST: isize = 17;
 pub const ENOENT: isize = 2;
 pub const EACCES: isize = 13;
+pub const EINVAL: isize = 22;
 const PR_SET_NO_NEW_PRIVS: usize = 38;
 
-/// A NUL-terminated string from the kernel (argv, envp).
-pub type CStr = *const u8;
+/// A NUL-terminated string that lives for `'a`, as one pointer: the element of execve's argv
+/// and envp arrays, where `Option<Arg>` is a nullable `char *` (a `&CStr` is two words wide).
+/// Made from a `&CStr`, or viewed in place over the kernel's argv (`main::start`).
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct Arg<'a>(NonNull<u8>, PhantomData<&'a CStr>);
+
+impl<'a> Arg<'a> {
+    pub fn new(s: &'a CStr) -> Arg<'a> {
+        Arg(NonNull::from(s).cast(), PhantomData)
+    }
+
+    pub fn get(self) -> &'a CStr {
+        // SAFETY: an Arg is made from a `&'a CStr` or is one of the kernel's argv strings, which
+        // are NUL-terminated and live as long as the process.
+        unsafe { CStr::from_ptr(self.0.as_ptr().cast()) }
+    }
+}
 
 pub fn exit(code: i32) -> ! {
     // exit_group does not return; spin on it rather than fall through if it ever did.
     loop {
+        // SAFETY: integer arguments only.
         unsafe { syscall4(nr::EXIT_GROUP, code as usize, 0, 0, 0) };
     }
 }
@@ -162,6 +214,7 @@ pub fn unblock_all() {
 }
 
 fn sigprocmask(how: usize, set: u64) {
+    // SAFETY: the kernel reads one sigset (8 bytes) from `set`; the old mask is not asked for.
     unsafe {
         syscall4(
             nr::RT_SIGPROCMASK,
@@ -177,6 +230,7 @@ fn sigprocmask(how: usize, set: u64) {
 pub fn wait_signal(set: u64) -> u64 {
     // siginfo_t is 128 bytes; only the signal number (first int) is used.
     let mut info = core::mem::MaybeUninit::<[u64; 16]>::uninit();
+    // SAFETY: reads the sigset `set`, writes at most 128 bytes of siginfo into `info`.
     let r = unsafe {
         syscall4(
             nr::RT_SIGTIMEDWAIT,
@@ -196,6 +250,7 @@ pub fn wait_signal(set: u64) -> u64 {
 /// Reap one exited child; > 0 while there was one.
 pub fn reap_one() -> isize {
     let mut status: i32 = 0;
+    // SAFETY: writes one int to `status`; no rusage is asked for.
     unsafe {
         syscall4(
             nr::WAIT4,
@@ -208,6 +263,7 @@ pub fn reap_one() -> isize {
 }
 
 pub fn read(fd: i32, buf: &mut [u8]) -> isize {
+    // SAFETY: the kernel writes at most buf.len() bytes into `buf`.
     unsafe {
         syscall4(
             nr::READ,
@@ -220,15 +276,17 @@ pub fn read(fd: i32, buf: &mut [u8]) -> isize {
 }
 
 pub fn write(fd: i32, buf: &[u8]) -> isize {
+    // SAFETY: the kernel reads at most buf.len() bytes from `buf`.
     unsafe { syscall4(nr::WRITE, fd as usize, buf.as_ptr() as usize, buf.len(), 0) }
 }
 
 pub fn close(fd: i32) {
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::CLOSE, fd as usize, 0, 0, 0) };
 }
 
-/// `path` must be NUL-terminated.
-pub fn open(path: &[u8], flags: usize, mode: u32) -> isize {
+pub fn open(path: &CStr, flags: usize, mode: u32) -> isize {
+    // SAFETY: `path` is NUL-terminated; the rest are integers.
     unsafe {
         syscall4(
             nr::OPENAT,
@@ -240,7 +298,8 @@ pub fn open(path: &[u8], flags: usize, mode: u32) -> isize {
     }
 }
 
-pub fn mkdir(path: &[u8], mode: u32) -> isize {
+pub fn mkdir(path: &CStr, mode: u32) -> isize {
+    // SAFETY: `path` is NUL-terminated; the rest are integers.
     unsafe {
         syscall4(
             nr::MKDIRAT,
@@ -252,7 +311,8 @@ pub fn mkdir(path: &[u8], mode: u32) -> isize {
     }
 }
 
-pub fn rename(from: &[u8], to: &[u8]) -> isize {
+pub fn rename(from: &CStr, to: &CStr) -> isize {
+    // SAFETY: both paths are NUL-terminated; the rest are integers.
     unsafe {
         syscall4(
             nr::RENAMEAT,
@@ -264,40 +324,50 @@ pub fn rename(from: &[u8], to: &[u8]) -> isize {
     }
 }
 
-pub fn chdir(path: CStr) -> isize {
-    unsafe { syscall4(nr::CHDIR, path as usize, 0, 0, 0) }
+pub fn chdir(path: &CStr) -> isize {
+    // SAFETY: `path` is NUL-terminated.
+    unsafe { syscall4(nr::CHDIR, path.as_ptr() as usize, 0, 0, 0) }
 }
 
 pub fn umask(mask: u32) {
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::UMASK, mask as usize, 0, 0, 0) };
 }
 
 pub fn getpid() -> isize {
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::GETPID, 0, 0, 0, 0) }
 }
 
 pub fn kill(pid: isize, sig: usize) -> isize {
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::KILL, pid as usize, sig, 0, 0) }
 }
 
 pub fn setgroups(groups: &[u32]) -> isize {
+    // SAFETY: the kernel reads groups.len() gids from `groups`.
     unsafe { syscall4(nr::SETGROUPS, groups.len(), groups.as_ptr() as usize, 0, 0) }
 }
 
 pub fn setgid(gid: u32) -> isize {
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::SETGID, gid as usize, 0, 0, 0) }
 }
 
 pub fn setuid(uid: u32) -> isize {
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::SETUID, uid as usize, 0, 0, 0) }
 }
 
 pub fn no_new_privs() -> isize {
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::PRCTL, PR_SET_NO_NEW_PRIVS, 1, 0, 0) }
 }
 
 pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> isize {
     let lim = [soft, hard];
+    // SAFETY: the kernel reads one struct rlimit (two u64) from `lim`; the old one is not asked
+    // for.
     unsafe {
         syscall4(
             nr::PRLIMIT64,
@@ -312,6 +382,7 @@ pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> isize {
 /// The current (soft, hard) limit of `resource`.
 pub fn getrlimit(resource: u32) -> (u64, u64) {
     let mut old = [0u64; 2];
+    // SAFETY: the kernel writes one struct rlimit (two u64) into `old`; no new one is given.
     unsafe {
         syscall4(
             nr::PRLIMIT64,
@@ -324,35 +395,65 @@ pub fn getrlimit(resource: u32) -> (u64, u64) {
     (old[0], old[1])
 }
 
-/// Returns only on failure (the negative errno).
-pub fn execve(path: CStr, argv: *const CStr, envp: *const CStr) -> isize {
-    unsafe { syscall4(nr::EXECVE, path as usize, argv as usize, envp as usize, 0) }
+/// Returns only on failure (the negative errno); EINVAL unless `argv` and `envp` end in None.
+pub fn execve(path: &CStr, argv: &[Option<Arg>], envp: &[Option<Arg>]) -> isize {
+    if !matches!(argv.last(), Some(None)) || !matches!(envp.last(), Some(None)) {
+        return -EINVAL;
+    }
+    // SAFETY: `path` is NUL-terminated; argv and envp are arrays of pointers to NUL-terminated
+    // strings that end in a null pointer (checked above; `Option<Arg>` is a nullable pointer).
+    unsafe {
+        syscall4(
+            nr::EXECVE,
+            path.as_ptr() as usize,
+            argv.as_ptr() as usize,
+            envp.as_ptr() as usize,
+            0,
+        )
+    }
 }
 
 pub fn setsid() -> isize {
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::SETSID, 0, 0, 0, 0) }
 }
 
 pub fn dup3(old: i32, new: i32, flags: usize) -> isize {
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::DUP3, old as usize, new as usize, flags, 0) }
 }
 
 /// `F_DUPFD_CLOEXEC`: a close-on-exec copy of `fd` at `min` or above.
 pub fn dup_above(fd: i32, min: i32) -> isize {
     const F_DUPFD_CLOEXEC: usize = 1030;
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::FCNTL, fd as usize, F_DUPFD_CLOEXEC, min as usize, 0) }
 }
 
 /// Close-on-exec for every fd from `from` up (`CLOSE_RANGE_CLOEXEC`).
 pub fn cloexec_from(from: u32) -> isize {
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::CLOSE_RANGE, from as usize, u32::MAX as usize, 4, 0) }
 }
 
-pub fn ioctl(fd: i32, req: usize, arg: usize) -> isize {
-    unsafe { syscall4(nr::IOCTL, fd as usize, req, arg, 0) }
+/// `TIOCSCTTY`: `fd`, a terminal, becomes the controlling terminal of this session.
+pub fn set_ctty(fd: i32) -> isize {
+    const TIOCSCTTY: usize = 0x540E;
+    // SAFETY: TIOCSCTTY takes an integer (0: do not steal it from another session).
+    unsafe { syscall4(nr::IOCTL, fd as usize, TIOCSCTTY, 0, 0) }
 }
 
-pub fn unlink(path: &[u8]) -> isize {
+/// `TIOCSWINSZ`: the terminal `fd`'s size in rows and columns.
+pub fn set_winsize(fd: i32, rows: u16, cols: u16) -> isize {
+    const TIOCSWINSZ: usize = 0x5414;
+    // struct winsize: rows, columns, then pixel sizes the kernel only stores.
+    let ws = [rows, cols, 0, 0];
+    // SAFETY: the kernel reads one struct winsize (four u16) from `ws`.
+    unsafe { syscall4(nr::IOCTL, fd as usize, TIOCSWINSZ, ws.as_ptr() as usize, 0) }
+}
+
+pub fn unlink(path: &CStr) -> isize {
+    // SAFETY: `path` is NUL-terminated; the rest are integers.
     unsafe {
         syscall4(
             nr::UNLINKAT,
@@ -364,10 +465,11 @@ pub fn unlink(path: &[u8]) -> isize {
     }
 }
 
-/// A listening unix stream socket bound at `path` (NUL-terminated, shorter than 108 bytes).
-pub fn listen_unix(path: &[u8]) -> isize {
+/// A listening unix stream socket bound at `path` (shorter than 108 bytes).
+pub fn listen_unix(path: &CStr) -> isize {
     const AF_UNIX: usize = 1;
     const SOCK_STREAM: usize = 1;
+    // SAFETY: integer arguments only.
     let fd = unsafe { syscall4(nr::SOCKET, AF_UNIX, SOCK_STREAM | O_CLOEXEC, 0, 0) };
     if fd < 0 {
         return fd;
@@ -375,12 +477,15 @@ pub fn listen_unix(path: &[u8]) -> isize {
     // struct sockaddr_un: a u16 family, then the path.
     let mut addr = [0u8; 110];
     addr[..2].copy_from_slice(&(AF_UNIX as u16).to_ne_bytes());
+    let path = path.to_bytes();
     let n = path.len().min(107);
     addr[2..2 + n].copy_from_slice(&path[..n]);
+    // SAFETY: the kernel reads the 110 bytes of `addr`, the length given.
     let r = unsafe { syscall4(nr::BIND, fd as usize, addr.as_ptr() as usize, 110, 0) };
     let r = if r < 0 {
         r
     } else {
+        // SAFETY: integer arguments only.
         unsafe { syscall4(nr::LISTEN, fd as usize, 4, 0, 0) }
     };
     if r < 0 {
@@ -391,6 +496,7 @@ pub fn listen_unix(path: &[u8]) -> isize {
 }
 
 pub fn accept(fd: i32) -> isize {
+    // SAFETY: integers, and null for the peer address the kernel then does not write.
     unsafe { syscall4(nr::ACCEPT4, fd as usize, 0, 0, O_CLOEXEC) }
 }
 
@@ -400,6 +506,8 @@ pub fn peer_pid(fd: i32) -> isize {
     const SO_PEERCRED: usize = 17;
     let mut cred = [0u32; 3];
     let mut len: u32 = 12;
+    // SAFETY: the kernel writes at most `len` (12) bytes of struct ucred into `cred` and the
+    // length it wrote into `len`.
     let r = unsafe {
         syscall6(
             nr::GETSOCKOPT,
@@ -430,7 +538,7 @@ pub fn recv_with_fds(fd: i32, buf: &mut [u8], fds: &mut [i32]) -> Result<(usize,
     let mut control = [0u64; 2 + 128];
     let iov = [buf.as_mut_ptr() as usize, buf.len()];
     // struct msghdr: name, namelen, iov, iovlen, control, controllen, flags.
-    let msg = [
+    let mut msg = [
         0usize,
         0,
         iov.as_ptr() as usize,
@@ -439,11 +547,14 @@ pub fn recv_with_fds(fd: i32, buf: &mut [u8], fds: &mut [i32]) -> Result<(usize,
         core::mem::size_of_val(&control),
         0,
     ];
+    // SAFETY: `msg` is a struct msghdr (seven words on 64-bit targets) that the kernel reads and
+    // updates; its one iovec covers `buf` and its control buffer is `control`, both with their
+    // true lengths, so the kernel writes only within them.
     let n = unsafe {
         syscall4(
             nr::RECVMSG,
             fd as usize,
-            msg.as_ptr() as usize,
+            msg.as_mut_ptr() as usize,
             MSG_CMSG_CLOEXEC,
             0,
         )
@@ -487,6 +598,7 @@ pub fn recv_with_fds(fd: i32, buf: &mut [u8], fds: &mut [i32]) -> Result<(usize,
 
 /// A signalfd for `set` (which must be blocked).
 pub fn signalfd(set: u64) -> isize {
+    // SAFETY: the kernel reads one sigset (8 bytes) from `set`.
     unsafe {
         syscall4(
             nr::SIGNALFD4,
@@ -500,18 +612,36 @@ pub fn signalfd(set: u64) -> isize {
 
 /// Wait until one of `fds` is readable; returns a bit per readable fd.
 pub fn poll_in(fds: &[i32]) -> u32 {
-    const POLLIN: u16 = 1;
-    let mut pfd = [(0i32, 0u16, 0u16); 4];
-    for (i, fd) in fds.iter().enumerate().take(4) {
-        pfd[i] = (*fd, POLLIN, 0);
+    /// struct pollfd.
+    #[derive(Clone, Copy)]
+    #[repr(C)]
+    struct PollFd {
+        fd: i32,
+        events: u16,
+        revents: u16,
     }
+    const POLLIN: u16 = 1;
+    let mut pfd = [PollFd {
+        fd: 0,
+        events: 0,
+        revents: 0,
+    }; 4];
+    for (i, fd) in fds.iter().enumerate().take(4) {
+        pfd[i] = PollFd {
+            fd: *fd,
+            events: POLLIN,
+            revents: 0,
+        };
+    }
+    // SAFETY: the kernel reads and updates at most 4 struct pollfd, all in `pfd`; no timeout and
+    // no signal mask are given.
     let r = unsafe { syscall4(nr::PPOLL, pfd.as_mut_ptr() as usize, fds.len().min(4), 0, 0) };
     if r <= 0 {
         return 0;
     }
     let mut bits = 0;
     for (i, p) in pfd.iter().enumerate().take(fds.len().min(4)) {
-        if p.2 != 0 {
+        if p.revents != 0 {
             bits |= 1 << i;
         }
     }
@@ -523,6 +653,8 @@ pub fn default_signals() {
     let act = [0usize; 4]; // handler SIG_DFL, flags, restorer, mask
     for sig in 1..=64usize {
         if sig != 9 && sig != 19 {
+            // SAFETY: the kernel reads one struct sigaction (four words) from `act`; the old
+            // one is not asked for.
             unsafe { syscall4(nr::RT_SIGACTION, sig, act.as_ptr() as usize, 0, SIGSET_SIZE) };
         }
     }
@@ -532,6 +664,8 @@ pub fn default_signals() {
 pub fn drain_signals(set: u64) {
     let zero = [0usize; 2];
     let mut info = core::mem::MaybeUninit::<[u64; 16]>::uninit();
+    // SAFETY: reads the sigset `set` and the zero timeout in `zero`, writes at most 128 bytes of
+    // siginfo into `info`.
     while unsafe {
         syscall4(
             nr::RT_SIGTIMEDWAIT,
@@ -544,14 +678,26 @@ pub fn drain_signals(set: u64) {
     {}
 }
 
-pub fn prctl(op: usize, a: usize, b: usize) -> isize {
-    unsafe { syscall4(nr::PRCTL, op, a, b, 0) }
+/// The prctl(2) operations the init makes. Each takes integers only, so `prctl` cannot hand the
+/// kernel an address.
+#[derive(Clone, Copy)]
+pub enum Prctl {
+    SetKeepCaps = 8,
+    CapBsetRead = 23,
+    CapBsetDrop = 24,
+    CapAmbient = 47,
+}
+
+pub fn prctl(op: Prctl, a: usize, b: usize) -> isize {
+    // SAFETY: every `Prctl` takes integer arguments only.
+    unsafe { syscall4(nr::PRCTL, op as usize, a, b, 0) }
 }
 
 /// capset(2), version 3: (effective, permitted, inheritable) as 64-bit masks.
 pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> isize {
     const V3: u32 = 0x2008_0522;
-    let header = [V3, 0u32];
+    // Mutable: for a version it does not know, the kernel writes its own into the header.
+    let mut header = [V3, 0u32];
     let lo = |m: u64| m as u32;
     let hi = |m: u64| (m >> 32) as u32;
     let data = [
@@ -562,10 +708,12 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> isize {
         hi(permitted),
         hi(inheritable),
     ];
+    // SAFETY: the kernel reads (and may update) the two-u32 `header` and reads the two 3-u32
+    // structs of version 3 from `data`.
     unsafe {
         syscall4(
             nr::CAPSET,
-            header.as_ptr() as usize,
+            header.as_mut_ptr() as usize,
             data.as_ptr() as usize,
             0,
             0,
@@ -578,6 +726,8 @@ pub fn seccomp_filter(prog: &[u8], flags: usize) -> isize {
     const SECCOMP_SET_MODE_FILTER: usize = 1;
     // struct sock_fprog: u16 length, then (padded) a pointer to the instructions.
     let fprog = [(prog.len() / 8), prog.as_ptr() as usize];
+    // SAFETY: the kernel reads `fprog`, then as many 8-byte instructions from `prog` as its u16
+    // length says: at most prog.len() / 8, so within `prog`.
     unsafe {
         syscall4(
             nr::SECCOMP,
@@ -589,15 +739,16 @@ pub fn seccomp_filter(prog: &[u8], flags: usize) -> isize {
     }
 }
 
-/// mount(2); every string NUL-terminated, an empty one passed as NULL.
-pub fn mount_fs(src: &[u8], target: &[u8], fstype: &[u8], flags: usize, data: &[u8]) -> isize {
-    let ptr = |s: &[u8]| {
-        if s.first() == Some(&0) {
+/// mount(2); an empty `src`, `fstype` or `data` is passed as NULL.
+pub fn mount_fs(src: &CStr, target: &CStr, fstype: &CStr, flags: usize, data: &CStr) -> isize {
+    let ptr = |s: &CStr| {
+        if s.is_empty() {
             0
         } else {
             s.as_ptr() as usize
         }
     };
+    // SAFETY: each string is NUL-terminated or NULL, and mount(2) only reads them.
     unsafe {
         syscall6(
             nr::MOUNT,
@@ -614,8 +765,10 @@ pub fn mount_fs(src: &[u8], target: &[u8], fstype: &[u8], flags: usize, data: &[
 }
 
 /// statfs(2)'s `f_flags` of `path` (the 11th word of struct statfs on 64-bit targets).
-pub fn mount_flags(path: &[u8]) -> Result<u64, isize> {
+pub fn mount_flags(path: &CStr) -> Result<u64, isize> {
     let mut st = [0u64; 15];
+    // SAFETY: `path` is NUL-terminated; the kernel writes one struct statfs (15 words on 64-bit
+    // targets) into `st`.
     let r = unsafe {
         syscall4(
             nr::STATFS,
@@ -633,39 +786,54 @@ pub fn mount_flags(path: &[u8]) -> Result<u64, isize> {
 }
 
 pub fn setns(fd: i32) -> isize {
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::SETNS, fd as usize, 0, 0, 0) }
 }
 
 pub fn ioprio_set(prio: usize) -> isize {
     const IOPRIO_WHO_PROCESS: usize = 1;
+    // SAFETY: integer arguments only.
     unsafe { syscall4(nr::IOPRIO_SET, IOPRIO_WHO_PROCESS, 0, prio, 0) }
 }
 
 // Without libc the compiler's calls to these must be satisfied here; volatile accesses keep them
-// from being turned back into calls to themselves.
+// from being turned back into calls to themselves. Their contracts are C's. `no_mangle` is sound:
+// with no libc linked, these are the only definitions of the symbols.
+
+/// # Safety
+/// `dst` is valid for writes of `n` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
     for i in 0..n {
-        core::ptr::write_volatile(dst.add(i), c as u8);
+        // SAFETY: i < n, within `dst` as the caller promised.
+        unsafe { core::ptr::write_volatile(dst.add(i), c as u8) };
     }
     dst
 }
 
+/// # Safety
+/// `src` is valid for reads and `dst` for writes of `n` bytes; they do not overlap.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     for i in 0..n {
-        core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i)));
+        // SAFETY: i < n, within both buffers as the caller promised.
+        unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
     }
     dst
 }
 
+/// # Safety
+/// `a` and `b` are valid for reads of `n` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     for i in 0..n {
-        let (x, y) = (
-            core::ptr::read_volatile(a.add(i)),
-            core::ptr::read_volatile(b.add(i)),
-        );
+        // SAFETY: i < n, within both buffers as the caller promised.
+        let (x, y) = unsafe {
+            (
+                core::ptr::read_volatile(a.add(i)),
+                core::ptr::read_volatile(b.add(i)),
+            )
+        };
         if x != y {
             return x as i32 - y as i32;
         }
@@ -673,33 +841,46 @@ pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     0
 }
 
+/// # Safety
+/// `src` is valid for reads and `dst` for writes of `n` bytes; they may overlap.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    // Copy away from the overlap: forwards when `dst` is below `src`, else backwards.
     if (dst as usize) < (src as usize) {
         for i in 0..n {
-            core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i)));
+            // SAFETY: i < n, within both buffers; byte i of `src` is read before any write
+            // reaches it.
+            unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
         }
     } else {
         for i in (0..n).rev() {
-            core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i)));
+            // SAFETY: as above, from the end.
+            unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
         }
     }
     dst
 }
 
-/// The optimizer turns the C-string scan in `text::bytes` into a call to this.
+/// `CStr::from_ptr` (in `Arg::get`) calls this.
+///
+/// # Safety
+/// `s` points to a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn strlen(s: *const u8) -> usize {
     let mut n = 0;
-    while core::ptr::read_volatile(s.add(n)) != 0 {
+    // SAFETY: every byte up to and including the NUL is part of the string.
+    while unsafe { core::ptr::read_volatile(s.add(n)) } != 0 {
         n += 1;
     }
     n
 }
 
+/// # Safety
+/// As for `memcmp`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-    memcmp(a, b, n)
+    // SAFETY: the caller's promise is memcmp's.
+    unsafe { memcmp(a, b, n) }
 }
 
 /// core's prebuilt code carries unwind tables that name this; with panic=abort it is never called.

@@ -1,19 +1,18 @@
 //! C strings, numbers and messages without an allocator.
 
+use core::ffi::CStr;
 use core::sync::atomic::{AtomicI32, Ordering};
 
-use crate::sys::{self, CStr};
+use crate::sys::{self, Arg};
 
 /// The bytes of a NUL-terminated string, without the NUL.
-pub fn bytes<'a>(s: CStr) -> &'a [u8] {
-    let mut n = 0;
-    // SAFETY: argv strings are NUL-terminated and live for the whole process.
-    unsafe {
-        while *s.add(n) != 0 {
-            n += 1;
-        }
-        core::slice::from_raw_parts(s, n)
-    }
+pub fn bytes(s: Arg<'_>) -> &[u8] {
+    s.get().to_bytes()
+}
+
+/// The `i`th string of a list that ends in None (argv), or None at or past its end.
+pub fn nth<'a>(list: &[Option<Arg<'a>>], i: usize) -> Option<Arg<'a>> {
+    list.get(i).copied().flatten()
 }
 
 pub fn eq(a: &[u8], b: &[u8]) -> bool {
@@ -79,9 +78,10 @@ impl PathBuf {
         &self.buf[..self.len]
     }
 
-    /// With the NUL, for system calls.
-    pub fn c(&self) -> &[u8] {
-        &self.buf[..=self.len]
+    /// As a C string, for system calls.
+    pub fn c(&self) -> &CStr {
+        // Never the default: buf[len] is NUL.
+        CStr::from_bytes_until_nul(&self.buf[..=self.len]).unwrap_or_default()
     }
 }
 

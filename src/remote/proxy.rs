@@ -51,6 +51,7 @@ pub fn spawn(
         Ok(ForkResult::Child) => {
             let code = stand_in(cfg, vmid, &argv, pid_file, &mask, console);
             log::logger().flush();
+            // SAFETY: _exit ends this forked child at once; nothing of the parent runs in it again.
             unsafe { libc::_exit(code) }
         }
         Err(e) => {

@@ -40,16 +40,21 @@ fn fork_twice(body: impl FnOnce() -> i32) -> std::io::Result<i32> {
         ForkResult::Child => {
             drop(r);
             let _ = nix::unistd::setsid();
+            // SAFETY: this child of a single-threaded process is single-threaded too.
             match unsafe { nix::unistd::fork() } {
                 Ok(ForkResult::Parent { child }) => {
                     let _ = std::fs::File::from(w).write_all(&child.as_raw().to_ne_bytes());
+                    // SAFETY: _exit ends this middle child at once, without the parent's atexit.
                     unsafe { libc::_exit(0) }
                 }
                 Ok(ForkResult::Child) => {
                     drop(w);
                     let code = body();
+                    // SAFETY: _exit ends the detached process at once, without the parent's
+                    // atexit.
                     unsafe { libc::_exit(code) }
                 }
+                // SAFETY: as above.
                 Err(_) => unsafe { libc::_exit(1) },
             }
         }
@@ -74,6 +79,7 @@ pub fn close_other_fds(from: RawFd, keep: &[RawFd]) {
 /// Close-on-exec for every fd from `from` up, so only stdio and preserved fds reach the workload.
 pub fn cloexec_from(from: u32) {
     // CLOSE_RANGE_CLOEXEC (4): keeps the exec-error pipe usable until exec succeeds.
+    // SAFETY: integer arguments only; descriptors are marked, none is closed under an owner.
     unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 4u32) };
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 pub fn flock(file: &File, nonblock: bool) -> std::io::Result<()> {
     let op = libc::LOCK_EX | if nonblock { libc::LOCK_NB } else { 0 };
     loop {
+        // SAFETY: flock on the descriptor `file` keeps open for the call.
         if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
             return Ok(());
         }

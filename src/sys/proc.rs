@@ -6,6 +6,7 @@ use std::fs;
 pub fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
     // SAFETY: pidfd_open returns a new fd nothing else owns, or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: as above: fd >= 0 is that new descriptor.
     (fd >= 0).then(|| unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as std::os::fd::RawFd) })
 }
 

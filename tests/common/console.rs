@@ -36,6 +36,7 @@ pub fn fd_from(conn: &std::os::unix::net::UnixStream) -> OwnedFd {
             _ => None,
         })
         .expect("one fd with SCM_RIGHTS");
+    // SAFETY: a descriptor just received is a new one that nothing else owns.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 

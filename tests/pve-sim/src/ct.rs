@@ -118,10 +118,14 @@ pub const SUPERVISOR_ENV: &str = "PVE_SIM_SUPERVISOR";
 /// # Safety
 /// Only between fork and exec, with `src` open.
 unsafe fn install_fd(src: RawFd, dst: RawFd) {
-    if src == dst {
-        libc::fcntl(dst, libc::F_SETFD, 0);
-    } else {
-        libc::dup2(src, dst);
+    // SAFETY: integer arguments only; between fork and exec (the caller's promise) no owner of
+    // `dst` runs again.
+    unsafe {
+        if src == dst {
+            libc::fcntl(dst, libc::F_SETFD, 0);
+        } else {
+            libc::dup2(src, dst);
+        }
     }
 }
 
@@ -161,6 +165,8 @@ pub fn launch(sim: &Sim, vmid: u32) -> Result<(), String> {
 
     // SAFETY: pct is single-threaded; the child only sets up fds and execs.
     match unsafe { fork() } {
+        // SAFETY: in the child only raw syscalls on fds, then exec or _exit; the argv pointers
+        // point into `argv`, alive until exec.
         Ok(ForkResult::Child) => unsafe {
             libc::setsid();
             // Park the sources above the targets first, so no dup2 clobbers another source.

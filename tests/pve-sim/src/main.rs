@@ -2,6 +2,9 @@
 //! error strings, exit statuses, the config file format and its lock), running every CT as a
 //! real LXC container. See README.md for what differs from a real node and why.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::process::ExitCode;
 
 use pve_sim::fail::Failure;

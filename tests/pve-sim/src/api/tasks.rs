@@ -226,6 +226,7 @@ fn exit_code_nowait(pid: libc::pid_t) -> i32 {
     match waitid_nowait(pid) {
         // SAFETY: si_status is valid for CLD_* codes.
         Some(info) if info.si_code == libc::CLD_EXITED => unsafe { info.si_status() },
+        // SAFETY: as above (CLD_KILLED, CLD_DUMPED).
         Some(info) => 128 + unsafe { info.si_status() },
         None => -1,
     }

@@ -1,6 +1,9 @@
 //! pve-sim's `pvesm`: the storage commands a runtime needs (`path`, `list`, `free`, `status`)
 //! with Proxmox's output and error text, on the sim's `storage.cfg` (see README.md).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::process::ExitCode;
 
 use pve_sim::fail::{Failure, Result};

@@ -1,6 +1,9 @@
 //! pve-sim's `pveversion [--verbose]`: the simulated node's release and package versions in
 //! pve-manager's format (bin/pveversion, package list from PVE/API2/APT.pm `versions`).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::process::ExitCode;
 
 use pve_sim::sim::Sim;
