@@ -11,9 +11,10 @@
 //!
 //! `prestart`, `createRuntime`, `poststart` and `poststop` run in the runtime's namespaces.
 //! `createContainer` and `startContainer` run in the CT's when the caller passes the host pid of
-//! its init: a forked child opens that pid's namespace files (or the ones config.json names by
-//! path), `setns`es into them in [`crate::nsenter::ORDER`] (user last, skipped when it is ours),
-//! then forks once more so that the hook is a member of the CT's pid namespace, and execs it.
+//! its init: [`crate::nsenter::command`] opens that pid's namespace files (or the ones config.json
+//! names by path) before the fork; the forked child `setns`es into them in
+//! [`crate::nsenter::ORDER`] (user last, skipped when it is ours), forks once more so that the
+//! hook is a member of the CT's pid namespace, and execs it.
 //!
 //! Where the path resolves: for `startContainer` inside the CT (after joining its mount
 //! namespace), as the spec says. For `createContainer` the spec wants the runtime's namespace:
@@ -24,25 +25,19 @@
 //! CT too. (runc runs these hooks before `pivot_root`, a point our CTs are already past.)
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
-use std::fs::File;
-use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::{Hook, Spec};
 use serde::Serialize;
 
-use crate::nsenter::ORDER;
+use crate::nsenter::command::{self, PrepareError, Program, Step};
 use crate::state::Status;
-use crate::sys::supervise::{set_nonblocking, supervise};
+use crate::sys::supervise::supervise;
 
 /// How much of a hook's stdout and of its stderr is kept (the tail).
 const OUTPUT_CAP: usize = 64 * 1024;
@@ -225,7 +220,7 @@ pub fn run(
 }
 
 /// [`run`], with namespace files that replace the CT's own (keyed by the names in
-/// [`ORDER`], as `nsenter::Target::ns_paths`: a pod's net, ipc and uts).
+/// [`crate::nsenter::ORDER`], as `process::Target::ns_paths`: a pod's net, ipc and uts).
 pub fn run_with_paths(
     spec: &Spec,
     point: Point,
@@ -307,38 +302,41 @@ fn run_one(
     };
     let mut report = None;
     if let Some((pid, paths)) = ns {
-        let (child, report_r, ns_shown) = prepare_ns(
-            point,
-            path,
-            &argv,
-            hook.env().as_deref().unwrap_or(&[]),
-            pid,
-            paths,
-        )
-        .map_err(|(what, e)| sys(what, e))?;
-        // SAFETY: `enter_and_exec` only makes raw syscalls on memory prepared here and never
-        // allocates, so it is safe in the child of a multi-threaded fork (see its comment).
-        unsafe { cmd.pre_exec(move || child.enter_and_exec()) };
-        report = Some((report_r, ns_shown, pid));
+        // createContainer's path resolves in the runtime's namespace, startContainer's in the CT.
+        let program = if point == Point::CreateContainer {
+            Program::OpenedOnHost
+        } else {
+            Program::InCt
+        };
+        let env = hook.env().as_deref().unwrap_or(&[]);
+        let r = command::in_namespaces(&mut cmd, program, path, &argv, env, pid, paths).map_err(
+            |e| match e {
+                PrepareError::Namespace(e) => {
+                    sys(format!("opening {}", e.path.display()), e.source)
+                }
+                PrepareError::Program(e) => sys("open".into(), e),
+                PrepareError::Pipe(e) => sys("pipe".into(), e),
+            },
+        )?;
+        report = Some((r, pid));
     }
 
     log::debug!("running {point} hook {shown}");
     let child = spawn(&mut cmd).map_err(|e| {
-        let step = report.as_ref().and_then(|(r, _, _)| {
-            let mut b = [0u8; 1];
-            File::from(r.try_clone().ok()?)
-                .read(&mut b)
-                .ok()
-                .filter(|n| *n == 1)?;
-            Some(b[0])
-        });
-        match (step, &report) {
-            (Some(s), Some((_, names, pid))) if (s as usize) < ORDER.len() => {
-                sys(format!("joining {} of pid {pid}", names[s as usize]), e)
+        let step = report.as_ref().map(|(r, pid)| (r.failed_step(), pid));
+        match step {
+            Some((Some(Step::Join { name, path }), pid)) => sys(
+                format!(
+                    "joining the {name} namespace {} of pid {pid}",
+                    path.display()
+                ),
+                e,
+            ),
+            Some((Some(Step::UserIds), _)) => {
+                sys("becoming root in the CT's user namespace".into(), e)
             }
-            (Some(STEP_USER_IDS), _) => sys("becoming root in the CT's user namespace".into(), e),
-            (Some(_), _) => sys("fork".into(), e),
-            (None, _) => sys("exec".into(), e),
+            Some((Some(Step::Fork), _)) => sys("fork".into(), e),
+            _ => sys("exec".into(), e),
         }
     })?;
     drop(cmd); // closes the namespace and program fds the pre-exec closure held
@@ -410,224 +408,6 @@ fn last_line(bufs: &[&[u8]]) -> String {
         }
     }
     String::new()
-}
-
-/// Report codes the namespace child writes before failing (besides indices into `ORDER`).
-const STEP_FORK: u8 = 100;
-const STEP_USER_IDS: u8 = 101;
-
-/// A NUL-terminated array of C strings and the strings it points into.
-struct CVec {
-    _owned: Vec<CString>,
-    ptrs: Vec<*const libc::c_char>,
-}
-
-// SAFETY: the pointers point into `_owned`, which moves with them and is never mutated.
-unsafe impl Send for CVec {}
-// SAFETY: as for Send; nothing is written through the pointers, so sharing them is sound.
-unsafe impl Sync for CVec {}
-
-impl CVec {
-    fn new<S: AsRef<str>>(items: &[S]) -> CVec {
-        let owned: Vec<CString> = items
-            .iter()
-            .map(|s| CString::new(s.as_ref()).expect("NUL bytes were rejected"))
-            .collect();
-        let mut ptrs: Vec<*const libc::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
-        ptrs.push(std::ptr::null());
-        CVec {
-            _owned: owned,
-            ptrs,
-        }
-    }
-}
-
-/// Everything the forked child needs to enter the CT and exec the hook, prepared beforehand.
-struct NsChild {
-    /// (index into `ORDER`, CLONE_NEW* flag, namespace fd), in `ORDER`'s order.
-    ns: Vec<(u8, libc::c_int, OwnedFd)>,
-    /// createContainer: the hook opened on the host, and whether it is a `#!` script.
-    exe: Option<(OwnedFd, bool)>,
-    /// startContainer: the path, resolved in the CT.
-    path: CString,
-    argv: CVec,
-    envp: CVec,
-    /// Write end of the pipe that says which step failed.
-    report: OwnedFd,
-}
-
-/// Open the namespace files and the program; returns the child's part, the read end of the
-/// report pipe and, per `ORDER` index, how to name the namespace in an error.
-#[allow(clippy::type_complexity)]
-fn prepare_ns(
-    point: Point,
-    path: &Path,
-    argv: &[String],
-    env: &[String],
-    pid: i32,
-    paths: &BTreeMap<String, PathBuf>,
-) -> Result<(NsChild, OwnedFd, Vec<String>), (String, std::io::Error)> {
-    let mut ns = Vec::new();
-    let mut names = Vec::new();
-    for (i, (name, flag)) in ORDER.iter().enumerate() {
-        let file = crate::nsenter::ns_file(paths, pid, name);
-        names.push(format!("the {name} namespace {}", file.display()));
-        let f = File::open(&file).map_err(|e| (format!("opening {}", file.display()), e))?;
-        if same_ns(&f, name) {
-            continue; // ours already (a privileged CT's user namespace, a shared cgroup one)
-        }
-        ns.push((i as u8, flag.bits(), OwnedFd::from(f)));
-    }
-    let exe = if point == Point::CreateContainer {
-        let f = File::open(path).map_err(|e| ("open".to_string(), e))?;
-        let mut magic = [0u8; 2];
-        let script = f.read_at(&mut magic, 0).ok() == Some(2) && &magic == b"#!";
-        Some((OwnedFd::from(f), script))
-    } else {
-        None
-    };
-    let (report_r, report_w) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| ("pipe".to_string(), e.into()))?;
-    set_nonblocking(report_r.as_raw_fd()).map_err(|e| ("pipe".to_string(), e))?;
-    let child = NsChild {
-        ns,
-        exe,
-        path: CString::new(path.as_os_str().as_bytes()).expect("NUL bytes were rejected"),
-        argv: CVec::new(argv),
-        envp: CVec::new(env),
-        report: report_w,
-    };
-    Ok((child, report_r, names))
-}
-
-fn same_ns(file: &File, name: &str) -> bool {
-    match (
-        file.metadata(),
-        std::fs::metadata(format!("/proc/self/ns/{name}")),
-    ) {
-        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
-        _ => false,
-    }
-}
-
-impl NsChild {
-    /// Runs in the child `Command` forked, after it set up stdio and the process group. Only raw
-    /// syscalls on memory prepared before the fork: no allocation, no locks.
-    ///
-    /// It joins the namespaces, then forks the hook (a `setns` into a pid namespace applies to
-    /// children only) and stays behind as a plain waiter with every fd closed, so `spawn`
-    /// returns as soon as the hook has exec'd. It exits as the hook did, so the parent sees the
-    /// hook's status. An error returned here is reported by `spawn` (from this process before
-    /// the fork, from the hook's process after it).
-    fn enter_and_exec(&self) -> std::io::Result<()> {
-        for (step, flag, fd) in &self.ns {
-            // SAFETY: setns on an fd we own.
-            if unsafe { libc::setns(fd.as_raw_fd(), *flag) } != 0 {
-                return Err(self.fail(*step));
-            }
-            if *flag == libc::CLONE_NEWUSER {
-                // As the CT's root where the CT maps it (nsenter does the same). setgroups may
-                // be denied in an unprivileged CT; then the supplementary groups stay.
-                // SAFETY: plain credential syscalls (an empty group list reads no memory).
-                unsafe { libc::setgroups(0, std::ptr::null()) };
-                // SAFETY: integer arguments only.
-                if unsafe { libc::setresgid(0, 0, 0) } != 0
-                    // SAFETY: integer arguments only.
-                    || unsafe { libc::setresuid(0, 0, 0) } != 0
-                {
-                    return Err(self.fail(STEP_USER_IDS));
-                }
-            }
-        }
-        // SAFETY: fork in a single-threaded child; both sides only make raw syscalls.
-        match unsafe { libc::fork() } {
-            -1 => Err(self.fail(STEP_FORK)),
-            0 => {
-                // The hook. Dies with the waiter, which dies with the process group on timeout.
-                // SAFETY: prctl with integer arguments.
-                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
-                Err(self.exec())
-            }
-            hook => {
-                // SAFETY: closing our own fds (stdio and spawn's error pipe included), waiting,
-                // and exiting without running any destructor or atexit handler.
-                unsafe {
-                    libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
-                    libc::_exit(mirror(hook))
-                }
-            }
-        }
-    }
-
-    /// Capture errno, say which step failed, and return the error for `spawn` to report.
-    fn fail(&self, step: u8) -> std::io::Error {
-        let e = std::io::Error::last_os_error();
-        // SAFETY: write of one byte from the stack to an fd we own.
-        unsafe { libc::write(self.report.as_raw_fd(), [step].as_ptr().cast(), 1) };
-        e
-    }
-
-    /// Exec the hook; returns only on failure.
-    fn exec(&self) -> std::io::Error {
-        let argv = self.argv.ptrs.as_ptr();
-        let envp = self.envp.ptrs.as_ptr();
-        match &self.exe {
-            Some((fd, script)) => {
-                if *script {
-                    // The interpreter opens the script as /dev/fd/N: keep N open across exec.
-                    // SAFETY: fcntl on an fd we own.
-                    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) };
-                }
-                // SAFETY: NUL-terminated arrays of C strings that live as long as `self`.
-                unsafe {
-                    libc::syscall(
-                        libc::SYS_execveat,
-                        fd.as_raw_fd(),
-                        c"".as_ptr(),
-                        argv,
-                        envp,
-                        libc::AT_EMPTY_PATH,
-                    )
-                };
-            }
-            // SAFETY: as above.
-            None => unsafe {
-                libc::execve(self.path.as_ptr(), argv, envp);
-            },
-        }
-        std::io::Error::last_os_error()
-    }
-}
-
-/// Wait for `pid` and return an exit code that reproduces its status: its own code, or, when a
-/// signal killed it, the same signal raised against ourselves (core dumps off).
-fn mirror(pid: libc::pid_t) -> libc::c_int {
-    let mut st = 0;
-    loop {
-        // SAFETY: waitpid into a local.
-        let r = unsafe { libc::waitpid(pid, &mut st, 0) };
-        if r == pid {
-            break;
-        }
-        if r == -1 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return 127;
-        }
-    }
-    if libc::WIFEXITED(st) {
-        return libc::WEXITSTATUS(st);
-    }
-    let sig = libc::WTERMSIG(st);
-    let no_core = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls; the default action of `sig` ends this process.
-    unsafe {
-        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-        libc::signal(sig, libc::SIG_DFL);
-        libc::kill(libc::getpid(), sig);
-    }
-    128 + sig
 }
 
 #[cfg(test)]

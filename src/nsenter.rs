@@ -1,7 +1,8 @@
 //! Entering a CT the way `nsenter` does (docs/architecture.md): join the cgroups of the CT's init, then
 //! `setns` into its cgroup, ipc, uts, net, pid and mount namespaces, and the user namespace last
 //! (everything else is entered while the host's capabilities still apply). Namespaces that
-//! config.json names by path (a pod's net/ipc/uts) replace the CT's own.
+//! config.json names by path (a pod's net/ipc/uts) replace the CT's own. [`join`] opens and
+//! joins them, here and for the container hooks.
 //!
 //! `launch` forks a helper that enters the namespaces and clones the workload with `CLONE_PARENT`,
 //! so the workload is a direct child of the caller (the shim) that waits for it, while living in
@@ -11,7 +12,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -20,6 +20,11 @@ use oci_spec::runtime::Process;
 
 use crate::process::{exec_workload, Target};
 use crate::sys::cgroupfs::{cgroup_mounts, mount_for};
+
+pub mod command;
+pub mod join;
+
+use join::Namespaces;
 
 /// Namespace kinds in the order they must be joined.
 pub const ORDER: [(&str, CloneFlags); 7] = [
@@ -96,19 +101,10 @@ fn enter_and_clone(target: &Target, process: &Process, err_w: OwnedFd) -> Result
         fail(&mut err, msg);
         return Err(());
     }
-    // SAFETY: raw clone with CLONE_PARENT behaves like fork; this helper is single-threaded.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            libc::CLONE_PARENT | libc::SIGCHLD,
-            0,
-            0,
-            0,
-            0,
-        )
-    };
+    // The workload is the shim's child, which waits for it.
+    let pid = join::fork(true);
     match pid {
-        0 => {
+        Ok(0) => {
             let msg = exec_workload(process, target);
             // Only reached when exec failed; 127 for a missing program, 126 otherwise (as shells do).
             let code = if msg.contains("not found") || msg.contains("no such file") {
@@ -120,36 +116,36 @@ fn enter_and_clone(target: &Target, process: &Process, err_w: OwnedFd) -> Result
             // SAFETY: _exit ends this cloned child at once; nothing of the parent runs in it again.
             unsafe { libc::_exit(code) }
         }
-        p if p > 0 => Ok(p as i32),
-        _ => {
-            fail(
-                &mut err,
-                format!("clone: {}", std::io::Error::last_os_error()),
-            );
+        Ok(p) => Ok(p),
+        Err(e) => {
+            fail(&mut err, format!("clone: {}", std::io::Error::from(e)));
             Err(())
         }
     }
 }
 
 fn join_namespaces(target: &Target) -> Result<(), String> {
-    // Open every file first: after joining the mount namespace the host's /proc is gone.
-    let mut fds = Vec::new();
-    for (name, flag) in ORDER {
-        let path = ns_file(&target.ns_paths, target.init_pid, name);
-        let file = File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
-        if name == "user" && same_ns(&file, "/proc/self/ns/user") {
-            continue; // a privileged CT shares our user namespace; setns into it would fail
-        }
-        fds.push((name, flag, path, file));
-    }
-    for (name, flag, path, file) in fds {
-        if name == "mnt" {
+    let namespaces =
+        Namespaces::open(target.init_pid, &target.ns_paths).map_err(|e| e.to_string())?;
+    enter(&namespaces, |ns| {
+        if ns.name == "mnt" {
             // Still in the host's mount namespace, where /proc/sys is writable; net, ipc and uts
             // sysctls apply to the namespaces just joined.
             write_sysctls(&target.sysctls)?;
         }
-        nix::sched::setns(&file, flag)
-            .map_err(|e| format!("setns {name} {}: {e}", path.display()))?;
+        Ok(())
+    })
+}
+
+/// Join `namespaces` in order, running `before` ahead of each.
+fn enter(
+    namespaces: &Namespaces,
+    mut before: impl FnMut(&join::Namespace) -> Result<(), String>,
+) -> Result<(), String> {
+    for ns in namespaces.iter() {
+        before(ns)?;
+        ns.join()
+            .map_err(|e| format!("setns {} {}: {e}", ns.name, ns.path.display()))?;
     }
     Ok(())
 }
@@ -160,13 +156,6 @@ pub fn write_sysctls(sysctls: &BTreeMap<String, String>) -> Result<(), String> {
         std::fs::write(&path, value).map_err(|e| format!("linux.sysctl {key}: {e}"))?;
     }
     Ok(())
-}
-
-fn same_ns(file: &File, other: &str) -> bool {
-    match (file.metadata(), std::fs::metadata(other)) {
-        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
-        _ => false,
-    }
 }
 
 /// Move this process into the cgroups of `init_pid` (v1 hierarchies and v2), so the CT's limits
@@ -197,17 +186,10 @@ fn join_cgroups(init_pid: i32) -> Result<(), String> {
 /// uses, so that `/proc/<shim>/ns/*` — which podman and CRI-O hand to a pod's other containers —
 /// name the pod's namespaces.
 pub fn join_pod_namespaces(target: &Target) -> Result<(), String> {
-    for (name, flag) in [
-        ("ipc", CloneFlags::CLONE_NEWIPC),
-        ("uts", CloneFlags::CLONE_NEWUTS),
-        ("net", CloneFlags::CLONE_NEWNET),
-    ] {
-        let path = ns_file(&target.ns_paths, target.init_pid, name);
-        let file = File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
-        nix::sched::setns(&file, flag)
-            .map_err(|e| format!("setns {name} {}: {e}", path.display()))?;
-    }
-    Ok(())
+    let pod = |name: &str| matches!(name, "ipc" | "uts" | "net");
+    let namespaces =
+        Namespaces::open_some(target.init_pid, &target.ns_paths, pod).map_err(|e| e.to_string())?;
+    enter(&namespaces, |_| Ok(()))
 }
 
 /// A pid's namespace file, e.g. for `state` consumers and pod lookups.
