@@ -12,21 +12,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
+use crate::access::{CtAccess, Workload};
 use crate::backend::cgroup::CtCgroup;
 use crate::backend::Backend;
-use crate::nsenter::launch;
 use crate::process::Target;
 use crate::procexit::ExitWatch;
 use crate::pve::Vmid;
 use crate::state::ProcRef;
 use crate::sys::fork::{close_other_fds, daemonize};
-use crate::sys::signals::signal_fd;
+use crate::sys::signals::{reap_any, relay_until_exit, signal_fd, wait_any_child_exit};
 
 pub const SOCKET: &str = "shim.sock";
 
@@ -61,6 +60,8 @@ pub struct Shim {
     pub target: Target,
     pub process: Process,
     pub backend: Box<dyn Backend>,
+    /// How the CT's processes are reached (src/access/).
+    pub access: Box<dyn CtAccess>,
     /// For the stand-in of a workload on a remote node, which makes its own connections.
     pub config: crate::config::Config,
     /// The pty slave for the workload, held until it runs.
@@ -70,8 +71,8 @@ pub struct Shim {
     /// Set in the UTS namespace config.json names by path (runc does; LXC only names a UTS
     /// namespace of its own).
     pub hostname: Option<String>,
-    /// The tmpfs and mqueue mounts a remote CT's init makes before the workload runs.
-    pub remote_mounts: Vec<String>,
+    /// The init's setup options (a remote CT's tmpfs and mqueue mounts, sysctls).
+    pub setup: Vec<String>,
 }
 
 /// A unix socket path that fits sun_path however deep the state directory is.
@@ -89,36 +90,6 @@ pub fn bind(dir: &Path) -> Result<UnixListener, ShimError> {
 /// subreaper). Returns the shim's pid. `keep` are fds besides stdio and preserved fds to keep open.
 pub fn spawn(shim: Shim, listener: UnixListener, keep: &[RawFd]) -> Result<i32, ShimError> {
     daemonize(move || shim.run(listener, keep)).map_err(sys("starting the shim"))
-}
-
-/// The exec shim (`exec --detach`): launches `process` in the CT at once, reports the launch on
-/// `report` (`ok` or `error <msg>`), relays signals and exits with the process's status. It does
-/// not stop the CT.
-pub fn run_exec(target: &Target, process: &Process, report: OwnedFd, keep: &[RawFd]) -> i32 {
-    let _ = std::env::set_current_dir("/");
-    let first_free = 3 + target.preserve_fds as RawFd;
-    close_other_fds(first_free, &[&[report.as_raw_fd()], keep].concat());
-    let mut report = std::fs::File::from(report);
-    let Some(mut sfd) = signal_fd() else {
-        let _ = report.write_all(b"error shim: signalfd failed\n");
-        return 1;
-    };
-    match launch(target, process) {
-        Ok(pid) => {
-            let _ = report.write_all(b"ok\n");
-            drop(report);
-            // The process holds the terminal now; our copy would keep it open after it exits.
-            if let Some(fd) = target.console {
-                let _ = nix::unistd::close(fd);
-            }
-            relay_until_exit(&mut sfd, Pid::from_raw(pid))
-        }
-        Err(e) => {
-            let _ = report
-                .write_all(format!("error {}\n", e.to_string().replace('\n', " ")).as_bytes());
-            wait_any_child_exit().unwrap_or(1)
-        }
-    }
 }
 
 impl Shim {
@@ -143,14 +114,10 @@ impl Shim {
             &[&[listener.as_raw_fd()], keep, &console].concat(),
         );
         let init = &CtProcs::of(self.vmid, self.target.init_pid);
-        // A remote CT's namespaces are not on this host; its stand-in reaches it over SSH.
-        let local = !self.backend.is_remote();
         // Subscribed in the host's network namespace (the only one the connector serves) and
         // before the init can exit.
-        let watch = (local && crate::launch::can_be_pid1(&self.target))
-            .then(|| self.exit_watch())
-            .flatten();
-        if let Err(e) = local.then(|| self.join_namespaces()).transpose() {
+        let watch = self.access.watch_exit(&self.target, self.vmid);
+        if let Err(e) = self.access.join_pod(&self.target, self.hostname.as_deref()) {
             log::error!("shim: {e}");
             return self.finish(1, init);
         }
@@ -169,30 +136,6 @@ impl Shim {
             _ => relay_until_exit(&mut sfd, workload),
         };
         self.finish(code, init)
-    }
-
-    fn exit_watch(&self) -> Option<ExitWatch> {
-        match ExitWatch::new(self.target.init_pid) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                // Without it the workload cannot be pid 1 (its status would be lost): it is
-                // entered next to the idle init instead.
-                log::warn!(
-                    "CT {}: no process-events connector ({e}): the workload will not be pid 1",
-                    self.vmid
-                );
-                None
-            }
-        }
-    }
-
-    /// Join the pod's (or the CT's) net, ipc and uts namespaces and name the UTS namespace.
-    fn join_namespaces(&self) -> Result<(), String> {
-        crate::nsenter::join_pod_namespaces(&self.target)?;
-        if let Some(h) = &self.hostname {
-            nix::unistd::sethostname(h).map_err(|e| format!("hostname {h}: {e}"))?;
-        }
-        Ok(())
     }
 
     /// Created phase: serve `start`, or end on a termination signal.
@@ -288,27 +231,17 @@ impl Shim {
     /// Run the workload: as the CT's pid 1 (`pid1`: its exit can be watched), entered next to
     /// the idle init otherwise, or through a stand-in for a remote CT.
     fn launch(&self, pid1: bool) -> Result<i32, String> {
-        if self.backend.is_remote() {
-            let pid_file = crate::spec::remote::WORKLOAD_PID;
-            let console = self.console.as_ref().map(|c| c.as_raw_fd());
-            let argv = crate::spec::remote::exec_argv(
-                &self.process,
-                pid_file,
-                self.target
-                    .seccomp
-                    .as_ref()
-                    .map(crate::seccomp::filter_flags),
-                &self.remote_mounts,
-            );
-            return crate::remote::proxy::spawn(&self.config, self.vmid, argv, pid_file, console)
-                .map_err(|e| format!("starting the workload's stand-in: {e}"));
-        }
-        if pid1 {
-            crate::nsenter::write_sysctls(&self.target.sysctls)?;
-            crate::launch::launch(&self.target, &self.process)?;
-            return Ok(self.target.init_pid);
-        }
-        launch(&self.target, &self.process).map_err(|e| e.to_string())
+        self.access.launch(
+            &Workload {
+                vmid: self.vmid,
+                target: &self.target,
+                process: &self.process,
+                config: &self.config,
+                console: self.console.as_ref().map(|c| c.as_raw_fd()),
+                setup: &self.setup,
+            },
+            pid1,
+        )
     }
 
     /// Stop the CT (its init is idle) and hand back the exit code.
@@ -341,7 +274,7 @@ impl Shim {
         // The workload was the CT's pid 1 and is gone: the CT goes down by itself, and the
         // caller must not wait for its teardown (lxcfs's post-stop hook alone sleeps half a
         // second). `delete` copes with a CT still on its way down.
-        if ct.init.as_ref().is_some_and(|i| wait_exit(i, 0)) && !self.backend.is_remote() {
+        if ct.init.as_ref().is_some_and(|i| wait_exit(i, 0)) {
             return code;
         }
         // Proxmox reports the CT stopped once its monitor (lxc-start) is gone; the next caller
@@ -492,55 +425,6 @@ fn send_signal(pidfd: &OwnedFd, sig: i32) -> bool {
 fn wait_exit(pidfd: &OwnedFd, millis: u16) -> bool {
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     matches!(poll(&mut fds, PollTimeout::from(millis)), Ok(n) if n > 0)
-}
-
-/// Running phase: relay signals, return the workload's exit code.
-pub fn relay_until_exit(sfd: &mut SignalFd, workload: Pid) -> i32 {
-    loop {
-        let Ok(Some(info)) = sfd.read_signal() else {
-            continue;
-        };
-        match Signal::try_from(info.ssi_signo as i32) {
-            Ok(Signal::SIGCHLD) => loop {
-                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::Exited(pid, code)) if pid == workload => return code,
-                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == workload => {
-                        return 128 + sig as i32
-                    }
-                    Ok(WaitStatus::StillAlive) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            },
-            // A signal the kernel generated (a terminal's SIGINT or SIGWINCH) reached the
-            // workload already when it shares our terminal; relay only what was sent to us.
-            Ok(_) if info.ssi_code == libc::SI_KERNEL => {}
-            Ok(sig) => {
-                let _ = kill(workload, sig);
-            }
-            Err(_) => {}
-        }
-    }
-}
-
-fn reap_any() {
-    while let Ok(st) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-        if st == WaitStatus::StillAlive {
-            break;
-        }
-    }
-}
-
-/// Exit code of the next child that ends (the failed workload), waiting at most a few seconds.
-pub fn wait_any_child_exit() -> Option<i32> {
-    for _ in 0..500 {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Some(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Some(128 + sig as i32),
-            Err(_) => return None,
-            _ => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
-    None
 }
 
 /// Client side of `start`: ask the shim to run the workload; returns its pid and start time.

@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
         "hooks",
         "pending",
         "remote",
+        "access",
         "shim",
         "doctor",
     ],

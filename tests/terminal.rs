@@ -284,9 +284,11 @@ fn foreground_exec_with_a_console_socket() {
     drop(listener);
     let master = common::console::fd_from(&conn);
     drop(conn);
-    let text = read_until(master, "exec-done");
+    // Held until the process exits: a closed master hangs its terminal up (SIGHUP, 129).
+    let text = read_until(master.try_clone().unwrap(), "exec-done");
     assert!(text.starts_with("/dev/pts/"), "{text:?}");
     assert_eq!(exec.wait().unwrap().code(), Some(4));
+    drop(master);
     assert!(sim.run(&["delete", "--force", "tc1"]).status.success());
     assert_eq!(c.wait(), 137);
 }

@@ -4,25 +4,22 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::Spec;
 
 use super::Ctx;
-use crate::backend::{self, Backend, BackendError, CtStatus};
+use crate::backend::{self, Backend, BackendError};
 use crate::cli::CreateArgs;
 use crate::config::Config;
-use crate::hooks::{self, Point};
+use crate::hooks::{self};
 use crate::process::Target;
 use crate::pve::Vmid;
 use crate::shim::{self, Shim};
-use crate::spec::remote::INIT_SHIPPED;
 use crate::spec::{self, Launch, MapContext};
 use crate::state::{ContainerDir, ProcRef, State, Status};
 
-/// Where the init appears inside every CT: on LXC's /dev tmpfs, so nothing is written into the rootfs.
-pub const INIT_IN_CT: &str = "/dev/.proxmox-lxcri-init";
 /// The container's config.json as `create` read it, in the state dir.
 pub const SPEC_COPY: &str = "config.json";
 /// How many VMIDs to try when others are taken.
@@ -117,23 +114,7 @@ fn create(
         );
     }
     let terminal = process.terminal() == Some(true);
-    let remote = backend.is_remote();
-    if !remote {
-        // Decided now, before any CT exists (a remote CT: spec::remote).
-        crate::apparmor::settle(&mut process, cfg.strict)
-            .map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
-        spec.set_process(Some(process.clone()));
-    }
-    if remote && spec.hooks().is_some() {
-        let msg = format!(
-            "{}: hooks: not run for a CT on another node",
-            config_path.display()
-        );
-        if cfg.strict {
-            bail!(msg);
-        }
-        log::warn!("{msg}");
-    }
+    let access = crate::access::of(backend);
     if terminal && args.console_socket.is_none() {
         bail!(
             "{}: process.terminal needs --console-socket",
@@ -164,17 +145,11 @@ fn create(
             .collect();
         spec.set_mounts(Some(resolved));
     }
-    // Before LXC opens any of them (a remote CT's rootfs is packed, never mounted over).
-    if !remote {
-        crate::rootfs::refuse_special_files(&spec, &rootfs)
-            .map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
-    }
-    // A remote CT joins nothing of this host's (spec::remote refuses or warns).
-    let ns_paths = if remote {
-        BTreeMap::new()
-    } else {
-        ns_paths(&spec, state_root)?
-    };
+    // AppArmor, special files at mount destinations, hooks: before any CT exists.
+    access
+        .prepare(&mut spec, &mut process, &rootfs, cfg)
+        .map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
+    let ns_paths = access.ns_paths(&spec, state_root)?;
     // What the node's pve-container accepts decides options against raw keys (docs/mapping.md).
     let node = backend::nodever::learn(backend, cfg, state_root);
     if !node.caps.entrypoint_env && !backend.writes_raw_keys() {
@@ -185,24 +160,20 @@ fn create(
             crate::pve::version::ENTRYPOINT_ENV
         );
     }
+    let place = access.placement(&node.caps);
     let map_ctx = MapContext {
         id: args.id.clone(),
         bundle: bundle.clone(),
         launch: Launch::Init {
             host_path: init.clone(),
-            ct_path: if remote { INIT_SHIPPED } else { INIT_IN_CT }.into(),
+            ct_path: place.init_in_ct.into(),
         },
         strict: cfg.strict,
-        unprivileged: cfg.unprivileged || remote,
+        unprivileged: cfg.unprivileged || place.force_unprivileged,
         arch: arch().into(),
         bind_kinds: spec::bind_kinds(&spec, &bundle),
-        node: if remote {
-            spec::remote::node_caps(&node.caps)
-        } else {
-            node.caps.clone()
-        },
-        // A remote node's devices cannot be looked at from here; Proxmox checks them itself.
-        host_devices: (!remote).then(|| spec::host_devices(&spec)),
+        node: place.node,
+        host_devices: place.sees_node_devices.then(|| spec::host_devices(&spec)),
         canonical: spec::host_paths(&spec, &bundle),
         memory: spec::MemoryDefaults {
             node: backend.node_memory(),
@@ -210,38 +181,17 @@ fn create(
         },
         cgroup: backend.cgroup_mode(),
     };
-    let mut mapped = spec::map(&spec, &map_ctx).map_err(|e| {
+    let in_config = |e: spec::MapError| {
         anyhow!(
             "{}: {}",
             config_path.display(),
             e.to_string().trim_start_matches("config.json: ")
         )
-    })?;
-    let mut remote_mounts = Vec::new();
-    let copies = if remote {
-        let shipped = spec::remote::adapt(
-            &spec,
-            &bundle,
-            mapped.clone(),
-            cfg.network.net0(),
-            cfg.strict,
-            backend.writes_raw_keys(),
-            &map_ctx.node,
-        )
-        .map_err(|e| {
-            anyhow!(
-                "{}: {}",
-                config_path.display(),
-                e.to_string().trim_start_matches("config.json: ")
-            )
-        })?;
-        mapped.ct = shipped.ct;
-        mapped.warnings = shipped.warnings;
-        remote_mounts = shipped.setup;
-        shipped.copies
-    } else {
-        Vec::new()
     };
+    let mapped = spec::map(&spec, &map_ctx).map_err(in_config)?;
+    let (mapped, extras) = access
+        .adapt(&spec, &bundle, mapped, cfg, backend, &map_ctx.node)
+        .map_err(in_config)?;
     for w in &mapped.warnings {
         log::warn!("{}: {w}", args.id);
     }
@@ -298,7 +248,7 @@ fn create(
     let template = backend
         .template(&rootfs, &init)
         .context("preparing the CT's template")?;
-    state.template = remote.then(|| template.clone());
+    state.template = access.tracks_template().then(|| template.clone());
     let vmid = allocate(cfg, &args.id, |vmid| {
         // Record the VMID before the CT exists, so `delete --force` can clean up a killed create.
         state.vmid = Some(vmid);
@@ -321,7 +271,7 @@ fn create(
         .as_ref()
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    if let (Some(cp), false) = (&cgroups_path, remote) {
+    if let (Some(cp), true) = (&cgroups_path, access.owns_cgroups_path()) {
         // LXC makes the CT's cgroup there (src/spec/cgroups.rs).
         for problem in crate::cgroups_path::prepare(cp) {
             log::warn!("{}: linux.cgroupsPath: {problem}", args.id);
@@ -331,24 +281,9 @@ fn create(
     backend
         .start(vmid)
         .with_context(|| format!("starting CT {vmid}"))?;
-    // A remote CT's init is never entered from here: `pct start` returning is enough (a CT that
-    // stopped at once fails the first `pct exec`), and a status call would cost a Perl start-up.
-    let init_pid = if remote {
-        0
-    } else {
-        match backend.status(vmid)? {
-            CtStatus::Running { init_pid } => init_pid,
-            CtStatus::Stopped => bail!("CT {vmid} stopped right after start"),
-        }
-    };
-    if remote {
-        crate::remote::copies::ship(backend, vmid, &copies)
-            .with_context(|| format!("copying bind mounts into CT {vmid}"))?;
-        if let Some(profile) = &target.seccomp {
-            crate::remote::copies::ship_filter(backend, vmid, profile)
-                .with_context(|| format!("copying the seccomp filter into CT {vmid}"))?;
-        }
-    }
+    let running = access.started(backend, vmid, &extras, target.seccomp.as_ref())?;
+    // 0 for a CT on another node, whose processes are never entered from here.
+    let init_pid = running.init_pid.unwrap_or(0);
 
     // Hooks see the CT's init as the container's pid: its /proc/<pid>/ns/* are the CT's.
     let hook_state = hooks::state_json(
@@ -359,26 +294,17 @@ fn create(
         &bundle,
         &state.annotations,
     );
-    let points = if remote {
-        &[][..]
+    let points = if access.runs_hooks() {
+        &crate::access::CREATE_HOOKS[..]
     } else {
-        &[
-            Point::Prestart,
-            Point::CreateRuntime,
-            Point::CreateContainer,
-        ][..]
+        &[][..]
     };
     for &point in points {
         hooks::run_with_paths(&spec, point, &hook_state, Some(init_pid), &target.ns_paths)?;
     }
     let console = match (&args.console_socket, terminal) {
         (Some(socket), true) => {
-            // A remote CT's terminal is made there by `pct exec`; ours is its local end.
-            let (master, slave) = if remote {
-                crate::console::open_local_pty()?
-            } else {
-                crate::console::open_pty_in(init_pid)?
-            };
+            let (master, slave) = access.pty(init_pid)?;
             if let Some(size) = process.console_size() {
                 crate::sys::tty::set_size(
                     slave.as_raw_fd(),
@@ -401,11 +327,12 @@ fn create(
         },
         process,
         backend: backend::from_config(cfg),
+        access,
         config: cfg.clone(),
         console,
         bundle: bundle.clone(),
         hostname: crate::spec::joined_uts_hostname(&spec),
-        remote_mounts,
+        setup: extras.setup.clone(),
     };
     let keep: Vec<RawFd> = log_fd.into_iter().collect();
     let pid = shim::spawn(shim, listener, &keep)?;
@@ -418,8 +345,8 @@ fn create(
         state.cgroups_path = Some(cp);
     }
     state.shim = Some(ProcRef::of(pid).ok_or_else(|| anyhow!("shim {pid} exited during create"))?);
-    state.init_pid = (!remote).then_some(init_pid);
-    state.monitor = (!remote).then(|| monitor_of(init_pid)).flatten();
+    state.init_pid = running.init_pid;
+    state.monitor = running.monitor;
     dir.save(&state)?;
     if let Some(p) = &args.pid_file {
         let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
@@ -428,18 +355,6 @@ fn create(
     }
     log::info!("{}: created CT {vmid}, shim {pid}", args.id);
     Ok(())
-}
-
-/// LXC's monitor: the parent of the CT's init.
-fn monitor_of(init_pid: i32) -> Option<ProcRef> {
-    let status = std::fs::read_to_string(format!("/proc/{init_pid}/status")).ok()?;
-    let ppid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("PPid:"))?
-        .trim()
-        .parse::<i32>()
-        .ok()?;
-    (ppid > 1).then(|| ProcRef::of(ppid)).flatten()
 }
 
 /// Try VMIDs from the configured range, starting at a point derived from the ID, until `create`
@@ -468,76 +383,6 @@ fn fnv1a(s: &str) -> u32 {
     s.bytes().fold(0x811c_9dc5u32, |h, b| {
         (h ^ b as u32).wrapping_mul(0x0100_0193)
     })
-}
-
-/// Namespaces config.json names by path, which the workload joins instead of the CT's.
-/// Namespaces config.json names by path, which the workload joins instead of the CT's.
-/// `/proc/<pid>/ns/pid` of one of our shims (a pod's infra container, as podman and CRI-O name
-/// it) means that container's CT: the shim itself cannot sit in a CT's pid namespace.
-pub(crate) fn ns_paths(spec: &Spec, root: &Path) -> anyhow::Result<BTreeMap<String, PathBuf>> {
-    let mut out = BTreeMap::new();
-    let nss = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    for (i, ns) in nss.iter().enumerate() {
-        let Some(path) = ns.path() else { continue };
-        let field = format!("config.json: linux.namespaces[{i}].path");
-        let name = match ns.typ() {
-            LinuxNamespaceType::Network => "net",
-            LinuxNamespaceType::Ipc => "ipc",
-            LinuxNamespaceType::Uts => "uts",
-            LinuxNamespaceType::Pid => "pid",
-            other => bail!("{field}: joining a {other:?} namespace by path is not supported"),
-        };
-        // As runc: the file must be a namespace of the declared type, checked before any CT.
-        match crate::nsfile::ns_type(path) {
-            Ok(t) if t == name => {}
-            Ok(t) => bail!("{field}: {} is a {t} namespace, not {name}", path.display()),
-            Err(e) => bail!("{field}: {}: {e}", path.display()),
-        }
-        let path = if name == "pid" {
-            pod_pid_ns(path, root)?
-        } else {
-            path.clone()
-        };
-        out.insert(name.to_string(), path);
-    }
-    Ok(out)
-}
-
-fn pod_pid_ns(path: &Path, root: &Path) -> anyhow::Result<PathBuf> {
-    let pid = path
-        .strip_prefix("/proc")
-        .ok()
-        .and_then(|p| p.iter().next())
-        .and_then(|p| p.to_str()?.parse::<i32>().ok());
-    if let Some(pid) = pid {
-        for id in crate::state::list_ids(root)? {
-            let Ok(st) = ContainerDir::new(root, &id).and_then(|d| d.load()) else {
-                continue;
-            };
-            if let (Some(shim), Some(init)) = (st.shim, st.init_pid) {
-                if shim.pid == pid && shim.is_alive() {
-                    return Ok(crate::nsenter::ns_path(init, "pid"));
-                }
-            }
-        }
-    }
-    let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => {
-            std::os::unix::fs::MetadataExt::ino(&x) == std::os::unix::fs::MetadataExt::ino(&y)
-        }
-        _ => false,
-    };
-    if same(path, Path::new("/proc/self/ns/pid")) {
-        bail!(
-            "config.json: linux.namespaces (pid): {} is the host's pid namespace; a CT cannot join it",
-            path.display()
-        );
-    }
-    Ok(path.to_path_buf())
 }
 
 fn arch() -> &'static str {

@@ -48,14 +48,14 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         Status::Created | Status::Running | Status::Paused
     ) {
         // Thaws a paused CT too.
-        super::kill::signal(&st, Signal::SIGKILL, false)?;
+        crate::access::signal(&st, Signal::SIGKILL, false)?;
         if let Some(shim) = st.shim {
             shim.wait_gone(Duration::from_secs(10));
         }
     }
     if st.paused && st.status() == Status::Stopped {
         // The shim died while the CT was frozen: a frozen CT cannot be stopped.
-        super::kill::thaw(&st);
+        crate::access::thaw(&st);
     }
     let spec = oci_spec::runtime::Spec::load(dir.file(super::create::SPEC_COPY)).ok();
     let poststop = spec

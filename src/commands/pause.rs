@@ -2,10 +2,10 @@
 //! processes) through the backend; `State::paused` records it under the container lock so that
 //! `state` reports `paused` without asking the node.
 
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 
 use super::Ctx;
-use crate::state::{State, Status};
+use crate::state::Status;
 
 pub fn run(ctx: &Ctx, id: &str, pause: bool) -> anyhow::Result<()> {
     let dir = ctx.dir(id)?;
@@ -19,7 +19,7 @@ pub fn run(ctx: &Ctx, id: &str, pause: bool) -> anyhow::Result<()> {
     if !pause && status != Status::Paused {
         bail!("container not paused: {id}");
     }
-    let (vmid, init) = ct_of(&st)?;
+    let (vmid, init) = crate::access::ct_of(&st)?;
     let backend = crate::backend::from_config(&st.config);
     if pause {
         backend.freeze(vmid, init)?;
@@ -37,18 +37,4 @@ pub fn run(ctx: &Ctx, id: &str, pause: bool) -> anyhow::Result<()> {
         return Err(e.into());
     }
     Ok(())
-}
-
-pub fn ct_of(st: &State) -> anyhow::Result<(crate::pve::Vmid, i32)> {
-    let vmid = st
-        .vmid
-        .ok_or_else(|| anyhow!("container {} has no CT", st.id))?;
-    // A CT on another node has no local init pid; its backend does not need one.
-    let remote = st.config.backend != crate::config::BackendKind::Pct;
-    let init = match st.init_pid {
-        Some(p) => p,
-        None if remote => 0,
-        None => bail!("container {} has no init pid", st.id),
-    };
-    Ok((vmid, init))
 }

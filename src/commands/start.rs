@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::Spec;
 
-use super::create::{ns_paths, SPEC_COPY};
+use super::create::SPEC_COPY;
 use super::Ctx;
 use crate::hooks::{self, Point};
 use crate::shim;
@@ -35,7 +35,9 @@ pub fn run(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
             &st.annotations,
         )
     };
-    let paths = ns_paths(&spec, &ctx.root)?;
+    let backend = crate::backend::from_config(&st.config);
+    let access = crate::access::of(backend.as_ref());
+    let paths = access.ns_paths(&spec, &ctx.root)?;
     if let Err(e) = hooks::run_with_paths(
         &spec,
         Point::StartContainer,
@@ -44,7 +46,7 @@ pub fn run(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
         &paths,
     ) {
         // OCI: a failing startContainer hook stops the container; the shim ends the CT.
-        super::kill::signal(&st, Signal::SIGTERM, false)?;
+        crate::access::signal(&st, Signal::SIGTERM, false)?;
         return Err(e.into());
     }
     let workload = shim::request_start(&dir.path, Duration::from_secs(60))?;
@@ -52,7 +54,7 @@ pub fn run(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     st.workload = Some(workload);
     dir.save(&st)?;
     if let Err(e) = hooks::run(&spec, Point::Poststart, &hook_state(Status::Running), None) {
-        super::kill::signal(&st, Signal::SIGKILL, false)?;
+        crate::access::signal(&st, Signal::SIGKILL, false)?;
         return Err(e.into());
     }
     Ok(())

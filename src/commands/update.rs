@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx, args: &UpdateArgs) -> anyhow::Result<()> {
     if upd.ct.options.is_empty() && upd.ct.lxc.is_empty() && upd.unset.is_empty() {
         return Ok(());
     }
-    let (vmid, init) = super::pause::ct_of(&st)?;
+    let (vmid, init) = crate::access::ct_of(&st)?;
     let notes = backend.update(vmid, init, &upd.ct, &upd.unset)?;
     for n in notes {
         log::warn!("update {id}: {n}");

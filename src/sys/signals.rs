@@ -1,7 +1,12 @@
-//! The signals the shim and the stand-ins take synchronously.
+//! The signals the shim and the stand-ins take synchronously, and relaying them to a child
+//! until it exits.
 
-use nix::sys::signal::{SigSet, Signal};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
 
 /// Signals the shim takes synchronously; all but SIGCHLD are relayed to the workload.
 pub(crate) const HANDLED: [Signal; 11] = [
@@ -24,4 +29,53 @@ pub fn signal_fd() -> Option<SignalFd> {
     HANDLED.iter().for_each(|s| mask.add(*s));
     mask.thread_set_mask().ok()?;
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).ok()
+}
+
+/// Running phase: relay signals, return the workload's exit code.
+pub fn relay_until_exit(sfd: &mut SignalFd, workload: Pid) -> i32 {
+    loop {
+        let Ok(Some(info)) = sfd.read_signal() else {
+            continue;
+        };
+        match Signal::try_from(info.ssi_signo as i32) {
+            Ok(Signal::SIGCHLD) => loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(pid, code)) if pid == workload => return code,
+                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == workload => {
+                        return 128 + sig as i32
+                    }
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            },
+            // A signal the kernel generated (a terminal's SIGINT or SIGWINCH) reached the
+            // workload already when it shares our terminal; relay only what was sent to us.
+            Ok(_) if info.ssi_code == libc::SI_KERNEL => {}
+            Ok(sig) => {
+                let _ = kill(workload, sig);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+pub fn reap_any() {
+    while let Ok(st) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if st == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
+
+/// Exit code of the next child that ends (the failed workload), waiting at most a few seconds.
+pub fn wait_any_child_exit() -> Option<i32> {
+    for _ in 0..500 {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Some(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Some(128 + sig as i32),
+            Err(_) => return None,
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    None
 }
