@@ -3,6 +3,8 @@
 pub mod api;
 pub mod cgroup;
 pub mod lxc_info;
+#[cfg(test)]
+pub mod memory;
 pub mod node_shell;
 pub mod nodever;
 pub mod pct;

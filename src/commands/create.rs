@@ -31,9 +31,19 @@ pub fn run(ctx: &Ctx, args: &CreateArgs, log_fd: Option<RawFd>) -> anyhow::Resul
     // `node = "auto"` is decided once, here; the state keeps the node for every later command.
     let cfg = backend::api::place(&ctx.config()?)?;
     let lock = dir.create()?;
-    let backend = backend::from_config(&cfg);
+    let backend = ctx.backend(&cfg);
     let mut made = Made::default();
-    let result = create(&cfg, args, &dir, backend.as_ref(), &mut made, log_fd);
+    // The shim's own, used after the fork (where this one's connections are not its).
+    let shim_backend = ctx.backend(&cfg);
+    let result = create(
+        &cfg,
+        args,
+        &dir,
+        backend.as_ref(),
+        shim_backend,
+        &mut made,
+        log_fd,
+    );
     if result.is_err() {
         made.undo(backend.as_ref(), &dir);
     }
@@ -89,6 +99,7 @@ fn create(
     args: &CreateArgs,
     dir: &ContainerDir,
     backend: &dyn Backend,
+    shim_backend: Box<dyn Backend>,
     made: &mut Made,
     log_fd: Option<RawFd>,
 ) -> anyhow::Result<()> {
@@ -326,7 +337,7 @@ fn create(
             ..target
         },
         process,
-        backend: backend::from_config(cfg),
+        backend: shim_backend,
         access,
         config: cfg.clone(),
         console,

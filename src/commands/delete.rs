@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         .is_some_and(|h| h.poststop().as_ref().is_some_and(|p| !p.is_empty()));
     let mut later = false;
     if let Some(vmid) = st.vmid {
-        let backend = crate::backend::from_config(&st.config);
+        let backend = ctx.backend(&st.config);
         if backend.is_ours(vmid, &args.id)? {
             // A CT still going down after its pid 1 exited is destroyed once it is down, without
             // holding up the caller; poststop hooks must run after the destroy, so not then.

@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<
         s => bail!("cannot exec in a {s} container: {}", args.id),
     }
     let process = process(&spec, args)?;
-    let backend = crate::backend::from_config(&st.config);
+    let backend = ctx.backend(&st.config);
     let end = crate::access::of(backend.as_ref()).exec(ExecRequest {
         st: &st,
         spec: &spec,

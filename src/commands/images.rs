@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
         ))?;
     }
     for node in nodes {
-        let backend = crate::backend::from_config(&Config {
+        let backend = ctx.backend(&Config {
             node: node.clone(),
             ..cfg.clone()
         });

@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
 /// `list --cluster`: our CTs on every node, with the container ID where this `--root` knows it.
 fn cluster(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
-    let cts = crate::backend::from_config(&cfg).cluster_cts()?;
+    let cts = ctx.backend(&cfg).cluster_cts()?;
     let mut ids = std::collections::BTreeMap::new();
     for id in crate::state::list_ids(&ctx.root)? {
         if let Some(v) = ctx.dir(&id)?.load().ok().and_then(|s| s.vmid) {

@@ -1,6 +1,8 @@
 //! One module per subcommand; each takes the parsed arguments and a `Ctx`.
 
 pub mod create;
+#[cfg(test)]
+mod create_tests;
 pub mod delete;
 pub mod doctor;
 pub mod exec;
@@ -17,14 +19,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::backend::Backend;
 use crate::cli::{GlobalOpts, DEFAULT_ROOT};
 use crate::config::Config;
 use crate::state::ContainerDir;
 
-/// What every command may need: the state root and (loaded on demand) the configuration.
+/// Builds the backend a configuration names: `backend::from_config`, or a stand-in in tests.
+pub type BackendFor = Box<dyn Fn(&Config) -> Box<dyn Backend>>;
+
+/// What every command may need: the state root, (loaded on demand) the configuration, and the
+/// one constructor of backends.
 pub struct Ctx {
     pub root: PathBuf,
     config_path: Option<PathBuf>,
+    backend_for: BackendFor,
 }
 
 impl Ctx {
@@ -32,7 +40,22 @@ impl Ctx {
         Ctx {
             root: g.root.clone().unwrap_or_else(default_root),
             config_path: g.config.clone(),
+            backend_for: Box::new(crate::backend::from_config),
         }
+    }
+
+    /// A context whose commands reach nodes through `backend_for` (unit tests of the commands).
+    pub fn with_backends(root: PathBuf, config_path: PathBuf, backend_for: BackendFor) -> Ctx {
+        Ctx {
+            root,
+            config_path: Some(config_path),
+            backend_for,
+        }
+    }
+
+    /// The backend for `cfg`'s node.
+    pub fn backend(&self, cfg: &Config) -> Box<dyn Backend> {
+        (self.backend_for)(cfg)
     }
 
     pub fn config(&self) -> anyhow::Result<Config> {

@@ -20,7 +20,7 @@ pub fn run(ctx: &Ctx, id: &str, pause: bool) -> anyhow::Result<()> {
         bail!("container not paused: {id}");
     }
     let (vmid, init) = crate::access::ct_of(&st)?;
-    let backend = crate::backend::from_config(&st.config);
+    let backend = ctx.backend(&st.config);
     if pause {
         backend.freeze(vmid, init)?;
     } else {

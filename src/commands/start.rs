@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
             &st.annotations,
         )
     };
-    let backend = crate::backend::from_config(&st.config);
+    let backend = ctx.backend(&st.config);
     let access = crate::access::of(backend.as_ref());
     let paths = access.ns_paths(&spec, &ctx.root)?;
     if let Err(e) = hooks::run_with_paths(

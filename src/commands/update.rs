@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx, args: &UpdateArgs) -> anyhow::Result<()> {
         }
         log::warn!("update {id}: linux.resources.{f}: unknown field, ignored");
     }
-    let backend = crate::backend::from_config(&st.config);
+    let backend = ctx.backend(&st.config);
     let upd = spec::resources_to_ct(&res, strict, backend.node_memory(), backend.cgroup_mode())
         .map_err(|e| match e {
             MapError::Unsupported { field, reason } | MapError::Invalid { field, reason } => {
