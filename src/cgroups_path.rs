@@ -1,5 +1,5 @@
 //! `linux.cgroupsPath` on this host. For a local CT it is the CT's own cgroup: LXC makes it there
-//! (`lxc.cgroup.dir.container`, src/spec/cgroups.rs) with the CT's limits, and its processes in
+//! (`lxc.cgroup.dir.container`, src/mapping/cgroups.rs) with the CT's limits, and its processes in
 //! LXC's inner `ns` below. The shim joins it too: conmon watches the cgroup of the pid it is
 //! given for OOM events, and podman reads a container's statistics from that pid's cgroup. For a
 //! CT on another node the directory holds the shim and its stand-in only.
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Directories of `cgroups_path` in every mounted hierarchy, with the hierarchy's controllers.
 fn dirs(cgroups_path: &str) -> Vec<(Vec<String>, PathBuf)> {
-    let rel = crate::spec::expand_cgroups_path(cgroups_path);
+    let rel = crate::mapping::expand_cgroups_path(cgroups_path);
     let mounts = crate::sys::cgroupfs::cgroup_mounts(
         &std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
     );
@@ -102,23 +102,23 @@ mod tests {
     #[test]
     fn systemd_and_cgroupfs_forms() {
         assert_eq!(
-            crate::spec::expand_cgroups_path("/libpod_parent/pod1/libpod-abc"),
+            crate::mapping::expand_cgroups_path("/libpod_parent/pod1/libpod-abc"),
             PathBuf::from("libpod_parent/pod1/libpod-abc")
         );
         assert_eq!(
-            crate::spec::expand_cgroups_path("/kubepods/burstable/podX/crio-abc"),
+            crate::mapping::expand_cgroups_path("/kubepods/burstable/podX/crio-abc"),
             PathBuf::from("kubepods/burstable/podX/crio-abc")
         );
         assert_eq!(
-            crate::spec::expand_cgroups_path("machine-libpod_pod_p1.slice:libpod:abc"),
+            crate::mapping::expand_cgroups_path("machine-libpod_pod_p1.slice:libpod:abc"),
             PathBuf::from("machine.slice/machine-libpod_pod_p1.slice/libpod-abc.scope")
         );
         assert_eq!(
-            crate::spec::expand_cgroups_path("kubepods-burstable-podX.slice:crio:abc"),
+            crate::mapping::expand_cgroups_path("kubepods-burstable-podX.slice:crio:abc"),
             PathBuf::from("kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podX.slice/crio-abc.scope")
         );
         assert_eq!(
-            crate::spec::expand_cgroups_path(":crio:abc"),
+            crate::mapping::expand_cgroups_path(":crio:abc"),
             PathBuf::from("system.slice/crio-abc.scope")
         );
     }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::Process;
 
+use crate::mapping::init_args::{exec_options, Extras, Filter};
 use crate::process::Target;
-use crate::spec::init_args::{exec_options, Extras, Filter};
 
 /// The init's socket inside the CT (on LXC's per-CT `/dev` tmpfs).
 pub const SOCKET: &str = "/dev/.proxmox-lxcri.sock";

@@ -20,6 +20,10 @@ const LOCK_FILE: &str = "lock";
 /// Longest accepted container ID; keeps `<root>/<id>/shim.sock` within sun_path for sane roots.
 pub const MAX_ID_LEN: usize = 64 + 32;
 
+/// The container's config.json as `create` read it, in the state dir: later edits to the bundle
+/// must not matter.
+pub const SPEC_COPY: &str = "config.json";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("container does not exist: {0}")]
@@ -295,6 +299,39 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
         .collect();
     ids.sort();
     Ok(ids)
+}
+
+/// The OCI state document: no CRI-O-internal keys, RFC 3339 `created` (CRI-O decodes it over its
+/// own record, internal/oci/container.go; docs/callers.md).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState<'a> {
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub status: String,
+    pub pid: i32,
+    pub bundle: &'a std::path::Path,
+    pub rootfs: &'a std::path::Path,
+    pub created: &'a str,
+    pub owner: &'a str,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: &'a std::collections::BTreeMap<String, String>,
+}
+
+impl<'a> OciState<'a> {
+    pub fn of(st: &'a State) -> OciState<'a> {
+        OciState {
+            oci_version: &st.oci_version,
+            id: &st.id,
+            status: st.status().to_string(),
+            pid: st.pid(),
+            bundle: &st.bundle,
+            rootfs: &st.rootfs,
+            created: &st.created,
+            owner: "",
+            annotations: &st.annotations,
+        }
+    }
 }
 
 #[cfg(test)]

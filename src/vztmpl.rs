@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::spec::remote::INIT_SHIPPED;
+use crate::mapping::remote::INIT_SHIPPED;
 
 /// Templates the runtime uploads are named `proxmox-lxcri-<first 32 hex digits of SHA-256>.tar`.
 pub const PREFIX: &str = "proxmox-lxcri-";

@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
         "config", "pve", "logging", "nsfile", "procexit", "seccomp", "apparmor", "rootfs",
         "console",
     ],
-    &["spec", "state", "vztmpl", "transport", "api"],
+    &["mapping", "state", "vztmpl", "transport", "api"],
     &["backend"],
     &[
         "cgroups_path",

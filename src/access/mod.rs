@@ -17,11 +17,11 @@ use oci_spec::runtime::{LinuxSeccomp, Process, Spec};
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::hooks::Point;
+use crate::mapping::{MapError, Mapped};
 use crate::process::Target;
 use crate::procexit::ExitWatch;
 use crate::pve::version::NodeCaps;
 use crate::pve::Vmid;
-use crate::spec::{MapError, Mapped};
 use crate::state::{ProcRef, State};
 
 pub use signal::{ct_of, signal, thaw};
@@ -110,7 +110,7 @@ pub trait CtAccess {
     ) -> Result<(Mapped, Extras), MapError>;
     /// Whether the CT's template is ours to keep track of (`images --prune`).
     fn tracks_template(&self) -> bool;
-    /// Whether `linux.cgroupsPath` is on this host and holds the CT (src/spec/cgroups.rs).
+    /// Whether `linux.cgroupsPath` is on this host and holds the CT (src/mapping/cgroups.rs).
     fn owns_cgroups_path(&self) -> bool;
     /// Once `pct start` returned: the init's pid from LXC, or the copies shipped in.
     fn started(

@@ -14,12 +14,12 @@ use oci_spec::runtime::{LinuxSeccomp, Process, Spec};
 use super::{CtAccess, ExecEnd, ExecRequest, Extras, Placement, Running, Workload};
 use crate::backend::Backend;
 use crate::config::Config;
+use crate::mapping::remote::{exec_argv, INIT_SHIPPED, WORKLOAD_PID};
+use crate::mapping::{MapError, Mapped};
 use crate::process::Target;
 use crate::procexit::ExitWatch;
 use crate::pve::version::NodeCaps;
 use crate::pve::Vmid;
-use crate::spec::remote::{exec_argv, INIT_SHIPPED, WORKLOAD_PID};
-use crate::spec::{MapError, Mapped};
 use crate::state::State;
 use crate::sys::signals::{relay_until_exit, signal_fd};
 
@@ -48,7 +48,7 @@ impl CtAccess for Remote {
             init_in_ct: INIT_SHIPPED,
             // Templates are unpacked by an API user, who may not create privileged CTs.
             force_unprivileged: true,
-            node: crate::spec::remote::node_caps(node),
+            node: crate::mapping::remote::node_caps(node),
             // A remote node's devices cannot be looked at from here; Proxmox checks them.
             sees_node_devices: false,
         }
@@ -63,7 +63,7 @@ impl CtAccess for Remote {
         backend: &dyn Backend,
         node: &NodeCaps,
     ) -> Result<(Mapped, Extras), MapError> {
-        let shipped = crate::spec::remote::adapt(
+        let shipped = crate::mapping::remote::adapt(
             spec,
             bundle,
             mapped.clone(),
@@ -125,7 +125,7 @@ impl CtAccess for Remote {
         _spec: &Spec,
         _state_root: &Path,
     ) -> anyhow::Result<BTreeMap<String, PathBuf>> {
-        // A remote CT joins nothing of this host's (spec::remote refuses or warns).
+        // A remote CT joins nothing of this host's (mapping::remote refuses or warns).
         Ok(BTreeMap::new())
     }
 

@@ -61,7 +61,7 @@ pub(super) fn remote_all(st: &State, sig: Signal) {
     };
     let backend = crate::backend::from_config(&st.config);
     let argv = [
-        crate::spec::remote::INIT_SHIPPED,
+        crate::mapping::remote::INIT_SHIPPED,
         "kill",
         &(sig as i32).to_string(),
         "all",

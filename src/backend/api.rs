@@ -142,7 +142,7 @@ pub fn ours_in_resources(all: &[Value]) -> Vec<ClusterCt> {
         .filter(|r| {
             r.get("tags")
                 .and_then(Value::as_str)
-                .is_some_and(|t| t.split([';', ',', ' ']).any(|t| t == crate::spec::TAG))
+                .is_some_and(|t| t.split([';', ',', ' ']).any(|t| t == crate::mapping::TAG))
         })
         .filter_map(|r| {
             let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -308,7 +308,7 @@ impl Backend for Api {
         Ok(conf
             .get("description")
             .and_then(Value::as_str)
-            .is_some_and(|d| crate::spec::description_names(d, id)))
+            .is_some_and(|d| crate::mapping::description_names(d, id)))
     }
 
     fn update(

@@ -3,7 +3,7 @@
 //! The CT's cgroup is its init's (`/proc/<init>/cgroup`) without LXC's inner `ns` directory
 //! (`lxc.cgroup.dir.container.inner = ns`): limits and the freezer belong to the directory above
 //! it, which the CT cannot change from inside: Proxmox's `lxc/<vmid>`, or the caller's
-//! `linux.cgroupsPath` (src/spec/cgroups.rs). A path that is neither LXC's `…/ns` nor ends in the
+//! `linux.cgroupsPath` (src/mapping/cgroups.rs). A path that is neither LXC's `…/ns` nor ends in the
 //! VMID is refused, so a misread never freezes or limits anything but a CT.
 
 use std::path::{Path, PathBuf};
@@ -261,7 +261,7 @@ impl CtCgroup {
 
 /// The CT's limit directory for the init's cgroup `path`: the parent of LXC's inner `ns`, or the
 /// path itself without it. In Proxmox's own trees it must name this CT (`lxc/<vmid>`); elsewhere
-/// only LXC's `ns` below a caller's path (src/spec/cgroups.rs) is taken.
+/// only LXC's `ns` below a caller's path (src/mapping/cgroups.rs) is taken.
 fn limit_dir(path: &str, vmid: Vmid) -> Option<&str> {
     let (dir, in_ns) = match path.strip_suffix("/ns") {
         Some(d) => (d, true),

@@ -5,7 +5,7 @@
 //! abstract socket of a matching name elsewhere. The pid is used only if the process sits in the
 //! CT's cgroup, which only root can arrange: the `lxc.cgroup.dir.container` of the LXC config
 //! Proxmox generated for the CT (`<lxcpath>/<vmid>/config`, the last value counts, as in LXC),
-//! `lxc/<vmid>` unless a `linux.cgroupsPath` moved it (src/spec/cgroups.rs).
+//! `lxc/<vmid>` unless a `linux.cgroupsPath` moved it (src/mapping/cgroups.rs).
 
 use std::path::Path;
 use std::process::Command;

@@ -100,7 +100,7 @@ impl Backend for Memory {
             .borrow()
             .cts
             .get(&vmid.get())
-            .is_some_and(|ct| crate::spec::description_names(&ct.description, id)))
+            .is_some_and(|ct| crate::mapping::description_names(&ct.description, id)))
     }
 
     fn update(

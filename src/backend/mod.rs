@@ -16,8 +16,8 @@ pub mod storages;
 use std::path::Path;
 
 use crate::config::{BackendKind, Config};
+use crate::mapping::CgroupMode;
 use crate::pve::{CtConfig, Vmid};
-use crate::spec::CgroupMode;
 use crate::transport::ssh::{AttachedIo, RemoteExit, RemoteOutput};
 
 #[derive(Debug, thiserror::Error)]
@@ -234,7 +234,7 @@ pub fn from_config(cfg: &Config) -> Box<dyn Backend> {
 
 #[cfg(test)]
 mod tests {
-    use crate::spec::CgroupMode;
+    use crate::mapping::CgroupMode;
 
     #[test]
     fn cgroup_mode_from_the_file_system_type() {

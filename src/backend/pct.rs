@@ -172,11 +172,11 @@ pub(crate) fn classify(vmid: Vmid, sub: &str, stderr: &str) -> BackendError {
 }
 
 /// pct's stderr without the warning every config read prints for the raw key we write on
-/// purpose (`lxc.cgroup.dir.container`, src/spec/cgroups.rs): it is not the error.
+/// purpose (`lxc.cgroup.dir.container`, src/mapping/cgroups.rs): it is not the error.
 fn without_our_warnings(stderr: &str) -> String {
     let ours = format!(
         " - {} is deprecated, this will be a hard error in the future!",
-        crate::spec::cgroups::CONTAINER_DIR_KEY
+        crate::mapping::cgroups::CONTAINER_DIR_KEY
     );
     stderr
         .lines()
@@ -240,7 +240,7 @@ pub(crate) mod ops {
 /// `pct set` rewrites it) names container `id`.
 pub(crate) fn conf_names(text: &str, vmid: Vmid, id: &str) -> bool {
     let (conf, _) = CtConfig::parse_lenient(text, vmid.get());
-    crate::spec::description_names(&conf.description, id)
+    crate::mapping::description_names(&conf.description, id)
 }
 
 /// `--key value` pairs for every API-settable key.
@@ -315,16 +315,16 @@ impl Backend for Pct {
         super::meminfo_totals(&text)
     }
 
-    fn cgroup_mode(&self) -> crate::spec::CgroupMode {
+    fn cgroup_mode(&self) -> crate::mapping::CgroupMode {
         // This host is the node; Proxmox looks at the file system type there too.
         match nix::sys::statfs::statfs("/sys/fs/cgroup") {
             Ok(st) if st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC => {
-                crate::spec::CgroupMode::Unified
+                crate::mapping::CgroupMode::Unified
             }
-            Ok(_) => crate::spec::CgroupMode::Legacy,
+            Ok(_) => crate::mapping::CgroupMode::Legacy,
             Err(e) => {
                 log::debug!("/sys/fs/cgroup: {e}; taking cgroup v2");
-                crate::spec::CgroupMode::Unified
+                crate::mapping::CgroupMode::Unified
             }
         }
     }

@@ -131,14 +131,14 @@ impl Backend for Ssh {
             .flatten()
     }
 
-    fn cgroup_mode(&self) -> crate::spec::CgroupMode {
+    fn cgroup_mode(&self) -> crate::mapping::CgroupMode {
         let argv = ["stat", "-f", "-c", "%T", "/sys/fs/cgroup"].map(String::from);
         match self.shell.run(&argv, b"") {
             Ok(out) if out.exit == RemoteExit::Code(0) => {
                 super::cgroup_mode_of(&String::from_utf8_lossy(&out.stdout))
             }
             // Unknown: v2 is every Proxmox VE release's default since 7.0.
-            _ => crate::spec::CgroupMode::Unified,
+            _ => crate::mapping::CgroupMode::Unified,
         }
     }
 
@@ -327,7 +327,7 @@ pub fn description_names(config: &str, id: &str) -> bool {
     config
         .lines()
         .filter_map(|l| l.strip_prefix("description: "))
-        .any(|d| crate::spec::description_names(&crate::pve::config::decode_text(d), id))
+        .any(|d| crate::mapping::description_names(&crate::pve::config::decode_text(d), id))
 }
 
 /// `$1` = VMID, `$2` = lxcpath (`pct.lxc_path`). LXC names the init (see `lxc_info`), which is

@@ -14,14 +14,12 @@ use crate::backend::{self, Backend, BackendError};
 use crate::cli::CreateArgs;
 use crate::config::Config;
 use crate::hooks::{self};
+use crate::mapping::{self, Launch, MapContext};
 use crate::process::Target;
 use crate::pve::Vmid;
 use crate::shim::{self, Shim};
-use crate::spec::{self, Launch, MapContext};
-use crate::state::{ContainerDir, ProcRef, State, Status};
+use crate::state::{ContainerDir, ProcRef, State, Status, SPEC_COPY};
 
-/// The container's config.json as `create` read it, in the state dir.
-pub const SPEC_COPY: &str = "config.json";
 /// How many VMIDs to try when others are taken.
 const VMID_ATTEMPTS: u32 = 32;
 
@@ -86,7 +84,7 @@ impl Made {
                 return;
             }
         }
-        // The path may be the CT's own cgroup (src/spec/cgroups.rs): empty once it is destroyed.
+        // The path may be the CT's own cgroup (src/mapping/cgroups.rs): empty once it is destroyed.
         if let Some(cp) = &self.cgroups_path {
             crate::cgroups_path::remove(cp);
         }
@@ -182,24 +180,26 @@ fn create(
         strict: cfg.strict,
         unprivileged: cfg.unprivileged || place.force_unprivileged,
         arch: arch().into(),
-        bind_kinds: spec::bind_kinds(&spec, &bundle),
+        bind_kinds: mapping::bind_kinds(&spec, &bundle),
         node: place.node,
-        host_devices: place.sees_node_devices.then(|| spec::host_devices(&spec)),
-        canonical: spec::host_paths(&spec, &bundle),
-        memory: spec::MemoryDefaults {
+        host_devices: place
+            .sees_node_devices
+            .then(|| mapping::host_devices(&spec)),
+        canonical: mapping::host_paths(&spec, &bundle),
+        memory: mapping::MemoryDefaults {
             node: backend.node_memory(),
             fallback: (cfg.default_memory > 0).then_some((cfg.default_memory, cfg.default_swap)),
         },
         cgroup: backend.cgroup_mode(),
     };
-    let in_config = |e: spec::MapError| {
+    let in_config = |e: mapping::MapError| {
         anyhow!(
             "{}: {}",
             config_path.display(),
             e.to_string().trim_start_matches("config.json: ")
         )
     };
-    let mapped = spec::map(&spec, &map_ctx).map_err(in_config)?;
+    let mapped = mapping::map(&spec, &map_ctx).map_err(in_config)?;
     let (mapped, extras) = access
         .adapt(&spec, &bundle, mapped, cfg, backend, &map_ctx.node)
         .map_err(in_config)?;
@@ -283,7 +283,7 @@ fn create(
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
     if let (Some(cp), true) = (&cgroups_path, access.owns_cgroups_path()) {
-        // LXC makes the CT's cgroup there (src/spec/cgroups.rs).
+        // LXC makes the CT's cgroup there (src/mapping/cgroups.rs).
         for problem in crate::cgroups_path::prepare(cp) {
             log::warn!("{}: linux.cgroupsPath: {problem}", args.id);
         }
@@ -342,7 +342,7 @@ fn create(
         config: cfg.clone(),
         console,
         bundle: bundle.clone(),
-        hostname: crate::spec::joined_uts_hostname(&spec),
+        hostname: crate::mapping::joined_uts_hostname(&spec),
         setup: extras.setup.clone(),
     };
     let keep: Vec<RawFd> = log_fd.into_iter().collect();

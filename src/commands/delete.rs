@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         // The shim died while the CT was frozen: a frozen CT cannot be stopped.
         crate::access::thaw(&st);
     }
-    let spec = oci_spec::runtime::Spec::load(dir.file(super::create::SPEC_COPY)).ok();
+    let spec = oci_spec::runtime::Spec::load(dir.file(crate::state::SPEC_COPY)).ok();
     let poststop = spec
         .as_ref()
         .and_then(|s| s.hooks().as_ref())

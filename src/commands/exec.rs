@@ -15,11 +15,10 @@ use anyhow::{anyhow, bail, Context};
 use nix::unistd::Pid;
 use oci_spec::runtime::{Capability, Process, Spec};
 
-use super::create::SPEC_COPY;
 use super::Ctx;
 use crate::access::{ExecEnd, ExecRequest};
 use crate::cli::ExecArgs;
-use crate::state::Status;
+use crate::state::{Status, SPEC_COPY};
 
 pub fn run(ctx: &Ctx, args: &ExecArgs, log_fd: Option<RawFd>) -> anyhow::Result<()> {
     let dir = ctx.dir(&args.id)?;

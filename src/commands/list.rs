@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
-use super::state::OciState;
 use super::{out, Ctx};
 use crate::cli::{ListArgs, ListFormat};
+use crate::state::OciState;
 
 pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<()> {
     crate::pending::sweep(&ctx.root);

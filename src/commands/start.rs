@@ -8,11 +8,10 @@ use anyhow::{anyhow, bail};
 use nix::sys::signal::Signal;
 use oci_spec::runtime::Spec;
 
-use super::create::SPEC_COPY;
 use super::Ctx;
 use crate::hooks::{self, Point};
 use crate::shim;
-use crate::state::Status;
+use crate::state::{Status, SPEC_COPY};
 
 pub fn run(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let dir = ctx.dir(id)?;

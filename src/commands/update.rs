@@ -1,5 +1,5 @@
 //! `update [--resources FILE|-] [runc's limit flags] ID`: new limits for the running CT, mapped by
-//! the rules `create` uses (`spec::resources_to_ct`). API keys go through the backend live; raw
+//! the rules `create` uses (`mapping::resources_to_ct`). API keys go through the backend live; raw
 //! `lxc.cgroup2.*` keys replace the CT config's values and are written to the CT's cgroup.
 
 use std::io::Read;
@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::Ctx;
 use crate::cli::UpdateArgs;
-use crate::spec::{self, MapError};
+use crate::mapping::{self, MapError};
 use crate::state::Status;
 
 pub fn run(ctx: &Ctx, args: &UpdateArgs) -> anyhow::Result<()> {
@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: &UpdateArgs) -> anyhow::Result<()> {
         log::warn!("update {id}: linux.resources.{f}: unknown field, ignored");
     }
     let backend = ctx.backend(&st.config);
-    let upd = spec::resources_to_ct(&res, strict, backend.node_memory(), backend.cgroup_mode())
+    let upd = mapping::resources_to_ct(&res, strict, backend.node_memory(), backend.cgroup_mode())
         .map_err(|e| match e {
             MapError::Unsupported { field, reason } | MapError::Invalid { field, reason } => {
                 anyhow!("update {id}: {field}: {reason}")
@@ -256,7 +256,7 @@ mod tests {
             })
         );
         let r: LinuxResources = serde_json::from_value(v).unwrap();
-        let m = spec::resources_to_ct(&r, true, None, spec::CgroupMode::Unified).unwrap();
+        let m = mapping::resources_to_ct(&r, true, None, mapping::CgroupMode::Unified).unwrap();
         assert_eq!(m.ct.options["memory"], "256");
         assert_eq!(m.ct.options["cpulimit"], "0.5");
         let e = apply_flags(&mut json!({}), &args(&["--memory", "lots"])).unwrap_err();

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use crate::backend::{Backend, BackendError};
+use crate::mapping::remote::{INIT_SHIPPED, SECCOMP_SHIPPED};
 use crate::pve::Vmid;
-use crate::spec::remote::{INIT_SHIPPED, SECCOMP_SHIPPED};
 
 /// More than this is not a config file or a secret: refuse rather than copy a data volume.
 const MAX_BYTES: u64 = 64 << 20;

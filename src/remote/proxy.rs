@@ -12,8 +12,8 @@ use nix::unistd::ForkResult;
 
 use crate::backend::{self, BackendError};
 use crate::config::Config;
+use crate::mapping::remote::INIT_SHIPPED;
 use crate::pve::Vmid;
-use crate::spec::remote::INIT_SHIPPED;
 use crate::transport::ssh::AttachedIo;
 
 /// Signals passed on to the remote process: what the shim relays, but SIGCHLD (ours) and
@@ -27,7 +27,7 @@ fn passed() -> SigSet {
     mask
 }
 
-/// Fork the stand-in for `argv` (the init's `exec` command line, `spec::remote::exec_argv`);
+/// Fork the stand-in for `argv` (the init's `exec` command line, `mapping::remote::exec_argv`);
 /// returns its pid. `pid_file` is where, inside the CT, the init records the process's pid for
 /// `kill`. With `console` (a local pty slave) the stand-in's stdio is that
 /// terminal and the remote process gets one of the same size.

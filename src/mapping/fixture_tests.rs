@@ -110,7 +110,7 @@ fn entry(v: impl Into<String>) -> (String, String) {
     ("lxc.mount.entry".to_string(), v.into())
 }
 
-/// The fixture's `linux.cgroupsPath` as the CT's cgroup (src/spec/cgroups.rs).
+/// The fixture's `linux.cgroupsPath` as the CT's cgroup (src/mapping/cgroups.rs).
 fn cgroup_dir(dir: impl Into<String>) -> (String, String) {
     ("lxc.cgroup.dir.container".into(), dir.into())
 }
