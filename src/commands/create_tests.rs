@@ -17,6 +17,11 @@ struct Case {
 }
 
 fn case() -> Case {
+    case_with(|_| {})
+}
+
+/// A case whose config.json `edit` changes first.
+fn case_with(edit: impl FnOnce(&mut oci_spec::runtime::Spec)) -> Case {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("run");
     let bundle = dir.path().join("bundle");
@@ -25,6 +30,7 @@ fn case() -> Case {
     let mut process = spec.process().clone().unwrap();
     process.set_terminal(Some(false));
     spec.set_process(Some(process));
+    edit(&mut spec);
     spec.save(bundle.join("config.json")).unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(
@@ -60,7 +66,13 @@ fn case() -> Case {
 
 /// Run `create` with the node set up by `setup`; the error, after checking nothing is left.
 fn fails(setup: impl FnOnce(&mut crate::backend::memory::Node)) -> (String, Vec<String>) {
-    let c = case();
+    fails_in(case(), setup)
+}
+
+fn fails_in(
+    c: Case,
+    setup: impl FnOnce(&mut crate::backend::memory::Node),
+) -> (String, Vec<String>) {
     setup(&mut c.node.0.borrow_mut());
     let err = create::run(&c.ctx, &c.args, None).expect_err("create must fail");
     let n = c.node.0.borrow();
@@ -156,4 +168,40 @@ fn a_destroy_that_fails_keeps_the_state_for_delete_force() {
         serde_json::from_slice(&std::fs::read(c.root.join("t1").join("state.json")).unwrap())
             .unwrap();
     assert_eq!(st.vmid.map(|v| v.get()), n.cts.keys().next().copied());
+}
+
+#[test]
+fn a_failing_create_runtime_hook_destroys_the_ct() {
+    let c = case_with(|spec| {
+        let hook: oci_spec::runtime::Hook =
+            serde_json::from_str(r#"{"path": "/bin/false"}"#).unwrap();
+        let mut hooks = oci_spec::runtime::Hooks::default();
+        hooks.set_create_runtime(Some(vec![hook]));
+        spec.set_hooks(Some(hooks));
+    });
+    let (err, calls) = fails_in(c, |_| {});
+    assert!(
+        err.contains("createRuntime hook /bin/false failed"),
+        "{err}"
+    );
+    assert!(
+        calls.ends_with(&["is_ours".into(), "destroy".into()]),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn a_console_socket_nobody_listens_on_destroys_the_ct() {
+    let mut c = case_with(|spec| {
+        let mut process = spec.process().clone().unwrap();
+        process.set_terminal(Some(true));
+        spec.set_process(Some(process));
+    });
+    c.args.console_socket = Some(c._dir.path().join("nobody.sock"));
+    let (err, calls) = fails_in(c, |_| {});
+    assert!(err.contains("nobody.sock"), "{err}");
+    assert!(
+        calls.ends_with(&["is_ours".into(), "destroy".into()]),
+        "{calls:?}"
+    );
 }
