@@ -335,14 +335,6 @@ impl Backend for Api {
         ))
     }
 
-    fn freeze(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
-        Err(super::no_freeze(vmid))
-    }
-
-    fn thaw(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
-        Err(super::no_freeze(vmid))
-    }
-
     fn cluster_cts(&self) -> Result<Vec<ClusterCt>, BackendError> {
         let all = self
             .client()?

@@ -122,10 +122,15 @@ pub trait Backend {
         ct: &CtConfig,
         unset: &[String],
     ) -> Result<Vec<String>, BackendError>;
-    /// Freeze every process of the running CT; returns once all are frozen.
-    fn freeze(&self, vmid: Vmid, init_pid: i32) -> Result<(), BackendError>;
+    /// Freeze every process of the running CT; returns once all are frozen. Only where the
+    /// CT's cgroup is on this host: Proxmox's own suspend is a CRIU checkpoint, not a freeze.
+    fn freeze(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
+        Err(no_freeze(vmid))
+    }
     /// Undo `freeze`; thawing a CT that is not frozen is not an error.
-    fn thaw(&self, vmid: Vmid, init_pid: i32) -> Result<(), BackendError>;
+    fn thaw(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
+        Err(no_freeze(vmid))
+    }
     /// CTs tagged as ours on every node of the cluster.
     fn cluster_cts(&self) -> Result<Vec<ClusterCt>, BackendError> {
         Err(BackendError::Other(
@@ -218,7 +223,7 @@ pub(crate) fn raw_keys_left_out(ct: &CtConfig, unset: &[String], why: &str) -> V
 }
 
 /// `pause`/`resume` of a CT on another node.
-pub(crate) fn no_freeze(vmid: Vmid) -> BackendError {
+fn no_freeze(vmid: Vmid) -> BackendError {
     BackendError::Other(format!(
         "CT {vmid}: pause and resume need the pct backend (Proxmox's suspend is a CRIU checkpoint, not a freeze)"
     ))

@@ -285,14 +285,6 @@ impl Backend for Ssh {
         ))
     }
 
-    fn freeze(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
-        Err(super::no_freeze(vmid))
-    }
-
-    fn thaw(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
-        Err(super::no_freeze(vmid))
-    }
-
     fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {
         let args = ["pvesm", "list", &self.storage, "--content", "vztmpl"].map(String::from);
         let out = self.shell.run(&args, b"")?;
