@@ -52,7 +52,7 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
                 stack.push(p);
                 continue;
             }
-            if p.extension().map_or(true, |x| x != "rs") {
+            if p.extension().is_none_or(|x| x != "rs") {
                 continue;
             }
             let top = rel

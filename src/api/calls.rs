@@ -88,7 +88,7 @@ pub fn parse_node_storages(data: &Value) -> Vec<(String, Vec<String>)> {
             let id = s.get("storage")?.as_str()?.to_string();
             let enabled = s
                 .get("enabled")
-                .map_or(true, |e| lenient::as_u32(e) != Some(0));
+                .is_none_or(|e| lenient::as_u32(e) != Some(0));
             let content = s
                 .get("content")
                 .and_then(Value::as_str)

@@ -80,7 +80,7 @@ fn process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
         let text = std::fs::read(path).with_context(|| format!("process {}", path.display()))?;
         let p: Process = serde_json::from_slice(&text)
             .map_err(|e| anyhow!("process {}: {e}", path.display()))?;
-        if p.args().as_ref().map_or(true, |a| a.is_empty()) {
+        if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             bail!("process {}: args must not be empty", path.display());
         }
         return Ok(p);

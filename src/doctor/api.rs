@@ -214,7 +214,7 @@ fn storage_state(client: &Client, node: &str, id: &str) -> Option<StorageState> 
         complete: true,
         active: flag(&e["active"]),
         // Absent means enabled (Proxmox only lists `enabled` with the `enabled` filter).
-        enabled: e.get("enabled").map_or(true, flag),
+        enabled: e.get("enabled").is_none_or(flag),
     })
 }
 
