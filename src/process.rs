@@ -162,6 +162,11 @@ fn prepare(process: &Process, target: &Target) -> Result<Exec, String> {
     // Dies with its shim: a SIGKILLed shim (conmon's exec timeout, `kill KILL` of a stuck shim)
     // must not leave the process running in the CT. Set last: a credential change clears it.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("pdeathsig: {e}"))?;
+    // A shim killed before that sends nothing: the process, in the CT's pid namespace, sees its
+    // parent outside as pid 0 while it lives, and the CT's pid 1 once it is gone.
+    if nix::unistd::getppid().as_raw() != 0 {
+        return Err("exec: the process that started it is gone".into());
+    }
     if let (Some(profile), true) = (&target.seccomp, nnp) {
         // Last, so the filter sees only the exec and what the workload does.
         crate::seccomp::load(profile)?;
