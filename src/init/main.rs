@@ -14,7 +14,9 @@
 
 mod apply;
 mod modes;
+mod rt;
 mod serve;
+mod sock;
 mod sys;
 mod text;
 

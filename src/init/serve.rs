@@ -14,6 +14,7 @@
 use core::ffi::CStr;
 
 use crate::modes;
+use crate::sock;
 use crate::sys::{self, Arg};
 use crate::text::{self, bytes, die, nth, parse_u64};
 
@@ -35,7 +36,7 @@ pub fn idle() -> ! {
     sys::block_signals(all);
     let sfd = sys::signalfd(all) as i32;
     sys::unlink(SOCKET);
-    let lfd = sys::listen_unix(SOCKET) as i32;
+    let lfd = sock::listen_unix(SOCKET) as i32;
     loop {
         let ready = if sfd >= 0 && lfd >= 0 {
             sys::poll_in(&[sfd, lfd])
@@ -50,11 +51,11 @@ pub fn idle() -> ! {
             }
         }
         if ready & 2 != 0 {
-            let conn = sys::accept(lfd) as i32;
+            let conn = sock::accept(lfd) as i32;
             if conn < 0 {
                 continue;
             }
-            if sys::peer_pid(conn) != 0 {
+            if sock::peer_pid(conn) != 0 {
                 sys::close(conn);
                 continue;
             }
@@ -81,7 +82,7 @@ fn next_signal(sfd: i32) -> u32 {
 fn serve(conn: i32, lfd: i32, sfd: i32) {
     let mut buf = [0u8; MAX_MESSAGE];
     let mut fds = [-1i32; MAX_FDS];
-    let (mut got, nsent) = match sys::recv_with_fds(conn, &mut buf, &mut fds) {
+    let (mut got, nsent) = match sock::recv_with_fds(conn, &mut buf, &mut fds) {
         Ok((n, k)) if n > 0 => (n, k),
         Ok((_, k)) => {
             fds[..k].iter().for_each(|f| sys::close(*f));

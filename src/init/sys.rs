@@ -7,7 +7,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 #[cfg(target_arch = "x86_64")]
-mod nr {
+pub(crate) mod nr {
     pub const READ: usize = 0;
     pub const WRITE: usize = 1;
     pub const CLOSE: usize = 3;
@@ -52,7 +52,7 @@ mod nr {
 }
 
 #[cfg(target_arch = "aarch64")]
-mod nr {
+pub(crate) mod nr {
     pub const READ: usize = 63;
     pub const WRITE: usize = 64;
     pub const CLOSE: usize = 57;
@@ -103,7 +103,7 @@ mod nr {
 /// it does there (reads or writes, of the size it uses) for the call's duration, and the call must
 /// not change memory or threads behind Rust's back (no munmap, clone and the like).
 #[cfg(target_arch = "x86_64")]
-unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+pub(crate) unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
     let ret: isize;
     // The fifth and sixth argument registers are zeroed: calls like prctl reject garbage there.
     // SAFETY: the caller vouches for the call; syscall clobbers only rcx and r11, declared here.
@@ -119,7 +119,7 @@ unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
 /// # Safety
 /// As for `syscall4`.
 #[cfg(target_arch = "x86_64")]
-unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
+pub(crate) unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
     let ret: isize;
     // SAFETY: as in syscall4.
     unsafe {
@@ -134,7 +134,7 @@ unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
 /// # Safety
 /// As for `syscall4`.
 #[cfg(target_arch = "aarch64")]
-unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
+pub(crate) unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
     let ret: isize;
     // SAFETY: the caller vouches for the call; svc clobbers no register but x0, the result.
     unsafe {
@@ -149,7 +149,7 @@ unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
 /// # Safety
 /// As for the x86_64 `syscall4`: every address valid for the call's use of it.
 #[cfg(target_arch = "aarch64")]
-unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+pub(crate) unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
     let ret: isize;
     // SAFETY: as in syscall6.
     unsafe {
@@ -465,137 +465,6 @@ pub fn unlink(path: &CStr) -> isize {
     }
 }
 
-/// A listening unix stream socket bound at `path` (shorter than 108 bytes).
-pub fn listen_unix(path: &CStr) -> isize {
-    const AF_UNIX: usize = 1;
-    const SOCK_STREAM: usize = 1;
-    // SAFETY: integer arguments only.
-    let fd = unsafe { syscall4(nr::SOCKET, AF_UNIX, SOCK_STREAM | O_CLOEXEC, 0, 0) };
-    if fd < 0 {
-        return fd;
-    }
-    // struct sockaddr_un: a u16 family, then the path.
-    let mut addr = [0u8; 110];
-    addr[..2].copy_from_slice(&(AF_UNIX as u16).to_ne_bytes());
-    let path = path.to_bytes();
-    let n = path.len().min(107);
-    addr[2..2 + n].copy_from_slice(&path[..n]);
-    // SAFETY: the kernel reads the 110 bytes of `addr`, the length given.
-    let r = unsafe { syscall4(nr::BIND, fd as usize, addr.as_ptr() as usize, 110, 0) };
-    let r = if r < 0 {
-        r
-    } else {
-        // SAFETY: integer arguments only.
-        unsafe { syscall4(nr::LISTEN, fd as usize, 4, 0, 0) }
-    };
-    if r < 0 {
-        close(fd as i32);
-        return r;
-    }
-    fd
-}
-
-pub fn accept(fd: i32) -> isize {
-    // SAFETY: integers, and null for the peer address the kernel then does not write.
-    unsafe { syscall4(nr::ACCEPT4, fd as usize, 0, 0, O_CLOEXEC) }
-}
-
-/// The peer's pid as this pid namespace sees it (`SO_PEERCRED`): 0 for a process outside it.
-pub fn peer_pid(fd: i32) -> isize {
-    const SOL_SOCKET: usize = 1;
-    const SO_PEERCRED: usize = 17;
-    let mut cred = [0u32; 3];
-    let mut len: u32 = 12;
-    // SAFETY: the kernel writes at most `len` (12) bytes of struct ucred into `cred` and the
-    // length it wrote into `len`.
-    let r = unsafe {
-        syscall6(
-            nr::GETSOCKOPT,
-            [
-                fd as usize,
-                SOL_SOCKET,
-                SO_PEERCRED,
-                cred.as_mut_ptr() as usize,
-                &mut len as *mut u32 as usize,
-                0,
-            ],
-        )
-    };
-    if r < 0 {
-        r
-    } else {
-        cred[0] as isize
-    }
-}
-
-/// One `recvmsg` into `buf`; the descriptors that came with it (`SCM_RIGHTS`, close-on-exec)
-/// are stored in `fds`. Returns (bytes, descriptors) or the negative errno.
-pub fn recv_with_fds(fd: i32, buf: &mut [u8], fds: &mut [i32]) -> Result<(usize, usize), isize> {
-    const MSG_CMSG_CLOEXEC: usize = 0x4000_0000;
-    const SCM_RIGHTS: i32 = 1;
-    const SOL_SOCKET: i32 = 1;
-    // cmsghdr: len (usize), level (i32), type (i32), then the fds.
-    let mut control = [0u64; 2 + 128];
-    let iov = [buf.as_mut_ptr() as usize, buf.len()];
-    // struct msghdr: name, namelen, iov, iovlen, control, controllen, flags.
-    let mut msg = [
-        0usize,
-        0,
-        iov.as_ptr() as usize,
-        1,
-        control.as_mut_ptr() as usize,
-        core::mem::size_of_val(&control),
-        0,
-    ];
-    // SAFETY: `msg` is a struct msghdr (seven words on 64-bit targets) that the kernel reads and
-    // updates; its one iovec covers `buf` and its control buffer is `control`, both with their
-    // true lengths, so the kernel writes only within them.
-    let n = unsafe {
-        syscall4(
-            nr::RECVMSG,
-            fd as usize,
-            msg.as_mut_ptr() as usize,
-            MSG_CMSG_CLOEXEC,
-            0,
-        )
-    };
-    if n < 0 {
-        return Err(n);
-    }
-    let mut count = 0;
-    let clen = msg[5];
-    let mut off = 0usize;
-    let bytes = control.as_ptr() as *const u8;
-    while off + 16 <= clen {
-        // SAFETY: off + 16 is within the control buffer the kernel filled (clen bytes).
-        let (len, level, typ) = unsafe {
-            (
-                core::ptr::read_unaligned(bytes.add(off) as *const usize),
-                core::ptr::read_unaligned(bytes.add(off + 8) as *const i32),
-                core::ptr::read_unaligned(bytes.add(off + 12) as *const i32),
-            )
-        };
-        if len < 16 || off + len > clen {
-            break;
-        }
-        if level == SOL_SOCKET && typ == SCM_RIGHTS {
-            for i in 0..(len - 16) / 4 {
-                // SAFETY: within this cmsg's data, checked against its length above.
-                let f =
-                    unsafe { core::ptr::read_unaligned(bytes.add(off + 16 + 4 * i) as *const i32) };
-                if count < fds.len() {
-                    fds[count] = f;
-                    count += 1;
-                } else {
-                    close(f);
-                }
-            }
-        }
-        off += (len + 7) & !7;
-    }
-    Ok((n as usize, count))
-}
-
 /// A signalfd for `set` (which must be blocked).
 pub fn signalfd(set: u64) -> isize {
     // SAFETY: the kernel reads one sigset (8 bytes) from `set`.
@@ -795,94 +664,3 @@ pub fn ioprio_set(prio: usize) -> isize {
     // SAFETY: integer arguments only.
     unsafe { syscall4(nr::IOPRIO_SET, IOPRIO_WHO_PROCESS, 0, prio, 0) }
 }
-
-// Without libc the compiler's calls to these must be satisfied here; volatile accesses keep them
-// from being turned back into calls to themselves. Their contracts are C's. `no_mangle` is sound:
-// with no libc linked, these are the only definitions of the symbols.
-
-/// # Safety
-/// `dst` is valid for writes of `n` bytes.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
-    for i in 0..n {
-        // SAFETY: i < n, within `dst` as the caller promised.
-        unsafe { core::ptr::write_volatile(dst.add(i), c as u8) };
-    }
-    dst
-}
-
-/// # Safety
-/// `src` is valid for reads and `dst` for writes of `n` bytes; they do not overlap.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    for i in 0..n {
-        // SAFETY: i < n, within both buffers as the caller promised.
-        unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
-    }
-    dst
-}
-
-/// # Safety
-/// `a` and `b` are valid for reads of `n` bytes.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-    for i in 0..n {
-        // SAFETY: i < n, within both buffers as the caller promised.
-        let (x, y) = unsafe {
-            (
-                core::ptr::read_volatile(a.add(i)),
-                core::ptr::read_volatile(b.add(i)),
-            )
-        };
-        if x != y {
-            return x as i32 - y as i32;
-        }
-    }
-    0
-}
-
-/// # Safety
-/// `src` is valid for reads and `dst` for writes of `n` bytes; they may overlap.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    // Copy away from the overlap: forwards when `dst` is below `src`, else backwards.
-    if (dst as usize) < (src as usize) {
-        for i in 0..n {
-            // SAFETY: i < n, within both buffers; byte i of `src` is read before any write
-            // reaches it.
-            unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
-        }
-    } else {
-        for i in (0..n).rev() {
-            // SAFETY: as above, from the end.
-            unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
-        }
-    }
-    dst
-}
-
-/// `CStr::from_ptr` (in `Arg::get`) calls this.
-///
-/// # Safety
-/// `s` points to a NUL-terminated string.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn strlen(s: *const u8) -> usize {
-    let mut n = 0;
-    // SAFETY: every byte up to and including the NUL is part of the string.
-    while unsafe { core::ptr::read_volatile(s.add(n)) } != 0 {
-        n += 1;
-    }
-    n
-}
-
-/// # Safety
-/// As for `memcmp`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-    // SAFETY: the caller's promise is memcmp's.
-    unsafe { memcmp(a, b, n) }
-}
-
-/// core's prebuilt code carries unwind tables that name this; with panic=abort it is never called.
-#[unsafe(no_mangle)]
-pub extern "C" fn rust_eh_personality() {}
