@@ -228,12 +228,17 @@ impl Backend for Api {
         false
     }
 
+    /// `GET /cluster/status` needs `Sys.Audit` on `/`; a token without it does not ask (quietly:
+    /// the least-privilege role has it on `/nodes` only) and Proxmox's refusal tells instead.
     fn quorum(&self) -> Result<Option<Quorum>, BackendError> {
-        let status = self
-            .client()?
-            .get("/cluster/status", &[])
-            .map_err(api_err)?;
-        Ok(Some(quorum::from_cluster_status(&status)))
+        match self.client()?.get("/cluster/status", &[]) {
+            Ok(status) => Ok(Some(quorum::from_cluster_status(&status))),
+            Err(e @ ApiError::Forbidden { .. }) => {
+                log::debug!("quorum not asked: {e}");
+                Ok(None)
+            }
+            Err(e) => Err(api_err(e)),
+        }
     }
 
     fn node_memory(&self) -> Option<(u64, u64)> {
