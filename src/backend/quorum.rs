@@ -95,14 +95,16 @@ pub fn require_now(backend: &dyn Backend, cfg: &Config) -> Result<(), BackendErr
     ask(backend, &cfg.node_name()).unwrap_or(Ok(()))
 }
 
-/// The refusal, a pass, or `None` when the cluster could not be asked (warned about).
+/// The refusal, a pass, or `None` when the backend does not ask or the cluster could not be
+/// asked (warned about): nothing to remember.
 fn ask(backend: &dyn Backend, node: &str) -> Option<Result<(), BackendError>> {
     match backend.quorum() {
         Ok(Some(q)) if !q.quorate => Some(Err(BackendError::NoQuorum {
             node: node.to_string(),
             cluster: q.cluster,
         })),
-        Ok(_) => Some(Ok(())),
+        Ok(Some(_)) => Some(Ok(())),
+        Ok(None) => None,
         Err(e) => {
             log::warn!("node {node}: cannot learn whether the cluster is quorate ({e})");
             None
@@ -166,6 +168,44 @@ mod tests {
         );
         assert_eq!(from_pvecm_status("garbage"), None);
         assert!(is_standalone_error("Error: Corosync config '/etc/pve/corosync.conf' does not exist - is this node part of a cluster?\n"));
+    }
+
+    #[test]
+    fn a_pass_is_remembered_a_refusal_and_no_answer_are_not() {
+        use crate::backend::memory::Memory;
+        let root = tempfile::tempdir().unwrap();
+        let cfg = Config {
+            node: "pve1".into(),
+            ..Config::default()
+        };
+        let m = Memory::default();
+        let asked = |m: &Memory| m.0.borrow().calls.iter().filter(|c| *c == "quorum").count();
+        // Not asked (the pct backend): passes, nothing remembered.
+        require(&m, root.path(), &cfg).unwrap();
+        require(&m, root.path(), &cfg).unwrap();
+        assert_eq!(asked(&m), 2);
+        m.0.borrow_mut().quorum = Some(Quorum {
+            cluster: Some("prod".into()),
+            quorate: false,
+        });
+        for _ in 0..2 {
+            let e = require(&m, root.path(), &cfg).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("node pve1: cluster prod has no quorum;"),
+                "{e}"
+            );
+        }
+        assert_eq!(asked(&m), 4, "a refusal is not remembered");
+        m.0.borrow_mut().fail = Some("quorum");
+        require(&m, root.path(), &cfg).expect("a cluster that cannot be asked passes");
+        m.0.borrow_mut().fail = None;
+        m.0.borrow_mut().quorum.as_mut().unwrap().quorate = true;
+        require(&m, root.path(), &cfg).unwrap();
+        require(&m, root.path(), &cfg).unwrap();
+        assert_eq!(asked(&m), 6, "the pass is remembered");
+        m.0.borrow_mut().quorum.as_mut().unwrap().quorate = false;
+        assert!(require_now(&m, &cfg).is_err(), "delete always asks");
     }
 
     #[test]
