@@ -223,7 +223,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "node",
         "\"\"",
-        "Proxmox node name; empty means this host's short host name; \"auto\" (api backend) picks the least-loaded online node.",
+        "Proxmox node name; empty means this host's short host name; \"auto\" (api and ssh backends) picks the least-loaded online node (ssh: asked of [ssh] host with pvesh).",
     ),
     (
         "storage",
@@ -405,8 +405,11 @@ impl Config {
                 "vmid_range [{lo}, {hi}] is not within 100..=999999999"
             ));
         }
-        if cfg.node == "auto" && cfg.backend != BackendKind::Api {
-            return Err("node \"auto\" needs backend \"api\"".into());
+        if cfg.node == "auto" && cfg.backend == BackendKind::Pct {
+            return Err("node \"auto\" needs backend \"api\" or \"ssh\"".into());
+        }
+        if cfg.node == "auto" && cfg.backend == BackendKind::Ssh && cfg.ssh.host.is_empty() {
+            return Err("node \"auto\" with backend \"ssh\" needs [ssh] host (the node asked for the cluster's nodes)".into());
         }
         Ok(cfg)
     }

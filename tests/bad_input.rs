@@ -334,3 +334,15 @@ fn a_shim_that_dies_leaves_nothing_plain_delete_cannot_remove() {
         assert_clean(&sim, id);
     }
 }
+
+/// The `pct` backend relies on Proxmox's own refusal without quorum (`cluster not ready - no
+/// quorum?`) and says it in the runtime's words.
+#[test]
+fn create_without_quorum_on_the_node() {
+    let sim = Sim::new("create_without_quorum_on_the_node");
+    let bundle = sim.bundle("b", "true");
+    std::fs::write(sim.sim_root.join("pve-sim-no-quorum"), "").unwrap();
+    let out = create(&sim, &bundle, "nq", None);
+    one_line_naming(&out, "the cluster of this node has no quorum");
+    assert_clean(&sim, "nq");
+}

@@ -139,8 +139,11 @@ fn refusals_leave_nothing_behind() {
     refused(&r, "e500", "simulated failure");
     r.faults(r#"{"fail_task": ["vzcreate"]}"#);
     refused(&r, "task", "simulated task failure");
+    // One of two nodes down: no quorum, refused before the node is even looked at (once the
+    // runtime no longer trusts the last quorate answer).
     r.faults(r#"{"offline": ["sim"]}"#);
-    refused(&r, "offline", "node sim is offline");
+    std::fs::remove_dir_all(r.sim.state_root.join(".nodes")).unwrap();
+    refused(&r, "offline", "node sim: cluster pve-sim has no quorum");
     r.faults("{}");
     let c = create(&r.sim, &r.sim.dir.path().join("b"), "ok");
     c.run(0);
@@ -386,4 +389,35 @@ fn old_node_is_refused_before_anything_is_made() {
         1,
         "no template uploaded"
     );
+}
+
+/// The quorum-loss knob: `create` is refused by `/cluster/status` before anything is made or
+/// uploaded; `state` and `list` keep answering; `delete` is refused and keeps the container.
+#[test]
+fn without_quorum_create_and_delete_are_refused() {
+    let r = ApiRemote::new("without_quorum", "sim,n2", "sim", "");
+    let knob = r.sim.sim_root.join("pve-sim-no-quorum");
+    std::fs::write(&knob, "").unwrap();
+    let want = "node sim: cluster pve-sim has no quorum";
+    refused(&r, "nq", want);
+    let cache = r.sim.sim_root.join("var/lib/vz/template/cache");
+    let uploaded = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(uploaded, 0, "a template was uploaded");
+
+    std::fs::remove_file(&knob).unwrap();
+    let c = create(&r.sim, &r.sim.dir.path().join("b"), "c1");
+    std::fs::write(&knob, "").unwrap();
+    assert_eq!(r.sim.state_json("c1")["status"], "created");
+    let list = r.sim.run(&["list", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout), "c1\n");
+    let d = r.sim.run(&["delete", "--force", "c1"]);
+    assert!(!d.status.success(), "delete without quorum succeeded");
+    let err = stderr(&d);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(want), "{err}");
+    assert_eq!(r.cts_on("sim").len(), 1, "the CT stays");
+
+    std::fs::remove_file(&knob).unwrap();
+    c.delete();
+    assert!(r.cts_on("sim").is_empty());
 }

@@ -380,3 +380,99 @@ fn a_config_file_not_at_pve_dir_falls_back_to_pct_config() {
         || processes_mentioning(&format!("pve-sim-ct-{vmid}")).is_empty(),
     );
 }
+
+/// A second member of the sim's cluster (pmxcfs lists members under `/etc/pve/nodes`).
+fn add_node(r: &Remote, node: &str) {
+    std::fs::create_dir_all(r.sim.sim_root.join(format!("etc/pve/nodes/{node}/lxc"))).unwrap();
+}
+
+/// `pvecm status` over SSH: without quorum `create` is refused with one line and leaves
+/// nothing; `delete` too, keeping the container; `state` and `list` keep answering.
+#[test]
+fn without_quorum_create_and_delete_are_refused_over_ssh() {
+    let r = Remote::ssh("without_quorum_ssh", "");
+    let sim = &r.sim;
+    add_node(&r, "n2");
+    let bundle = sim.bundle("b", "true");
+    let knob = sim.sim_root.join("pve-sim-no-quorum");
+    std::fs::write(&knob, "").unwrap();
+    let want = "node sim: cluster pve-sim has no quorum";
+    let out = sim.run(&["create", "--bundle", bundle.to_str().unwrap(), "nq"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(want), "{err}");
+    assert!(sim.no_cts(), "no CT");
+    assert!(r.templates().is_empty(), "nothing uploaded");
+    assert!(!sim.state_root.join("nq").exists(), "no state dir left");
+
+    std::fs::remove_file(&knob).unwrap();
+    let c = create(sim, &bundle, "c1");
+    std::fs::write(&knob, "").unwrap();
+    assert_eq!(sim.state_json("c1")["status"], "created");
+    let list = sim.run(&["list", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout), "c1\n");
+    let d = sim.run(&["delete", "--force", "c1"]);
+    let err = stderr(&d);
+    assert!(!d.status.success() && err.contains(want), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(!sim.no_cts(), "the CT stays");
+
+    std::fs::remove_file(&knob).unwrap();
+    c.delete();
+    assert!(sim.no_cts());
+}
+
+/// `node = "auto"` over SSH: `pvesh get /nodes` picks the least-loaded online node, and
+/// `list --cluster` reads `pvesh get /cluster/resources`, without an API token.
+#[test]
+fn node_auto_and_list_cluster_through_pvesh() {
+    let r = Remote::ssh("node_auto_ssh", "");
+    let sim = &r.sim;
+    add_node(&r, "n2");
+    add_node(&r, "n3");
+    let conf = std::fs::read_to_string(&sim.config).unwrap();
+    std::fs::write(
+        &sim.config,
+        conf.replace("node = \"sim\"\n", "node = \"auto\"\n"),
+    )
+    .unwrap();
+    // `n2` is down (two of three votes keep the quorum); `sim` and `n3` carry the same load
+    // (one machine), so the name decides: `n3`.
+    std::fs::write(
+        sim.sim_root.join("api-faults.json"),
+        r#"{"offline": ["n2"]}"#,
+    )
+    .unwrap();
+    let bundle = sim.bundle("b", "true");
+    let c = create(sim, &bundle, "a");
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sim.state_root.join("a/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(st["config"]["node"], "n3");
+    let vmid = st["vmid"].as_u64().unwrap();
+    let list = sim.run(&["list", "--cluster", "-q"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout),
+        format!("{vmid}\n"),
+        "our CT, through pvesh"
+    );
+    c.delete();
+    let list = sim.run(&["list", "--cluster", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout), "");
+
+    // Every node down but this one: no quorum, so nothing is placed anywhere.
+    std::fs::write(
+        sim.sim_root.join("api-faults.json"),
+        r#"{"offline": ["n2", "n3"]}"#,
+    )
+    .unwrap();
+    let out = sim.run(&["create", "--bundle", bundle.to_str().unwrap(), "b"]);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success() && err.contains("node sim: cluster pve-sim has no quorum"),
+        "{err}"
+    );
+    assert!(sim.no_cts());
+}

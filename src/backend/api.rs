@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::node_shell::NodeShell;
 use super::nodever::{over_api, Detected};
+use super::quorum::{self, Quorum};
 use super::ship::TemplateStore;
 use super::{Backend, BackendError, ClusterCt, CtStatus};
 use crate::api::{ApiError, Client};
@@ -73,7 +74,9 @@ impl Api {
     /// Proxmox's wording (pct's, arriving as an HTTP 500 or a task status) to what the caller can
     /// act on.
     fn classify(&self, vmid: Vmid, e: ApiError) -> BackendError {
-        super::known_error(vmid, &e.to_string(), true).unwrap_or_else(|| api_err(e))
+        super::known_error(vmid, &e.to_string(), true)
+            .map(|k| k.on_node(&self.node))
+            .unwrap_or_else(|| api_err(e))
     }
 
     /// Refuse a node Proxmox reports offline or does not know, before anything is made.
@@ -186,13 +189,24 @@ pub fn online_nodes(cfg: &Config) -> Result<Vec<String>, BackendError> {
         .collect())
 }
 
-/// The config with `node = "auto"` resolved to a node, for a container about to be created.
+/// The config with `node = "auto"` resolved to a node, for a container about to be created:
+/// the least-loaded online one of `GET /nodes` (api) or `pvesh get /nodes` (ssh).
 pub fn place(cfg: &Config) -> Result<Config, BackendError> {
     if cfg.node != "auto" {
         return Ok(cfg.clone());
     }
-    let client = Client::new(&cfg.api).map_err(api_err)?;
-    let nodes = client.nodes().map_err(api_err)?;
+    use crate::config::BackendKind;
+    let nodes =
+        match cfg.backend {
+            BackendKind::Api => Client::new(&cfg.api)
+                .and_then(|c| c.nodes())
+                .map_err(api_err)?,
+            BackendKind::Ssh => super::ssh::cluster_nodes(cfg)?,
+            BackendKind::Pct => return Err(BackendError::Other(
+                "node = \"auto\" needs the api or ssh backend: the pct backend runs on its node"
+                    .into(),
+            )),
+        };
     let node = least_loaded(&nodes)
         .ok_or_else(|| BackendError::Other("node auto: no online node in the cluster".into()))?;
     log::info!("node auto: placing on {node}");
@@ -212,6 +226,19 @@ impl Backend for Api {
 
     fn writes_raw_keys(&self) -> bool {
         false
+    }
+
+    /// `GET /cluster/status` needs `Sys.Audit` on `/`; a token without it does not ask (quietly:
+    /// the least-privilege role has it on `/nodes` only) and Proxmox's refusal tells instead.
+    fn quorum(&self) -> Result<Option<Quorum>, BackendError> {
+        match self.client()?.get("/cluster/status", &[]) {
+            Ok(status) => Ok(Some(quorum::from_cluster_status(&status))),
+            Err(e @ ApiError::Forbidden { .. }) => {
+                log::debug!("quorum not asked: {e}");
+                Ok(None)
+            }
+            Err(e) => Err(api_err(e)),
+        }
     }
 
     fn node_memory(&self) -> Option<(u64, u64)> {

@@ -22,6 +22,8 @@ pub struct Node {
     pub taken: Vec<u32>,
     /// `status` reports the CT stopped.
     pub stops_at_once: bool,
+    /// What `quorum` answers (`None`: the backend does not ask).
+    pub quorum: Option<super::quorum::Quorum>,
 }
 
 #[derive(Clone, Default)]
@@ -52,6 +54,11 @@ impl Backend for Memory {
 
     fn check_storages(&self) -> Result<(), BackendError> {
         self.call("check_storages")
+    }
+
+    fn quorum(&self) -> Result<Option<super::quorum::Quorum>, BackendError> {
+        self.call("quorum")?;
+        Ok(self.0.borrow().quorum.clone())
     }
 
     fn template(&self, _rootfs: &Path, _init: &Path) -> Result<String, BackendError> {

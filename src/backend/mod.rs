@@ -8,6 +8,7 @@ pub mod memory;
 pub mod node_shell;
 pub mod nodever;
 pub mod pct;
+pub mod quorum;
 pub mod run;
 mod ship;
 pub mod ssh;
@@ -39,8 +40,28 @@ pub enum BackendError {
         what: String,
         source: std::io::Error,
     },
+    /// The cluster is not quorate (asked before, or Proxmox's own refusal); `node` is empty
+    /// when only Proxmox's words are known.
+    #[error("{}", quorum::refusal(node, cluster.as_deref()))]
+    NoQuorum {
+        node: String,
+        cluster: Option<String>,
+    },
     #[error("{0}")]
     Other(String),
+}
+
+impl BackendError {
+    /// A refusal for want of quorum names `node` (errors read from Proxmox's words do not).
+    pub(crate) fn on_node(self, node: &str) -> BackendError {
+        match self {
+            BackendError::NoQuorum { node: n, cluster } if n.is_empty() => BackendError::NoQuorum {
+                node: node.to_string(),
+                cluster,
+            },
+            e => e,
+        }
+    }
 }
 
 /// One of our CTs somewhere in the cluster.
@@ -131,10 +152,15 @@ pub trait Backend {
     fn thaw(&self, vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
         Err(no_freeze(vmid))
     }
+    /// Whether the cluster is quorate, asked of it (`quorum::require` caches a pass); `None`
+    /// when this backend does not ask (the node's own refusal is read by `known_error`).
+    fn quorum(&self) -> Result<Option<quorum::Quorum>, BackendError> {
+        Ok(None)
+    }
     /// CTs tagged as ours on every node of the cluster.
     fn cluster_cts(&self) -> Result<Vec<ClusterCt>, BackendError> {
         Err(BackendError::Other(
-            "listing the cluster needs the api backend".into(),
+            "listing the cluster needs the api or ssh backend".into(),
         ))
     }
     /// Templates this runtime uploaded to the configured storage: (volid, size in bytes).
@@ -177,6 +203,9 @@ fn enters_itself(vmid: Vmid) -> BackendError {
     BackendError::Other(format!("CT {vmid}: the local backend enters CTs itself"))
 }
 
+/// pve-cluster src/PVE/Cluster.pm `check_cfs_quorum`'s refusal, before any CT create or start.
+const NO_QUORUM: &str = "cluster not ready - no quorum?";
+
 /// Proxmox's own wording (docs/proxmox-facts.md, "Error wording") for what a caller acts on;
 /// "already exists" only means a taken VMID when `creating`.
 pub(crate) fn known_error(vmid: Vmid, msg: &str, creating: bool) -> Option<BackendError> {
@@ -186,6 +215,11 @@ pub(crate) fn known_error(vmid: Vmid, msg: &str, creating: bool) -> Option<Backe
         Some(BackendError::NoSuchCt(vmid))
     } else if msg.contains(&format!("CT {vmid} not running")) {
         Some(BackendError::NotRunning(vmid))
+    } else if msg.contains(NO_QUORUM) {
+        Some(BackendError::NoQuorum {
+            node: String::new(),
+            cluster: None,
+        })
     } else {
         None
     }

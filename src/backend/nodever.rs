@@ -209,6 +209,17 @@ pub fn checked(
     what: &str,
     check: impl FnOnce() -> Result<(), BackendError>,
 ) -> Result<(), BackendError> {
+    checked_for(root, cfg, what, CACHE_LIFETIME, check)
+}
+
+/// `checked` with a pass trusted for `lifetime` (quorum: seconds, not a minute).
+pub fn checked_for(
+    root: &Path,
+    cfg: &Config,
+    what: &str,
+    lifetime: Duration,
+    check: impl FnOnce() -> Result<(), BackendError>,
+) -> Result<(), BackendError> {
     let node = cfg.node_name();
     let path = cache_file(
         root,
@@ -221,7 +232,7 @@ pub fn checked(
             .ok()
             .and_then(|t| t.trim().parse::<u64>().ok())
             .and_then(|at| now().checked_sub(at))
-            .is_some_and(|age| age < CACHE_LIFETIME.as_secs())
+            .is_some_and(|age| age < lifetime.as_secs())
     };
     if path.as_ref().is_some_and(young) {
         return Ok(());

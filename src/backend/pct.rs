@@ -519,6 +519,14 @@ mod tests {
             classify(v, "stop", "CT 100123 not running\n"),
             BackendError::NotRunning(_)
         ));
+        let e = classify(v, "create", "cluster not ready - no quorum?\n");
+        assert!(e
+            .to_string()
+            .starts_with("the cluster of this node has no quorum;"));
+        assert!(e
+            .on_node("pve1")
+            .to_string()
+            .starts_with("node pve1: its cluster has no quorum;"));
         let e = classify(
             v,
             "start",

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::node_shell::NodeShell;
 use super::nodever::{from_pveversion_output, Detected};
 use super::pct::{classify, conf_names, create_args, ops, set_args, RunsPct};
+use super::quorum::{self, Quorum};
 use super::run::{one_line, Output};
 use super::ship::TemplateStore;
 use super::{Backend, BackendError, CtStatus};
@@ -69,6 +70,43 @@ impl Ssh {
     }
 }
 
+/// `pvesh get <path> [args] --output-format json` on the node: the cluster as the node sees it
+/// (pmxcfs), without an API token.
+fn pvesh_get(
+    shell: &NodeShell,
+    path: &str,
+    args: &[&str],
+) -> Result<serde_json::Value, BackendError> {
+    let mut argv: Vec<String> = ["pvesh", "get", path].map(String::from).to_vec();
+    argv.extend(args.iter().map(|a| a.to_string()));
+    argv.extend(["--output-format", "json"].map(String::from));
+    let out = shell.run(&argv, b"")?;
+    let failed = |msg: String| BackendError::Command {
+        cmd: format!("pvesh get {path} on {}", shell.host()),
+        msg,
+    };
+    if out.exit != RemoteExit::Code(0) {
+        return Err(failed(one_line(&String::from_utf8_lossy(&out.stderr))));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| failed(format!("not JSON: {e}")))
+}
+
+/// The cluster's nodes with their load (`pvesh get /nodes`), asked of `[ssh] host`: for
+/// `node = "auto"`, where no node is known yet.
+pub fn cluster_nodes(cfg: &Config) -> Result<Vec<crate::api::NodeInfo>, BackendError> {
+    if cfg.ssh.host.is_empty() {
+        return Err(BackendError::Other(
+            "node = \"auto\" with the ssh backend needs [ssh] host: the node to ask for the cluster's nodes".into(),
+        ));
+    }
+    let shell = NodeShell::new(cfg, &cfg.ssh.host);
+    let nodes = pvesh_get(&shell, "/nodes", &[])?;
+    serde_json::from_value(nodes).map_err(|e| BackendError::Command {
+        cmd: format!("pvesh get /nodes on {}", cfg.ssh.host),
+        msg: e.to_string(),
+    })
+}
+
 impl Ssh {
     /// `is_ours` through `pct config` (a Perl start-up), when the file was not found.
     fn is_ours_by_pct(&self, vmid: Vmid, id: &str) -> Result<bool, BackendError> {
@@ -118,7 +156,7 @@ impl RunsPct for Ssh {
         if out.status == 0 {
             return Ok(out);
         }
-        Err(classify(vmid, &args[0], &out.stderr))
+        Err(classify(vmid, &args[0], &out.stderr).on_node(&self.node))
     }
 }
 
@@ -144,6 +182,26 @@ impl Backend for Ssh {
 
     fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
         super::ship::template(self, rootfs, init)
+    }
+
+    /// `pvecm status` on the node; a node in no cluster is standalone, so quorate.
+    fn quorum(&self) -> Result<Option<Quorum>, BackendError> {
+        let argv = ["pvecm", "status"].map(String::from);
+        let out = self.shell.run(&argv, b"")?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.exit != RemoteExit::Code(0) && quorum::is_standalone_error(&stderr) {
+            return Ok(Some(Quorum {
+                cluster: None,
+                quorate: true,
+            }));
+        }
+        let parsed = (out.exit == RemoteExit::Code(0))
+            .then(|| quorum::from_pvecm_status(&String::from_utf8_lossy(&out.stdout)))
+            .flatten();
+        parsed.map(Some).ok_or_else(|| BackendError::Command {
+            cmd: format!("pvecm status on node {}", self.node),
+            msg: one_line(&stderr),
+        })
     }
 
     /// Refuse storages without the content types the runtime needs, in one round trip.
@@ -196,7 +254,7 @@ impl Backend for Ssh {
                     one_line(&stderr)
                 )))
             }
-            _ => Err(classify(vmid, "create", &stderr)),
+            _ => Err(classify(vmid, "create", &stderr).on_node(&self.node)),
         }
     }
 
@@ -283,6 +341,13 @@ impl Backend for Ssh {
             unset,
             "not applied on a remote node",
         ))
+    }
+
+    /// `pvesh get /cluster/resources --type vm` on the node.
+    fn cluster_cts(&self) -> Result<Vec<super::ClusterCt>, BackendError> {
+        let all = pvesh_get(&self.shell, "/cluster/resources", &["--type", "vm"])?;
+        let all = all.as_array().cloned().unwrap_or_default();
+        Ok(super::api::ours_in_resources(&all))
     }
 
     fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {

@@ -28,8 +28,10 @@ pub fn run(ctx: &Ctx, args: &CreateArgs, log_fd: Option<RawFd>) -> anyhow::Resul
     let dir = ctx.dir(&args.id)?;
     // `node = "auto"` is decided once, here; the state keeps the node for every later command.
     let cfg = backend::api::place(&ctx.config()?)?;
-    let lock = dir.create()?;
     let backend = ctx.backend(&cfg);
+    // Before anything is made: without quorum Proxmox refuses the CT anyway.
+    backend::quorum::require(backend.as_ref(), &ctx.root, &cfg)?;
+    let lock = dir.create()?;
     let mut made = Made::default();
     // The shim's own, used after the fork (where this one's connections are not its).
     let shim_backend = ctx.backend(&cfg);

@@ -99,6 +99,21 @@ fn a_refused_storage_leaves_nothing() {
 }
 
 #[test]
+fn without_quorum_nothing_is_made() {
+    let (err, calls) = fails(|n| {
+        n.quorum = Some(crate::backend::quorum::Quorum {
+            cluster: Some("prod".into()),
+            quorate: false,
+        })
+    });
+    assert!(
+        err.starts_with("node mem: cluster prod has no quorum;"),
+        "{err}"
+    );
+    assert_eq!(calls, ["quorum"], "asked before anything else");
+}
+
+#[test]
 fn a_failed_template_leaves_nothing() {
     let (err, calls) = fails(|n| n.fail = Some("template"));
     assert!(err.contains("template"), "{err}");

@@ -66,6 +66,9 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
     if let Some(vmid) = st.vmid {
         let backend = ctx.backend(&st.config);
         if backend.is_ours(vmid, &args.id)? {
+            // A destroy without quorum fails half-way on the node (volumes freed, config kept):
+            // refuse before, keeping the state for a later delete.
+            crate::backend::quorum::require_now(backend.as_ref(), &st.config)?;
             // A CT still going down after its pid 1 exited is destroyed once it is down, without
             // holding up the caller; poststop hooks must run after the destroy, so not then.
             later = !poststop && crate::pending::going_down(&st);

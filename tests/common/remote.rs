@@ -30,7 +30,7 @@ impl Remote {
         let sim = Sim::with_config(name, top);
         let bin = sim.dir.path().join("node-bin");
         std::fs::create_dir_all(&bin).unwrap();
-        for b in ["pct", "pvesm", "pveversion"] {
+        for b in ["pct", "pvesm", "pveversion", "pvecm", "pvesh"] {
             sim_wrapper(&bin, b, &sim.sim_root);
         }
         let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());

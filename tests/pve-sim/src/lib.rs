@@ -1,11 +1,13 @@
 //! pve-sim: a Proxmox VE node as seen from outside, running every CT as a real LXC container.
-//! The binaries are `pct`, `pvesm` and `pve-sim` (the REST API server); see README.md.
+//! The binaries are `pct`, `pvesm`, `pveversion`, `pvecm`, `pvesh` and `pve-sim` (the REST API
+//! server); see README.md.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod api;
 pub mod cli;
+pub mod cluster;
 pub mod cmd;
 pub mod confview;
 pub mod ct;

@@ -7,6 +7,7 @@
 //! * `PVE_SIM_FAIL=create,start,stop,destroy` makes those steps fail.
 //! * `PVE_SIM_VERSION` (and `PVE_SIM_PVE_CONTAINER`) or `$PVE_SIM_ROOT/pve-sim-version` pick
 //!   the node's release (`version.rs`).
+//! * `$PVE_SIM_ROOT/pve-sim-no-quorum` (any content): the cluster has lost quorum (`cluster.rs`).
 //! * The per-CT config lock is the real node's `/run/lock/lxc/pve-config-<vmid>.lock`, so the
 //!   runtime can take the same lock while it edits a config file.
 
@@ -84,6 +85,12 @@ impl Sim {
         self.fail.iter().any(|f| f == step)
     }
 
+    /// Whether the cluster is quorate: the quorum-loss knob is a file under the root, so that
+    /// every front end (`pct`, the API, `pvecm`, sshd's sessions) sees it at once.
+    pub fn quorate(&self) -> bool {
+        !self.root.join(crate::cluster::NO_QUORUM_FILE).exists()
+    }
+
     pub fn pve_dir(&self) -> PathBuf {
         self.root.join("etc/pve")
     }
@@ -138,7 +145,8 @@ impl Sim {
         }
         // pmxcfs's `local` link to this node's dir: what Proxmox tests for "mounted", and
         // (its mode) for quorum (pve-cluster src/PVE/Cluster.pm `check_cfs_quorum`). A link
-        // on a plain file system always shows 0777: the sim is always quorate.
+        // on a plain file system always shows 0777: the sim's quorum is the
+        // `pve-sim-no-quorum` knob instead (`quorate`).
         let local = self.pve_dir().join("local");
         if fs::symlink_metadata(&local).is_err() {
             let target = PathBuf::from("nodes").join(&self.node);

@@ -137,6 +137,14 @@ fn drop_unknown_to_version(sim: &Sim, vmid: u32, conf: &mut CtConfig, warnings: 
 fn write_tmp(sim: &Sim, vmid: u32, conf: &CtConfig) -> Result<std::path::PathBuf> {
     let path = sim.conf_path(vmid);
     let tmp = path.with_extension(format!("conf.tmp.{}", std::process::id()));
+    // Without quorum pmxcfs refuses every write with EACCES (pve-cluster src/pmxcfs/dcdb.c),
+    // which pve-common src/PVE/File.pm `file_set_contents` reports so.
+    if !sim.quorate() {
+        return Err(Failure::die(format!(
+            "unable to open file '{}' - Permission denied",
+            tmp.display()
+        )));
+    }
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)

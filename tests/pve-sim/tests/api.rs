@@ -1223,3 +1223,65 @@ fn node_version_and_its_schema() {
     );
     assert!(!n.conf_path(93851).exists());
 }
+
+/// `/cluster/status` as pve-manager's PVE/API2/Cluster.pm `get_status` lists it, and the
+/// quorum-loss knob: writes fail as pmxcfs and `check_cfs_quorum` make them fail.
+#[test]
+fn cluster_status_and_quorum_loss() {
+    let Some(n) = root_node() else { return };
+    let s = Server::start(&n, &[]);
+    let st = s.ok("GET", "/cluster/status", &[]);
+    assert_eq!(
+        st[0],
+        json!({"type": "cluster", "id": "cluster", "name": "pve-sim", "nodes": 2,
+               "version": 1, "quorate": 1})
+    );
+    assert_eq!(
+        st[1],
+        json!({"type": "node", "id": format!("node/{NODE}"), "name": NODE, "nodeid": 1,
+               "local": 1, "online": 1, "ip": "127.0.0.1", "level": ""})
+    );
+    assert_eq!(
+        (&st[2]["name"], &st[2]["local"]),
+        (&json!(OTHER), &json!(0))
+    );
+    n.create(93901, &[]);
+
+    fs::write(n.root.join("pve-sim-no-quorum"), "").unwrap();
+    assert_eq!(s.ok("GET", "/cluster/status", &[])[0]["quorate"], 0);
+    let form = [("vmid", "93902"), ("ostemplate", "local:vztmpl/none.tar")];
+    let a = s.call("POST", "/nodes/simnode/lxc", &form);
+    assert_eq!(a.status(), (500, "cluster not ready - no quorum?"));
+    let a = s.call("POST", "/nodes/simnode/lxc/93901/status/start", &[]);
+    assert_eq!(a.status(), (500, "cluster not ready - no quorum?"));
+    let a = s.call(
+        "PUT",
+        "/nodes/simnode/lxc/93901/config",
+        &[("memory", "128")],
+    );
+    assert_eq!(a.code, 500);
+    assert!(
+        a.reason.starts_with("unable to open file '")
+            && a.reason.ends_with("' - Permission denied"),
+        "{}",
+        a.reason
+    );
+    let upid = s.ok("DELETE", "/nodes/simnode/lxc/93901", &[]);
+    let st = s.wait_task(NODE, upid.as_str().unwrap());
+    assert!(
+        st["exitstatus"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("Permission denied")),
+        "{st}"
+    );
+    assert!(n.conf_path(93901).exists(), "the CT stays");
+    // Reads keep answering.
+    s.ok("GET", "/nodes/simnode/lxc", &[]);
+    s.ok("GET", "/cluster/resources", &[]);
+
+    fs::remove_file(n.root.join("pve-sim-no-quorum")).unwrap();
+    assert_eq!(s.ok("GET", "/cluster/status", &[])[0]["quorate"], 1);
+    let upid = s.ok("DELETE", "/nodes/simnode/lxc/93901", &[]);
+    s.wait_ok(upid.as_str().unwrap());
+    assert!(!n.conf_path(93901).exists());
+}

@@ -109,10 +109,10 @@ pub fn status(c: &Call) -> ApiResult {
         .map(|(i, n)| node(i, n))
         .collect();
     if ctx.nodes.len() > 1 {
-        let quorate = out.iter().filter(|n| n["online"] == 1).count() * 2 > ctx.nodes.len();
+        let quorate = crate::cluster::quorate(&ctx.sim(&ctx.nodes[0]), &ctx.nodes);
         out.insert(
             0,
-            json!({"type": "cluster", "id": "cluster", "name": "pve-sim", "nodes": ctx.nodes.len(),
+            json!({"type": "cluster", "id": "cluster", "name": crate::cluster::CLUSTER_NAME, "nodes": ctx.nodes.len(),
                    "version": 1, "quorate": u8::from(quorate)}),
         );
     }

@@ -197,6 +197,10 @@ fn check_storages(c: &Call) -> Result<(), ApiError> {
 pub fn create(c: &Call) -> ApiResult {
     let vmid = c.vmid();
     let node = c.node().to_string();
+    // `create_vm`'s first step (pve-cluster src/PVE/Cluster.pm `check_cfs_quorum`).
+    if !c.ctx.sim(&node).quorate() {
+        return Err(ApiError::die(crate::cluster::NO_QUORUM));
+    }
     let template = c.get("ostemplate").unwrap_or("");
     // In `create_vm`'s order: Sys.Modify, VMID unused, VM.Allocate and the options' privileges,
     // template access, then host paths and storages.
@@ -259,6 +263,9 @@ pub fn start(c: &Call) -> ApiResult {
     load(c)?;
     if running(c) {
         return Err(ApiError::die(format!("CT {} already running", c.vmid())));
+    }
+    if !c.ctx.sim(c.node()).quorate() {
+        return Err(ApiError::die(crate::cluster::NO_QUORUM));
     }
     let mut args = vec!["start".to_string(), c.vmid().to_string()];
     args.extend(pct_opts(c, &[]));

@@ -15,6 +15,7 @@ mod http;
 mod lxc;
 mod multipart;
 mod perms;
+pub mod pvesh;
 mod reply;
 mod schema;
 mod storage;

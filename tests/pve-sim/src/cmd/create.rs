@@ -116,6 +116,10 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
     if p.flag("restore") {
         return Err(Failure::die("pve-sim: 'pct restore' is not simulated"));
     }
+    // `create_vm` checks quorum first (pve-container src/PVE/API2/LXC.pm).
+    if !sim.quorate() {
+        return Err(Failure::die(crate::cluster::NO_QUORUM));
+    }
     if let Some(node) = store::owner_node(sim, vmid) {
         return Err(Failure::die(format!(
             "CT {vmid} already exists on node '{node}'"

@@ -19,6 +19,10 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
     if ct::is_running(sim, vmid) {
         return Err(Failure::die(format!("CT {vmid} already running")));
     }
+    // `vm_start` (pve-container src/PVE/API2/LXC/Status.pm), before its task.
+    if !sim.quorate() {
+        return Err(Failure::die(crate::cluster::NO_QUORUM));
+    }
 
     run_task(|task| {
         let _lock = in_task(store::lock(sim, vmid))?;
