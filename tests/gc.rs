@@ -258,3 +258,111 @@ fn the_systemd_service_runs_gc_with_the_crio_root_and_config() {
     let timer = std::fs::read_to_string(dir.join("proxmox-lxcri-gc.timer")).unwrap();
     assert!(timer.contains("OnUnitActiveSec=1h") && timer.contains("WantedBy=timers.target"));
 }
+
+/// `create` with another config file; the shim's pid (we are its subreaper).
+fn create_with(sim: &Sim, config: &std::path::Path, bundle: &std::path::Path, id: &str) -> i32 {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let err = sim.dir.path().join(format!("{id}.err"));
+    let pid_file = sim.dir.path().join(format!("{id}.pid"));
+    let status = std::process::Command::new(runtime_bin())
+        .arg("--root")
+        .arg(&sim.state_root)
+        .arg("--config")
+        .arg(config)
+        .args(["create", "--bundle"])
+        .arg(bundle)
+        .arg(format!("--pid-file={}", pid_file.display()))
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "create {id}: {}",
+        std::fs::read_to_string(&err).unwrap()
+    );
+    std::fs::read_to_string(&pid_file).unwrap().parse().unwrap()
+}
+
+#[test]
+fn gc_over_ssh() {
+    let r = common::remote::Remote::ssh("gc_over_ssh", "");
+    let sim = &r.sim;
+    let b = sim.bundle("b", "sleep 1000");
+    let lost = create(sim, &b, "lost");
+    let vmid = orphan(&lost, sim);
+    let kept = create(sim, &b, "kept");
+    let kept_vmid = vmid_of(sim, "kept");
+
+    let (out, err, ok) = gc(sim, &["--dry-run"]);
+    assert!(ok, "gc --dry-run: {err}");
+    assert_eq!(out, format!("would destroy CT {vmid} (container lost)\n"));
+    assert!(has_ct(sim, vmid));
+    let (out, err, ok) = gc(sim, &[]);
+    assert!(ok, "gc: {err}");
+    assert_eq!(out, format!("destroyed CT {vmid} (container lost)\n"));
+    assert!(!has_ct(sim, vmid) && has_ct(sim, kept_vmid));
+    assert_eq!(kept.status(), "created");
+
+    // Destroyed behind the runtime's back: the state goes.
+    let d = sim.pct(&["destroy", &kept_vmid.to_string(), "--force", "1"]);
+    assert!(d.status.success(), "pct destroy: {}", stderr(&d));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(kept.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    kept.wait();
+    let (out, err, ok) = gc(sim, &[]);
+    assert!(ok, "gc: {err}");
+    assert_eq!(out, "removed state kept\n");
+    assert!(!sim.state_root.join("kept").exists());
+}
+
+#[test]
+fn gc_over_the_api_destroys_orphans_on_each_node() {
+    let r = common::remote::ApiRemote::new("gc_over_api", "n1,n2", "n1", "");
+    let sim = &r.sim;
+    let b = sim.bundle("b", "sleep 1000");
+    let on_n1 = create(sim, &b, "a");
+    let v1 = orphan(&on_n1, sim);
+    let n2_config = sim.dir.path().join("n2.toml");
+    std::fs::write(
+        &n2_config,
+        std::fs::read_to_string(&sim.config)
+            .unwrap()
+            .replace("node = \"n1\"\n", "node = \"n2\"\n"),
+    )
+    .unwrap();
+    let pid = create_with(sim, &n2_config, &b, "b");
+    let v2 = vmid_of(sim, "b");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+    std::fs::remove_dir_all(sim.state_root.join("b")).unwrap();
+    assert_eq!((r.cts_on("n1"), r.cts_on("n2")), (vec![v1], vec![v2]));
+
+    let (out, err, ok) = gc(sim, &["--dry-run"]);
+    assert!(ok, "gc --dry-run: {err}");
+    let mut want = [
+        (v1, format!("CT {v1} (container a)")),
+        (v2, format!("CT {v2} (container b)")),
+    ];
+    want.sort();
+    let lines = |prefix: &str| -> String {
+        want.iter()
+            .map(|(_, w)| format!("{prefix} {w}\n"))
+            .collect()
+    };
+    assert_eq!(out, lines("would destroy"));
+    assert_eq!((r.cts_on("n1").len(), r.cts_on("n2").len()), (1, 1));
+    let (out, err, ok) = gc(sim, &[]);
+    assert!(ok, "gc: {err}");
+    assert_eq!(out, lines("destroyed"));
+    assert!(r.cts_on("n1").is_empty() && r.cts_on("n2").is_empty());
+}
