@@ -366,3 +366,33 @@ fn gc_over_the_api_destroys_orphans_on_each_node() {
     assert_eq!(out, lines("destroyed"));
     assert!(r.cts_on("n1").is_empty() && r.cts_on("n2").is_empty());
 }
+
+#[test]
+fn a_failed_destroy_is_one_line_and_a_non_zero_exit_and_the_next_run_finishes() {
+    let sim = Sim::new("gc_failed_destroy");
+    let b = sim.bundle("b", "sleep 1000");
+    let lost = create(&sim, &b, "lost");
+    let vmid = orphan(&lost, &sim);
+    let o = sim
+        .runtime()
+        .arg("gc")
+        .env("PVE_SIM_FAIL", "destroy")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "gc: CT {vmid} (container lost): pct destroy {vmid}: "
+        )),
+        "{err}"
+    );
+    assert_eq!(lines[1], "gc: 1 action(s) failed");
+    assert!(has_ct(&sim, vmid));
+    let (out, err, ok) = gc(&sim, &[]);
+    assert!(ok, "gc: {err}");
+    assert_eq!(out, format!("destroyed CT {vmid} (container lost)\n"));
+}
