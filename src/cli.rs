@@ -90,6 +90,26 @@ pub enum Command {
     ///
     /// Exit status 0 when no check failed, 1 otherwise.
     Doctor(DoctorArgs),
+    /// Destroy this host's CTs whose container has no state, and remove state whose CT is gone
+    ///
+    /// What a killed create, or a delete while the CT's node was down, leaves behind. Only CTs
+    /// tagged proxmox-lxcri whose description names this host (proxmox-lxcri host:, from
+    /// host_id or /etc/machine-id) and this --root (proxmox-lxcri root:) are considered; a
+    /// container being created (its lock held) or whose shim lives is never touched, nor a CT
+    /// whose destroy a delete left to a process that still runs. State of a stopped container
+    /// whose CT exists stays for its caller's delete.
+    ///
+    /// One line per action on stdout: `destroyed CT <vmid> (container <id>)`, `removed state
+    /// <id>` (`would destroy ...`, `would remove state ...` with --dry-run). Each failure is one
+    /// line on stderr; the exit status is 1 if any action failed, else 0.
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Print what would be done and change nothing
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -65,6 +65,8 @@ pub struct Config {
     pub default_memory: u64,
     /// `swap` (MiB) that goes with `default_memory`.
     pub default_swap: u64,
+    /// This host's identity in the CTs' descriptions; empty means `/etc/machine-id`.
+    pub host_id: String,
     pub pct: PctConfig,
     pub api: ApiConfig,
     pub ssh: SshConfig,
@@ -152,6 +154,7 @@ impl Default for Config {
             node_version: String::new(),
             default_memory: 0,
             default_swap: 0,
+            host_id: String::new(),
             pct: PctConfig::default(),
             api: ApiConfig::default(),
             ssh: SshConfig::default(),
@@ -274,6 +277,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "default_swap",
         "0",
         "Swap (MiB) of a CT that gets default_memory.",
+    ),
+    (
+        "host_id",
+        "\"\"",
+        "This host's identity, written into each CT's description (proxmox-lxcri host: ...) with the state root; gc only touches CTs that name both. Empty means /etc/machine-id, else /var/lib/dbus/machine-id, else the host name.",
     ),
     ("pct.path", "\"/usr/sbin/pct\"", "The pct command to run."),
     (
@@ -423,6 +431,26 @@ impl Config {
         exe.with_file_name("proxmox-lxcri-init")
     }
 
+    /// This host's identity for the CTs it makes: `host_id`, else the machine id systemd (or
+    /// D-Bus) keeps, else the host name.
+    pub fn host_id(&self) -> String {
+        if !self.host_id.is_empty() {
+            return self.host_id.clone();
+        }
+        for path in ["/etc/machine-id", "/var/lib/dbus/machine-id"] {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                let id = text.trim();
+                if !id.is_empty() {
+                    return id.to_string();
+                }
+            }
+        }
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default()
+    }
+
     pub fn node_name(&self) -> String {
         if !self.node.is_empty() {
             return self.node.clone();
@@ -438,6 +466,19 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_id_is_configured_or_the_machine_id() {
+        let cfg = Config::parse("host_id = \"h1\"\n").unwrap();
+        assert_eq!(cfg.host_id(), "h1");
+        let id = Config::default().host_id();
+        assert!(!id.is_empty());
+        if let Ok(m) = std::fs::read_to_string("/etc/machine-id") {
+            if !m.trim().is_empty() {
+                assert_eq!(id, m.trim());
+            }
+        }
+    }
 
     #[test]
     fn empty_file_gives_defaults() {

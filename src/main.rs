@@ -71,6 +71,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Resume(a) => commands::pause::run(&ctx, &a.id, false),
         Command::Images(a) => commands::images::run(&ctx, a),
         Command::Doctor(a) => commands::doctor::run(&ctx, a),
+        Command::Gc(a) => commands::gc::run(&ctx, a),
     }
 }
 

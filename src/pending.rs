@@ -3,8 +3,9 @@
 //! second) before its command socket closes, and `pct destroy` waits for that (pve-container
 //! src/PVE/LXC.pm, `vm_stop`). `delete` need not: it records the CT in `<root>/.pending/<vmid>`,
 //! removes the container's state and leaves the destroy to a detached process that waits for the
-//! CT to be down. That process holds a lock on the record while it lives; `create`, `delete` and
-//! `list` sweep records nobody holds (a destroyer that was killed), so nothing is left behind.
+//! CT to be down. That process holds a lock on the record while it lives; `create`, `delete`,
+//! `list` and `gc` sweep records nobody holds (a destroyer that was killed), so nothing is left
+//! behind.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -106,17 +107,46 @@ fn finish(st: &State, vmid: Vmid) -> Result<(), backend::BackendError> {
 /// Finish the destroys whose process is gone (killed, or the node failed it); each failure is
 /// a warning, and the record stays for the next sweep.
 pub fn sweep(root: &Path) {
+    for s in sweep_records(root, false) {
+        if let Err(e) = s.result {
+            log::warn!("{}: destroying CT {} left by delete: {e}", s.id, s.vmid);
+        }
+    }
+}
+
+/// A record nobody was working on, and what became of it.
+pub struct Swept {
+    pub vmid: Vmid,
+    pub id: String,
+    pub result: Result<(), String>,
+}
+
+/// The VMIDs that have a record, worked on or not: `gc` leaves their CTs to the records.
+pub fn recorded(root: &Path) -> Vec<Vmid> {
     let Ok(entries) = std::fs::read_dir(dir(root)) else {
-        return;
+        return Vec::new();
     };
+    entries
+        .flatten()
+        .filter_map(|e| record_vmid(&e.path()))
+        .collect()
+}
+
+fn record_vmid(path: &Path) -> Option<Vmid> {
+    let n = path.file_name()?.to_str()?.parse::<u32>().ok()?;
+    Vmid::new(n).ok()
+}
+
+/// Finish every record whose destroyer is gone; with `dry_run` only say which (the record's
+/// lock is taken and let go, so a record being worked is never listed).
+pub fn sweep_records(root: &Path, dry_run: bool) -> Vec<Swept> {
+    let Ok(entries) = std::fs::read_dir(dir(root)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
     for e in entries.flatten() {
         let path = e.path();
-        let Some(vmid) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.parse::<u32>().ok())
-            .and_then(|n| Vmid::new(n).ok())
-        else {
+        let Some(vmid) = record_vmid(&path) else {
             continue;
         };
         let Ok(file) = OpenOptions::new()
@@ -136,11 +166,19 @@ pub fn sweep(root: &Path) {
                 continue;
             }
         };
-        match finish(&st, vmid) {
-            Ok(()) => {
-                let _ = std::fs::remove_file(&path);
-            }
-            Err(e) => log::warn!("{}: destroying CT {vmid} left by delete: {e}", st.id),
+        let result = if dry_run {
+            Ok(())
+        } else {
+            finish(&st, vmid).map_err(|e| e.to_string())
+        };
+        if result.is_ok() && !dry_run {
+            let _ = std::fs::remove_file(&path);
         }
+        out.push(Swept {
+            vmid,
+            id: st.id,
+            result,
+        });
     }
+    out
 }

@@ -232,6 +232,26 @@ impl ContainerDir {
         self.open_lock(false)
     }
 
+    /// The container's lock if nobody holds it: `None` while a command (a `create` in progress)
+    /// works on the container. `NotFound` when there is no lock file.
+    pub fn try_lock(&self) -> Result<Option<Lock>, StateError> {
+        let path = self.path.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => StateError::NotFound(self.id.clone()),
+                _ => io_err(&path)(e),
+            })?;
+        match flock(&file, true) {
+            Ok(()) if self.path.is_dir() => Ok(Some(Lock(file))),
+            Ok(()) => Err(StateError::NotFound(self.id.clone())),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
     /// Only `create` makes the lock file: a command opening it while `delete` removes the
     /// directory must not bring a file back into it.
     fn open_lock(&self, create: bool) -> Result<Lock, StateError> {

@@ -13,7 +13,7 @@ use super::node_shell::NodeShell;
 use super::nodever::{over_api, Detected};
 use super::quorum::{self, Quorum};
 use super::ship::TemplateStore;
-use super::{Backend, BackendError, ClusterCt, CtStatus};
+use super::{Backend, BackendError, ClusterCt, CtStatus, TaggedCt};
 use crate::api::{ApiError, Client};
 use crate::config::Config;
 use crate::pve::{CtConfig, Vmid};
@@ -145,7 +145,7 @@ pub fn ours_in_resources(all: &[Value]) -> Vec<ClusterCt> {
         .filter(|r| {
             r.get("tags")
                 .and_then(Value::as_str)
-                .is_some_and(|t| t.split([';', ',', ' ']).any(|t| t == crate::mapping::TAG))
+                .is_some_and(crate::mapping::tagged)
         })
         .filter_map(|r| {
             let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -368,6 +368,35 @@ impl Backend for Api {
             .cluster_resources(Some("vm"))
             .map_err(api_err)?;
         Ok(ours_in_resources(&all))
+    }
+
+    /// The cluster's tagged CTs (`/cluster/resources`), then each one's description from its
+    /// config (pmxcfs answers for a node that is down too).
+    fn tagged_cts(&self) -> Result<Vec<TaggedCt>, BackendError> {
+        let client = self.client()?;
+        let mut out = Vec::new();
+        for ct in self.cluster_cts()? {
+            let vmid = Vmid::new(ct.vmid).map_err(|e| BackendError::Other(e.to_string()))?;
+            let conf = match client.ct_config(&ct.node, ct.vmid) {
+                Ok(c) => c,
+                Err(e) => match self.classify(vmid, e) {
+                    // Destroyed since the listing.
+                    BackendError::NoSuchCt(_) => continue,
+                    e => return Err(e),
+                },
+            };
+            let description = conf
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            out.push(TaggedCt {
+                vmid,
+                node: ct.node,
+                description,
+            });
+        }
+        Ok(out)
     }
 
     fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {

@@ -120,6 +120,26 @@ impl Backend for Memory {
         self.call("update").map(|_| Vec::new())
     }
 
+    fn tagged_cts(&self) -> Result<Vec<super::TaggedCt>, BackendError> {
+        self.call("tagged_cts")?;
+        Ok(self
+            .0
+            .borrow()
+            .cts
+            .iter()
+            .filter(|(_, ct)| {
+                ct.options
+                    .get("tags")
+                    .is_some_and(|t| crate::mapping::tagged(t))
+            })
+            .map(|(v, ct)| super::TaggedCt {
+                vmid: Vmid::new(*v).expect("a valid VMID"),
+                node: "memory".into(),
+                description: ct.description.clone(),
+            })
+            .collect())
+    }
+
     fn freeze(&self, _vmid: Vmid, _init_pid: i32) -> Result<(), BackendError> {
         self.call("freeze")
     }

@@ -73,6 +73,35 @@ pub struct ClusterCt {
     pub name: String,
 }
 
+/// A CT tagged `proxmox-lxcri`, with what its description says (`gc` decides from it whose it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedCt {
+    pub vmid: Vmid,
+    /// The node the CT is on.
+    pub node: String,
+    pub description: String,
+}
+
+/// The tagged CTs among CT config files, each given as (node, vmid, file text).
+pub(crate) fn tagged_in_confs<'a>(
+    files: impl IntoIterator<Item = (&'a str, Vmid, &'a str)>,
+) -> Vec<TaggedCt> {
+    let mut cts: Vec<TaggedCt> = files
+        .into_iter()
+        .filter_map(|(node, vmid, text)| {
+            let (conf, _) = CtConfig::parse_lenient(text, vmid.get());
+            let tags = conf.options.get("tags")?;
+            crate::mapping::tagged(tags).then(|| TaggedCt {
+                vmid,
+                node: node.to_string(),
+                description: conf.description,
+            })
+        })
+        .collect();
+    cts.sort_by_key(|c| c.vmid.get());
+    cts
+}
+
 /// What a CT is doing, as the node reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CtStatus {
@@ -161,6 +190,13 @@ pub trait Backend {
     fn cluster_cts(&self) -> Result<Vec<ClusterCt>, BackendError> {
         Err(BackendError::Other(
             "listing the cluster needs the api or ssh backend".into(),
+        ))
+    }
+    /// Every CT tagged `proxmox-lxcri` this backend can reach (this node for `pct`, the cluster
+    /// for `ssh` and `api`), with its node and description, for `gc`.
+    fn tagged_cts(&self) -> Result<Vec<TaggedCt>, BackendError> {
+        Err(BackendError::Other(
+            "this backend cannot list its CTs; gc needs the pct, ssh or api backend".into(),
         ))
     }
     /// Templates this runtime uploaded to the configured storage: (volid, size in bytes).

@@ -10,7 +10,7 @@ use super::pct::{classify, conf_names, create_args, ops, set_args, RunsPct};
 use super::quorum::{self, Quorum};
 use super::run::{one_line, Output};
 use super::ship::TemplateStore;
-use super::{Backend, BackendError, CtStatus};
+use super::{Backend, BackendError, CtStatus, TaggedCt};
 use crate::config::Config;
 use crate::pve::{CtConfig, Vmid};
 use crate::transport::ssh::RemoteExit;
@@ -350,6 +350,20 @@ impl Backend for Ssh {
         Ok(super::api::ours_in_resources(&all))
     }
 
+    /// Every node's CT config files in pmxcfs, in one round trip: the cluster's CTs, also
+    /// those of a node that is down.
+    fn tagged_cts(&self) -> Result<Vec<TaggedCt>, BackendError> {
+        let argv = ["sh", "-c", LIST_CONFS, "sh", &self.pve_dir].map(String::from);
+        let out = self.shell.run(&argv, b"")?;
+        if out.exit != RemoteExit::Code(0) {
+            return Err(BackendError::Command {
+                cmd: format!("cat {}/nodes/*/lxc/*.conf", self.pve_dir),
+                msg: one_line(&String::from_utf8_lossy(&out.stderr)),
+            });
+        }
+        Ok(parse_conf_listing(&String::from_utf8_lossy(&out.stdout)))
+    }
+
     fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {
         let args = ["pvesm", "list", &self.storage, "--content", "vztmpl"].map(String::from);
         let out = self.shell.run(&args, b"")?;
@@ -377,6 +391,38 @@ impl Backend for Ssh {
     fn shell(&self) -> Option<&NodeShell> {
         Some(&self.shell)
     }
+}
+
+/// `$1` = pmxcfs's mount point: each node's CT config files, each after a line
+/// `<CONF_MARK><path>` (no config line starts with `-`). A file gone since the glob is skipped.
+const LIST_CONFS: &str = r#"for f in "$1"/nodes/*/lxc/*.conf; do
+[ -e "$f" ] || continue; printf '%s%s\n' '--proxmox-lxcri-conf ' "$f"; cat -- "$f" 2>/dev/null; echo
+done"#;
+const CONF_MARK: &str = "--proxmox-lxcri-conf ";
+
+/// The tagged CTs in [`LIST_CONFS`]'s output; the node is the path's `nodes/<node>/lxc`.
+pub(crate) fn parse_conf_listing(text: &str) -> Vec<TaggedCt> {
+    let mut files: Vec<(String, Vmid, String)> = Vec::new();
+    let mut current: Option<(String, Vmid, String)> = None;
+    for line in text.lines() {
+        if let Some(path) = line.strip_prefix(CONF_MARK) {
+            files.extend(current.take());
+            let p = std::path::Path::new(path);
+            let node = p
+                .parent()
+                .and_then(|d| d.parent())
+                .and_then(|d| d.file_name())
+                .and_then(|n| n.to_str());
+            current = node
+                .zip(super::pct::conf_vmid(p))
+                .map(|(n, v)| (n.to_string(), v, String::new()));
+        } else if let Some((_, _, text)) = current.as_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    files.extend(current);
+    super::tagged_in_confs(files.iter().map(|(n, v, t)| (n.as_str(), *v, t.as_str())))
 }
 
 /// Whether `pct config` output has a description naming container `id`.
@@ -429,6 +475,28 @@ mod tests {
         assert_eq!(
             parse_pvesm_list(&text),
             [(format!("local:vztmpl/{ours}"), 10240)]
+        );
+    }
+
+    #[test]
+    fn conf_listing_keeps_tagged_cts_with_their_node() {
+        let text = "--proxmox-lxcri-conf /etc/pve/nodes/pve1/lxc/100001.conf\n\
+            #proxmox-lxcri id%3A a\n#proxmox-lxcri host%3A h\narch: amd64\ntags: proxmox-lxcri\n\n\
+            --proxmox-lxcri-conf /etc/pve/nodes/pve2/lxc/100.conf\n#web\narch: amd64\n\n\
+            --proxmox-lxcri-conf /etc/pve/nodes/pve2/lxc/100002.conf\narch: amd64\ntags: x;proxmox-lxcri\n\n";
+        let got = parse_conf_listing(text);
+        assert_eq!(
+            got.iter()
+                .map(|c| (c.vmid.get(), c.node.as_str(), c.description.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    100001,
+                    "pve1",
+                    "proxmox-lxcri id: a\nproxmox-lxcri host: h\n"
+                ),
+                (100002, "pve2", "")
+            ]
         );
     }
 

@@ -35,8 +35,10 @@ pub fn run(ctx: &Ctx, args: &CreateArgs, log_fd: Option<RawFd>) -> anyhow::Resul
     let mut made = Made::default();
     // The shim's own, used after the fork (where this one's connections are not its).
     let shim_backend = ctx.backend(&cfg);
+    let owner = ctx.owner(&cfg);
     let result = create(
         &cfg,
+        owner,
         args,
         &dir,
         backend.as_ref(),
@@ -94,8 +96,10 @@ impl Made {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn create(
     cfg: &Config,
+    owner: mapping::Owner,
     args: &CreateArgs,
     dir: &ContainerDir,
     backend: &dyn Backend,
@@ -174,6 +178,7 @@ fn create(
     let place = access.placement(&node.caps);
     let map_ctx = MapContext {
         id: args.id.clone(),
+        owner,
         bundle: bundle.clone(),
         launch: Launch::Init {
             host_path: init.clone(),

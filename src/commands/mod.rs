@@ -7,6 +7,7 @@ pub mod delete;
 pub mod doctor;
 pub mod exec;
 pub mod features;
+pub mod gc;
 pub mod images;
 pub mod kill;
 pub mod list;
@@ -69,6 +70,18 @@ impl Ctx {
             (Some(p), _) => p.display().to_string(),
             (None, Some(p)) => PathBuf::from(p).display().to_string(),
             (None, None) => crate::config::DEFAULT_PATH.to_string(),
+        }
+    }
+
+    /// Who this runtime is, as the CTs it makes say in their description: the host and the
+    /// state root, without symlinks (`/var/run` and `/run` are one root).
+    pub fn owner(&self, cfg: &Config) -> crate::mapping::Owner {
+        let root = std::fs::canonicalize(&self.root)
+            .or_else(|_| std::path::absolute(&self.root))
+            .unwrap_or_else(|_| self.root.clone());
+        crate::mapping::Owner {
+            host: cfg.host_id(),
+            root: root.display().to_string(),
         }
     }
 

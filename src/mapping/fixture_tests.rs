@@ -171,7 +171,7 @@ fn crio_sandbox() {
     assert_eq!(
         m.ct.description,
         format!(
-            "proxmox-lxcri id: {SANDBOX_ID}\nio.kubernetes.pod.name: webpod\nio.kubernetes.pod.namespace: shop\n\
+            "proxmox-lxcri id: {SANDBOX_ID}\n{OWNER_LINES}\nio.kubernetes.pod.name: webpod\nio.kubernetes.pod.namespace: shop\n\
              io.kubernetes.cri-o.SandboxID: {SANDBOX_ID}\nio.kubernetes.cri-o.ContainerType: sandbox"
         )
     );
@@ -237,7 +237,7 @@ fn crio_container() {
     assert_eq!(
         m.ct.description,
         format!(
-            "proxmox-lxcri id: {id}\nio.kubernetes.cri-o.SandboxID: {SANDBOX_ID}\nio.kubernetes.cri-o.ContainerType: container"
+            "proxmox-lxcri id: {id}\n{OWNER_LINES}\nio.kubernetes.cri-o.SandboxID: {SANDBOX_ID}\nio.kubernetes.cri-o.ContainerType: container"
         )
     );
     let mp0 = format!(
@@ -327,7 +327,7 @@ fn podman_run() {
     let userdata = format!("/run/containers/storage/overlay-containers/{PODMAN_RUN_ID}/userdata");
     assert_eq!(
         m.ct.description,
-        format!("proxmox-lxcri id: {PODMAN_RUN_ID}")
+        format!("proxmox-lxcri id: {PODMAN_RUN_ID}\n{OWNER_LINES}")
     );
     assert_eq!(
         m.ct.options,
@@ -402,7 +402,7 @@ fn podman_pod_infra() {
     // No ContainerType annotation: only the id.
     assert_eq!(
         m.ct.description,
-        format!("proxmox-lxcri id: {PODMAN_INFRA_ID}")
+        format!("proxmox-lxcri id: {PODMAN_INFRA_ID}\n{OWNER_LINES}")
     );
     assert_eq!(opt(&m, "hostname"), Some("fxpod"));
     assert_eq!(m.ct.options.len(), 9);
@@ -452,7 +452,7 @@ fn podman_pod_member() {
     assert_eq!(
         m.ct.description,
         format!(
-            "proxmox-lxcri id: {PODMAN_MEMBER_ID}\nio.kubernetes.cri-o.SandboxID: {PODMAN_INFRA_ID}\n\
+            "proxmox-lxcri id: {PODMAN_MEMBER_ID}\n{OWNER_LINES}\nio.kubernetes.cri-o.SandboxID: {PODMAN_INFRA_ID}\n\
              io.kubernetes.cri-o.ContainerType: container"
         )
     );

@@ -58,11 +58,52 @@ pub const TAG: &str = "proxmox-lxcri";
 /// First line of the description of every CT we create: `proxmox-lxcri id: <id>`.
 pub const DESCRIPTION_ID_PREFIX: &str = "proxmox-lxcri id: ";
 
+/// The line after it: the host whose runtime made the CT (`proxmox-lxcri host: <machine-id>`).
+pub const DESCRIPTION_HOST_PREFIX: &str = "proxmox-lxcri host: ";
+/// Then the state root that holds the container (`proxmox-lxcri root: <dir>`): two runtimes on
+/// one host with different `--root`s (CRI-O and podman) do not know each other's containers.
+pub const DESCRIPTION_ROOT_PREFIX: &str = "proxmox-lxcri root: ";
+
 /// Whether a CT description (as Proxmox stores it, lines joined by `\n`) names container `id`:
 /// the mark of a CT this runtime made for that container.
 pub fn description_names(description: &str, id: &str) -> bool {
     let want = format!("{DESCRIPTION_ID_PREFIX}{id}");
     description.lines().any(|l| l == want)
+}
+
+/// The runtime that made a CT: this host and the state root its container lives in. `gc` only
+/// touches CTs whose description names exactly its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owner {
+    /// The host's identity (`/etc/machine-id`, or the configured `host_id`).
+    pub host: String,
+    /// The absolute state root (`--root`).
+    pub root: String,
+}
+
+/// The container id, host and root a description names; `None` when any of them is missing
+/// (a CT made by hand, or by a runtime before the host line).
+pub fn description_owner(description: &str) -> Option<(String, Owner)> {
+    let field = |prefix: &str| {
+        description
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    Some((
+        field(DESCRIPTION_ID_PREFIX)?,
+        Owner {
+            host: field(DESCRIPTION_HOST_PREFIX)?,
+            root: field(DESCRIPTION_ROOT_PREFIX)?,
+        },
+    ))
+}
+
+/// Whether a CT's `tags` (Proxmox joins them with `;`, older configs with `,` or spaces)
+/// carry [`TAG`].
+pub fn tagged(tags: &str) -> bool {
+    tags.split([';', ',', ' ']).any(|t| t == TAG)
 }
 
 /// How the CT's pid 1 is chosen.
@@ -88,6 +129,8 @@ pub enum BindKind {
 pub struct MapContext {
     /// The OCI container id.
     pub id: String,
+    /// Who makes the CT, written into its description; empty fields are left out.
+    pub owner: Owner,
     /// Absolute bundle directory; a relative `root.path` is resolved against it.
     pub bundle: PathBuf,
     pub launch: Launch,
@@ -307,6 +350,7 @@ pub fn resources_to_ct(
 ) -> Result<ResourcesUpdate, MapError> {
     let ctx = MapContext {
         id: String::new(),
+        owner: Owner::default(),
         bundle: PathBuf::new(),
         launch: Launch::Entrypoint,
         strict,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use oci_spec::runtime::Spec;
 use serde_json::Value;
 
-use super::{map, Launch, MapContext, MapError, Mapped};
+use super::{map, Launch, MapContext, MapError, Mapped, Owner};
 use crate::pve::version::NodeCaps;
 
 /// The smallest config.json that maps without errors or warnings.
@@ -42,9 +42,17 @@ pub fn spec_with(patch: &str) -> Spec {
     serde_json::from_value(v).expect("valid spec")
 }
 
+/// The description lines [`ctx`]'s owner gives, after the id line.
+pub const OWNER_LINES: &str =
+    "proxmox-lxcri host: 0123456789abcdef0123456789abcdef\nproxmox-lxcri root: /run/proxmox-lxcri";
+
 pub fn ctx() -> MapContext {
     MapContext {
         id: "ctr1".into(),
+        owner: Owner {
+            host: "0123456789abcdef0123456789abcdef".into(),
+            root: "/run/proxmox-lxcri".into(),
+        },
         bundle: PathBuf::from("/b"),
         launch: Launch::Init {
             host_path: INIT_HOST.into(),

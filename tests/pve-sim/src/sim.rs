@@ -164,7 +164,7 @@ impl Sim {
         let mut line = String::from("pct");
         for a in args {
             line.push(' ');
-            line.push_str(&shell_quote(a));
+            line.push_str(&log_quote(a));
         }
         line.push('\n');
         let _ = fs::create_dir_all(&self.root);
@@ -177,6 +177,26 @@ impl Sim {
             let _ = f.write_all(line.as_bytes());
         }
     }
+}
+
+/// [`shell_quote`], but an argument with a line break (a multi-line `--description`) in
+/// bash's `$'...'` form, so that each call stays on one line of the log.
+fn log_quote(s: &str) -> String {
+    if !s.contains(['\n', '\r']) {
+        return shell_quote(s);
+    }
+    let mut out = String::from("$'");
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 pub fn shell_quote(s: &str) -> String {

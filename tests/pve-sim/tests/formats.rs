@@ -208,9 +208,12 @@ fn calls_are_logged() {
     n.ok(&["list"]);
     let _ = n.pct(&["status", "93405", "--verbose"]);
     let _ = n.pct(&["exec", "93405", "--", "sh", "-c", "echo 'x y'"]);
+    // A line break (a multi-line description) keeps the call on one line.
+    let _ = n.pct(&["set", "93405", "--description", "a\nb's"]);
     let log = fs::read_to_string(n.root.join("pct.calls")).unwrap();
     assert_eq!(
         log,
-        "pct list\npct status 93405 --verbose\npct exec 93405 -- sh -c 'echo '\\''x y'\\'''\n"
+        "pct list\npct status 93405 --verbose\npct exec 93405 -- sh -c 'echo '\\''x y'\\'''\n\
+         pct set 93405 --description $'a\\nb\\'s'\n"
     );
 }
