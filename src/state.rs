@@ -235,15 +235,7 @@ impl ContainerDir {
     /// The container's lock if nobody holds it: `None` while a command (a `create` in progress)
     /// works on the container. `NotFound` when there is no lock file.
     pub fn try_lock(&self) -> Result<Option<Lock>, StateError> {
-        let path = self.path.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => StateError::NotFound(self.id.clone()),
-                _ => io_err(&path)(e),
-            })?;
+        let (path, file) = self.lock_file(false)?;
         match flock(&file, true) {
             Ok(()) if self.path.is_dir() => Ok(Some(Lock(file))),
             Ok(()) => Err(StateError::NotFound(self.id.clone())),
@@ -252,9 +244,8 @@ impl ContainerDir {
         }
     }
 
-    /// Only `create` makes the lock file: a command opening it while `delete` removes the
-    /// directory must not bring a file back into it.
-    fn open_lock(&self, create: bool) -> Result<Lock, StateError> {
+    /// The lock file, made only by `create` (`create`).
+    fn lock_file(&self, create: bool) -> Result<(PathBuf, File), StateError> {
         let path = self.path.join(LOCK_FILE);
         let file = OpenOptions::new()
             .create(create)
@@ -267,6 +258,13 @@ impl ContainerDir {
                 std::io::ErrorKind::NotFound => StateError::NotFound(self.id.clone()),
                 _ => io_err(&path)(e),
             })?;
+        Ok((path, file))
+    }
+
+    /// Only `create` makes the lock file: a command opening it while `delete` removes the
+    /// directory must not bring a file back into it.
+    fn open_lock(&self, create: bool) -> Result<Lock, StateError> {
+        let (path, file) = self.lock_file(create)?;
         flock(&file, false).map_err(io_err(&path))?;
         // A concurrent delete may have removed the directory while we waited.
         if !self.path.is_dir() {
