@@ -6,8 +6,15 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+/// Copies are written under the write lock, processes spawned under the read lock: a child
+/// forked while a copy is open for writing holds that descriptor until its exec, and an exec of
+/// the copy then fails with ETXTBSY ("Text file busy"). `spawn` returns once the child has
+/// exec'd, so its inherited descriptors are gone when the lock is released.
+static FILES: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 fn rootfs() -> tempfile::TempDir {
     common::require_root();
+    let _writing = FILES.write().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     std::fs::create_dir_all(r.join("bin")).unwrap();
@@ -25,8 +32,15 @@ fn init(root: &Path, args: &[&str]) -> Command {
     c
 }
 
+fn spawn(c: &mut Command) -> std::process::Child {
+    let _spawning = FILES.read().unwrap();
+    c.spawn().unwrap()
+}
+
 fn run(root: &Path, args: &[&str]) -> Output {
-    init(root, args).output().unwrap()
+    let mut c = init(root, args);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    spawn(&mut c).wait_with_output().unwrap()
 }
 
 #[test]
@@ -92,12 +106,10 @@ fn exec_failures_are_126_and_127() {
 #[test]
 fn kill_signals_the_pid_file_process() {
     let r = rootfs();
-    let mut child = init(
+    let mut child = spawn(&mut init(
         r.path(),
         &["exec", "--pid-file", "/w.pid", "--", "sleep", "100"],
-    )
-    .spawn()
-    .unwrap();
+    ));
     let pid_file = r.path().join("w.pid");
     for _ in 0..100 {
         if pid_file.exists() {
@@ -117,10 +129,7 @@ fn kill_signals_the_pid_file_process() {
 #[test]
 fn put_writes_stdin_atomically_with_parents() {
     let r = rootfs();
-    let mut child = init(r.path(), &["put", "/etc/deep/hosts", "640"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(init(r.path(), &["put", "/etc/deep/hosts", "640"]).stdin(Stdio::piped()));
     use std::io::Write;
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     child.stdin.take().unwrap().write_all(&data).unwrap();
@@ -168,11 +177,13 @@ fn no_new_privs_is_set() {
     let r = rootfs();
     let proc_dir = r.path().join("proc");
     std::fs::create_dir_all(&proc_dir).unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "proc", "proc"])
-        .arg(&proc_dir)
-        .status()
-        .unwrap();
+    let st = spawn(
+        Command::new("mount")
+            .args(["-t", "proc", "proc"])
+            .arg(&proc_dir),
+    )
+    .wait()
+    .unwrap();
     assert!(st.success(), "mount proc");
     let out = run(
         r.path(),
@@ -185,7 +196,7 @@ fn no_new_privs_is_set() {
             "/proc/self/status",
         ],
     );
-    let _ = Command::new("umount").arg(&proc_dir).status();
+    let _ = spawn(Command::new("umount").arg(&proc_dir)).wait();
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
