@@ -56,3 +56,39 @@ fn the_nodes_address_in_cluster_status_reaches_it_over_the_api() {
     c.delete();
     assert!(r.cts_on("sim").is_empty(), "destroyed");
 }
+
+/// The `ssh` backend asks `[ssh] host` (`localhost` here) for `/cluster/status` with `pvesh`,
+/// and reaches the CT's node at the address found there (`127.0.0.1`), remembered for a minute.
+#[test]
+fn the_nodes_address_in_cluster_status_reaches_it_over_ssh() {
+    let r = Remote::ssh("cluster_status_address_ssh", "");
+    let sim = &r.sim;
+    let conf = std::fs::read_to_string(&sim.config).unwrap();
+    std::fs::write(
+        &sim.config,
+        conf.replace("host = \"127.0.0.1\"", "host = \"localhost\""),
+    )
+    .unwrap();
+    // One sshd answers both names; the log tells which name each session used.
+    let key = r.sshd.host_key_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let mut kh = std::fs::read_to_string(&r.sshd.known_hosts).unwrap();
+    kh.push_str(&format!("[localhost]:{} {key}\n", r.sshd.port));
+    std::fs::write(&r.sshd.known_hosts, kh).unwrap();
+
+    let c = create(sim, &sim.bundle("b", "echo hi; exit 7"), "s1");
+    assert_eq!(c.run(7), "hi\n");
+    let cached: Vec<_> = std::fs::read_dir(sim.state_root.join(".nodes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("sim.") && n.ends_with(".addr.json"))
+        .collect();
+    assert_eq!(cached.len(), 1, "the address is cached");
+    let log = sim.dir.path().join("delete.log");
+    let d = sim.run(&["--debug", "--log", log.to_str().unwrap(), "delete", "s1"]);
+    assert!(d.status.success(), "{}", stderr(&d));
+    assert!(sim.no_cts(), "destroyed: {:?}", sim.cts());
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("ssh 127.0.0.1: "), "{log}");
+    assert!(!log.contains("ssh localhost: "), "cached, and not [ssh] host: {log}");
+}

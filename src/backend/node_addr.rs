@@ -1,14 +1,43 @@
 //! Where to reach a CT's node over SSH when `[ssh.nodes]` does not say: the node's address in
 //! the cluster's `/cluster/status` (pve-manager PVE/API2/Cluster.pm `get_status`, each `node`
 //! entry's `ip`), asked over the API (`api` backend) or with `pvesh` on `[ssh] host` (`ssh`
-//! backend). Asked once per invocation that opens a session; a failure only means `[ssh] host`.
+//! backend). The answer is cached under the state root for a minute, as the node's version is
+//! (`nodever`); a failure only means `[ssh] host`, and is not cached.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::node_shell::NodeShell;
+use super::nodever::{cache_file, endpoint, now, write_cache_file, CACHE_LIFETIME};
 use crate::config::{BackendKind, Config};
+
+/// The state root the answers are cached under; unset (a process that never learned it), every
+/// session asks.
+static CACHE_ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+/// Cache the nodes' addresses under `root` (`<root>/.nodes/`) from now on.
+pub fn cache_under(root: &Path) {
+    let _ = CACHE_ROOT.set(root.to_path_buf());
+}
+
+/// The cache file's content: the node's address, or none in the cluster's answer.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cached {
+    node: String,
+    ip: Option<String>,
+    /// Seconds since the epoch when it was learned.
+    learned: u64,
+}
+
+fn read_cache(path: &Path, node: &str, at: u64) -> Option<Option<String>> {
+    let c: Cached = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let age = at.checked_sub(c.learned)?;
+    (c.node == node && age < CACHE_LIFETIME.as_secs()).then_some(c.ip)
+}
 
 /// Node name -> `ip` of the `node` entries of `/cluster/status`.
 pub fn node_ips(status: &Value) -> BTreeMap<String, String> {
@@ -28,9 +57,24 @@ pub fn node_ips(status: &Value) -> BTreeMap<String, String> {
 /// `node`'s address in the cluster, when the backend can ask and the node has no
 /// `[ssh.nodes]` entry.
 pub fn cluster_ip(cfg: &Config, node: &str) -> Option<String> {
-    if cfg.ssh.nodes.contains_key(node) {
+    if cfg.ssh.nodes.contains_key(node) || cfg.backend == BackendKind::Pct {
         return None;
     }
+    let path = CACHE_ROOT
+        .get()
+        .and_then(|root| cache_file(root, node, &endpoint(cfg), "addr.json"));
+    if let Some(ip) = path.as_ref().and_then(|p| read_cache(p, node, now())) {
+        return ip;
+    }
+    let ip = ask(cfg, node)?;
+    if let (Some(p), Ok(b)) = (&path, serde_json::to_vec(&ip)) {
+        write_cache_file(p, &b);
+    }
+    ip.ip
+}
+
+/// `/cluster/status` asked; `None` when it could not be.
+fn ask(cfg: &Config, node: &str) -> Option<Cached> {
     let status = match cfg.backend {
         BackendKind::Pct => return None,
         BackendKind::Api => crate::api::Client::new(&cfg.api)
@@ -47,7 +91,11 @@ pub fn cluster_ip(cfg: &Config, node: &str) -> Option<String> {
         Ok(s) => {
             let ip = node_ips(&s).remove(node);
             log::debug!("node {node}: address in /cluster/status: {ip:?}");
-            ip
+            Some(Cached {
+                node: node.to_string(),
+                ip,
+                learned: now(),
+            })
         }
         Err(e) => {
             log::debug!("node {node}: no address from /cluster/status ({e}); using [ssh] host");
@@ -59,6 +107,18 @@ pub fn cluster_ip(cfg: &Config, node: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    #[test]
+    fn a_cached_address_is_for_its_node_and_a_minute() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.json");
+        std::fs::write(&p, r#"{"node":"pve2","ip":"10.0.0.2","learned":1000}"#).unwrap();
+        assert_eq!(super::read_cache(&p, "pve2", 1059), Some(Some("10.0.0.2".into())));
+        assert_eq!(super::read_cache(&p, "pve2", 1060), None);
+        assert_eq!(super::read_cache(&p, "pve3", 1001), None);
+        std::fs::write(&p, r#"{"node":"pve2","ip":null,"learned":1000}"#).unwrap();
+        assert_eq!(super::read_cache(&p, "pve2", 1001), Some(None));
+    }
 
     #[test]
     fn node_ips_from_cluster_status() {
