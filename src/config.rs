@@ -443,8 +443,7 @@ impl Config {
             return Err("node \"auto\" needs backend \"api\" or \"ssh\"".into());
         }
         for (node, addr) in &cfg.ssh.nodes {
-            host_port(addr)
-                .map_err(|e| format!("ssh.nodes.{node}: {e}"))?;
+            host_port(addr).map_err(|e| format!("ssh.nodes.{node}: {e}"))?;
         }
         if cfg.node == "auto" && cfg.backend == BackendKind::Ssh && cfg.ssh.host.is_empty() {
             return Err("node \"auto\" with backend \"ssh\" needs [ssh] host (the node asked for the cluster's nodes)".into());
@@ -499,7 +498,10 @@ mod tests {
 
     #[test]
     fn ssh_nodes_are_host_or_host_port() {
-        let cfg = Config::parse("[ssh.nodes]\npve2 = \"10.0.0.7:2200\"\npve3 = \"[fd00::3]:22\"\npve4 = \"fd00::4\"\n").unwrap();
+        let cfg = Config::parse(
+            "[ssh.nodes]\npve2 = \"10.0.0.7:2200\"\npve3 = \"[fd00::3]:22\"\npve4 = \"fd00::4\"\n",
+        )
+        .unwrap();
         assert_eq!(cfg.ssh.nodes["pve2"], "10.0.0.7:2200");
         assert_eq!(host_port("[fd00::3]:22"), Ok(("fd00::3".into(), Some(22))));
         assert_eq!(host_port("fd00::4"), Ok(("fd00::4".into(), None)));

@@ -42,7 +42,10 @@ fn ssh_nodes_entry_reaches_the_node_when_ssh_host_does_not() {
     assert!(!out.status.success());
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     assert!(err.contains("ssh.nodes.sim"), "{err}");
-    assert!(sim.no_cts() && !sim.state_root.join("n2").exists(), "nothing left");
+    assert!(
+        sim.no_cts() && !sim.state_root.join("n2").exists(),
+        "nothing left"
+    );
 }
 
 #[test]
@@ -70,7 +73,13 @@ fn the_nodes_address_in_cluster_status_reaches_it_over_ssh() {
     )
     .unwrap();
     // One sshd answers both names; the log tells which name each session used.
-    let key = r.sshd.host_key_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let key = r
+        .sshd
+        .host_key_pub
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut kh = std::fs::read_to_string(&r.sshd.known_hosts).unwrap();
     kh.push_str(&format!("[localhost]:{} {key}\n", r.sshd.port));
     std::fs::write(&r.sshd.known_hosts, kh).unwrap();
@@ -90,5 +99,8 @@ fn the_nodes_address_in_cluster_status_reaches_it_over_ssh() {
     assert!(sim.no_cts(), "destroyed: {:?}", sim.cts());
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("ssh 127.0.0.1: "), "{log}");
-    assert!(!log.contains("ssh localhost: "), "cached, and not [ssh] host: {log}");
+    assert!(
+        !log.contains("ssh localhost: "),
+        "cached, and not [ssh] host: {log}"
+    );
 }

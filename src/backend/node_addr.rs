@@ -113,7 +113,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.json");
         std::fs::write(&p, r#"{"node":"pve2","ip":"10.0.0.2","learned":1000}"#).unwrap();
-        assert_eq!(super::read_cache(&p, "pve2", 1059), Some(Some("10.0.0.2".into())));
+        assert_eq!(
+            super::read_cache(&p, "pve2", 1059),
+            Some(Some("10.0.0.2".into()))
+        );
         assert_eq!(super::read_cache(&p, "pve2", 1060), None);
         assert_eq!(super::read_cache(&p, "pve3", 1001), None);
         std::fs::write(&p, r#"{"node":"pve2","ip":null,"learned":1000}"#).unwrap();
