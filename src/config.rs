@@ -567,6 +567,8 @@ mod keys_tests {
         for (k, v) in table {
             let key = format!("{prefix}{k}");
             match v {
+                // A map whose default is empty (`ssh.nodes`) is one key.
+                toml::Value::Table(t) if t.is_empty() => out.push((key, "{}".into())),
                 toml::Value::Table(t) => leaves(&format!("{key}."), t, out),
                 v => out.push((key, v.to_string())),
             }
