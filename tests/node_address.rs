@@ -104,3 +104,26 @@ fn the_nodes_address_in_cluster_status_reaches_it_over_ssh() {
         "cached, and not [ssh] host: {log}"
     );
 }
+
+/// `gc` destroys an orphan on its node through the node's `[ssh.nodes]` entry.
+#[test]
+fn gc_reaches_the_orphans_node_through_ssh_nodes() {
+    let r = Remote::ssh("gc_ssh_nodes_entry", "");
+    let sim = &r.sim;
+    let conf = point_ssh_host_nowhere(&sim.config)
+        + &format!("\n[ssh.nodes]\nsim = \"127.0.0.1:{}\"\n", r.sshd.port);
+    std::fs::write(&sim.config, conf).unwrap();
+    let lost = create(sim, &sim.bundle("b", "sleep 1000"), "lost");
+    // A create killed after `pct create` whose caller gave up: the CT, no shim, no state.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(lost.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    lost.wait();
+    std::fs::remove_dir_all(sim.state_root.join("lost")).unwrap();
+    assert_eq!(sim.cts().len(), 1);
+    let out = sim.run(&["gc"]);
+    assert!(out.status.success(), "gc: {}", stderr(&out));
+    assert!(sim.no_cts(), "orphan destroyed: {:?}", sim.cts());
+}
