@@ -2,6 +2,7 @@
 //! `/etc/proxmox-lxcri/config.toml`. No file means defaults. CRI-O hands the runtime almost no
 //! environment, so everything about the node lives here, not in variables.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -103,6 +104,8 @@ pub struct SshConfig {
     pub known_hosts: PathBuf,
     /// Seconds to connect and authenticate.
     pub timeout: u64,
+    /// Node name -> `host` or `host:port` to reach it at, before the cluster's address for it.
+    pub nodes: BTreeMap<String, String>,
 }
 
 /// `net0` of CTs on a remote node (a local CT joins the pod's network namespace instead).
@@ -185,6 +188,7 @@ impl Default for SshConfig {
             identity: "/etc/proxmox-lxcri/id_ed25519".into(),
             known_hosts: "/etc/proxmox-lxcri/known_hosts".into(),
             timeout: 30,
+            nodes: BTreeMap::new(),
         }
     }
 }
@@ -343,7 +347,12 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "ssh.host",
         "\"\"",
-        "SSH host of the node (ssh backend, and process I/O of the api backend); empty means the node name.",
+        "SSH host for a node with no [ssh.nodes] entry and no address in the cluster's /cluster/status (ssh backend, and process I/O of the api backend); empty means the node name. The ssh backend also asks it for the cluster's node addresses.",
+    ),
+    (
+        "ssh.nodes",
+        "{}",
+        "Table of node name = \"host\" or \"host:port\": where to reach that node over SSH, before its address in /cluster/status and [ssh] host.",
     ),
     ("ssh.port", "22", "SSH port."),
     ("ssh.user", "\"root\"", "SSH user; pct needs root."),
@@ -387,6 +396,23 @@ pub enum ConfigError {
     Parse { path: PathBuf, msg: String },
 }
 
+/// `host`, `host:port` or `[v6]:port` of an `[ssh.nodes]` entry; a bare IPv6 address has no
+/// port.
+pub fn host_port(addr: &str) -> Result<(String, Option<u16>), String> {
+    let bad = |why: &str| format!("\"{addr}\" is not host or host:port ({why})");
+    let (host, port) = match addr.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || (h.starts_with('[') && h.ends_with(']')) => {
+            let port = p.parse::<u16>().map_err(|_| bad("bad port"))?;
+            (h.trim_start_matches('[').trim_end_matches(']'), Some(port))
+        }
+        _ => (addr, None),
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) || host.contains(['[', ']', '/']) {
+        return Err(bad("bad host"));
+    }
+    Ok((host.to_string(), port))
+}
+
 impl Config {
     /// Load from the explicit path, else the environment's, else the default path if it exists.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
@@ -415,6 +441,9 @@ impl Config {
         }
         if cfg.node == "auto" && cfg.backend == BackendKind::Pct {
             return Err("node \"auto\" needs backend \"api\" or \"ssh\"".into());
+        }
+        for (node, addr) in &cfg.ssh.nodes {
+            host_port(addr).map_err(|e| format!("ssh.nodes.{node}: {e}"))?;
         }
         if cfg.node == "auto" && cfg.backend == BackendKind::Ssh && cfg.ssh.host.is_empty() {
             return Err("node \"auto\" with backend \"ssh\" needs [ssh] host (the node asked for the cluster's nodes)".into());
@@ -466,6 +495,22 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_nodes_are_host_or_host_port() {
+        let cfg = Config::parse(
+            "[ssh.nodes]\npve2 = \"10.0.0.7:2200\"\npve3 = \"[fd00::3]:22\"\npve4 = \"fd00::4\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.ssh.nodes["pve2"], "10.0.0.7:2200");
+        assert_eq!(host_port("[fd00::3]:22"), Ok(("fd00::3".into(), Some(22))));
+        assert_eq!(host_port("fd00::4"), Ok(("fd00::4".into(), None)));
+        assert_eq!(host_port("pve3"), Ok(("pve3".into(), None)));
+        let e = Config::parse("[ssh.nodes]\npve2 = \"10.0.0.7:x\"\n").unwrap_err();
+        assert!(e.contains("ssh.nodes.pve2"), "{e}");
+        assert!(Config::parse("[ssh.nodes]\npve2 = 7\n").is_err());
+        assert!(Config::parse("[ssh.nodez]\npve2 = \"a\"\n").is_err());
+    }
 
     #[test]
     fn host_id_is_configured_or_the_machine_id() {
@@ -522,6 +567,8 @@ mod keys_tests {
         for (k, v) in table {
             let key = format!("{prefix}{k}");
             match v {
+                // A map whose default is empty (`ssh.nodes`) is one key.
+                toml::Value::Table(t) if t.is_empty() => out.push((key, "{}".into())),
                 toml::Value::Table(t) => leaves(&format!("{key}."), t, out),
                 v => out.push((key, v.to_string())),
             }

@@ -5,6 +5,7 @@ pub mod cgroup;
 pub mod lxc_info;
 #[cfg(test)]
 pub mod memory;
+pub mod node_addr;
 pub mod node_shell;
 pub mod nodever;
 pub mod pct;

@@ -12,7 +12,11 @@ use crate::pve::Vmid;
 use crate::transport::ssh::{AttachedIo, RemoteExit, RemoteOutput, SshSession, SshTarget};
 
 pub struct NodeShell {
-    target: SshTarget,
+    /// Set when the address is chosen (on first use: choosing may ask the cluster).
+    target: OnceCell<SshTarget>,
+    /// The config and node to choose it from.
+    cfg: Config,
+    node: String,
     timeout: Duration,
     session: OnceCell<SshSession>,
 }
@@ -22,31 +26,47 @@ fn remote_err(e: impl std::fmt::Display) -> BackendError {
 }
 
 impl NodeShell {
+    /// A shell on `node`, reached at its `[ssh.nodes]` entry, else its address in the cluster,
+    /// else `[ssh] host` (see [`SshTarget::for_node`]).
     pub fn new(cfg: &Config, node: &str) -> NodeShell {
-        let mut target = SshTarget::from_config(&cfg.ssh, node);
-        target.timeout = Duration::from_secs(cfg.ssh.timeout);
         NodeShell {
-            target,
+            target: OnceCell::new(),
+            cfg: cfg.clone(),
+            node: node.to_string(),
             timeout: Duration::from_secs(cfg.pct.timeout),
             session: OnceCell::new(),
         }
     }
 
+    /// A shell on `host` as configured, without asking the cluster (the host that is asked).
+    pub fn fixed(cfg: &Config, host: &str) -> NodeShell {
+        let shell = NodeShell::new(cfg, host);
+        let _ = shell.target.set(SshTarget::from_config(&cfg.ssh, host));
+        shell
+    }
+
+    fn target(&self) -> &SshTarget {
+        self.target.get_or_init(|| {
+            let ip = super::node_addr::cluster_ip(&self.cfg, &self.node);
+            SshTarget::for_node(&self.cfg.ssh, &self.node, ip.as_deref())
+        })
+    }
+
     pub fn host(&self) -> &str {
-        &self.target.host
+        &self.target().host
     }
 
     fn session(&self) -> Result<&SshSession, BackendError> {
         if let Some(s) = self.session.get() {
             return Ok(s);
         }
-        let s = SshSession::connect(&self.target).map_err(remote_err)?;
+        let s = SshSession::connect(self.target()).map_err(remote_err)?;
         Ok(self.session.get_or_init(|| s))
     }
 
     /// `argv` on the node, with its output; a non-zero exit is not an error here.
     pub fn run(&self, argv: &[String], stdin: &[u8]) -> Result<RemoteOutput, BackendError> {
-        log::debug!("ssh {}: {}", self.target.host, argv.join(" "));
+        log::debug!("ssh {}: {}", self.target().host, argv.join(" "));
         self.session()?
             .run(argv, stdin, self.timeout)
             .map_err(remote_err)
@@ -100,7 +120,7 @@ impl NodeShell {
         io: AttachedIo,
     ) -> Result<RemoteExit, BackendError> {
         let argv = Self::pct_exec_argv(vmid, argv);
-        log::debug!("ssh {}: {}", self.target.host, argv.join(" "));
+        log::debug!("ssh {}: {}", self.target().host, argv.join(" "));
         self.session()?.run_attached(&argv, io).map_err(remote_err)
     }
 

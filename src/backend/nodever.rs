@@ -67,7 +67,7 @@ struct Cached {
 
 /// How `cfg` reaches its node: two clusters may both have a node `pve1`, and podman shares one
 /// state root between every runtime config it is given.
-fn endpoint(cfg: &Config) -> String {
+pub(super) fn endpoint(cfg: &Config) -> String {
     use crate::config::BackendKind;
     match cfg.backend {
         BackendKind::Pct => format!("pct {}", cfg.pct.path.display()),
@@ -84,7 +84,7 @@ fn cache_path(root: &Path, node: &str, endpoint: &str) -> Option<PathBuf> {
 
 /// `<root>/.nodes/<node>.<tag>.<kind>`, `<tag>` a hash of `key` (how the node is reached, and
 /// what the file depends on).
-fn cache_file(root: &Path, node: &str, key: &str, kind: &str) -> Option<PathBuf> {
+pub(super) fn cache_file(root: &Path, node: &str, key: &str, kind: &str) -> Option<PathBuf> {
     use sha2::{Digest, Sha256};
     let plain = !node.is_empty()
         && !node.starts_with('.')
@@ -101,7 +101,7 @@ fn cache_file(root: &Path, node: &str, key: &str, kind: &str) -> Option<PathBuf>
     })
 }
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -136,7 +136,7 @@ fn write_cache(path: &Path, node: &str, d: &Detected) {
 
 /// Write a file under `<root>/.nodes/` atomically. A failure only costs the next invocation
 /// asking the node again.
-fn write_cache_file(path: &Path, content: &[u8]) {
+pub(super) fn write_cache_file(path: &Path, content: &[u8]) {
     let r = path
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)

@@ -72,7 +72,7 @@ impl Ssh {
 
 /// `pvesh get <path> [args] --output-format json` on the node: the cluster as the node sees it
 /// (pmxcfs), without an API token.
-fn pvesh_get(
+pub(super) fn pvesh_get(
     shell: &NodeShell,
     path: &str,
     args: &[&str],
@@ -99,7 +99,7 @@ pub fn cluster_nodes(cfg: &Config) -> Result<Vec<crate::api::NodeInfo>, BackendE
             "node = \"auto\" with the ssh backend needs [ssh] host: the node to ask for the cluster's nodes".into(),
         ));
     }
-    let shell = NodeShell::new(cfg, &cfg.ssh.host);
+    let shell = NodeShell::fixed(cfg, &cfg.ssh.host);
     let nodes = pvesh_get(&shell, "/nodes", &[])?;
     serde_json::from_value(nodes).map_err(|e| BackendError::Command {
         cmd: format!("pvesh get /nodes on {}", cfg.ssh.host),

@@ -38,8 +38,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(g: &GlobalOpts) -> Ctx {
+        let root = g.root.clone().unwrap_or_else(default_root);
+        crate::backend::node_addr::cache_under(&root);
         Ctx {
-            root: g.root.clone().unwrap_or_else(default_root),
+            root,
             config_path: g.config.clone(),
             backend_for: Box::new(crate::backend::from_config),
         }

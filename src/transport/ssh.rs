@@ -36,20 +36,44 @@ pub struct SshTarget {
 }
 
 impl SshTarget {
-    /// The target for `node`: the configured host, or the node name when none is set.
+    /// The target for `node` without asking the cluster: its `[ssh.nodes]` entry, else the
+    /// configured host, else the node name.
     pub fn from_config(cfg: &SshConfig, node: &str) -> SshTarget {
+        SshTarget::for_node(cfg, node, None)
+    }
+
+    /// The target for `node`: its `[ssh.nodes]` entry, else `cluster_ip` (the node's address in
+    /// `/cluster/status`), else the configured host, else the node name. Each node has its own
+    /// host key, checked against known_hosts under the address chosen here.
+    pub fn for_node(cfg: &SshConfig, node: &str, cluster_ip: Option<&str>) -> SshTarget {
+        let chosen = cfg
+            .nodes
+            .get(node)
+            .and_then(|a| crate::config::host_port(a).ok());
+        let (host, port) = match chosen {
+            Some((h, p)) => (h, p.unwrap_or(cfg.port)),
+            None => {
+                let h = match cluster_ip.filter(|ip| !ip.is_empty()) {
+                    Some(ip) => ip.to_string(),
+                    None if cfg.host.is_empty() => node.to_string(),
+                    None => cfg.host.clone(),
+                };
+                (h, cfg.port)
+            }
+        };
         SshTarget {
-            host: if cfg.host.is_empty() {
-                node.to_string()
-            } else {
-                cfg.host.clone()
-            },
-            port: cfg.port,
+            host,
+            port,
             user: cfg.user.clone(),
             identity: cfg.identity.clone(),
             known_hosts: cfg.known_hosts.clone(),
             timeout: Duration::from_secs(cfg.timeout),
         }
+    }
+
+    /// Whether `node` has an `[ssh.nodes]` entry (then the cluster need not be asked).
+    pub fn has_override(cfg: &SshConfig, node: &str) -> bool {
+        cfg.nodes.contains_key(node)
     }
 
     /// `host:port`, as errors name it.
@@ -465,6 +489,7 @@ mod tests {
             identity: "/k".into(),
             known_hosts: "/kh".into(),
             timeout: 7,
+            nodes: Default::default(),
         };
         let t = SshTarget::from_config(&cfg, "pve1");
         assert_eq!((t.host.as_str(), t.port), ("pve1", 2222));
@@ -472,6 +497,29 @@ mod tests {
         assert_eq!(t.addr(), "pve1:2222");
         cfg.host = "10.0.0.5".into();
         assert_eq!(SshTarget::from_config(&cfg, "pve1").host, "10.0.0.5");
+    }
+
+    #[test]
+    fn override_then_cluster_then_host() {
+        let mut cfg = SshConfig {
+            host: "10.0.0.5".into(),
+            port: 22,
+            ..SshConfig::default()
+        };
+        cfg.nodes.insert("pve2".into(), "10.0.0.7:2200".into());
+        cfg.nodes.insert("pve3".into(), "pve3.example".into());
+        let addr = |cfg: &SshConfig, node: &str, ip: Option<&str>| {
+            SshTarget::for_node(cfg, node, ip).addr()
+        };
+        assert_eq!(addr(&cfg, "pve2", Some("192.168.1.2")), "10.0.0.7:2200");
+        assert_eq!(addr(&cfg, "pve3", Some("192.168.1.3")), "pve3.example:22");
+        assert_eq!(addr(&cfg, "pve1", Some("192.168.1.1")), "192.168.1.1:22");
+        assert_eq!(addr(&cfg, "pve1", None), "10.0.0.5:22");
+        assert_eq!(addr(&cfg, "pve1", Some("")), "10.0.0.5:22");
+        cfg.host.clear();
+        assert_eq!(addr(&cfg, "pve1", None), "pve1:22");
+        assert!(SshTarget::has_override(&cfg, "pve2"));
+        assert!(!SshTarget::has_override(&cfg, "pve1"));
     }
 
     #[test]
