@@ -165,6 +165,33 @@ pub struct State {
 }
 
 impl State {
+    /// A started container whose shim is gone (stopped), for unit tests.
+    #[cfg(test)]
+    pub(crate) fn stopped_for_tests(id: &str, vmid: Option<Vmid>) -> State {
+        State {
+            id: id.into(),
+            oci_version: "1.0.2".into(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-12-02T00:00:00Z".into(),
+            annotations: BTreeMap::new(),
+            vmid,
+            // No process has this pid.
+            shim: Some(ProcRef {
+                pid: i32::MAX,
+                start_time: 1,
+            }),
+            workload: None,
+            init_pid: None,
+            monitor: None,
+            started: true,
+            paused: false,
+            cgroups_path: None,
+            template: None,
+            config: Default::default(),
+        }
+    }
+
     pub fn status(&self) -> Status {
         match self.shim {
             None => Status::Creating,
@@ -444,25 +471,8 @@ mod tests {
     #[test]
     fn dead_shim_means_stopped_with_pid_zero() {
         let st = State {
-            id: "x".into(),
-            oci_version: String::new(),
-            bundle: "/b".into(),
-            rootfs: "/b/rootfs".into(),
-            created: String::new(),
-            annotations: BTreeMap::new(),
-            vmid: None,
-            shim: Some(ProcRef {
-                pid: i32::MAX,
-                start_time: 1,
-            }),
-            workload: None,
-            init_pid: None,
-            monitor: None,
-            started: true,
             paused: true,
-            cgroups_path: None,
-            template: None,
-            config: Default::default(),
+            ..State::stopped_for_tests("x", None)
         };
         assert_eq!((st.status(), st.pid()), (Status::Stopped, 0));
     }

@@ -4,6 +4,8 @@ pub mod create;
 #[cfg(test)]
 mod create_tests;
 pub mod delete;
+#[cfg(test)]
+mod delete_tests;
 pub mod doctor;
 pub mod exec;
 pub mod features;
