@@ -39,16 +39,6 @@ pub fn going_down(st: &State) -> bool {
     init_gone && st.monitor.is_some_and(|m| m.is_alive())
 }
 
-fn lock(file: &File, block: bool) -> bool {
-    let op = if block {
-        libc::LOCK_EX
-    } else {
-        libc::LOCK_EX | libc::LOCK_NB
-    };
-    // SAFETY: flock on a descriptor we own.
-    unsafe { libc::flock(file.as_raw_fd(), op) == 0 }
-}
-
 /// Record CT `vmid` and destroy it in a detached process once it is down.
 pub fn destroy_later(root: &Path, st: &State, vmid: Vmid) -> anyhow::Result<()> {
     let d = dir(root);
@@ -61,7 +51,7 @@ pub fn destroy_later(root: &Path, st: &State, vmid: Vmid) -> anyhow::Result<()> 
         .mode(0o600)
         .custom_flags(libc::O_CLOEXEC)
         .open(&path)?;
-    lock(&file, true);
+    let _ = crate::sys::fs::flock(&file, false);
     serde_json::to_writer(&file, st)?;
     let st = st.clone();
     crate::sys::fork::daemonize(move || {
@@ -156,7 +146,7 @@ pub fn sweep_records(root: &Path, dry_run: bool) -> Vec<Swept> {
         else {
             continue;
         };
-        if !lock(&file, false) {
+        if crate::sys::fs::flock(&file, true).is_err() {
             continue; // its destroyer still runs
         }
         let st: State = match serde_json::from_reader(&file) {

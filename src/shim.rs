@@ -25,7 +25,7 @@ use crate::procexit::ExitWatch;
 use crate::pve::Vmid;
 use crate::state::ProcRef;
 use crate::sys::fork::{close_other_fds, daemonize};
-use crate::sys::signals::{reap_any, relay_until_exit, signal_fd, wait_any_child_exit};
+use crate::sys::signals::{reap_any, relay_until_exit, signal_fd, wait_any_child_exit, Taken};
 
 pub const SOCKET: &str = "shim.sock";
 
@@ -320,12 +320,7 @@ impl CtProcs {
                 host_net: None,
             };
         }
-        let status =
-            std::fs::read_to_string(format!("/proc/{init_pid}/status")).unwrap_or_default();
-        let ppid = status
-            .lines()
-            .find_map(|l| l.strip_prefix("PPid:"))
-            .and_then(|p| p.trim().parse().ok());
+        let ppid = crate::sys::proc::ppid(init_pid);
         let cgroup = CtCgroup::of(vmid, init_pid).ok();
         let oom_base = cgroup.as_ref().and_then(CtCgroup::oom_kills);
         let oom_events = cgroup.as_ref().and_then(CtCgroup::oom_events);
@@ -387,13 +382,12 @@ fn relay_until_ct_exit(sfd: &mut SignalFd, watch: &ExitWatch, pidfd: &OwnedFd) -
         }
         if signalled {
             if let Ok(Some(info)) = sfd.read_signal() {
-                match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGCHLD) => reap_any(),
-                    Ok(_) if info.ssi_code == libc::SI_KERNEL => {}
-                    Ok(sig) => {
+                match crate::sys::signals::taken(&info) {
+                    Taken::Child => reap_any(),
+                    Taken::Relay(sig) => {
                         send_signal(pidfd, sig as i32);
                     }
-                    Err(_) => {}
+                    Taken::Ignore => {}
                 }
             }
         }

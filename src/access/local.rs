@@ -284,12 +284,6 @@ pub fn run_exec(target: &Target, process: &Process, report: OwnedFd, keep: &[Raw
 
 /// LXC's monitor: the parent of the CT's init.
 fn monitor_of(init_pid: i32) -> Option<ProcRef> {
-    let status = std::fs::read_to_string(format!("/proc/{init_pid}/status")).ok()?;
-    let ppid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("PPid:"))?
-        .trim()
-        .parse::<i32>()
-        .ok()?;
+    let ppid = crate::sys::proc::ppid(init_pid)?;
     (ppid > 1).then(|| ProcRef::of(ppid)).flatten()
 }

@@ -19,3 +19,14 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     let start = fields.nth(18)?.parse().ok()?;
     Some((st, start))
 }
+
+/// The parent pid `/proc/<pid>/status` names.
+pub fn ppid(pid: i32) -> Option<i32> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))?
+        .trim()
+        .parse()
+        .ok()
+}

@@ -32,13 +32,34 @@ pub fn signal_fd() -> Option<SignalFd> {
 }
 
 /// Running phase: relay signals, return the workload's exit code.
+/// What a relay does with a signal it took from its signalfd.
+pub enum Taken {
+    /// A child changed state: reap.
+    Child,
+    /// Pass it on to the process relayed for.
+    Relay(Signal),
+    /// Drop it.
+    Ignore,
+}
+
+pub fn taken(info: &libc::signalfd_siginfo) -> Taken {
+    match Signal::try_from(info.ssi_signo as i32) {
+        Ok(Signal::SIGCHLD) => Taken::Child,
+        // A signal the kernel generated (a terminal's SIGINT or SIGWINCH) reached the process
+        // already when it shares our terminal; relay only what was sent to us.
+        Ok(_) if info.ssi_code == libc::SI_KERNEL => Taken::Ignore,
+        Ok(sig) => Taken::Relay(sig),
+        Err(_) => Taken::Ignore,
+    }
+}
+
 pub fn relay_until_exit(sfd: &mut SignalFd, workload: Pid) -> i32 {
     loop {
         let Ok(Some(info)) = sfd.read_signal() else {
             continue;
         };
-        match Signal::try_from(info.ssi_signo as i32) {
-            Ok(Signal::SIGCHLD) => loop {
+        match taken(&info) {
+            Taken::Child => loop {
                 match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(pid, code)) if pid == workload => return code,
                     Ok(WaitStatus::Signaled(pid, sig, _)) if pid == workload => {
@@ -48,13 +69,10 @@ pub fn relay_until_exit(sfd: &mut SignalFd, workload: Pid) -> i32 {
                     Ok(_) => {}
                 }
             },
-            // A signal the kernel generated (a terminal's SIGINT or SIGWINCH) reached the
-            // workload already when it shares our terminal; relay only what was sent to us.
-            Ok(_) if info.ssi_code == libc::SI_KERNEL => {}
-            Ok(sig) => {
+            Taken::Relay(sig) => {
                 let _ = kill(workload, sig);
             }
-            Err(_) => {}
+            Taken::Ignore => {}
         }
     }
 }
