@@ -1,5 +1,5 @@
 //! pve-sim: a Proxmox VE node as seen from outside, running every CT as a real LXC container.
-//! The binaries are `pct`, `pvesm`, `pveversion`, `pvecm`, `pvesh` and `pve-sim` (the REST API
+//! The binaries are `pct`, `pvesm`, `pveversion`, `pvecm`, `pvesh`, `ha-manager` and `pve-sim` (the REST API
 //! server); see README.md.
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -13,6 +13,9 @@ pub mod confview;
 pub mod ct;
 pub mod fail;
 pub mod getopt;
+pub mod ha;
+pub mod hacli;
+pub mod hacrm;
 pub mod host;
 pub mod lxcconf;
 pub mod passthrough;

@@ -143,7 +143,10 @@ pub fn status_index(c: &Call) -> ApiResult {
 pub fn current(c: &Call) -> ApiResult {
     let conf = load(c)?;
     let mut st = ctinfo::vmstatus(&c.ctx.sim(c.node()), c.vmid(), &conf);
-    st.insert("ha".into(), json!({"managed": 0}));
+    st.insert(
+        "ha".into(),
+        crate::ha::service_status(&c.ctx.sim(c.node()), c.vmid()),
+    );
     Ok(Value::Object(st).into())
 }
 

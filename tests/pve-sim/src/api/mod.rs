@@ -11,6 +11,7 @@ mod cluster;
 mod ctinfo;
 mod ctperms;
 mod faults;
+mod ha;
 mod http;
 mod lxc;
 mod multipart;
@@ -124,6 +125,7 @@ pub fn main(args: Vec<String>) -> i32 {
                 2
             }
         },
+        Some("ha-crm") => crate::hacrm::main(&args[1..]),
         Some(cmd) => worker::run(cmd, &args[1..]).unwrap_or_else(|| {
             eprintln!("{USAGE}");
             2
@@ -462,6 +464,12 @@ fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
         ("GET", "/storage/{storage}/content/{volume}") => storage::volume_info(c),
         ("DELETE", "/storage/{storage}/content/{volume}") => storage::volume_delete(c),
         ("GET", "/access/permissions") => access_permissions(c),
+        ("GET", "/cluster/ha/resources") => ha::index(c),
+        ("POST", "/cluster/ha/resources") => ha::create(c),
+        ("GET", "/cluster/ha/resources/{sid}") => ha::read(c),
+        ("PUT", "/cluster/ha/resources/{sid}") => ha::update(c),
+        ("DELETE", "/cluster/ha/resources/{sid}") => ha::delete(c),
+        ("GET", "/cluster/ha/status/current") => ha::status_current(c),
         _ => Err(ApiError::new(
             501,
             format!("pve-sim: '{method} {full}' is not simulated"),

@@ -48,6 +48,12 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
         )));
     }
     check_lock(&conf)?;
+    // `destroy_vm`'s early check (pve-container src/PVE/API2/LXC.pm).
+    if !p.flag("purge") && crate::ha::configured(sim, vmid) {
+        return Err(Failure::die(format!(
+            "unable to remove CT {vmid} - used in HA resources and purge parameter not set."
+        )));
+    }
     if !p.flag("force") && ct::is_running(sim, vmid) {
         return Err(Failure::die(format!(
             "unable to destroy CT {vmid} - container is running"
@@ -85,10 +91,16 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
         let _ = fs::remove_dir(dir.join("rootfs"));
         let _ = fs::remove_dir(&dir);
         let _ = fs::remove_file(sim.run_dir().join(format!("ct-{vmid}.exit")));
-        store::remove(sim, vmid);
         if p.flag("purge") {
             task.log(&format!("purging CT {vmid} from related configurations.."));
+            if crate::ha::purge(sim, vmid) {
+                task.log(&format!(
+                    "NOTE: removed CT {vmid} from HA resource configuration."
+                ));
+            }
         }
+        // Only now the config, as `destroy_vm` does ("else we can have reuse race").
+        store::remove(sim, vmid);
         Ok(())
     })
 }

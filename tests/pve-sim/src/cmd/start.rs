@@ -23,6 +23,9 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
     if !sim.quorate() {
         return Err(Failure::die(crate::cluster::NO_QUORUM));
     }
+    if let Some(r) = crate::ha::delegate(sim, vmid, "start") {
+        return r.map_err(Failure::task);
+    }
 
     run_task(|task| {
         let _lock = in_task(store::lock(sim, vmid))?;

@@ -31,6 +31,9 @@ fn injected(sim: &Sim, vmid: u32, args: &str) -> std::result::Result<(), String>
 
 pub fn stop(sim: &Sim, p: &Params) -> Result<()> {
     precheck(sim, p, p.flag("skiplock"))?;
+    if let Some(r) = crate::ha::delegate(sim, p.vmid, "stop") {
+        return r.map_err(Failure::task);
+    }
     run_task(|_| {
         injected(sim, p.vmid, "--kill")?;
         ct::hard_stop(sim, p.vmid)
@@ -39,6 +42,9 @@ pub fn stop(sim: &Sim, p: &Params) -> Result<()> {
 
 pub fn shutdown(sim: &Sim, p: &Params) -> Result<()> {
     precheck(sim, p, false)?;
+    if let Some(r) = crate::ha::delegate(sim, p.vmid, "stop") {
+        return r.map_err(Failure::task);
+    }
     let timeout: u64 = p.get("timeout").and_then(|t| t.parse().ok()).unwrap_or(60);
     let force = p.flag("forceStop");
     run_task(|_| {
