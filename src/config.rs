@@ -72,6 +72,33 @@ pub struct Config {
     pub api: ApiConfig,
     pub ssh: SshConfig,
     pub network: NetworkConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// Node failure and HA (ssh and api backends; docs/cluster.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Register every container with Proxmox's HA stack (the annotation `org.proxmox.lxcri/ha`
+    /// decides per container).
+    pub ha: bool,
+    /// The HA group (Proxmox VE 8) of containers registered by `ha`; empty means none.
+    pub ha_group: String,
+    /// Seconds a container's node may stay silent before the shim takes it for failed.
+    pub node_timeout: u64,
+    /// Seconds the shim of an HA container waits for Proxmox to recover its CT on another node.
+    pub ha_recovery_timeout: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            ha: false,
+            ha_group: String::new(),
+            node_timeout: 30,
+            ha_recovery_timeout: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -162,6 +189,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             ssh: SshConfig::default(),
             network: NetworkConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -383,6 +411,26 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "Gateway for a static net0 address; empty means none.",
     ),
     ("network.tag", "0", "VLAN tag of net0; 0 means untagged."),
+    (
+        "cluster.ha",
+        "false",
+        "Register every container with Proxmox's HA stack (ssh and api backends); the annotation org.proxmox.lxcri/ha decides per container (\"false\" opts out).",
+    ),
+    (
+        "cluster.ha_group",
+        "\"\"",
+        "HA group (Proxmox VE 8) of the containers cluster.ha registers; empty means none.",
+    ),
+    (
+        "cluster.node_timeout",
+        "30",
+        "Seconds a remote container's node may stay silent (SSH keepalives unanswered) before the shim takes it for failed: a container without HA is reported stopped with exit status 137.",
+    ),
+    (
+        "cluster.ha_recovery_timeout",
+        "300",
+        "Seconds the shim of an HA container waits for Proxmox to recover its CT on another node (Proxmox fences for about two minutes) before it reports the container stopped.",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -97,7 +97,7 @@ fn finish(st: &State, vmid: Vmid) -> Result<(), backend::BackendError> {
 /// Finish the destroys whose process is gone (killed, or the node failed it); each failure is
 /// a warning, and the record stays for the next sweep.
 pub fn sweep(root: &Path) {
-    for s in sweep_records(root, false) {
+    for s in sweep_some(root, false, true) {
         if let Err(e) = s.result {
             log::warn!("{}: destroying CT {} left by delete: {e}", s.id, s.vmid);
         }
@@ -130,6 +130,22 @@ fn record_vmid(path: &Path) -> Option<Vmid> {
 /// Finish every record whose destroyer is gone; with `dry_run` only say which (the record's
 /// lock is taken and let go, so a record being worked is never listed).
 pub fn sweep_records(root: &Path, dry_run: bool) -> Vec<Swept> {
+    sweep_some(root, dry_run, false)
+}
+
+/// Record CT `vmid` of a container whose node failed, for `gc` to destroy once the node is
+/// back: no process waits for it, and only `gc` tries it (`sweep` leaves it while the node is
+/// marked lost, so `create`, `delete` and `list` never wait for that node).
+pub fn destroy_when_back(root: &Path, st: &State, vmid: Vmid) -> anyhow::Result<()> {
+    let d = dir(root);
+    std::fs::create_dir_all(&d)?;
+    let json = serde_json::to_vec(st)?;
+    crate::sys::fs::write_atomic(&d.join(vmid.to_string()), &json, 0o600)?;
+    Ok(())
+}
+
+/// `sweep_records`; with `skip_lost`, records whose node is marked lost stay untouched.
+fn sweep_some(root: &Path, dry_run: bool, skip_lost: bool) -> Vec<Swept> {
     let Ok(entries) = std::fs::read_dir(dir(root)) else {
         return Vec::new();
     };
@@ -156,6 +172,9 @@ pub fn sweep_records(root: &Path, dry_run: bool) -> Vec<Swept> {
                 continue;
             }
         };
+        if skip_lost && backend::node_health::is_lost(root, &st.config.node_name()) {
+            continue;
+        }
         let result = if dry_run {
             Ok(())
         } else {

@@ -286,6 +286,14 @@ impl Shim {
         if let Some(net) = &ct.host_net {
             let _ = nix::sched::setns(net, nix::sched::CloneFlags::CLONE_NEWNET);
         }
+        if !crate::remote::failover::before_stop(
+            &self.config,
+            self.backend.as_ref(),
+            self.vmid,
+            code,
+        ) {
+            return code;
+        }
         if let Err(e) = self.backend.stop(self.vmid) {
             log::error!("stopping CT {}: {e}", self.vmid);
         }

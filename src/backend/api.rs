@@ -27,6 +27,10 @@ pub struct Api {
     task_timeout: Duration,
 }
 
+fn ha_err(what: &str, vmid: Vmid, e: ApiError) -> BackendError {
+    BackendError::Other(format!("{what} CT {vmid} with ha-manager: {e}"))
+}
+
 fn api_err(e: ApiError) -> BackendError {
     BackendError::Other(e.to_string())
 }
@@ -360,6 +364,34 @@ impl Backend for Api {
             unset,
             "raw keys cannot be set through the API",
         ))
+    }
+
+    /// `POST /cluster/ha/resources` (pve-ha-manager src/PVE/API2/HA/Resources.pm `create`;
+    /// `Sys.Console` on `/`).
+    fn ha_add(&self, vmid: Vmid, group: Option<&str>) -> Result<(), BackendError> {
+        let mut form = vec![("sid", super::ha_sid(vmid)), ("state", "started".into())];
+        form.extend(group.map(|g| ("group", g.to_string())));
+        self.client()?
+            .post("/cluster/ha/resources", &form)
+            .map(|_| ())
+            .map_err(|e| ha_err("registering", vmid, e))
+    }
+
+    fn ha_remove(&self, vmid: Vmid) -> Result<(), BackendError> {
+        let path = format!("/cluster/ha/resources/{}", super::ha_sid(vmid));
+        match self.client()?.delete(&path, &[]) {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("not HA managed") => Ok(()),
+            Err(e) => Err(ha_err("unregistering", vmid, e)),
+        }
+    }
+
+    fn ha_state(&self, vmid: Vmid, state: &str) -> Result<(), BackendError> {
+        let path = format!("/cluster/ha/resources/{}", super::ha_sid(vmid));
+        self.client()?
+            .put(&path, &[("state", state.to_string())])
+            .map(|_| ())
+            .map_err(|e| ha_err("setting the HA state of", vmid, e))
     }
 
     fn cluster_cts(&self) -> Result<Vec<ClusterCt>, BackendError> {

@@ -6,6 +6,7 @@ pub mod lxc_info;
 #[cfg(test)]
 pub mod memory;
 pub mod node_addr;
+pub mod node_health;
 pub mod node_shell;
 pub mod nodever;
 pub mod pct;
@@ -47,6 +48,12 @@ pub enum BackendError {
     NoQuorum {
         node: String,
         cluster: Option<String>,
+    },
+    /// The node stopped answering during an attached command (`cluster.node_timeout`).
+    #[error("node {node} did not answer for {after:?}")]
+    NodeLost {
+        node: String,
+        after: std::time::Duration,
     },
     #[error("{0}")]
     Other(String),
@@ -200,6 +207,20 @@ pub trait Backend {
             "this backend cannot list its CTs; gc needs the pct, ssh or api backend".into(),
         ))
     }
+    /// Register CT `vmid` with Proxmox's HA stack (requested state `started`), in HA group
+    /// `group` if given.
+    fn ha_add(&self, vmid: Vmid, _group: Option<&str>) -> Result<(), BackendError> {
+        Err(no_ha(vmid))
+    }
+    /// Unregister CT `vmid` from the HA stack; one that is not registered is not an error.
+    fn ha_remove(&self, vmid: Vmid) -> Result<(), BackendError> {
+        Err(no_ha(vmid))
+    }
+    /// Set the requested HA state of CT `vmid` (`stopped` before the runtime ends it, so that
+    /// the LRM does not start it again).
+    fn ha_state(&self, vmid: Vmid, _state: &str) -> Result<(), BackendError> {
+        Err(no_ha(vmid))
+    }
     /// Templates this runtime uploaded to the configured storage: (volid, size in bytes).
     fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {
         Ok(Vec::new())
@@ -291,6 +312,18 @@ pub(crate) fn raw_keys_left_out(ct: &CtConfig, unset: &[String], why: &str) -> V
         .chain(unset)
         .map(|k| format!("{k}: {why}"))
         .collect()
+}
+
+/// HA on the `pct` backend, next to CRI-O, where Kubernetes owns rescheduling.
+fn no_ha(vmid: Vmid) -> BackendError {
+    BackendError::Other(format!(
+        "CT {vmid}: HA needs the ssh or api backend; with the pct backend Kubernetes reschedules"
+    ))
+}
+
+/// The HA resource id of a CT (pve-ha-manager src/PVE/HA/Config.pm `parse_sid`).
+pub(crate) fn ha_sid(vmid: Vmid) -> String {
+    format!("ct:{vmid}")
 }
 
 /// `pause`/`resume` of a CT on another node.

@@ -24,6 +24,11 @@ pub fn cache_under(root: &Path) {
     let _ = CACHE_ROOT.set(root.to_path_buf());
 }
 
+/// The state root this process caches under, once learned.
+pub fn state_root() -> Option<&'static Path> {
+    CACHE_ROOT.get().map(PathBuf::as_path)
+}
+
 /// The cache file's content: the node's address, or none in the cluster's answer.
 #[derive(Debug, Serialize, Deserialize)]
 struct Cached {

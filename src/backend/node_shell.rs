@@ -9,7 +9,9 @@ use super::run::{one_line, Output};
 use super::BackendError;
 use crate::config::Config;
 use crate::pve::Vmid;
-use crate::transport::ssh::{AttachedIo, RemoteExit, RemoteOutput, SshSession, SshTarget};
+use crate::transport::ssh::{
+    AttachedIo, RemoteExit, RemoteOutput, SshError, SshSession, SshTarget,
+};
 
 pub struct NodeShell {
     /// Set when the address is chosen (on first use: choosing may ask the cluster).
@@ -61,6 +63,7 @@ impl NodeShell {
             return Ok(s);
         }
         let s = SshSession::connect(self.target()).map_err(remote_err)?;
+        super::node_health::answered(&self.node);
         Ok(self.session.get_or_init(|| s))
     }
 
@@ -121,7 +124,15 @@ impl NodeShell {
     ) -> Result<RemoteExit, BackendError> {
         let argv = Self::pct_exec_argv(vmid, argv);
         log::debug!("ssh {}: {}", self.target().host, argv.join(" "));
-        self.session()?.run_attached(&argv, io).map_err(remote_err)
+        self.session()?
+            .run_attached(&argv, io)
+            .map_err(|e| match e {
+                SshError::Silent { after, .. } => BackendError::NodeLost {
+                    node: self.node.clone(),
+                    after,
+                },
+                e => remote_err(e),
+            })
     }
 
     pub fn upload(

@@ -54,6 +54,22 @@ impl Ssh {
         }
     }
 
+    /// `ha-manager <cmd> ct:<vmid> <args…>` on the node (pve-ha-manager
+    /// src/PVE/CLI/ha_manager.pm), an error with its stderr unless it exits 0.
+    fn ha_manager(&self, vmid: Vmid, args: &[&str]) -> Result<(), BackendError> {
+        let mut argv = vec!["ha-manager".to_string(), args[0].to_string()];
+        argv.push(super::ha_sid(vmid));
+        argv.extend(args[1..].iter().map(|a| a.to_string()));
+        let out = self.shell.run(&argv, b"")?;
+        if out.exit != RemoteExit::Code(0) {
+            return Err(BackendError::Command {
+                cmd: format!("ha-manager {} {}", args[0], super::ha_sid(vmid)),
+                msg: one_line(&String::from_utf8_lossy(&out.stderr)),
+            });
+        }
+        Ok(())
+    }
+
     /// The node's file for volume `volid` (`pvesm path`).
     fn volume_path(&self, volid: &str) -> Result<String, BackendError> {
         let out = self
@@ -362,6 +378,24 @@ impl Backend for Ssh {
             });
         }
         Ok(parse_conf_listing(&String::from_utf8_lossy(&out.stdout)))
+    }
+
+    fn ha_add(&self, vmid: Vmid, group: Option<&str>) -> Result<(), BackendError> {
+        let mut args = vec!["add", "--state", "started"];
+        args.extend(group.map(|g| ["--group", g]).into_iter().flatten());
+        self.ha_manager(vmid, &args).map(|_| ())
+    }
+
+    fn ha_remove(&self, vmid: Vmid) -> Result<(), BackendError> {
+        match self.ha_manager(vmid, &["remove"]) {
+            Err(BackendError::Command { msg, .. }) if msg.contains("not HA managed") => Ok(()),
+            r => r.map(|_| ()),
+        }
+    }
+
+    fn ha_state(&self, vmid: Vmid, state: &str) -> Result<(), BackendError> {
+        self.ha_manager(vmid, &["set", "--state", state])
+            .map(|_| ())
     }
 
     fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {

@@ -128,6 +128,28 @@ fn create(
             config_path.display()
         );
     }
+    // HA is decided here and recorded in the state's config: the shim and `delete` read it.
+    let annotations: BTreeMap<String, String> = spec
+        .annotations()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let ha = mapping::ha_request(&annotations, &cfg.cluster).map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            config_path.display(),
+            e.to_string().trim_start_matches("config.json: ")
+        )
+    })?;
+    if ha.is_some() && !backend.is_remote() {
+        bail!(
+            "{}: annotations[\"{}\"]: HA needs the ssh or api backend; with the pct backend Kubernetes reschedules",
+            config_path.display(),
+            mapping::HA_ANNOTATION
+        );
+    }
+    let cfg = &crate::commands::create_ha::effective(cfg, ha.as_ref());
     let terminal = process.terminal() == Some(true);
     let access = crate::access::of(backend);
     if terminal && args.console_socket.is_none() {
@@ -300,6 +322,9 @@ fn create(
         .start(vmid)
         .with_context(|| format!("starting CT {vmid}"))?;
     let running = access.started(backend, vmid, &extras, target.seccomp.as_ref())?;
+    if let Some(ha) = &ha {
+        crate::commands::create_ha::register(backend, vmid, ha, &args.id)?;
+    }
     // 0 for a CT on another node, whose processes are never entered from here.
     let init_pid = running.init_pid.unwrap_or(0);
 

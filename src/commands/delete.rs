@@ -63,12 +63,27 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         .and_then(|s| s.hooks().as_ref())
         .is_some_and(|h| h.poststop().as_ref().is_some_and(|p| !p.is_empty()));
     let mut later = false;
-    if let Some(vmid) = st.vmid {
+    let node = st.config.node_name();
+    if let (Some(vmid), true) = (st.vmid, lost_node(ctx, &st, &node)) {
+        // The node failed: nothing there answers now. The CT dies with the node (or was
+        // recovered elsewhere by HA, which this container did not ask for); `gc` destroys it
+        // once the node is back.
+        crate::pending::destroy_when_back(&ctx.root, &st, vmid)?;
+        log::warn!(
+            "{}: node {node} is down; CT {vmid} is left to gc, which destroys it once the node is back",
+            args.id
+        );
+        later = true;
+    } else if let Some(vmid) = st.vmid {
         let backend = ctx.backend(&st.config);
         if backend.is_ours(vmid, &args.id)? {
             // A destroy without quorum fails half-way on the node (volumes freed, config kept):
             // refuse before, keeping the state for a later delete.
             crate::backend::quorum::require_now(backend.as_ref(), &st.config)?;
+            // Unregistered first: a destroy of an HA-managed CT goes through the HA stack.
+            if st.config.cluster.ha {
+                backend.ha_remove(vmid)?;
+            }
             // A CT still going down after its pid 1 exited is destroyed once it is down, without
             // holding up the caller; poststop hooks must run after the destroy, so not then.
             later = !poststop && crate::pending::going_down(&st);
@@ -103,4 +118,10 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
     dir.remove()?;
     drop(lock);
     Ok(())
+}
+
+/// Whether the container's remote node was found failed (src/backend/node_health.rs).
+fn lost_node(ctx: &Ctx, st: &crate::state::State, node: &str) -> bool {
+    st.config.backend != crate::config::BackendKind::Pct
+        && crate::backend::node_health::is_lost(&ctx.root, node)
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand; each takes the parsed arguments and a `Ctx`.
 
 pub mod create;
+pub mod create_ha;
 #[cfg(test)]
 mod create_tests;
 pub mod delete;

@@ -26,6 +26,7 @@ mod annotations;
 mod bindkinds;
 pub mod cgroups;
 mod devices;
+mod ha;
 mod hostname;
 pub use cgroups::expand as expand_cgroups_path;
 pub use hostname::joined_uts_hostname;
@@ -52,6 +53,7 @@ mod testutil;
 
 pub use bindkinds::{bind_kinds, bind_sources, host_paths};
 pub use devices::{host_devices, HostDevice};
+pub use ha::{ha_request, HaRequest, HA_ANNOTATION};
 
 /// The tag every CT we create carries (`list` and garbage collection look for it).
 pub const TAG: &str = "proxmox-lxcri";

@@ -2,4 +2,5 @@
 //! process that runs there (the SSH session itself is `transport::ssh`).
 
 pub mod copies;
+pub mod failover;
 pub mod proxy;

@@ -104,9 +104,13 @@ fn stand_in(
         stderr: std::io::stderr().as_raw_fd(),
         pty,
         resize: winch.as_ref().map(|w| w.as_raw_fd()),
+        silence: crate::remote::failover::silence(cfg),
     };
     match backend.attach_in_ct(vmid, argv, io) {
         Ok(exit) => exit.code(),
+        Err(BackendError::NodeLost { node, after }) => {
+            crate::remote::failover::stand_in_lost(vmid, &node, after)
+        }
         Err(e) => {
             log::error!("CT {vmid}: {e}");
             255

@@ -131,6 +131,9 @@ pub enum SshError {
         what: String,
         source: io::Error,
     },
+    /// The node stopped answering keepalives during an attached command.
+    #[error("ssh to {addr}: no answer for {after:?} (keepalives unanswered)")]
+    Silent { addr: String, after: Duration },
     #[error("ssh to {addr}: `{command}` did not finish within {timeout:?}")]
     Timeout {
         addr: String,
@@ -182,6 +185,9 @@ pub struct AttachedIo {
     /// With `pty`: an fd that turns readable when the local terminal (`stdin`) was resized (a
     /// signalfd for SIGWINCH); the remote terminal then gets the new size.
     pub resize: Option<RawFd>,
+    /// Send SSH keepalives and give up with `SshError::Silent` once the node has not answered
+    /// for this long (the node failed: `cluster.node_timeout`).
+    pub silence: Option<Duration>,
 }
 
 /// An authenticated connection. Calls are serialized by a lock: libssh2's blocking mode is
@@ -270,6 +276,8 @@ impl SshSession {
             line: &line,
             deadline: Some((Instant::now() + timeout, timeout)),
             pty: None,
+            silence: None,
+            heard: std::cell::Cell::new(Instant::now()),
         }
         .exec(
             pump::Input::Bytes(stdin),
@@ -297,6 +305,8 @@ impl SshSession {
             line: &line,
             deadline: None,
             pty: io.pty,
+            silence: io.silence,
+            heard: std::cell::Cell::new(Instant::now()),
         }
         .with_resize(io.resize, io.stdin)
         .exec(

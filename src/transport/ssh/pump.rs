@@ -33,6 +33,10 @@ pub struct Pump<'a> {
     pub deadline: Option<(Instant, Duration)>,
     /// A terminal of (columns, rows) for the command.
     pub pty: Option<(u32, u32)>,
+    /// Keepalives, and how long the node may stay silent before `SshError::Silent`.
+    pub silence: Option<Duration>,
+    /// When the node was last heard from.
+    pub heard: std::cell::Cell<Instant>,
 }
 
 /// A pump whose remote terminal follows a local one.
@@ -94,6 +98,12 @@ impl Pump<'_> {
             })?;
         }
         self.retry("starting the command", || ch.exec(self.line))?;
+        if let Some(s) = self.silence {
+            // want_reply: OpenSSH answers each keepalive@openssh.com, so a live node is heard.
+            self.ssh
+                .sess
+                .set_keepalive(true, keepalive_interval(s).as_secs() as u32);
+        }
 
         let mut feed = Feed::new(input);
         let (mut out_done, mut err_done) = (false, false);
@@ -104,9 +114,13 @@ impl Pump<'_> {
             busy |= self.drain(&ch, ssh2::EXTENDED_DATA_STDERR, &mut err, &mut err_done)?;
             // a read of one stream may have queued packets of the other, or the channel's EOF
             // (the server sends nothing more after it): no sleeping on those
+            if busy {
+                self.heard.set(Instant::now());
+            }
             if busy || ch.read_window().available > 0 || (out_done && err_done) || ch.eof() {
                 continue;
             }
+            self.keepalive()?;
             let (input, resized) = self.wait(feed.wants_local(), resize.map(|(s, _)| s))?;
             if input {
                 feed.fill().map_err(|e| self.io("reading local stdin", e))?;
@@ -194,7 +208,7 @@ impl Pump<'_> {
         ) {
             events |= PollFlags::POLLOUT;
         }
-        let timeout = match self.deadline {
+        let mut timeout = match self.deadline {
             None => PollTimeout::NONE,
             Some((at, _)) => {
                 let left = at.saturating_duration_since(Instant::now());
@@ -202,6 +216,13 @@ impl Pump<'_> {
                 PollTimeout::try_from(left + Duration::from_millis(1)).unwrap_or(PollTimeout::MAX)
             }
         };
+        if let Some(s) = self.silence {
+            // wake up for the next keepalive
+            let tick = PollTimeout::try_from(keepalive_interval(s)).unwrap_or(PollTimeout::MAX);
+            if timeout == PollTimeout::NONE || tick < timeout {
+                timeout = tick;
+            }
+        }
         let mut fds = vec![PollFd::new(self.ssh.sock.as_fd(), events)];
         // SAFETY: the caller keeps its fds open for the whole call
         let borrowed: Vec<Option<BorrowedFd>> = [local, other]
@@ -221,11 +242,35 @@ impl Pump<'_> {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(self.io("polling", e.into())),
         }
+        if fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN))
+        {
+            self.heard.set(Instant::now());
+        }
         let ready = |slot: Option<usize>| {
             slot.and_then(|i| fds[i].revents())
                 .is_some_and(|r| !r.is_empty())
         };
         Ok((ready(slots[0]), ready(slots[1])))
+    }
+
+    /// Sends a keepalive when one is due; `Silent` once the node has not been heard from for
+    /// the allowed silence.
+    fn keepalive(&self) -> Result<(), SshError> {
+        let Some(silence) = self.silence else {
+            return Ok(());
+        };
+        // Non-blocking: a keepalive that cannot be sent now goes with the next one.
+        let _ = self.ssh.sess.keepalive_send();
+        let after = self.heard.get().elapsed();
+        if after >= silence {
+            return Err(SshError::Silent {
+                addr: self.ssh.addr.clone(),
+                after,
+            });
+        }
+        Ok(())
     }
 
     fn check_deadline(&self) -> Result<(), SshError> {
@@ -254,6 +299,12 @@ impl Pump<'_> {
             source,
         }
     }
+}
+
+/// Keepalives go out at a third of the allowed silence (at least every second), so two can be
+/// lost before the node counts as failed.
+fn keepalive_interval(silence: Duration) -> Duration {
+    (silence / 3).max(Duration::from_secs(1))
 }
 
 /// What still has to go to the remote stdin.
