@@ -127,3 +127,46 @@ fn gc_reaches_the_orphans_node_through_ssh_nodes() {
     assert!(out.status.success(), "gc: {}", stderr(&out));
     assert!(sim.no_cts(), "orphan destroyed: {:?}", sim.cts());
 }
+
+/// A container placed on another node of a sim cluster runs there: pve-sim gives each node its
+/// own address and sshd (whose `pct` acts only on that node's CTs), so the workload's `pct exec`
+/// must reach the CT's own node, found in `/cluster/status` with `pvesh` on `[ssh] host`.
+#[test]
+fn a_container_on_another_node_runs_there_over_ssh() {
+    let r = Remote::cluster("other_node_ssh", &["sim", "n2"], "");
+    let sim = &r.sim;
+    let conf = std::fs::read_to_string(&sim.config).unwrap();
+    std::fs::write(
+        &sim.config,
+        conf.replace("node = \"sim\"\n", "node = \"n2\"\n"),
+    )
+    .unwrap();
+    let c = create(sim, &sim.bundle("b", "echo on $(hostname); exit 3"), "o1");
+    let vmid = vmid_of(sim, "o1");
+    assert_eq!((r.cts_on("n2"), r.cts_on("sim")), (vec![vmid], vec![]));
+    assert!(c.run(3).starts_with("on "));
+    c.delete();
+    assert!(r.cts_on("n2").is_empty(), "destroyed on n2");
+}
+
+/// The same over the API: the CT is made through `/nodes/n2/lxc`, the workload runs through
+/// n2's sshd at n2's address from `/cluster/status`.
+#[test]
+fn a_container_on_another_node_runs_there_over_the_api() {
+    let r = ApiRemote::new("other_node_api", "sim,n2", "n2", "");
+    let sim = &r.sim;
+    let c = create(sim, &sim.bundle("b", "echo there; exit 4"), "o2");
+    let vmid = vmid_of(sim, "o2");
+    assert_eq!((r.cts_on("n2"), r.cts_on("sim")), (vec![vmid], vec![]));
+    assert_eq!(c.run(4), "there\n");
+    c.delete();
+    assert!(r.cts_on("n2").is_empty(), "destroyed on n2");
+}
+
+/// The VMID the runtime recorded for container `id`.
+fn vmid_of(sim: &Sim, id: &str) -> u32 {
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sim.state_root.join(id).join("state.json")).unwrap())
+            .unwrap();
+    st["vmid"].as_u64().unwrap() as u32
+}

@@ -382,17 +382,12 @@ fn a_config_file_not_at_pve_dir_falls_back_to_pct_config() {
 }
 
 /// A second member of the sim's cluster (pmxcfs lists members under `/etc/pve/nodes`).
-fn add_node(r: &Remote, node: &str) {
-    std::fs::create_dir_all(r.sim.sim_root.join(format!("etc/pve/nodes/{node}/lxc"))).unwrap();
-}
-
 /// `pvecm status` over SSH: without quorum `create` is refused with one line and leaves
 /// nothing; `delete` too, keeping the container; `state` and `list` keep answering.
 #[test]
 fn without_quorum_create_and_delete_are_refused_over_ssh() {
-    let r = Remote::ssh("without_quorum_ssh", "");
+    let r = Remote::cluster("without_quorum_ssh", &["sim", "n2"], "");
     let sim = &r.sim;
-    add_node(&r, "n2");
     let bundle = sim.bundle("b", "true");
     let knob = sim.sim_root.join("pve-sim-no-quorum");
     std::fs::write(&knob, "").unwrap();
@@ -427,10 +422,8 @@ fn without_quorum_create_and_delete_are_refused_over_ssh() {
 /// `list --cluster` reads `pvesh get /cluster/resources`, without an API token.
 #[test]
 fn node_auto_and_list_cluster_through_pvesh() {
-    let r = Remote::ssh("node_auto_ssh", "");
+    let r = Remote::cluster("node_auto_ssh", &["sim", "n2", "n3"], "");
     let sim = &r.sim;
-    add_node(&r, "n2");
-    add_node(&r, "n3");
     let conf = std::fs::read_to_string(&sim.config).unwrap();
     std::fs::write(
         &sim.config,
@@ -451,6 +444,9 @@ fn node_auto_and_list_cluster_through_pvesh() {
             .unwrap();
     assert_eq!(st["config"]["node"], "n3");
     let vmid = st["vmid"].as_u64().unwrap();
+    // Made by n3's own `pct`, reached at n3's address: the config is in n3's dir.
+    assert_eq!(r.cts_on("n3"), vec![vmid as u32]);
+    assert!(r.cts_on("sim").is_empty());
     let list = sim.run(&["list", "--cluster", "-q"]);
     assert!(list.status.success(), "{}", stderr(&list));
     assert_eq!(

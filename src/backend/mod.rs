@@ -5,6 +5,7 @@ pub mod cgroup;
 pub mod lxc_info;
 #[cfg(test)]
 pub mod memory;
+pub mod migrate;
 pub mod node_addr;
 pub mod node_health;
 pub mod node_shell;
@@ -220,6 +221,15 @@ pub trait Backend {
     /// the LRM does not start it again).
     fn ha_state(&self, vmid: Vmid, _state: &str) -> Result<(), BackendError> {
         Err(no_ha(vmid))
+    }
+    /// Move the CT to another node with Proxmox's migration (a restart migration for a running
+    /// CT when `m.restart`); returns once the task ended. Remote backends only.
+    fn migrate(&self, _vmid: Vmid, _m: migrate::Move) -> Result<(), BackendError> {
+        Err(migrate::refused())
+    }
+    /// The cluster's nodes and guests, for `evacuate` and `rebalance`. Remote backends only.
+    fn cluster_load(&self) -> Result<migrate::ClusterLoad, BackendError> {
+        Err(migrate::refused())
     }
     /// Templates this runtime uploaded to the configured storage: (volid, size in bytes).
     fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {

@@ -360,6 +360,40 @@ impl Backend for Ssh {
     }
 
     /// `pvesh get /cluster/resources --type vm` on the node.
+    /// `pct migrate` on the CT's node; the task's log (stdout) tells why it failed.
+    fn migrate(&self, vmid: Vmid, m: super::migrate::Move) -> Result<(), BackendError> {
+        let mut args = ["migrate", &vmid.to_string(), m.target]
+            .map(String::from)
+            .to_vec();
+        if m.restart {
+            args.extend(["--restart", "1", "--timeout", &m.timeout.to_string()].map(String::from));
+        }
+        let out = self.shell.pct(&args)?;
+        if out.status == 0 {
+            return Ok(());
+        }
+        let log: Vec<String> = out.stdout.lines().map(str::to_string).collect();
+        match super::migrate::failure_reason(&log) {
+            Some(reason) => Err(BackendError::Other(reason)),
+            None => Err(classify(vmid, "migrate", &out.stderr).on_node(&self.node)),
+        }
+    }
+
+    /// `pvesh get /nodes` and `/cluster/resources` on the node.
+    fn cluster_load(&self) -> Result<super::migrate::ClusterLoad, BackendError> {
+        let nodes = pvesh_get(&self.shell, "/nodes", &[])?;
+        let nodes = serde_json::from_value(nodes).map_err(|e| BackendError::Command {
+            cmd: format!("pvesh get /nodes on {}", self.node),
+            msg: e.to_string(),
+        })?;
+        let all = pvesh_get(&self.shell, "/cluster/resources", &["--type", "vm"])?;
+        let all = all.as_array().cloned().unwrap_or_default();
+        Ok(super::migrate::ClusterLoad {
+            nodes,
+            guests: super::migrate::guests_in_resources(&all),
+        })
+    }
+
     fn cluster_cts(&self) -> Result<Vec<super::ClusterCt>, BackendError> {
         let all = pvesh_get(&self.shell, "/cluster/resources", &["--type", "vm"])?;
         let all = all.as_array().cloned().unwrap_or_default();

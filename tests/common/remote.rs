@@ -1,17 +1,69 @@
-//! A sim node reached over SSH (and, for the `api` backend, through `pve-sim api`): the runtime
-//! is configured for a remote node; an sshd on loopback whose sessions find the sim's `pct` and
-//! `pvesm` stands for the node. Fields drop in order: the sim first (its cleanup deletes
-//! containers through the node), then the servers.
+//! A sim node, or a cluster of sim nodes, reached over SSH (and, for the `api` backend, through
+//! `pve-sim api`): the runtime is configured for a remote node; each node has its own sshd at
+//! its own address (`pve-sim sshd`, node `i` at `127.0.0.{i+1}`, one port for all), whose
+//! sessions run the sim's tools as that node. Drop brings every node back up, deletes the
+//! containers and whatever CTs are left on any node, then stops the servers.
 
 use std::path::Path;
 use std::process::Command;
 
-use super::sshd::Sshd;
+use super::sshd::NodeSshds;
 use super::{sibling_bin, sim_wrapper, Sim};
 
 pub struct Remote {
     pub sim: Sim,
-    pub sshd: Sshd,
+    /// Every node's sshd; `sshd.port`, `identity`, `known_hosts` serve all nodes.
+    pub sshd: NodeSshds,
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        self.sshd.all_up();
+        clean_nodes(&self.sim, &self.sshd);
+    }
+}
+
+/// The runtime's own cleanup, then whatever is left on any node.
+fn clean_nodes(sim: &Sim, sshd: &NodeSshds) {
+    if let Ok(ids) = std::fs::read_dir(&sim.state_root) {
+        for e in ids.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if !id.starts_with('.') {
+                let _ = sim.run(&["delete", "--force", &id]);
+            }
+        }
+    }
+    for l in &sshd.nodes {
+        for vmid in cts_on(sim, &l.node) {
+            let v = vmid.to_string();
+            let _ = pct_on(sim, &l.node, &["stop", &v]);
+            let _ = pct_on(
+                sim,
+                &l.node,
+                &["destroy", &v, "--force", "1", "--purge", "1"],
+            );
+        }
+    }
+}
+
+/// The sim's `pct` as run on `node`.
+fn pct_on(sim: &Sim, node: &str, args: &[&str]) -> std::process::Output {
+    Command::new(sibling_bin("pct"))
+        .args(args)
+        .env("PVE_SIM_ROOT", &sim.sim_root)
+        .env("PVE_SIM_NODE", node)
+        .output()
+        .unwrap()
+}
+
+/// VMIDs of the CTs on `node`.
+fn cts_on(sim: &Sim, node: &str) -> Vec<u32> {
+    let out = pct_on(sim, node, &["list"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
 }
 
 impl Remote {
@@ -25,25 +77,48 @@ impl Remote {
         )
     }
 
+    /// The `ssh` backend against a sim cluster of `nodes` (the first is the runtime's node and
+    /// `[ssh] host`; the others sorted by name), each with its own sshd at its own address;
+    /// `extra` goes to the config's top level (`node = "auto"` there picks the node).
+    pub fn cluster(name: &str, nodes: &[&str], extra: &str) -> Remote {
+        let (sim, sshd) = parts(
+            name,
+            nodes,
+            &format!("backend = \"ssh\"\nstrict = false\n{extra}"),
+            "",
+        );
+        Remote { sim, sshd }
+    }
+
     /// A sim node whose runtime config has `top` at the top level and `tables` at the end.
     pub fn new(name: &str, top: &str, tables: &str) -> Remote {
-        let sim = Sim::with_config(name, top);
-        let bin = sim.dir.path().join("node-bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        for b in ["pct", "pvesm", "pveversion", "pvecm", "pvesh"] {
-            sim_wrapper(&bin, b, &sim.sim_root);
-        }
-        let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
-        let sshd = Sshd::start(&[("PATH", &path)]);
-        let mut conf = std::fs::read_to_string(&sim.config).unwrap();
-        conf.push_str(&format!(
-            "\n[ssh]\nhost = \"127.0.0.1\"\nport = {}\nidentity = \"{}\"\nknown_hosts = \"{}\"\ntimeout = 10\n{tables}",
-            sshd.port,
-            sshd.identity.display(),
-            sshd.known_hosts.display()
-        ));
-        std::fs::write(&sim.config, conf).unwrap();
+        let (sim, sshd) = parts(name, &["sim"], top, tables);
         Remote { sim, sshd }
+    }
+
+    /// The cluster's nodes, the first first.
+    pub fn nodes(&self) -> Vec<String> {
+        self.sshd.nodes.iter().map(|l| l.node.clone()).collect()
+    }
+
+    /// The sim's `pct` as run on `node`.
+    pub fn pct_on(&self, node: &str, args: &[&str]) -> std::process::Output {
+        pct_on(&self.sim, node, args)
+    }
+
+    /// VMIDs of the CTs on `node`.
+    pub fn cts_on(&self, node: &str) -> Vec<u32> {
+        cts_on(&self.sim, node)
+    }
+
+    /// `pve-sim node down NODE`: offline, its CTs killed, its SSH silent.
+    pub fn down(&self, node: &str) {
+        self.sshd.down(node);
+    }
+
+    /// `pve-sim node up NODE`.
+    pub fn up(&self, node: &str) {
+        self.sshd.up(node);
     }
 
     /// Templates on the sim's `local` storage (`pvesm list` rows).
@@ -58,6 +133,32 @@ impl Remote {
             .filter_map(|l| l.split_whitespace().next().map(String::from))
             .collect()
     }
+}
+
+/// A sim (runtime config: `top`, then `tables`; `node` = the first of `nodes`) and one sshd per
+/// node, `[ssh] host` the first node's address.
+fn parts(name: &str, nodes: &[&str], top: &str, tables: &str) -> (Sim, NodeSshds) {
+    let sim = Sim::with_config(name, top);
+    let bin = sim.dir.path().join("node-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for b in ["pct", "pvesm", "pveversion", "pvecm", "pvesh"] {
+        sim_wrapper(&bin, b, &sim.sim_root);
+    }
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
+    let sshd = NodeSshds::start(&sim.sim_root, nodes, &[("PATH", &path)]);
+    let mut conf = std::fs::read_to_string(&sim.config).unwrap();
+    if nodes[0] != "sim" && !top.contains("node = ") {
+        conf = conf.replace("node = \"sim\"\n", &format!("node = \"{}\"\n", nodes[0]));
+    }
+    conf.push_str(&format!(
+        "\n[ssh]\nhost = \"{}\"\nport = {}\nidentity = \"{}\"\nknown_hosts = \"{}\"\ntimeout = 10\n{tables}",
+        sshd.nodes[0].addr,
+        sshd.port,
+        sshd.identity.display(),
+        sshd.known_hosts.display()
+    ));
+    std::fs::write(&sim.config, conf).unwrap();
+    (sim, sshd)
 }
 
 /// `pve-sim api` on loopback, serving the sim's nodes; killed on drop.
@@ -132,27 +233,18 @@ impl Drop for ApiServer {
 pub struct ApiRemote {
     pub sim: Sim,
     pub api: ApiServer,
-    pub sshd: Sshd,
+    /// Every node's sshd (the workload's `pct exec`, uploads).
+    pub sshd: NodeSshds,
     pub token_file: std::path::PathBuf,
     pub nodes: Vec<String>,
 }
 
 impl Drop for ApiRemote {
-    /// Before the servers go: the runtime's own cleanup, then whatever is left on any node.
+    /// Before the servers go: every node up, the runtime's own cleanup, then whatever is left
+    /// on any node.
     fn drop(&mut self) {
-        if let Ok(ids) = std::fs::read_dir(&self.sim.state_root) {
-            for e in ids.flatten() {
-                let id = e.file_name().to_string_lossy().into_owned();
-                let _ = self.sim.run(&["delete", "--force", &id]);
-            }
-        }
-        for node in &self.nodes {
-            for vmid in self.cts_on(node) {
-                let v = vmid.to_string();
-                let _ = self.pct_on(node, &["stop", &v]);
-                let _ = self.pct_on(node, &["destroy", &v, "--force", "1", "--purge", "1"]);
-            }
-        }
+        self.sshd.all_up();
+        clean_nodes(&self.sim, &self.sshd);
     }
 }
 
@@ -177,10 +269,12 @@ impl ApiRemote {
             "strict = false\n"
         };
         let top = format!("backend = \"api\"\nstorage = \"local\"\n{strict}{extra}");
-        let Remote { sim, sshd } = Remote::new(name, &top, "");
-        let conf = std::fs::read_to_string(&sim.config)
-            .unwrap()
-            .replace("node = \"sim\"\n", &format!("node = \"{node}\"\n"));
+        let list: Vec<&str> = nodes.split(',').collect();
+        let (sim, sshd) = parts(name, &list, &top, "");
+        let conf = std::fs::read_to_string(&sim.config).unwrap().replace(
+            &format!("node = \"{}\"\n", list[0]),
+            &format!("node = \"{node}\"\n"),
+        );
         std::fs::write(&sim.config, conf).unwrap();
         let tls = sim.dir.path().join("tls");
         std::fs::create_dir_all(&tls).unwrap();
@@ -211,22 +305,23 @@ impl ApiRemote {
 
     /// The sim's `pct` as run on `node`.
     pub fn pct_on(&self, node: &str, args: &[&str]) -> std::process::Output {
-        Command::new(sibling_bin("pct"))
-            .args(args)
-            .env("PVE_SIM_ROOT", &self.sim.sim_root)
-            .env("PVE_SIM_NODE", node)
-            .output()
-            .unwrap()
+        pct_on(&self.sim, node, args)
     }
 
     /// VMIDs of the CTs on `node`.
     pub fn cts_on(&self, node: &str) -> Vec<u32> {
-        let out = self.pct_on(node, &["list"]);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
-            .collect()
+        cts_on(&self.sim, node)
+    }
+
+    /// `pve-sim node down NODE`: offline (the API answers `595 No route to host` for it), its
+    /// CTs killed, its SSH silent.
+    pub fn down(&self, node: &str) {
+        self.sshd.down(node);
+    }
+
+    /// `pve-sim node up NODE`.
+    pub fn up(&self, node: &str) {
+        self.sshd.up(node);
     }
 
     pub fn faults(&self, json: &str) {

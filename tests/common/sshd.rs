@@ -193,3 +193,264 @@ fn ppid(pid: i32) -> Option<i32> {
     let rest = stat.rsplit_once(')')?.1;
     rest.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// One sshd per node of a sim cluster (`pve-sim sshd`): node `i` of `nodes` listens on
+/// `127.0.0.{i+1}`, every node on the same port, each with its own host key; one client key
+/// and one known_hosts file for them all. Its sessions run the sim's tools as that node.
+/// `down`/`up` are `pve-sim node down|up`. On drop the servers are killed and every process
+/// left on the nodes ends (`pve-sim node cleanup`).
+pub struct NodeSshds {
+    pub port: u16,
+    pub identity: PathBuf,
+    pub known_hosts: PathBuf,
+    /// The first node's host key line (`ssh-ed25519 AAAA... comment`).
+    pub host_key_pub: String,
+    pub nodes: Vec<NodeLogin>,
+    sim_root: PathBuf,
+    dir: TempDir,
+}
+
+/// One node's login.
+pub struct NodeLogin {
+    pub node: String,
+    /// `127.0.0.{i+1}`.
+    pub addr: String,
+    pub host_key_pub: String,
+    child: Child,
+}
+
+/// The address pve-sim gives the `i`-th member of a cluster (0 = the first node).
+pub fn node_address(i: usize) -> String {
+    format!("127.0.0.{}", i + 1)
+}
+
+impl NodeSshds {
+    /// Sshds for `nodes` (the first is the cluster's first node, the others sorted by name, the
+    /// order pve-sim's `/cluster/status` gives them) of the sim under `sim_root`; `env` goes into
+    /// the client key's `authorized_keys` entry (PATH to find the tools, ...).
+    pub fn start(sim_root: &Path, nodes: &[&str], env: &[(&str, &str)]) -> NodeSshds {
+        assert!(!nodes.is_empty());
+        assert!(
+            nodes[1..].windows(2).all(|w| w[0] < w[1]),
+            "nodes after the first are sorted by name, as pve-sim orders members: {nodes:?}"
+        );
+        let pve = sim_root.join("etc/pve");
+        for n in nodes {
+            fs::create_dir_all(pve.join("nodes").join(n).join("lxc")).unwrap();
+        }
+        // The first node is the cluster's first member (pve-sim's `cluster::first_node`).
+        let local = pve.join("local");
+        if fs::symlink_metadata(&local).is_err() {
+            std::os::unix::fs::symlink(format!("nodes/{}", nodes[0]), &local).unwrap();
+        }
+        let dir = tempfile::Builder::new().prefix("sshds").tempdir().unwrap();
+        let d = dir.path();
+        let identity = d.join("id_ed25519");
+        keygen(&identity);
+        let home = d.join("home");
+        fs::create_dir_all(&home).unwrap();
+        let home = home.display().to_string();
+        let opts: Vec<String> = env
+            .iter()
+            .chain(&[("HOME", home.as_str())])
+            .map(|(k, v)| format!("environment=\"{k}={}\"", v.replace('"', "\\\"")))
+            .collect();
+        let client_pub = fs::read_to_string(identity.with_extension("pub")).unwrap();
+        let keys = d.join("authorized_keys");
+        fs::write(&keys, format!("{} {}\n", opts.join(","), client_pub.trim())).unwrap();
+        let host_keys: Vec<PathBuf> = nodes
+            .iter()
+            .map(|n| {
+                let k = d.join(format!("host_{n}"));
+                keygen(&k);
+                k
+            })
+            .collect();
+        let (port, children) = (0..10)
+            .find_map(|_| try_start_nodes(sim_root, d, nodes, &host_keys, &keys))
+            .unwrap_or_else(|| {
+                panic!(
+                    "node sshds did not come up: {}",
+                    fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+                )
+            });
+        let mut kh = String::new();
+        let mut logins = Vec::new();
+        for (i, (child, key)) in children.into_iter().zip(&host_keys).enumerate() {
+            let host_key_pub = fs::read_to_string(key.with_extension("pub"))
+                .unwrap()
+                .trim()
+                .to_string();
+            let addr = node_address(i);
+            kh.push_str(&format!("[{addr}]:{port} {host_key_pub}\n"));
+            logins.push(NodeLogin {
+                node: nodes[i].to_string(),
+                addr,
+                host_key_pub,
+                child,
+            });
+        }
+        let known_hosts = d.join("known_hosts");
+        fs::write(&known_hosts, kh).unwrap();
+        NodeSshds {
+            port,
+            identity,
+            known_hosts,
+            host_key_pub: logins[0].host_key_pub.clone(),
+            nodes: logins,
+            sim_root: sim_root.to_path_buf(),
+            dir,
+        }
+    }
+
+    /// The keys, config and log directory; removed on drop.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `node`'s address.
+    pub fn addr(&self, node: &str) -> String {
+        self.login(node).addr.clone()
+    }
+
+    fn login(&self, node: &str) -> &NodeLogin {
+        self.nodes
+            .iter()
+            .find(|l| l.node == node)
+            .unwrap_or_else(|| panic!("no sshd for node {node}"))
+    }
+
+    /// How the runtime reaches `node` as the current user.
+    pub fn target(&self, node: &str) -> SshTarget {
+        let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .unwrap()
+            .expect("current user has a name")
+            .name;
+        SshTarget {
+            host: self.addr(node),
+            port: self.port,
+            user,
+            identity: self.identity.clone(),
+            known_hosts: self.known_hosts.clone(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// `pve-sim node down NODE`: offline, its CTs killed, its SSH silent.
+    pub fn down(&self, node: &str) {
+        self.power("down", node);
+    }
+
+    /// `pve-sim node up NODE`: the node answers again (stale sessions ended, onboot CTs
+    /// started).
+    pub fn up(&self, node: &str) {
+        self.power("up", node);
+    }
+
+    /// Every node up again, without asserting (for a `Drop` that cleans up through the nodes).
+    pub fn all_up(&self) {
+        for l in &self.nodes {
+            let _ = pve_sim(&self.sim_root)
+                .args(["node", "up", &l.node])
+                .output();
+        }
+    }
+
+    fn power(&self, what: &str, node: &str) {
+        let out = pve_sim(&self.sim_root)
+            .args(["node", what, node])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pve-sim node {what} {node}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn pve_sim(sim_root: &Path) -> Command {
+    let mut c = Command::new(super::sibling_bin("pve-sim"));
+    c.env("PVE_SIM_ROOT", sim_root).stdin(Stdio::null());
+    c
+}
+
+/// All nodes' sshds on one port that was free a moment ago; None (and nothing left running)
+/// if one of them could not take it.
+fn try_start_nodes(
+    sim_root: &Path,
+    d: &Path,
+    nodes: &[&str],
+    host_keys: &[PathBuf],
+    keys: &Path,
+) -> Option<(u16, Vec<Child>)> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut children: Vec<Child> = Vec::new();
+    let give_up = |children: &mut Vec<Child>| {
+        for c in children.iter_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        None
+    };
+    for (i, node) in nodes.iter().enumerate() {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.join("sshd.log"))
+            .unwrap();
+        let addr = node_address(i);
+        let child = pve_sim(sim_root)
+            .arg("sshd")
+            .arg(node)
+            .arg("--listen")
+            .arg(format!("{addr}:{port}"))
+            .arg("--host-key")
+            .arg(&host_keys[i])
+            .arg("--authorized-keys")
+            .arg(keys)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start pve-sim sshd");
+        children.push(child);
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            if children[i].try_wait().unwrap().is_some() {
+                return give_up(&mut children);
+            }
+            if TcpStream::connect((addr.as_str(), port)).is_ok() {
+                break;
+            }
+            if Instant::now() >= until {
+                return give_up(&mut children);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Some((port, children))
+}
+
+impl Drop for NodeSshds {
+    fn drop(&mut self) {
+        // A node left down would keep its frozen processes: bring every node back first.
+        self.all_up();
+        for l in &mut self.nodes {
+            let listener = l.child.id() as i32;
+            let until = Instant::now() + Duration::from_secs(5);
+            while !children(listener).is_empty() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            for pid in children(listener) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            let _ = l.child.kill();
+            let _ = l.child.wait();
+        }
+        let _ = pve_sim(&self.sim_root).args(["node", "cleanup"]).output();
+    }
+}

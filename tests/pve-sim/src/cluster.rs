@@ -1,9 +1,10 @@
 //! The cluster a sim root stands for: its members, their state and quorum, and `pvecm status`.
 //!
 //! Members are the node directories under `etc/pve/nodes/` (pmxcfs lists every member there),
-//! the local node first; `pve-sim api --nodes` names them explicitly instead. More than one
-//! member is a cluster named `pve-sim`; one is a standalone node, always quorate (pmxcfs in
-//! local mode). Every member's address is loopback. The knobs: `api-faults.json`'s `offline`
+//! the first node (`etc/pve/local`'s) first, then by name; `pve-sim api --nodes` names them
+//! explicitly instead. More than one member is a cluster named `pve-sim`; one is a standalone node, always quorate (pmxcfs in
+//! local mode). Member `i` (in this order) has the loopback address `127.0.0.{i+1}`
+//! ([`address`]), where its sshd listens. The knobs: `api-faults.json`'s `offline`
 //! (a node down) and the file [`NO_QUORUM_FILE`] (quorum lost: votes missing, membership as is).
 
 use std::path::Path;
@@ -19,21 +20,40 @@ pub const NO_QUORUM: &str = "cluster not ready - no quorum?";
 
 pub const CLUSTER_NAME: &str = "pve-sim";
 
-/// Members of the sim's cluster: `sim.node` first, then the other node dirs by name.
+/// The first member: the node `etc/pve/local` links to (the node the sim's tools first ran
+/// as, or the one the harness or `pve-sim api` named first), else `sim.node`.
+pub fn first_node(sim: &Sim) -> String {
+    std::fs::read_link(sim.pve_dir().join("local"))
+        .ok()
+        .and_then(|t| t.file_name()?.to_str().map(String::from))
+        .filter(|n| sim.pve_dir().join("nodes").join(n).is_dir())
+        .unwrap_or_else(|| sim.node.clone())
+}
+
+/// Members of the sim's cluster: [`first_node`], then the other node dirs by name. The order
+/// is the same whichever member asks, so each keeps its node ID and address.
 pub fn members(sim: &Sim) -> Vec<String> {
+    let first = first_node(sim);
     let mut others: Vec<String> = std::fs::read_dir(sim.pve_dir().join("nodes"))
         .map(|d| {
             d.flatten()
                 .filter(|e| e.path().is_dir())
                 .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| *n != sim.node)
+                .filter(|n| *n != first)
                 .collect()
         })
         .unwrap_or_default();
     others.sort();
-    let mut all = vec![sim.node.clone()];
+    let mut all = vec![first];
     all.extend(others);
     all
+}
+
+/// The address of the cluster's `i`-th member (0 = the local node): `127.0.0.{i+1}`, all on
+/// loopback (Linux answers the whole of 127/8), one per node as corosync knows each node by
+/// its own (pve-cluster src/PVE/Cluster.pm `remote_node_ip`, from pmxcfs's member list).
+pub fn address(i: usize) -> String {
+    format!("127.0.0.{}", i + 1)
 }
 
 /// Nodes the `offline` fault knob names (`api-faults.json`).
@@ -83,7 +103,8 @@ pub fn pvecm_status(sim: &Sim, date: &str) -> Result<String, String> {
     kv(&mut s, "Date", date);
     kv(&mut s, "Quorum provider", "corosync_votequorum");
     kv(&mut s, "Nodes", &online.len().to_string());
-    kv(&mut s, "Node ID", "0x00000001");
+    let me = members.iter().position(|n| *n == sim.node).unwrap_or(0);
+    kv(&mut s, "Node ID", &format!("0x{:08x}", me + 1));
     kv(&mut s, "Ring ID", "1.2a");
     kv(&mut s, "Quorate", if quorate { "Yes" } else { "No" });
     s.push_str("\nVotequorum information\n----------------------\n");
@@ -105,8 +126,12 @@ pub fn pvecm_status(sim: &Sim, date: &str) -> Result<String, String> {
     }
     s.push_str("\nMembership information\n----------------------\n    Nodeid      Votes Name\n");
     for (i, _) in online {
-        let local = if i == 0 { " (local)" } else { "" };
-        s.push_str(&format!("0x{:08x}          1 127.0.0.1{local}\n", i + 1));
+        let local = if i == me { " (local)" } else { "" };
+        s.push_str(&format!(
+            "0x{:08x}          1 {}{local}\n",
+            i + 1,
+            address(i)
+        ));
     }
     Ok(s)
 }

@@ -243,6 +243,8 @@ pub fn launch(sim: &Sim, vmid: u32) -> Result<(), String> {
 /// (what `systemctl show -p ExecMainStatus pve-container@<vmid>` tells on a node).
 pub fn supervisor_main(args: &[String]) -> ! {
     std::env::remove_var(SUPERVISOR_ENV);
+    // systemd's unit, not the session that started it: off the node's freezer.
+    crate::power::leave();
     let [vmid, lxcpath, exit_path] = args else {
         std::process::exit(2);
     };

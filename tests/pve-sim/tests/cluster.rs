@@ -75,7 +75,7 @@ fn pvecm_status_of_a_standalone_node_and_a_cluster() {
         members,
         [
             "0x00000001          1 127.0.0.1 (local)",
-            "0x00000002          1 127.0.0.1"
+            "0x00000002          1 127.0.0.2"
         ]
     );
 
@@ -102,7 +102,8 @@ fn pvesh_reads_the_cluster() {
     assert_eq!(st[1]["name"], NODE);
     assert_eq!(st[1]["local"], 1);
     assert_eq!(st[2]["name"], "n2");
-    assert_eq!(st[2]["ip"], "127.0.0.1");
+    assert_eq!(st[1]["ip"], "127.0.0.1");
+    assert_eq!(st[2]["ip"], "127.0.0.2", "each member its own address");
 
     let nodes = pvesh(&n, "/nodes");
     let names: Vec<&str> = nodes

@@ -97,9 +97,9 @@ pub fn status(c: &Call) -> ApiResult {
         json!({
             "type": "node", "id": format!("node/{n}"), "name": n,
             "nodeid": if ctx.nodes.len() > 1 { i + 1 } else { 0 },
-            "local": u8::from(i == 0),
+            "local": u8::from(*n == ctx.local),
             "online": u8::from(!ctx.faults().offline(n)),
-            "ip": "127.0.0.1", "level": "",
+            "ip": crate::cluster::address(i), "level": "",
         })
     };
     let mut out: Vec<Value> = ctx

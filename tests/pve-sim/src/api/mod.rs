@@ -14,6 +14,7 @@ mod faults;
 mod ha;
 mod http;
 mod lxc;
+mod migrate;
 mod multipart;
 mod perms;
 pub mod pvesh;
@@ -43,6 +44,8 @@ use reply::{ApiError, ApiResult};
 pub struct Ctx {
     pub root: PathBuf,
     pub nodes: Vec<String>,
+    /// The node answering: the first of `nodes` for the server, the caller's for `pvesh`.
+    pub local: String,
     pub tokens: Vec<Token>,
     pub fingerprint: String,
     pub auth_delay: Duration,
@@ -126,6 +129,8 @@ pub fn main(args: Vec<String>) -> i32 {
             }
         },
         Some("ha-crm") => crate::hacrm::main(&args[1..]),
+        Some("sshd") => crate::sshd::main(&args[1..]),
+        Some("node") => crate::power::main(&args[1..]),
         Some(cmd) => worker::run(cmd, &args[1..]).unwrap_or_else(|| {
             eprintln!("{USAGE}");
             2
@@ -188,6 +193,7 @@ fn serve(args: &[String]) -> Result<(), String> {
         root: sim.root.clone(),
         pct: self_exe.with_file_name("pct"),
         self_exe,
+        local: nodes[0].clone(),
         nodes,
         tokens,
         fingerprint: String::new(),
@@ -210,6 +216,12 @@ fn serve(args: &[String]) -> Result<(), String> {
         std::fs::create_dir_all(ctx.root.join(d)).map_err(|e| format!("{d}: {e}"))?;
     }
     let tls = tls::setup(&tls_dir, &ctx.nodes)?;
+    // pveproxy runs on the local node: it goes down with it (`pve-sim node down`), once the
+    // node runs anything (its sshd made its cgroup).
+    if crate::power::cgroup_dir(&ctx.root, &ctx.nodes[0]).is_dir() {
+        crate::power::join(&ctx.root, &ctx.nodes[0])?;
+        crate::power::register_daemon(&ctx.root, &ctx.nodes[0], "api")?;
+    }
     let ctx = Arc::new(Ctx {
         fingerprint: tls.fingerprint.clone(),
         ..ctx
@@ -420,8 +432,11 @@ fn prepare<'a>(
         if !ctx.nodes.contains(node) {
             return Err(ApiError::die(format!("no such cluster node '{node}'")));
         }
-        if ctx.faults().offline(node) {
-            return Err(ApiError::die(format!("node '{node}' seems to be offline")));
+        // pveproxy proxies a call for another node to that node's address (pve-http-server
+        // src/PVE/APIServer/AnyEvent.pm `proxy_request`) and passes AnyEvent::HTTP's
+        // connection error on as the answer: status 595, the errno text as reason, no body.
+        if *node != ctx.nodes[0] && ctx.faults().offline(node) {
+            return Err(ApiError::unreachable());
         }
     }
     Ok(Call {
@@ -449,6 +464,7 @@ fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
         ("GET", "/lxc/{vmid}/pending") => lxc::pending(c),
         ("GET", "/lxc/{vmid}/status") => lxc::status_index(c),
         ("GET", "/lxc/{vmid}/status/current") => lxc::current(c),
+        ("POST", "/lxc/{vmid}/migrate") => migrate::migrate(c),
         ("POST", "/lxc/{vmid}/status/start") => lxc::start(c),
         ("POST", "/lxc/{vmid}/status/stop") => lxc::stop(c, false),
         ("POST", "/lxc/{vmid}/status/shutdown") => lxc::stop(c, true),

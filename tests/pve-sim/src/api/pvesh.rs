@@ -66,6 +66,7 @@ pub fn main(args: &[String]) -> i32 {
     }
     let ctx = Arc::new(Ctx {
         nodes: crate::cluster::members(&sim),
+        local: sim.node.clone(),
         root: sim.root.clone(),
         tokens: Vec::new(),
         fingerprint: String::new(),

@@ -76,6 +76,12 @@ impl ApiError {
         Self::params(BTreeMap::from([(key.to_string(), msg.into())]))
     }
 
+    /// pveproxy's answer when the node it proxies to does not answer: AnyEvent::HTTP's
+    /// status for a failed connect, with the errno text and no body.
+    pub fn unreachable() -> Self {
+        Self::new(595, "No route to host")
+    }
+
     pub fn not_implemented(method: &str, path: &str) -> Self {
         Self::new(501, format!("Method '{method} {path}' not implemented"))
     }
@@ -92,6 +98,9 @@ impl ApiError {
     }
 
     pub fn body(&self) -> Vec<u8> {
+        if self.code == 595 {
+            return Vec::new();
+        }
         let mut msg = self.msg.clone();
         if !msg.ends_with('\n') {
             msg.push('\n');

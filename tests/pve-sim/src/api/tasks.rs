@@ -85,6 +85,23 @@ pub fn spawn(ctx: &Ctx, user: &str, mut work: Work) -> Result<String, ApiError> 
         .create_new(true)
         .append(true)
         .open(&tmp)?;
+    // The worker runs on its node: it freezes when the node goes down (`crate::power`).
+    let node_procs = crate::power::cgroup_dir(&ctx.root, &work.node).join("cgroup.procs");
+    if let Ok(procs) = std::ffi::CString::new(node_procs.as_os_str().as_encoded_bytes()) {
+        if node_procs.exists() {
+            // SAFETY: only open/write/close between fork and exec, on a path made before.
+            unsafe {
+                work.cmd.pre_exec(move || {
+                    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd >= 0 {
+                        libc::write(fd, b"0".as_ptr().cast(), 1);
+                        libc::close(fd);
+                    }
+                    Ok(())
+                });
+            }
+        }
+    }
     let spawned = work
         .cmd
         .stdin(Stdio::null())
