@@ -247,7 +247,9 @@ impl Shim {
     fn relay_following(&self, sfd: &mut SignalFd, mut workload: Pid) -> i32 {
         loop {
             let code = relay_until_exit(sfd, workload);
-            match crate::follow::after_exit(&self.follower(), code) {
+            let next = crate::follow::after_exit(&self.follower(), code)
+                .or_else(|| crate::remote::failover::after_exit(&self.follower(), code));
+            match next {
                 Some(pid) => workload = Pid::from_raw(pid),
                 None => return code,
             }
@@ -317,18 +319,14 @@ impl Shim {
         if let Some(net) = &ct.host_net {
             let _ = nix::sched::setns(net, nix::sched::CloneFlags::CLONE_NEWNET);
         }
-        if !crate::remote::failover::before_stop(
-            &self.config,
-            self.backend.as_ref(),
-            self.vmid,
-            code,
-        ) {
+        // A CT that moved is stopped on its new node.
+        let moved_cfg = crate::follow::moved(&self.follower(), &self.config);
+        let moved = moved_cfg.as_ref().map(crate::backend::from_config);
+        let backend = moved.as_deref().unwrap_or(self.backend.as_ref());
+        let cfg = moved_cfg.as_ref().unwrap_or(&self.config);
+        if !crate::remote::failover::before_stop(cfg, backend, self.vmid, code) {
             return code;
         }
-        // A CT that moved is stopped on its new node.
-        let moved = crate::follow::moved(&self.follower(), &self.config)
-            .map(|c| crate::backend::from_config(&c));
-        let backend = moved.as_deref().unwrap_or(self.backend.as_ref());
         if let Err(e) = backend.stop(self.vmid) {
             log::error!("stopping CT {}: {e}", self.vmid);
         }

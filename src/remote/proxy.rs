@@ -109,6 +109,8 @@ fn stand_in(
     match backend.attach_in_ct(vmid, argv, io) {
         Ok(exit) => exit.code(),
         Err(BackendError::NodeLost { node, after }) => {
+            // No goodbye to a node that does not answer: it would wait `ssh.timeout`.
+            std::mem::forget(backend);
             crate::remote::failover::stand_in_lost(vmid, &node, after)
         }
         Err(e) => {

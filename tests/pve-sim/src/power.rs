@@ -167,12 +167,28 @@ pub fn down(root: &Path, node: &str) -> Result<(), String> {
     set_offline(root, node, true)?;
     // Sessions first, so that none reports its CT's end to a client.
     set_state(&cgroup_dir(root, node), "FROZEN")?;
+    release_attached(root, node);
     for vmid in store::list(&sim) {
         if ct::is_running(&sim, vmid) {
             ct::hard_stop(&sim, vmid).map_err(|e| format!("CT {vmid}: {e}"))?;
         }
     }
     Ok(())
+}
+
+/// A frozen `lxc-attach` (a session's `pct exec`) could never reap its process in the CT, so
+/// the CT's pid namespace, and with it `lxc-stop --kill`, would never end: such processes
+/// leave the node's cgroup (thawed, out of reach of the session, whose sshd stays frozen and
+/// reports nothing) before the CTs are killed.
+fn release_attached(root: &Path, node: &str) {
+    for pid in pids(&cgroup_dir(root, node)) {
+        // Its comm may be `memfd:lxc-attac` (LXC re-executes itself from a memfd).
+        let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let argv0 = cmd.split(|b| *b == 0).next().unwrap_or_default();
+        if argv0.ends_with(b"lxc-attach") {
+            let _ = fs::write(Path::new(FREEZER).join("cgroup.procs"), pid.to_string());
+        }
+    }
 }
 
 /// `pve-sim node up NODE`; for a node that is not down only its `offline` entry goes.

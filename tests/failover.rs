@@ -1,0 +1,242 @@
+//! A node failing under a remote container (docs/cluster.md, "Node failure" and "HA"), on a
+//! pve-sim cluster of three nodes (quorate with one down) whose nodes are taken down with
+//! `pve-sim node down` (CTs killed, node offline, its SSH frozen):
+//! * a container without HA is reported stopped with 137 within `cluster.node_timeout`,
+//!   `state`/`list`/`delete` answer at once, and `gc` destroys its CT once the node is back;
+//! * an HA container's CT is recovered by the HA stand-in (`pve-sim ha-crm`) on another node,
+//!   where the shim relaunches the workload.
+
+mod common;
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::remote::{ApiRemote, Remote};
+use common::{edit_spec, sibling_bin, stderr, wait_for, Ctr, Sim};
+
+const NODE_TIMEOUT: u64 = 3;
+
+/// `create` with the runtime's log in `<id>.log`.
+fn create_logged<'a>(sim: &'a Sim, bundle: &Path, id: &str) -> Ctr<'a> {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = sim.dir.path();
+    let (out, err) = (dir.join(format!("{id}.out")), dir.join(format!("{id}.err")));
+    let pid_file = dir.join(format!("{id}.pid"));
+    let status = sim
+        .runtime()
+        .arg("--log")
+        .arg(dir.join(format!("{id}.log")))
+        .args(["create", "--bundle"])
+        .arg(bundle)
+        .arg(format!("--pid-file={}", pid_file.display()))
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).unwrap())
+        .stderr(File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "create {id}: {}",
+        std::fs::read_to_string(&err).unwrap()
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    Ctr {
+        sim,
+        id: id.into(),
+        pid,
+        out,
+        err,
+    }
+}
+
+fn log_of(sim: &Sim, id: &str) -> String {
+    std::fs::read_to_string(sim.dir.path().join(format!("{id}.log"))).unwrap_or_default()
+}
+
+fn add_tables(sim: &Sim, tables: &str) {
+    let mut conf = std::fs::read_to_string(&sim.config).unwrap();
+    conf.push_str(tables);
+    std::fs::write(&sim.config, conf).unwrap();
+}
+
+fn set_node(sim: &Sim, node: &str) {
+    let conf = std::fs::read_to_string(&sim.config).unwrap();
+    let conf = conf.replace("node = \"sim\"\n", &format!("node = \"{node}\"\n"));
+    std::fs::write(&sim.config, conf).unwrap();
+}
+
+fn vmid_of(sim: &Sim, id: &str) -> u32 {
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sim.state_root.join(id).join("state.json")).unwrap())
+            .unwrap();
+    st["vmid"].as_u64().unwrap() as u32
+}
+
+fn node_of(sim: &Sim, id: &str) -> String {
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sim.state_root.join(id).join("state.json")).unwrap())
+            .unwrap();
+    st["config"]["node"].as_str().unwrap().to_string()
+}
+
+/// Runs a runtime command, asserting it answered within `within`.
+fn timed(sim: &Sim, args: &[&str], within: Duration) -> std::process::Output {
+    let t = Instant::now();
+    let o = sim.run(args);
+    assert!(
+        t.elapsed() < within,
+        "{args:?} took {:?} while a node is down",
+        t.elapsed()
+    );
+    o
+}
+
+#[test]
+fn a_non_ha_container_is_reported_stopped_and_gc_destroys_its_ct_once_the_node_is_back() {
+    common::require_root();
+    let r = Remote::cluster("fo_down", &["sim", "n2", "n3"], "");
+    let sim = &r.sim;
+    set_node(sim, "n2");
+    add_tables(
+        sim,
+        &format!("\n[cluster]\nnode_timeout = {NODE_TIMEOUT}\n"),
+    );
+    let c = create_logged(sim, &sim.bundle("b", "echo up; exec sleep 1000"), "d1");
+    let vmid = vmid_of(sim, "d1");
+    c.start();
+    wait_for("the workload", Duration::from_secs(20), || {
+        c.stdout() == "up\n"
+    });
+
+    let down = Instant::now();
+    r.down("n2");
+    eprintln!("pve-sim node down took {:?}", down.elapsed());
+    assert_eq!(c.wait(), 137, "the container's exit status");
+    let took = down.elapsed();
+    assert!(
+        took < Duration::from_secs(NODE_TIMEOUT + 5),
+        "decided after {took:?}"
+    );
+    assert!(
+        log_of(sim, "d1").contains(&format!("CT {vmid}: node n2 stopped answering")),
+        "{}",
+        log_of(sim, "d1")
+    );
+    let st = timed(sim, &["state", "d1"], Duration::from_secs(5));
+    assert!(st.status.success(), "{}", stderr(&st));
+    assert!(String::from_utf8_lossy(&st.stdout).contains("\"stopped\""));
+    let l = timed(sim, &["list"], Duration::from_secs(5));
+    assert!(l.status.success(), "{}", stderr(&l));
+    let d = timed(sim, &["delete", "d1"], Duration::from_secs(5));
+    assert!(d.status.success(), "delete: {}", stderr(&d));
+    assert!(!sim.state_root.join("d1").exists());
+    assert_eq!(
+        r.cts_on("n2"),
+        vec![vmid],
+        "pmxcfs keeps the down node's config"
+    );
+
+    // gc destroys the CT once the node answers again; while it is down the record stays.
+    r.up("n2");
+    let gc = sim.run(&["gc"]);
+    assert!(gc.status.success(), "gc: {}", stderr(&gc));
+    assert!(
+        String::from_utf8_lossy(&gc.stdout).contains(&format!("destroyed CT {vmid}")),
+        "gc: {}",
+        String::from_utf8_lossy(&gc.stdout)
+    );
+    assert!(r.cts_on("n2").is_empty(), "destroyed on n2");
+}
+
+/// `pve-sim ha-crm` for the sim, killed when dropped.
+struct Crm(Child);
+
+impl Crm {
+    fn start(sim: &Sim, fence_delay: &str) -> Crm {
+        std::fs::write(sim.sim_root.join("pve-sim-ha-fence-delay"), fence_delay).unwrap();
+        let log = File::create(sim.dir.path().join("crm.log")).unwrap();
+        Crm(Command::new(sibling_bin("pve-sim"))
+            .arg("ha-crm")
+            .env("PVE_SIM_ROOT", &sim.sim_root)
+            .env("PVE_SIM_NODE", "sim")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap())
+    }
+}
+
+impl Drop for Crm {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ha_config(sim: &Sim) -> String {
+    std::fs::read_to_string(sim.sim_root.join("etc/pve/ha/resources.cfg")).unwrap_or_default()
+}
+
+#[test]
+fn an_ha_container_survives_its_nodes_failure_on_another_node() {
+    common::require_root();
+    let r = ApiRemote::new("fo_ha", "sim,n2,n3", "n2", "");
+    let sim = &r.sim;
+    add_tables(
+        sim,
+        &format!("\n[cluster]\nnode_timeout = {NODE_TIMEOUT}\nha_recovery_timeout = 60\n"),
+    );
+    let _crm = Crm::start(sim, "1");
+    let b = sim.bundle("b", "echo run; exec sleep 1000");
+    edit_spec(&b, |s| {
+        s["annotations"] = serde_json::json!({"org.proxmox.lxcri/ha": ""});
+    });
+    let c = create_logged(sim, &b, "h1");
+    let vmid = vmid_of(sim, "h1");
+    assert!(
+        ha_config(sim).contains(&format!("ct: {vmid}\n\tstate started\n")),
+        "registered: {:?}",
+        ha_config(sim)
+    );
+    c.start();
+    wait_for("the workload", Duration::from_secs(20), || {
+        c.stdout() == "run\n"
+    });
+
+    let down = Instant::now();
+    r.down("n2");
+    wait_for(
+        "the workload to run again on another node",
+        Duration::from_secs(60),
+        || c.stdout() == "run\nrun\n",
+    );
+    eprintln!("HA recovery took {:?}", down.elapsed());
+    let node = node_of(sim, "h1");
+    assert_ne!(node, "n2");
+    assert_eq!(r.cts_on(&node), vec![vmid]);
+    assert!(
+        log_of(sim, "h1").contains(&format!(
+            "CT {vmid}: workload restarted on node {node} after HA recovery from failed node n2"
+        )),
+        "{}",
+        log_of(sim, "h1")
+    );
+    assert_eq!(c.status(), "running");
+    // The workload answers on its new node.
+    let e = sim.run(&["exec", "h1", "cat", "/proc/1/cmdline"]);
+    assert!(e.status.success(), "exec: {}", stderr(&e));
+
+    let k = sim.run(&["kill", "h1", "KILL"]);
+    assert!(k.status.success(), "kill: {}", stderr(&k));
+    assert_eq!(c.wait(), 137);
+    c.delete();
+    assert!(r.cts_on(&node).is_empty(), "destroyed on {node}");
+    assert!(
+        !ha_config(sim).contains(&format!("ct: {vmid}")),
+        "unregistered"
+    );
+}
