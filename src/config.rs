@@ -424,7 +424,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "cluster.node_timeout",
         "30",
-        "Seconds a remote container's node may stay silent (SSH keepalives unanswered) before the shim takes it for failed: a container without HA is reported stopped with exit status 137.",
+        "Seconds (at least 5) a remote container's node may stay silent, SSH keepalives unanswered, before the shim takes it for failed: a container without HA is reported stopped with exit status 137.",
     ),
     (
         "cluster.ha_recovery_timeout",

@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod console;
 pub mod doctor;
+pub mod failover;
 pub mod follow;
 pub mod hooks;
 pub mod launch;

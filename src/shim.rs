@@ -248,7 +248,7 @@ impl Shim {
         loop {
             let code = relay_until_exit(sfd, workload);
             let next = crate::follow::after_exit(&self.follower(), code)
-                .or_else(|| crate::remote::failover::after_exit(&self.follower(), code));
+                .or_else(|| crate::failover::after_exit(&self.follower(), code));
             match next {
                 Some(pid) => workload = Pid::from_raw(pid),
                 None => return code,
@@ -324,7 +324,7 @@ impl Shim {
         let moved = moved_cfg.as_ref().map(crate::backend::from_config);
         let backend = moved.as_deref().unwrap_or(self.backend.as_ref());
         let cfg = moved_cfg.as_ref().unwrap_or(&self.config);
-        if !crate::remote::failover::before_stop(cfg, backend, self.vmid, code) {
+        if !crate::failover::before_stop(cfg, backend, self.vmid, code) {
             return code;
         }
         if let Err(e) = backend.stop(self.vmid) {

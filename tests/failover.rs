@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::remote::{ApiRemote, Remote};
 use common::{edit_spec, sibling_bin, stderr, wait_for, Ctr, Sim};
 
-const NODE_TIMEOUT: u64 = 3;
+const NODE_TIMEOUT: u64 = 5;
 
 /// `create` with the runtime's log in `<id>.log`.
 fn create_logged<'a>(sim: &'a Sim, bundle: &Path, id: &str) -> Ctr<'a> {

@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
         "remote",
         "access",
         "follow",
+        "failover",
         "shim",
         "doctor",
     ],

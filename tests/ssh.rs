@@ -213,9 +213,9 @@ fn attached_pipes_carry_all_three_streams() {
         stdin: Some(in_r.as_raw_fd()),
         stdout: out_w.as_raw_fd(),
         stderr: err_w.as_raw_fd(),
-
         pty: None,
         resize: None,
+        silence: None,
     };
     let cmd = argv(&["sh", "-c", "cat; echo err >&2; exit 5"]);
     let exit = s.run_attached(&cmd, io).unwrap();
@@ -237,9 +237,9 @@ fn attached_command_ends_while_stdin_stays_open() {
         stdin: Some(in_r.as_raw_fd()),
         stdout: out_w.as_raw_fd(),
         stderr: err_w.as_raw_fd(),
-
         pty: None,
         resize: None,
+        silence: None,
     };
     let exit = s.run_attached(&argv(&["echo", "done"]), io).unwrap();
     drop((out_w, err_w));
@@ -253,9 +253,9 @@ fn attached_command_ends_while_stdin_stays_open() {
         stdin: None,
         stdout: out_w.as_raw_fd(),
         stderr: out_w.as_raw_fd(),
-
         pty: None,
         resize: None,
+        silence: None,
     };
     let exit = s.run_attached(&argv(&["wc", "-c"]), io).unwrap();
     drop(out_w);
@@ -274,6 +274,7 @@ fn attached_with_a_terminal_of_the_given_size() {
         stderr: out_w.as_raw_fd(),
         pty: Some((100, 30)),
         resize: None,
+        silence: None,
     };
     let script = "test -t 0 && test -t 1 && echo tty; stty size; echo err >&2";
     let exit = s.run_attached(&argv(&["sh", "-c", script]), io).unwrap();
@@ -380,4 +381,96 @@ fn timeout_gives_up_quickly() {
     // and the connection still works
     let out = s.run(&argv(&["echo", "again"]), b"", T).unwrap();
     assert_eq!(out.stdout, b"again\n");
+}
+
+/// The sshd listening for `sshd` and the sessions it forked (by parent pid).
+fn sshd_and_sessions(sshd: &Sshd) -> Vec<i32> {
+    let dir = sshd.dir().to_string_lossy().into_owned();
+    let stat = |pid: i32| fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let ppid = |pid: i32| -> i32 {
+        let s = stat(pid);
+        let after = s.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+        after.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0)
+    };
+    let all: Vec<i32> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    let mut found: Vec<i32> = all
+        .iter()
+        .copied()
+        .filter(|p| {
+            fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&dir))
+        })
+        .collect();
+    loop {
+        let more: Vec<i32> = all
+            .iter()
+            .copied()
+            .filter(|p| !found.contains(p) && found.contains(&ppid(*p)))
+            .collect();
+        if more.is_empty() {
+            return found;
+        }
+        found.extend(more);
+    }
+}
+
+/// A node that stops answering (its sshd and session stopped, the TCP connection open) ends
+/// an attached command with `Silent` once keepalives have gone unanswered for the allowed
+/// silence; without `silence` the same command would wait for ever.
+#[test]
+fn a_silent_node_ends_an_attached_command_after_the_allowed_silence() {
+    let sshd = Sshd::start(&[]);
+    let s = connect(&sshd);
+    let (out_w, out) = collector();
+    let io = AttachedIo {
+        stdin: None,
+        stdout: out_w.as_raw_fd(),
+        stderr: out_w.as_raw_fd(),
+        pty: None,
+        resize: None,
+        silence: Some(Duration::from_secs(5)),
+    };
+    let stopped = std::sync::Mutex::new(Vec::new());
+    let to_stop = &stopped;
+    let sshd_ref = &sshd;
+    let started = Instant::now();
+    let res = thread::scope(|sc| {
+        sc.spawn(|| {
+            // Idle for longer than the allowed silence first: answered keepalives keep it on.
+            thread::sleep(Duration::from_millis(8000));
+            let pids = sshd_and_sessions(sshd_ref);
+            for p in &pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*p),
+                    nix::sys::signal::Signal::SIGSTOP,
+                );
+            }
+            *to_stop.lock().unwrap() = pids;
+        });
+        s.run_attached(&argv(&["sh", "-c", "echo up; exec sleep 60"]), io)
+    });
+    let took = started.elapsed();
+    for p in stopped.lock().unwrap().iter() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*p),
+            nix::sys::signal::Signal::SIGCONT,
+        );
+    }
+    drop(out_w);
+    match res {
+        Err(SshError::Silent { after, .. }) => assert!(after >= Duration::from_secs(5)),
+        other => panic!("expected Silent, got {other:?}"),
+    }
+    // Stopped at 8 s; the last answer came at most a keepalive interval (2 s) before.
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_millis(13_500),
+        "ended after {took:?}"
+    );
+    assert_eq!(out.join().unwrap(), b"up\n");
+    // The connection is abandoned, not closed: forgetting it skips the goodbye.
+    std::mem::forget(s);
 }

@@ -6,6 +6,7 @@
 
 mod hostkey;
 mod pump;
+pub use pump::MIN_SILENCE;
 
 use std::io::{self, Read};
 use std::net::{TcpStream, ToSocketAddrs};

@@ -33,7 +33,8 @@ pub struct Pump<'a> {
     pub deadline: Option<(Instant, Duration)>,
     /// A terminal of (columns, rows) for the command.
     pub pty: Option<(u32, u32)>,
-    /// Keepalives, and how long the node may stay silent before `SshError::Silent`.
+    /// Keepalives, and how long the node may stay silent before `SshError::Silent` (at least
+    /// `MIN_SILENCE`).
     pub silence: Option<Duration>,
     /// When the node was last heard from.
     pub heard: std::cell::Cell<Instant>,
@@ -99,7 +100,7 @@ impl Pump<'_> {
         }
         self.retry("starting the command", || ch.exec(self.line))?;
         if let Some(s) = self.silence {
-            // want_reply: OpenSSH answers each keepalive@openssh.com, so a live node is heard.
+            // want_reply: OpenSSH answers each keepalive request, so a live node is heard.
             self.ssh
                 .sess
                 .set_keepalive(true, keepalive_interval(s).as_secs() as u32);
@@ -258,7 +259,7 @@ impl Pump<'_> {
     /// Sends a keepalive when one is due; `Silent` once the node has not been heard from for
     /// the allowed silence.
     fn keepalive(&self) -> Result<(), SshError> {
-        let Some(silence) = self.silence else {
+        let Some(silence) = self.silence.map(|s| s.max(MIN_SILENCE)) else {
             return Ok(());
         };
         // Non-blocking: a keepalive that cannot be sent now goes with the next one.
@@ -301,11 +302,15 @@ impl Pump<'_> {
     }
 }
 
-/// Keepalives go out at a third of the allowed silence (at least every second), so two can be
-/// lost before the node counts as failed.
+/// Keepalives go out at a quarter of the allowed silence, but libssh2 sends them at most every
+/// 2 s (`libssh2_keepalive_config` turns 1 into 2) and counts whole seconds: a silence of at
+/// least 5 s (`MIN_SILENCE`) leaves room for one lost answer.
 fn keepalive_interval(silence: Duration) -> Duration {
-    (silence / 3).max(Duration::from_secs(1))
+    (silence / 4).max(Duration::from_secs(2))
 }
+
+/// The shortest silence that keepalives can tell from a live node.
+pub const MIN_SILENCE: Duration = Duration::from_secs(5);
 
 /// What still has to go to the remote stdin.
 struct Feed {

@@ -410,6 +410,7 @@ fn the_api_for_a_node_that_is_down() {
     let Some(n) = root_node() else { return };
     let l = Logins::start(&n);
     let (mut server, base, agent) = api(&n, Duration::from_millis(1500));
+    #[allow(clippy::result_large_err)] // ureq's error, as the test reads it
     let get = |node: &str| {
         agent
             .get(&format!("{base}/nodes/{node}/lxc"))
