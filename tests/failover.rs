@@ -240,3 +240,63 @@ fn an_ha_container_survives_its_nodes_failure_on_another_node() {
         "unregistered"
     );
 }
+
+fn median(mut v: Vec<u128>) -> u128 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// Benchmark, not a test (`contrib/bench/ha.sh` runs it): the time from `pve-sim node down` to
+/// the HA container's workload running again on another node, `PLX_BENCH_ROUNDS` rounds (3),
+/// with a fence delay of `PLX_BENCH_FENCE_DELAY` seconds (3) and `cluster.node_timeout` 5.
+#[test]
+#[ignore]
+fn bench_ha_recovery() {
+    common::require_root();
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    let rounds: usize = env("PLX_BENCH_ROUNDS", "3").parse().unwrap();
+    let fence = env("PLX_BENCH_FENCE_DELAY", "3");
+    let r = ApiRemote::new("fo_bench", "sim,n2,n3", "n2", "");
+    let sim = &r.sim;
+    add_tables(
+        sim,
+        "\n[cluster]\nnode_timeout = 5\nha_recovery_timeout = 120\n",
+    );
+    let _crm = Crm::start(sim, &fence);
+    let b = sim.bundle("b", "echo run; exec sleep 1000");
+    edit_spec(&b, |s| {
+        s["annotations"] = serde_json::json!({"org.proxmox.lxcri/ha": ""});
+    });
+    let mut times = Vec::new();
+    for i in 0..rounds {
+        let id = format!("hb{i}");
+        let c = create_logged(sim, &b, &id);
+        c.start();
+        wait_for("the workload", Duration::from_secs(30), || {
+            c.stdout() == "run\n"
+        });
+        let node = node_of(sim, &id);
+        let down = Instant::now();
+        r.down(&node);
+        wait_for("the recovery", Duration::from_secs(180), || {
+            c.stdout() == "run\nrun\n"
+        });
+        let ms = down.elapsed().as_millis();
+        eprintln!(
+            "round {}: node {node} down -> workload running on {} after {ms} ms",
+            i + 1,
+            node_of(sim, &id)
+        );
+        times.push(ms);
+        r.up(&node);
+        assert!(sim.run(&["kill", &id, "KILL"]).status.success());
+        c.wait();
+        c.delete();
+    }
+    eprintln!(
+        "HA recovery, fence delay {fence} s, node_timeout 5 s: median {} ms, min {} ms, max {} ms over {rounds} rounds",
+        median(times.clone()),
+        times.iter().min().unwrap(),
+        times.iter().max().unwrap()
+    );
+}

@@ -390,7 +390,11 @@ fn sshd_and_sessions(sshd: &Sshd) -> Vec<i32> {
     let ppid = |pid: i32| -> i32 {
         let s = stat(pid);
         let after = s.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
-        after.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0)
+        after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
     };
     let all: Vec<i32> = fs::read_dir("/proc")
         .unwrap()

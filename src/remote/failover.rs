@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use crate::backend::node_health;
-use crate::transport::ssh::MIN_SILENCE;
 use crate::config::{BackendKind, Config};
 use crate::pve::Vmid;
+use crate::transport::ssh::MIN_SILENCE;
 
 /// The exit status of a container whose node failed: its processes died with the node, as if
 /// killed (128 + SIGKILL).
@@ -36,4 +36,3 @@ pub fn node_lost(cfg: &Config) -> bool {
         && crate::backend::node_addr::state_root()
             .is_some_and(|root| node_health::is_lost(root, &cfg.node_name()))
 }
-
