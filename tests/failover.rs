@@ -300,3 +300,66 @@ fn bench_ha_recovery() {
         times.iter().max().unwrap()
     );
 }
+
+/// Over SSH: `ha-manager add` at create, the requested state `stopped` once the workload
+/// ended (so the LRM leaves the CT down and the exit status stands), `ha-manager remove` at
+/// delete.
+#[test]
+fn an_ha_container_over_ssh_is_registered_stopped_and_unregistered() {
+    common::require_root();
+    let r = Remote::cluster("fo_ha_ssh", &["sim", "n2", "n3"], "");
+    let sim = &r.sim;
+    let _crm = Crm::start(sim, "1");
+    let b = sim.bundle("b", "echo once; exit 3");
+    edit_spec(&b, |s| {
+        s["annotations"] = serde_json::json!({"org.proxmox.lxcri/ha": "true"});
+    });
+    let c = create_logged(sim, &b, "s1");
+    let vmid = vmid_of(sim, "s1");
+    assert!(
+        ha_config(sim).contains(&format!("ct: {vmid}\n\tstate started\n")),
+        "{:?}",
+        ha_config(sim)
+    );
+    assert_eq!(c.run(3), "once\n");
+    assert!(
+        ha_config(sim).contains(&format!("ct: {vmid}\n\tstate stopped\n")),
+        "{:?}",
+        ha_config(sim)
+    );
+    // The LRM (a tick every 0.5 s) does not start it again.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(c.stdout(), "once\n");
+    assert_eq!(c.status(), "stopped");
+    c.delete();
+    assert!(!ha_config(sim).contains(&format!("ct: {vmid}")));
+    assert!(r.cts_on("sim").is_empty());
+}
+
+/// With the pct backend Kubernetes reschedules: HA is refused with one line, nothing is made.
+#[test]
+fn ha_on_the_pct_backend_is_refused() {
+    common::require_root();
+    let sim = Sim::new("fo_ha_pct");
+    let b = sim.bundle("b", "true");
+    edit_spec(&b, |s| {
+        s["annotations"] = serde_json::json!({"org.proxmox.lxcri/ha": "prod"});
+    });
+    let out = sim
+        .runtime()
+        .args(["create", "--bundle"])
+        .arg(&b)
+        .arg("p1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("annotations[\"org.proxmox.lxcri/ha\"]: HA needs the ssh or api backend"),
+        "{err}"
+    );
+    assert!(!sim.state_root.join("p1").exists());
+    assert!(sim.cts().is_empty());
+}
