@@ -66,13 +66,11 @@ pub fn move_one(ctx: &Ctx, id: &str, node: &str, timeout: u64) -> anyhow::Result
     // the target failed), or left it where it was (Proxmox restarts it there).
     let moved = match &res {
         Ok(()) => true,
-        Err(_) => {
-            let there = crate::config::Config {
-                node: node.to_string(),
-                ..st.config.clone()
-            };
-            ctx.backend(&there).is_ours(vmid, id).unwrap_or(false)
-        }
+        Err(_) => backend
+            .cluster_cts()
+            .ok()
+            .and_then(|cts| cts.into_iter().find(|c| c.vmid == vmid.get()))
+            .is_some_and(|c| c.node == node),
     };
     if moved {
         st.config.node = node.to_string();
