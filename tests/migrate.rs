@@ -129,8 +129,9 @@ fn a_running_container_follows_its_ct_over_the_api() {
     assert!(r.cts_on("n2").is_empty(), "destroyed on n2");
 }
 
-/// `evacuate` empties a node, two at a time, each container to the other online node; a
-/// node that is not in the cluster is one line.
+/// `evacuate` empties a node, two at a time, each container to another online node; one that
+/// cannot move (an exec session runs in it) is one stderr line and the exit status 1; a node
+/// that is not in the cluster is one line.
 #[test]
 fn evacuate_empties_a_node() {
     let r = Remote::cluster("evacuate_ssh", &["sim", "n2", "n3"], "");
@@ -140,20 +141,49 @@ fn evacuate_empties_a_node() {
         .iter()
         .map(|id| create(sim, &sim.bundle(id, "echo out; exit 0"), id))
         .collect();
-    assert_eq!(r.cts_on("sim").len(), 3);
+    let busy = create(sim, &sim.bundle("busy", "sleep 60"), "busy");
+    busy.start();
+    let mut exec = sim
+        .runtime()
+        .args(["exec", "busy", "sleep", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(r.cts_on("sim").len(), 4);
     let o = sim.run(&["evacuate", "sim", "--parallel", "2"]);
-    let out = ok_line(&o);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "busy could not move");
     assert_eq!(out.lines().count(), 3, "{out}");
     for id in ids {
         assert!(out.contains(&format!("moved {id} (CT ")), "{out}");
         assert_ne!(node_of(sim, id), "sim");
     }
-    assert!(r.cts_on("sim").is_empty(), "sim is empty");
+    assert_eq!(
+        err.lines().filter(|l| l.contains("busy")).count(),
+        1,
+        "one line for busy: {err}"
+    );
+    assert!(err.contains("exec sessions run in it"), "{err}");
+    assert_eq!(
+        r.cts_on("sim"),
+        vec![vmid_of(sim, "busy")],
+        "only busy stays"
+    );
     assert_eq!(r.cts_on("n2").len() + r.cts_on("n3").len(), 3);
     for c in &ctrs {
         assert_eq!(c.run(0), "out\n");
         c.delete();
     }
+    let _ = exec.kill();
+    let _ = exec.wait();
+    let k = sim.run(&["kill", "busy", "KILL"]);
+    assert!(k.status.success(), "{}", stderr(&k));
+    busy.wait();
+    busy.delete();
     let o = sim.run(&["evacuate", "n9"]);
     assert!(
         !o.status.success() && stderr(&o).contains("no such cluster node 'n9'"),
