@@ -122,6 +122,8 @@ fn a_running_container_follows_its_ct_over_the_api() {
     wait_for("the second start", Duration::from_secs(20), || {
         c.stdout().matches("started").count() == 2
     });
+    let e = sim.run(&["exec", "f1", "echo", "exec here"]);
+    assert_eq!(ok_line(&e), "exec here\n", "exec reaches the CT on n2");
     let k = sim.run(&["kill", "f1", "TERM"]);
     assert!(k.status.success(), "{}", stderr(&k));
     assert_eq!(c.wait(), 7);
