@@ -367,3 +367,78 @@ fn node_down_of_an_unknown_node_is_refused() {
     assert_eq!(err(&o), "pve-sim node: no such cluster node 'nope'\n");
     assert!(!n.root.join("api-faults.json").exists());
 }
+
+/// `pve-sim api` on the first node, for `NODE` and `OTHER`: (server, base URL, agent whose
+/// calls give up after `timeout`).
+fn api(n: &Node, timeout: Duration) -> (Child, String, ureq::Agent) {
+    use std::io::BufRead;
+    let mut child = Command::new(PVE_SIM)
+        .args(["api", "--listen", "127.0.0.1:0", "--nodes"])
+        .arg(format!("{NODE},{OTHER}"))
+        .args([
+            "--token",
+            "root@pam!t=s",
+            "--auth-delay-ms",
+            "0",
+            "--tls-dir",
+        ])
+        .arg(n.dir.path().join("tls"))
+        .env("PVE_SIM_ROOT", &n.root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let rest = line.trim().strip_prefix("listening on ").unwrap();
+    let (url, fp) = rest.split_once(" fingerprint ").unwrap();
+    let trust = proxmox_lxcri::api::Trust::Pin(fp.parse().unwrap());
+    let agent = ureq::AgentBuilder::new()
+        .tls_config(proxmox_lxcri::api::client_config(&trust).unwrap())
+        .timeout(timeout)
+        .build();
+    (child, format!("{url}/api2/json"), agent)
+}
+
+/// pveproxy runs on its node: a call for a node that is down fails as pveproxy's proxying
+/// does (`595 No route to host`, no body), and the server itself goes silent when its own
+/// node goes down, and answers again once it is up.
+#[test]
+fn the_api_for_a_node_that_is_down() {
+    let Some(n) = root_node() else { return };
+    let l = Logins::start(&n);
+    let (mut server, base, agent) = api(&n, Duration::from_millis(1500));
+    let get = |node: &str| {
+        agent
+            .get(&format!("{base}/nodes/{node}/lxc"))
+            .set("Authorization", "PVEAPIToken=root@pam!t=s")
+            .call()
+    };
+    assert_eq!(get(OTHER).unwrap().status(), 200);
+    let o = pve_sim(&n.root, &["node", "down", OTHER]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    match get(OTHER) {
+        Err(ureq::Error::Status(595, r)) => {
+            assert_eq!(r.status_text(), "No route to host");
+            assert_eq!(r.into_string().unwrap(), "");
+        }
+        other => panic!("expected 595: {other:?}"),
+    }
+    assert_eq!(get(NODE).unwrap().status(), 200, "the local node answers");
+    let o = pve_sim(&n.root, &["node", "down", NODE]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert!(
+        matches!(get(NODE), Err(ureq::Error::Transport(_))),
+        "no answer from a server whose node is down"
+    );
+    for node in [NODE, OTHER] {
+        let o = pve_sim(&n.root, &["node", "up", node]);
+        assert_eq!(code(&o), 0, "{}", err(&o));
+    }
+    assert_eq!(get(OTHER).unwrap().status(), 200);
+    let _ = server.kill();
+    let _ = server.wait();
+    drop(l);
+}
