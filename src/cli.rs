@@ -103,6 +103,74 @@ pub enum Command {
     /// <id>` (`would destroy ...`, `would remove state ...` with --dry-run). Each failure is one
     /// line on stderr; the exit status is 1 if any action failed, else 0.
     Gc(GcArgs),
+    /// Move a container's CT to another node of the cluster (ssh and api backends)
+    ///
+    /// Proxmox's own migration (POST /nodes/{node}/lxc/{vmid}/migrate, or pct migrate on the
+    /// CT's node). A created container moves with its CT (restarted there with the idle init);
+    /// a stopped one moves offline. A running container moves by a restart migration: the CT
+    /// is shut down, moved and started on NODE, and the shim starts the workload again there
+    /// (the workload restarts, as under a restart policy; the caller's pid stays the shim's).
+    /// Refused, with the reason, while the process has a terminal or exec sessions run in the
+    /// container, and by the pct backend. The state records the new node: state, exec, kill,
+    /// delete and start go there. Prints `moved <id> (CT <vmid>) from <a> to <b>`.
+    Migrate(MigrateArgs),
+    /// Move every container this --root manages off NODE (before maintenance)
+    ///
+    /// Each container whose state names NODE is migrated (as `migrate` does) to the
+    /// least-loaded other online node, the choice of node = "auto", counting each container
+    /// already sent there. At most --parallel migrations run at once. One line on stdout per
+    /// container moved, one on stderr per container that could not be moved; the exit status
+    /// is 1 if any could not.
+    Evacuate(EvacuateArgs),
+    /// Even out the nodes' load by migrating containers of this --root
+    ///
+    /// A node's load is the memory limit of its running guests (CTs and VMs, anyone's) over
+    /// its memory, from /cluster/resources and /nodes. While the spread between the most and
+    /// the least loaded online node exceeds --threshold, the container of this --root on the
+    /// most loaded node whose move leaves the smallest spread goes to the least loaded one
+    /// (running or created containers that `migrate` can move; at most --max-moves). With
+    /// --dry-run the plan is printed (`would move <id> (CT <vmid>) from <a> to <b>`) and
+    /// nothing changes.
+    Rebalance(RebalanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Container ID
+    pub id: String,
+    /// Target node
+    pub node: String,
+    /// Seconds the CT's shutdown may take in a restart migration
+    #[arg(long, default_value_t = 180, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct EvacuateArgs {
+    /// The node to empty
+    pub node: String,
+    /// Migrations run at once
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallel: u32,
+    /// Seconds each CT's shutdown may take in a restart migration
+    #[arg(long, default_value_t = 180, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RebalanceArgs {
+    /// Print the planned moves and change nothing
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Largest spread of load (0 to any, 1.0 = a node's whole memory) left alone
+    #[arg(long, default_value_t = 0.25, value_name = "LOAD")]
+    pub threshold: f64,
+    /// Most containers moved in one run
+    #[arg(long = "max-moves", default_value_t = 10, value_name = "N")]
+    pub max_moves: usize,
+    /// Seconds each CT's shutdown may take in a restart migration
+    #[arg(long, default_value_t = 180, value_name = "SECONDS")]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod console;
 pub mod doctor;
+pub mod follow;
 pub mod hooks;
 pub mod launch;
 pub mod logging;

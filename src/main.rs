@@ -72,6 +72,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Images(a) => commands::images::run(&ctx, a),
         Command::Doctor(a) => commands::doctor::run(&ctx, a),
         Command::Gc(a) => commands::gc::run(&ctx, a),
+        Command::Migrate(a) => commands::migrate::run(&ctx, a),
+        Command::Evacuate(a) => commands::evacuate::run(&ctx, a),
+        Command::Rebalance(a) => commands::rebalance::run(&ctx, a),
     }
 }
 

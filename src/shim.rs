@@ -73,6 +73,8 @@ pub struct Shim {
     pub hostname: Option<String>,
     /// The init's setup options (a remote CT's tmpfs and mqueue mounts, sysctls).
     pub setup: Vec<String>,
+    /// The container's state dir: where a CT that moved to another node is recorded.
+    pub dir: PathBuf,
 }
 
 /// A unix socket path that fits sun_path however deep the state directory is.
@@ -133,7 +135,7 @@ impl Shim {
         drop(self.console.take());
         let code = match (&watch, &init.init) {
             (Some(w), Some(pidfd)) => relay_until_ct_exit(&mut sfd, w, pidfd),
-            _ => relay_until_exit(&mut sfd, workload),
+            _ => self.relay_following(&mut sfd, workload),
         };
         self.finish(code, init)
     }
@@ -228,15 +230,44 @@ impl Shim {
         }
     }
 
+    /// What src/follow.rs needs to start the workload again on another node.
+    fn follower(&self) -> crate::follow::Follower<'_> {
+        crate::follow::Follower {
+            dir: &self.dir,
+            vmid: self.vmid,
+            access: self.access.as_ref(),
+            process: &self.process,
+            target: &self.target,
+            setup: &self.setup,
+        }
+    }
+
+    /// Relay signals to the workload's stand-in until it exits; when its CT moved to another
+    /// node meanwhile, follow it there (src/follow.rs).
+    fn relay_following(&self, sfd: &mut SignalFd, mut workload: Pid) -> i32 {
+        loop {
+            let code = relay_until_exit(sfd, workload);
+            match crate::follow::after_exit(&self.follower(), code) {
+                Some(pid) => workload = Pid::from_raw(pid),
+                None => return code,
+            }
+        }
+    }
+
     /// Run the workload: as the CT's pid 1 (`pid1`: its exit can be watched), entered next to
-    /// the idle init otherwise, or through a stand-in for a remote CT.
+    /// the idle init otherwise, or through a stand-in for a remote CT (on the node its state
+    /// names now: it may have been migrated since `create`).
     fn launch(&self, pid1: bool) -> Result<i32, String> {
+        let moved = crate::follow::moved(&self.follower(), &self.config);
+        if let Some(cfg) = &moved {
+            crate::follow::ready_on(&self.follower(), cfg)?;
+        }
         self.access.launch(
             &Workload {
                 vmid: self.vmid,
                 target: &self.target,
                 process: &self.process,
-                config: &self.config,
+                config: moved.as_ref().unwrap_or(&self.config),
                 console: self.console.as_ref().map(|c| c.as_raw_fd()),
                 setup: &self.setup,
             },
@@ -286,7 +317,11 @@ impl Shim {
         if let Some(net) = &ct.host_net {
             let _ = nix::sched::setns(net, nix::sched::CloneFlags::CLONE_NEWNET);
         }
-        if let Err(e) = self.backend.stop(self.vmid) {
+        // A CT that moved is stopped on its new node.
+        let moved = crate::follow::moved(&self.follower(), &self.config)
+            .map(|c| crate::backend::from_config(&c));
+        let backend = moved.as_deref().unwrap_or(self.backend.as_ref());
+        if let Err(e) = backend.stop(self.vmid) {
             log::error!("stopping CT {}: {e}", self.vmid);
         }
         code

@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
         "pending",
         "remote",
         "access",
+        "follow",
         "shim",
         "doctor",
     ],

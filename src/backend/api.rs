@@ -429,6 +429,43 @@ impl Backend for Api {
     fn shell(&self) -> Option<&NodeShell> {
         Some(&self.shell)
     }
+
+    /// `POST …/lxc/{vmid}/migrate`, then its `vzmigrate` task; a failed task is told by the
+    /// reason its log gives.
+    fn migrate(&self, vmid: Vmid, m: super::migrate::Move) -> Result<(), BackendError> {
+        let mut form = vec![("target", m.target.to_string())];
+        if m.restart {
+            form.push(("restart", "1".into()));
+            form.push(("timeout", m.timeout.to_string()));
+        }
+        let path = format!("{}/migrate", self.ct_path(vmid));
+        let data = self
+            .client()?
+            .post(&path, &form)
+            .map_err(|e| self.classify(vmid, e))?;
+        let Some(upid) = data.as_str() else {
+            return Ok(());
+        };
+        match self.client()?.wait_task(upid, self.task_timeout) {
+            Ok(_) => Ok(()),
+            Err(ApiError::TaskFailed {
+                exitstatus, log, ..
+            }) => Err(BackendError::Other(
+                super::migrate::failure_reason(&log).unwrap_or(exitstatus),
+            )),
+            Err(e) => Err(self.classify(vmid, e)),
+        }
+    }
+
+    fn cluster_load(&self) -> Result<super::migrate::ClusterLoad, BackendError> {
+        let client = self.client()?;
+        let nodes = client.nodes().map_err(api_err)?;
+        let all = client.cluster_resources(Some("vm")).map_err(api_err)?;
+        Ok(super::migrate::ClusterLoad {
+            nodes,
+            guests: super::migrate::guests_in_resources(&all),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod cgroup;
 pub mod lxc_info;
 #[cfg(test)]
 pub mod memory;
+pub mod migrate;
 pub mod node_addr;
 pub mod node_shell;
 pub mod nodever;
@@ -199,6 +200,15 @@ pub trait Backend {
         Err(BackendError::Other(
             "this backend cannot list its CTs; gc needs the pct, ssh or api backend".into(),
         ))
+    }
+    /// Move the CT to another node with Proxmox's migration (a restart migration for a running
+    /// CT when `m.restart`); returns once the task ended. Remote backends only.
+    fn migrate(&self, _vmid: Vmid, _m: migrate::Move) -> Result<(), BackendError> {
+        Err(migrate::refused())
+    }
+    /// The cluster's nodes and guests, for `evacuate` and `rebalance`. Remote backends only.
+    fn cluster_load(&self) -> Result<migrate::ClusterLoad, BackendError> {
+        Err(migrate::refused())
     }
     /// Templates this runtime uploaded to the configured storage: (volid, size in bytes).
     fn templates(&self) -> Result<Vec<(String, u64)>, BackendError> {

@@ -29,6 +29,8 @@ pub struct Ssh {
     lock_dir: String,
     /// LXC's lxcpath on the node (`pct.lxc_path`).
     lxc_path: String,
+    /// Seconds one `pct` call may take (`pct.timeout`).
+    pct_timeout: u64,
 }
 
 /// Runs `pct create` (stdin closed) and then adds stdin to the end of the CT's config file under
@@ -51,6 +53,7 @@ impl Ssh {
             rootfs_size: cfg.rootfs_size,
             lock_dir: cfg.pct.lock_dir.display().to_string(),
             lxc_path: cfg.pct.lxc_path.display().to_string(),
+            pct_timeout: cfg.pct.timeout,
         }
     }
 
@@ -344,6 +347,42 @@ impl Backend for Ssh {
     }
 
     /// `pvesh get /cluster/resources --type vm` on the node.
+    /// `pct migrate` on the CT's node; the task's log (stdout) tells why it failed.
+    fn migrate(&self, vmid: Vmid, m: super::migrate::Move) -> Result<(), BackendError> {
+        let mut args = ["migrate", &vmid.to_string(), m.target]
+            .map(String::from)
+            .to_vec();
+        if m.restart {
+            args.extend(["--restart", "1", "--timeout", &m.timeout.to_string()].map(String::from));
+        }
+        // The shutdown may take `m.timeout`, the rest as long as any pct call.
+        let within = std::time::Duration::from_secs(m.timeout + self.pct_timeout);
+        let out = self.shell.pct_within(&args, within)?;
+        if out.status == 0 {
+            return Ok(());
+        }
+        let log: Vec<String> = out.stdout.lines().map(str::to_string).collect();
+        match super::migrate::failure_reason(&log) {
+            Some(reason) => Err(BackendError::Other(reason)),
+            None => Err(classify(vmid, "migrate", &out.stderr).on_node(&self.node)),
+        }
+    }
+
+    /// `pvesh get /nodes` and `/cluster/resources` on the node.
+    fn cluster_load(&self) -> Result<super::migrate::ClusterLoad, BackendError> {
+        let nodes = pvesh_get(&self.shell, "/nodes", &[])?;
+        let nodes = serde_json::from_value(nodes).map_err(|e| BackendError::Command {
+            cmd: format!("pvesh get /nodes on {}", self.node),
+            msg: e.to_string(),
+        })?;
+        let all = pvesh_get(&self.shell, "/cluster/resources", &["--type", "vm"])?;
+        let all = all.as_array().cloned().unwrap_or_default();
+        Ok(super::migrate::ClusterLoad {
+            nodes,
+            guests: super::migrate::guests_in_resources(&all),
+        })
+    }
+
     fn cluster_cts(&self) -> Result<Vec<super::ClusterCt>, BackendError> {
         let all = pvesh_get(&self.shell, "/cluster/resources", &["--type", "vm"])?;
         let all = all.as_array().cloned().unwrap_or_default();

@@ -351,6 +351,7 @@ fn create(
         bundle: bundle.clone(),
         hostname: crate::mapping::joined_uts_hostname(&spec),
         setup: extras.setup.clone(),
+        dir: dir.path.clone(),
     };
     let keep: Vec<RawFd> = log_fd.into_iter().collect();
     let pid = shim::spawn(shim, listener, &keep)?;

@@ -7,13 +7,16 @@ pub mod delete;
 #[cfg(test)]
 mod delete_tests;
 pub mod doctor;
+pub mod evacuate;
 pub mod exec;
 pub mod features;
 pub mod gc;
 pub mod images;
 pub mod kill;
 pub mod list;
+pub mod migrate;
 pub mod pause;
+pub mod rebalance;
 pub mod start;
 pub mod state;
 pub mod update;

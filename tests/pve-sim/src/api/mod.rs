@@ -13,6 +13,7 @@ mod ctperms;
 mod faults;
 mod http;
 mod lxc;
+mod migrate;
 mod multipart;
 mod perms;
 pub mod pvesh;
@@ -461,6 +462,7 @@ fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
         ("GET", "/lxc/{vmid}/pending") => lxc::pending(c),
         ("GET", "/lxc/{vmid}/status") => lxc::status_index(c),
         ("GET", "/lxc/{vmid}/status/current") => lxc::current(c),
+        ("POST", "/lxc/{vmid}/migrate") => migrate::migrate(c),
         ("POST", "/lxc/{vmid}/status/start") => lxc::start(c),
         ("POST", "/lxc/{vmid}/status/stop") => lxc::stop(c, false),
         ("POST", "/lxc/{vmid}/status/shutdown") => lxc::stop(c, true),

@@ -4,6 +4,7 @@
 mod create;
 mod destroy;
 mod exec;
+pub mod migrate;
 mod set;
 mod show;
 mod start;
@@ -88,6 +89,22 @@ fn config_opts() -> Vec<(String, Opt)> {
     opts(&[("current", Opt::Bool), ("snapshot", Opt::Str)])
 }
 
+fn migrate_opts() -> Vec<(String, Opt)> {
+    opts(&[
+        ("bwlimit", Opt::Number),
+        ("online", Opt::Bool),
+        ("restart", Opt::Bool),
+        ("target-storage", Opt::Str),
+        (
+            "timeout",
+            Opt::Int {
+                min: None,
+                max: None,
+            },
+        ),
+    ])
+}
+
 fn exec_opts() -> Vec<(String, Opt)> {
     opts(&[("keep-env", Opt::Bool)])
 }
@@ -124,6 +141,12 @@ pub fn commands() -> Vec<Command> {
             args: &[],
             opts: no_opts,
             run: status::list,
+        },
+        Command {
+            name: "migrate",
+            args: &["vmid", "target"],
+            opts: migrate_opts,
+            run: migrate::run,
         },
         Command {
             name: "pending",
