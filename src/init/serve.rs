@@ -1,7 +1,7 @@
 //! Pid 1 of the CT until `start`: reap orphans, end on SIGTERM (runtime stop), SIGPWR (LXC's halt
-//! signal) or SIGRTMIN+3 (what `pct shutdown` sends it, below) or SIGINT, and wait on a unix socket on LXC's `/dev` for the launch of
-//! the container's process, which it then becomes by exec (so the workload is pid 1, as under
-//! runc).
+//! signal), SIGRTMIN+3 (what `pct shutdown` sends it, below) or SIGINT, and wait on a unix
+//! socket on LXC's `/dev` for the launch of the container's process, which it then becomes by
+//! exec (so the workload is pid 1, as under runc).
 //!
 //! The launch is one message from the runtime's shim, which reaches the socket through
 //! `/proc/<init>/root`: a native-endian u32 length, then NUL-terminated strings — the number of
