@@ -136,6 +136,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
+    /// Container ID
     pub id: String,
     /// Target node
     pub node: String,

@@ -161,3 +161,17 @@ pub fn relaunch(f: &Follower, cfg: &Config, why: &str) -> Result<i32, String> {
     );
     Ok(pid)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_mark_names_the_target_until_removed() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(super::marked(d.path()), None);
+        super::mark(d.path(), "n2").unwrap();
+        assert_eq!(super::marked(d.path()).as_deref(), Some("n2"));
+        super::unmark(d.path());
+        super::unmark(d.path());
+        assert_eq!(super::marked(d.path()), None);
+    }
+}

@@ -52,7 +52,7 @@ fn ssh_nodes_entry_reaches_the_node_when_ssh_host_does_not() {
 fn the_nodes_address_in_cluster_status_reaches_it_over_the_api() {
     let r = ApiRemote::new("cluster_status_address", "sim", "sim", "");
     let sim = &r.sim;
-    // pve-sim's /cluster/status gives every node 127.0.0.1, where the test sshd listens.
+    // pve-sim's /cluster/status gives `sim` (the first node) 127.0.0.1, where its sshd listens.
     std::fs::write(&sim.config, point_ssh_host_nowhere(&sim.config)).unwrap();
     let c = create(sim, &sim.bundle("b", "echo there; exit 6"), "a1");
     assert_eq!(c.run(6), "there\n");

@@ -1,6 +1,7 @@
-# Sourced by contrib/demo.sh and contrib/bench/remote.sh: a pve-sim node that the runtime reaches
-# as a remote node, through an sshd on loopback (whose sessions run pve-sim's pct and pvesm) and
-# `pve-sim api` (HTTPS, a token, a self-signed certificate). Needs root and openssh-server.
+# Sourced by contrib/demo.sh and contrib/bench/{remote,cluster}.sh: a pve-sim node (or cluster)
+# that the runtime reaches as a remote node, through an sshd on loopback (whose sessions run
+# pve-sim's pct and pvesm) and `pve-sim api` (HTTPS, a token, a self-signed certificate). Needs
+# root and openssh-server.
 
 sim_node_pids=()
 
@@ -75,4 +76,46 @@ stop_sim_node() {
     local p
     for p in "${sim_node_pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+}
+
+# start_sim_cluster WORK BIN NODE...: a pve-sim cluster of the NODEs (the first is the API's
+# local node, the others sorted by name), each with its own sshd at its own address
+# (`pve-sim sshd`, node i at 127.0.0.{i+1}, one port), and `pve-sim api` on the first. Sets
+# sim_port, sim_url, sim_fp and writes WORK/{id,known_hosts,token}. stop_sim_cluster ends it.
+start_sim_cluster() {
+    local work=$1 bin=$2 i=0 node addr list
+    shift 2
+    sim_work=$work
+    mkdir -p "$work/sim/etc/pve/nodes" /run/sshd
+    for node in "$@"; do mkdir -p "$work/sim/etc/pve/nodes/$node/lxc"; done
+    ln -sfn "nodes/$1" "$work/sim/etc/pve/local"
+    ssh-keygen -q -t ed25519 -N '' -f "$work/id"
+    echo "$(cat "$work/id.pub")" > "$work/authorized_keys"
+    sim_port=$(( 40000 + RANDOM % 20000 ))
+    : > "$work/known_hosts"
+    for node in "$@"; do
+        addr=127.0.0.$(( i + 1 )); i=$(( i + 1 ))
+        ssh-keygen -q -t ed25519 -N '' -f "$work/host_$node"
+        echo "[$addr]:$sim_port $(cat "$work/host_$node.pub")" >> "$work/known_hosts"
+        PVE_SIM_ROOT=$work/sim "$bin/pve-sim" sshd "$node" --listen "$addr:$sim_port" \
+            --host-key "$work/host_$node" --authorized-keys "$work/authorized_keys" \
+            --path "$bin:/usr/sbin:/usr/bin:/sbin:/bin" 2>>"$work/sshd.log" & sim_node_pids+=($!)
+        timeout 10 bash -c "until (exec 3<>/dev/tcp/$addr/$sim_port) 2>/dev/null; do sleep 0.05; done" \
+            || { echo "sshd of $node did not come up: $(cat "$work/sshd.log")" >&2; return 1; }
+    done
+    local token="root@pam!ocirt=00000000-0000-0000-0000-000000000000"
+    install -m 600 /dev/null "$work/token"
+    echo "$token" > "$work/token"
+    list=$(IFS=,; echo "$*")
+    PVE_SIM_ROOT=$work/sim "$bin/pve-sim" api --listen 127.0.0.1:0 --nodes "$list" --token "$token" \
+        --tls-dir "$work/tls" --auth-delay-ms 0 > "$work/api.out" & sim_node_pids+=($!)
+    timeout 10 sh -c "until [ -s '$work/api.out' ]; do sleep 0.05; done" \
+        || { echo "pve-sim api did not come up" >&2; return 1; }
+    read -r _ _ sim_url _ sim_fp < "$work/api.out"
+}
+
+# stop_sim_cluster BIN: the servers stopped, every process left on the nodes ended.
+stop_sim_cluster() {
+    stop_sim_node
+    PVE_SIM_ROOT=$sim_work/sim timeout 30 "$1/pve-sim" node cleanup || true
 }

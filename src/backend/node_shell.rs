@@ -77,9 +77,18 @@ impl NodeShell {
 
     /// `pct <args>` on the node, shaped like a local run.
     pub fn pct(&self, args: &[String]) -> Result<Output, BackendError> {
+        self.pct_within(args, self.timeout)
+    }
+
+    /// `pct` with its own time limit (a migration outlasts `pct.timeout`).
+    pub fn pct_within(&self, args: &[String], timeout: Duration) -> Result<Output, BackendError> {
         let mut argv = vec!["pct".to_string()];
         argv.extend_from_slice(args);
-        let out = self.run(&argv, b"")?;
+        log::debug!("ssh {}: {}", self.target().host, argv.join(" "));
+        let out = self
+            .session()?
+            .run(&argv, b"", timeout)
+            .map_err(remote_err)?;
         Ok(Output {
             status: out.exit.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

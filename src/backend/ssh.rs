@@ -29,6 +29,8 @@ pub struct Ssh {
     lock_dir: String,
     /// LXC's lxcpath on the node (`pct.lxc_path`).
     lxc_path: String,
+    /// Seconds one `pct` call may take (`pct.timeout`).
+    pct_timeout: u64,
 }
 
 /// Runs `pct create` (stdin closed) and then adds stdin to the end of the CT's config file under
@@ -51,6 +53,7 @@ impl Ssh {
             rootfs_size: cfg.rootfs_size,
             lock_dir: cfg.pct.lock_dir.display().to_string(),
             lxc_path: cfg.pct.lxc_path.display().to_string(),
+            pct_timeout: cfg.pct.timeout,
         }
     }
 
@@ -368,7 +371,9 @@ impl Backend for Ssh {
         if m.restart {
             args.extend(["--restart", "1", "--timeout", &m.timeout.to_string()].map(String::from));
         }
-        let out = self.shell.pct(&args)?;
+        // The shutdown may take `m.timeout`, the rest as long as any pct call.
+        let within = std::time::Duration::from_secs(m.timeout + self.pct_timeout);
+        let out = self.shell.pct_within(&args, within)?;
         if out.status == 0 {
             return Ok(());
         }

@@ -19,12 +19,15 @@ use oci_spec::runtime::Spec;
 
 use super::{out, Ctx};
 use crate::backend::migrate::{Move, LOCAL_REFUSAL};
-use crate::backend::CtStatus;
+use crate::backend::{BackendError, CtStatus};
 use crate::cli::MigrateArgs;
+use crate::pve::Vmid;
 use crate::state::{Status, SPEC_COPY};
 
 /// How long `migrate` waits for the shim to have started the workload on the new node.
 const RELAUNCH_WAIT: Duration = Duration::from_secs(180);
+/// How long an accepted migration may take to show the CT on its target (HA's is asynchronous).
+const PLACED_WAIT: Duration = Duration::from_secs(300);
 
 pub fn run(ctx: &Ctx, args: &MigrateArgs) -> anyhow::Result<()> {
     out(move_one(ctx, &args.id, &args.node, args.timeout)?)
@@ -61,18 +64,18 @@ pub fn move_one(ctx: &Ctx, id: &str, node: &str, timeout: u64) -> anyhow::Result
         restart: ct_running,
         timeout,
     };
-    let res = backend.migrate(vmid, m);
+    let res = backend
+        .migrate(vmid, m)
+        .and_then(|()| wait_placed(backend.as_ref(), vmid, node));
     // Where the CT is now: a failed migration may have moved it all the same (its start on
     // the target failed), or left it where it was (Proxmox restarts it there).
     let moved = match &res {
         Ok(()) => true,
-        Err(_) => {
-            let there = crate::config::Config {
-                node: node.to_string(),
-                ..st.config.clone()
-            };
-            ctx.backend(&there).is_ours(vmid, id).unwrap_or(false)
-        }
+        Err(_) => backend
+            .cluster_cts()
+            .ok()
+            .and_then(|cts| cts.into_iter().find(|c| c.vmid == vmid.get()))
+            .is_some_and(|c| c.node == node),
     };
     if moved {
         st.config.node = node.to_string();
@@ -96,6 +99,29 @@ pub fn move_one(ctx: &Ctx, id: &str, node: &str, timeout: u64) -> anyhow::Result
         ));
     }
     Ok(format!("moved {id} (CT {vmid}) from {from} to {node}"))
+}
+
+/// Wait until the cluster lists the CT on `node`. Immediate after Proxmox's own migration task;
+/// an HA-managed CT is handed to ha-manager instead (`migrate_vm`'s `hamigrate` task only files
+/// the request), and moves when the HA stack gets to it.
+fn wait_placed(
+    backend: &dyn crate::backend::Backend,
+    vmid: Vmid,
+    node: &str,
+) -> Result<(), BackendError> {
+    let deadline = Instant::now() + PLACED_WAIT;
+    loop {
+        let cts = backend.cluster_cts()?;
+        match cts.iter().find(|c| c.vmid == vmid.get()) {
+            Some(c) if c.node == node => return Ok(()),
+            _ if Instant::now() > deadline => {
+                return Err(BackendError::Other(format!(
+                    "CT {vmid} is not on node {node} {PLACED_WAIT:?} after its migration"
+                )))
+            }
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
 }
 
 /// Why a running container cannot follow its CT, if it cannot.

@@ -128,6 +128,16 @@ pub fn needs(cfg: &Config, tree: &Tree) -> Vec<Need> {
         "Datastore.AllocateSpace",
         "allocate CT root volumes",
     ));
+    // Only `migrate`, `evacuate` and `rebalance` move CTs (pve-container src/PVE/API2/LXC.pm
+    // `migrate_vm`).
+    out.push(Need {
+        blocking: false,
+        ..need(
+            "/vms",
+            "VM.Migrate",
+            "move CTs to other nodes (migrate, evacuate, rebalance)",
+        )
+    });
     if cfg.node == "auto" {
         // Without it `GET /nodes` leaves the load figures out and every node looks idle.
         out.push(Need {
@@ -201,7 +211,7 @@ mod tests {
 
     fn full() -> Value {
         json!({
-            "/vms": VM.iter().map(|p| (p.to_string(), json!(1))).collect::<serde_json::Map<_, _>>(),
+            "/vms": VM.iter().chain(&["VM.Migrate"]).map(|p| (p.to_string(), json!(1))).collect::<serde_json::Map<_, _>>(),
             "/storage": {"Datastore.AllocateTemplate": 1, "Datastore.Audit": 1,
                          "Datastore.AllocateSpace": 1, "Datastore.Allocate": 1},
             "/sdn/zones/localnetwork/vmbr0": {"SDN.Use": 1},
@@ -221,6 +231,7 @@ mod tests {
         let c = cfg();
         let mut v = full();
         v["/vms"].as_object_mut().unwrap().remove("VM.Allocate");
+        v["/vms"].as_object_mut().unwrap().remove("VM.Migrate");
         // A CT of the range with its own, smaller entry; one outside the range is ignored.
         v["/vms/1500"] = json!({"VM.Audit": 1});
         v["/vms/5"] = json!({"VM.Audit": 1});
@@ -231,6 +242,12 @@ mod tests {
         let n = needs(&c, &t);
         let m: Vec<String> = missing(&n, &t).iter().map(|n| describe(n)).collect();
         assert!(m.contains(&"VM.Allocate on /vms".to_string()), "{m:?}");
+        // Only moving CTs needs VM.Migrate: named, not blocking.
+        let migrate = missing(&n, &t)
+            .into_iter()
+            .find(|n| describe(n) == "VM.Migrate on /vms")
+            .expect("VM.Migrate named");
+        assert!(!migrate.blocking);
         assert!(
             m.contains(&"VM.PowerMgmt on /vms/1500".to_string()),
             "{m:?}"

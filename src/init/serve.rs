@@ -1,7 +1,7 @@
 //! Pid 1 of the CT until `start`: reap orphans, end on SIGTERM (runtime stop), SIGPWR (LXC's halt
-//! signal, `pct shutdown`) or SIGINT, and wait on a unix socket on LXC's `/dev` for the launch of
-//! the container's process, which it then becomes by exec (so the workload is pid 1, as under
-//! runc).
+//! signal), SIGRTMIN+3 (what `pct shutdown` sends it, below) or SIGINT, and wait on a unix
+//! socket on LXC's `/dev` for the launch of the container's process, which it then becomes by
+//! exec (so the workload is pid 1, as under runc).
 //!
 //! The launch is one message from the runtime's shim, which reaches the socket through
 //! `/proc/<init>/root`: a native-endian u32 length, then NUL-terminated strings — the number of
@@ -24,6 +24,10 @@ const SIGINT: u32 = 2;
 const SIGTERM: u32 = 15;
 const SIGCHLD: u32 = 17;
 const SIGPWR: u32 = 30;
+/// glibc's SIGRTMIN + 3 (34 + 3): `lxc-stop` (`pct shutdown`, a restart migration) sends this
+/// instead of the halt signal to an init that blocks it, taking it for systemd (lxc
+/// src/lxc/lxccontainer.c `do_lxcapi_shutdown`); ours blocks every signal.
+const SIGRTMIN_3: u32 = 37;
 const MAX_MESSAGE: usize = 256 * 1024;
 const MAX_ARGS: usize = 8192;
 const MAX_FDS: usize = 250;
@@ -46,7 +50,7 @@ pub fn idle() -> ! {
         if ready & 1 != 0 {
             match next_signal(sfd) {
                 SIGCHLD => while sys::reap_one() > 0 {},
-                SIGTERM | SIGPWR | SIGINT => sys::exit(0),
+                SIGTERM | SIGPWR | SIGINT | SIGRTMIN_3 => sys::exit(0),
                 _ => {}
             }
         }

@@ -1287,3 +1287,41 @@ fn cluster_status_and_quorum_loss() {
     s.wait_ok(upid.as_str().unwrap());
     assert!(!n.conf_path(93901).exists());
 }
+
+/// `POST …/lxc/{vmid}/migrate` (pve-container src/PVE/API2/LXC.pm `migrate_vm`): the checks
+/// before the task answer at once, and the task's own refusal ends it `migration aborted` with
+/// the reason in its log (a restart migration over the API runs end to end in the runtime's
+/// tests/migrate.rs).
+#[test]
+fn migrate_refusals_and_task() {
+    let Some(n) = root_node() else { return };
+    let s = Server::start(&n, &[]);
+    n.create(93891, &[]);
+    n.ok(&["start", "93891"]);
+    let path = "/nodes/simnode/lxc/93891/migrate";
+    let e = s.param_errors("POST", path, &[("target", NODE)]);
+    assert_eq!(e, json!({"target": "target is local node."}));
+    let a = s.call("POST", path, &[("target", "n9")]);
+    assert_eq!(a.status(), (500, "no such cluster node 'n9'"));
+    let a = s.call("POST", path, &[("target", OTHER)]);
+    assert_eq!(
+        a.status(),
+        (
+            500,
+            "can't migrate running container without --online or --restart"
+        )
+    );
+    // A bind-mounted rootfs is a local bind mount point: the task refuses it.
+    let upid = s.ok("POST", path, &[("target", OTHER), ("restart", "1")]);
+    let upid = upid.as_str().unwrap();
+    assert!(upid.contains(":vzmigrate:93891:"), "{upid}");
+    let st = s.wait_task(NODE, upid);
+    assert_eq!(st["exitstatus"], "migration aborted");
+    let log = s.task_log(NODE, upid, "?limit=0").to_string();
+    assert!(
+        log.contains("cannot migrate local bind mount point 'rootfs'"),
+        "{log}"
+    );
+    assert!(n.conf_path(93891).exists(), "still here");
+    assert!(n.ok(&["status", "93891"]).contains("running"));
+}

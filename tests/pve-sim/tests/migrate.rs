@@ -172,12 +172,12 @@ fn a_restart_migration_runs_the_ct_on_the_target() {
     assert_eq!(code(&o), 0, "{log}{}", err(&o));
     for want in [
         " shutdown CT 93963\n",
-        " starting migration of CT 93963 to node 'n2' (127.0.0.1)\n",
+        " starting migration of CT 93963 to node 'n2' (127.0.0.2)\n",
         " found local volume 'local-lvm:vm-93963-disk-0' (in current VM config)\n",
         " volume 'local-lvm:vm-93963-disk-0' is 'local-lvm:vm-93963-disk-0' on the target\n",
         " start final cleanup\n",
         " start container on target node\n",
-        " # /usr/bin/ssh -e none -o BatchMode=yes -o HostKeyAlias=n2 root@127.0.0.1 pct start 93963\n",
+        " # /usr/bin/ssh -e none -o BatchMode=yes -o HostKeyAlias=n2 root@127.0.0.2 pct start 93963\n",
         " migration finished successfully (duration 00:00:",
     ] {
         assert!(log.contains(want), "{want:?} in {log}");

@@ -368,8 +368,9 @@ impl Migration<'_> {
         log(
             "info",
             &format!(
-                "starting migration of CT {vmid} to node '{}' (127.0.0.1)",
-                self.target
+                "starting migration of CT {vmid} to node '{}' ({})",
+                self.target,
+                self.address(self.target)
             ),
         );
         let mut conf = self.conf()?;
@@ -450,11 +451,18 @@ impl Migration<'_> {
         Ok(())
     }
 
+    /// The member's address (`remote_node_ip`).
+    fn address(&self, node: &str) -> String {
+        let members = cluster::members(self.sim);
+        cluster::address(members.iter().position(|m| m == node).unwrap_or(0))
+    }
+
     /// The sim's `pct` as run on `node` (over SSH on a cluster: `cmd` logs the command line and
     /// its output when `loud`).
     fn pct_on(&self, node: &str, args: &[&str], loud: bool) -> std::result::Result<(), String> {
         let ssh = format!(
-            "/usr/bin/ssh -e none -o BatchMode=yes -o HostKeyAlias={node} root@127.0.0.1 pct"
+            "/usr/bin/ssh -e none -o BatchMode=yes -o HostKeyAlias={node} root@{} pct",
+            self.address(node)
         );
         let line = args.iter().fold(ssh, |s, a| s + " " + &shell_quote(a));
         if loud {
