@@ -24,6 +24,7 @@ mod storage;
 mod taskapi;
 mod tasks;
 mod tls;
+mod vzdump;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -468,6 +469,7 @@ fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
         ("POST", "/lxc/{vmid}/status/start") => lxc::start(c),
         ("POST", "/lxc/{vmid}/status/stop") => lxc::stop(c, false),
         ("POST", "/lxc/{vmid}/status/shutdown") => lxc::stop(c, true),
+        ("POST", "/vzdump") => vzdump::create(c),
         ("GET", "/tasks") => taskapi::list(c),
         ("GET", "/tasks/{upid}") => taskapi::index(c),
         ("GET", "/tasks/{upid}/status") => taskapi::status(c),

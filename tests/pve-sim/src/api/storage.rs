@@ -24,6 +24,7 @@ use crate::storage::Storage;
 pub const LOCAL: &str = "local";
 pub const TEMPLATE_DIR: &str = "var/lib/vz/template/cache";
 pub const ISO_DIR: &str = "var/lib/vz/template/iso";
+pub const DUMP_DIR: &str = "var/lib/vz/dump";
 /// The node's storages (`storage.cfg`).
 fn storages(ctx: &Ctx, node: &str) -> Result<Vec<Storage>, ApiError> {
     crate::storage::load(&ctx.sim(node)).map_err(ApiError::die)
@@ -49,6 +50,7 @@ fn content_dir(ctx: &Ctx, content: &str) -> Option<PathBuf> {
     match content {
         "vztmpl" => Some(ctx.root.join(TEMPLATE_DIR)),
         "iso" => Some(ctx.root.join(ISO_DIR)),
+        "backup" => Some(ctx.root.join(DUMP_DIR)),
         _ => None,
     }
 }
@@ -69,6 +71,13 @@ fn format_of(content: &str, name: &str) -> Option<&'static str> {
         .find(|(ext, _)| n.ends_with(ext) && n.len() > ext.len())
         .map(|(_, f)| *f),
         "iso" => (n.ends_with(".iso") || n.ends_with(".img")).then_some("iso"),
+        // pve-storage src/PVE/Storage/Plugin.pm `get_subdir_files`: `vzdump-<type>-<vmid>-...`
+        // with a backup extension; the format is the extension.
+        "backup" => backup_vmid(name).and(
+            ["tar.zst", "tar.gz", "tar.lzo", "tar", "tgz"]
+                .into_iter()
+                .find(|e| n.ends_with(&format!(".{e}"))),
+        ),
         _ => None,
     }
 }
@@ -131,6 +140,14 @@ pub fn status(c: &Call) -> ApiResult {
     Ok(status_entry(c.ctx, &st).into())
 }
 
+/// The guest of a backup archive's name (`vzdump-lxc-<vmid>-...`).
+fn backup_vmid(name: &str) -> Option<u32> {
+    let rest = name
+        .strip_prefix("vzdump-lxc-")
+        .or_else(|| name.strip_prefix("vzdump-qemu-"))?;
+    rest.split('-').next()?.parse().ok()
+}
+
 fn volume_entry(content: &str, name: &str, path: &Path) -> Option<Value> {
     let format = format_of(content, name)?;
     let md = fs::metadata(path).ok().filter(|m| m.is_file())?;
@@ -139,10 +156,19 @@ fn volume_entry(content: &str, name: &str, path: &Path) -> Option<Value> {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
-    Some(json!({
+    let mut e = json!({
         "volid": format!("{LOCAL}:{content}/{name}"), "format": format, "content": content,
         "size": md.len(), "ctime": ctime,
-    }))
+    });
+    if content == "backup" {
+        e["vmid"] = json!(backup_vmid(name));
+        e["subtype"] = json!(if name.starts_with("vzdump-lxc-") {
+            "lxc"
+        } else {
+            "qemu"
+        });
+    }
+    Some(e)
 }
 
 pub fn content(c: &Call) -> ApiResult {
@@ -161,8 +187,8 @@ pub fn content(c: &Call) -> ApiResult {
         return Ok(Value::Array(out).into());
     }
     let mut out = Vec::new();
-    for content in ["iso", "vztmpl"] {
-        if c.get("content").is_some_and(|w| w != content) {
+    for content in ["backup", "iso", "vztmpl"] {
+        if c.get("content").is_some_and(|w| w != content) || !st.allows(content) {
             continue;
         }
         let dir = content_dir(c.ctx, content).expect("known content");
@@ -216,13 +242,20 @@ pub fn volume_info(c: &Call) -> ApiResult {
     Ok(json!({"path": path, "size": e["size"], "used": e["size"], "format": e["format"]}).into())
 }
 
-/// Needs `Datastore.Allocate` on the storage (pve-storage src/PVE/API2/Storage/Content.pm
-/// `delete`; backups, which need less, are not simulated).
+/// Needs `Datastore.Allocate` on the storage, or for a backup `Datastore.AllocateSpace` and
+/// `VM.Backup` on its guest (pve-storage src/PVE/API2/Storage/Content.pm `delete`,
+/// src/PVE/Storage.pm `check_volume_access`).
 pub fn volume_delete(c: &Call) -> ApiResult {
     check_storage(c)?;
     let (content, name, path) = volume(c)?;
-    c.acl()
-        .check(&format!("/storage/{LOCAL}"), &["Datastore.Allocate"])?;
+    let sp = format!("/storage/{LOCAL}");
+    match backup_vmid(&name).filter(|_| content == "backup") {
+        Some(vmid) if !c.acl().has(&sp, "Datastore.Allocate") => {
+            c.acl().check(&sp, &["Datastore.AllocateSpace"])?;
+            c.acl().check(&format!("/vms/{vmid}"), &["VM.Backup"])?;
+        }
+        _ => c.acl().check(&sp, &["Datastore.Allocate"])?,
+    }
     let volid = format!("{LOCAL}:{content}/{name}");
     if !path.is_file() {
         return Err(ApiError::die(format!("volume '{volid}' does not exist")));

@@ -19,7 +19,7 @@ use crate::{storage, store};
 const CT_ROOT: u32 = 100_000;
 
 /// Parameters of create that are not config keys.
-const CREATE_ONLY: &[&str] = &[
+pub(super) const CREATE_ONLY: &[&str] = &[
     "bwlimit",
     "force",
     "ha-managed",
@@ -33,7 +33,7 @@ const CREATE_ONLY: &[&str] = &[
     "unique",
 ];
 
-const COMMON_TAR_FLAGS: &[&str] = &[
+pub(super) const COMMON_TAR_FLAGS: &[&str] = &[
     "--sparse",
     "--numeric-owner",
     "--acls",
@@ -45,7 +45,7 @@ const COMMON_TAR_FLAGS: &[&str] = &[
 ];
 
 /// `tar_compression_option`: the tar flag for the archive's compression.
-fn compression_flag(archive: &str) -> std::result::Result<Option<&'static str>, String> {
+pub(super) fn compression_flag(archive: &str) -> std::result::Result<Option<&'static str>, String> {
     let Some(pos) = archive.rfind(".tar") else {
         return Err(format!(
             "file does not look like a template archive: {archive}"
@@ -69,7 +69,7 @@ fn compression_flag(archive: &str) -> std::result::Result<Option<&'static str>, 
 }
 
 /// A size in GiB as disk parameters write it: `\d+(\.\d+)?`.
-fn is_gib(v: &str) -> bool {
+pub(super) fn is_gib(v: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     match v.split_once('.') {
         Some((a, b)) => digits(a) && digits(b),
@@ -85,7 +85,7 @@ fn new_disk(volume: &str) -> Option<(&str, f64)> {
 }
 
 /// `check_and_activate_storage`: the storage exists, holds CT volumes and is usable.
-fn check_storage(sim: &Sim, sid: &str) -> Result<()> {
+pub(super) fn check_storage(sim: &Sim, sid: &str) -> Result<()> {
     let st = storage::storage_config(sim, sid).map_err(Failure::die)?;
     if !st.allows("rootdir") {
         return Err(Failure::Param {
@@ -114,7 +114,7 @@ fn archive_path(sim: &Sim, template: &str) -> Result<PathBuf> {
 pub fn run(sim: &Sim, p: &Params) -> Result<()> {
     let vmid = p.vmid;
     if p.flag("restore") {
-        return Err(Failure::die("pve-sim: 'pct restore' is not simulated"));
+        return super::restore::run(sim, p);
     }
     // `create_vm` checks quorum first (pve-container src/PVE/API2/LXC.pm).
     if !sim.quorate() {
@@ -328,7 +328,7 @@ fn create_task(
 /// `create_disks`: allocates a directory volume for every `<storage>:<GiB>` disk and records
 /// its volume ID and `size=` (which the sim does not enforce). New volumes are added to
 /// `vollist` at once, so a later failure removes them.
-fn create_disks(
+pub(super) fn create_disks(
     sim: &Sim,
     vmid: u32,
     conf: &mut CtConfig,
@@ -379,7 +379,7 @@ fn create_disks(
 
 /// Unpacks the template into the rootfs directory, keeping existing files and skipping `/dev`
 /// contents (a bind rootfs is a host directory: nothing in it is replaced or removed).
-fn extract(
+pub(super) fn extract(
     sim: &Sim,
     conf: &CtConfig,
     archive: &str,

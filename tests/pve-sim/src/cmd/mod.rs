@@ -5,11 +5,13 @@ mod create;
 mod destroy;
 mod exec;
 pub mod migrate;
+mod restore;
 mod set;
 mod show;
 mod start;
 mod status;
 mod stop;
+pub mod vzdump;
 
 use proxmox_lxcri::pve::CtConfig;
 
@@ -153,6 +155,12 @@ pub fn commands() -> Vec<Command> {
             args: &["vmid"],
             opts: no_opts,
             run: show::pending,
+        },
+        Command {
+            name: "restore",
+            args: &["vmid", "ostemplate"],
+            opts: create_opts,
+            run: restore::run,
         },
         Command {
             name: "set",
