@@ -132,6 +132,64 @@ pub enum Command {
     /// --dry-run the plan is printed (`would move <id> (CT <vmid>) from <a> to <b>`) and
     /// nothing changes.
     Rebalance(RebalanceArgs),
+    /// Back a container's CT up with Proxmox's vzdump; prints the archive's volume ID
+    ///
+    /// The CT (its rootfs and mount points with backup=1) goes into a zstd-compressed
+    /// vzdump archive on --storage (default: the configured `storage`). Modes as Proxmox's:
+    /// snapshot (falls back to suspend where the storage cannot snapshot), suspend (the CT
+    /// is frozen for the final copy), stop (the CT is shut down and started again; the
+    /// workload restarts). ssh and api backends; refused by the pct backend.
+    Backup(BackupArgs),
+    /// List (or prune) the CT backups of this runtime's VMID range on a storage
+    Backups(BackupsArgs),
+    /// Create a container whose CT is restored from a backup archive
+    ///
+    /// Like `create`, but the CT's volumes and data come from ARCHIVE (a volume ID that
+    /// `backup` printed) instead of the bundle's rootfs; the bundle's config.json still gives
+    /// the process, mounts and limits, and its CT keys win over the archive's config.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Container ID
+    pub id: String,
+    /// Storage for the archive (default: the configured `storage`)
+    #[arg(long, value_name = "STORAGE")]
+    pub storage: Option<String>,
+    /// vzdump's backup mode
+    #[arg(long, default_value = "snapshot", value_parser = ["snapshot", "suspend", "stop"])]
+    pub mode: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupsArgs {
+    /// Storage to look at (default: the configured `storage`)
+    #[arg(long, value_name = "STORAGE")]
+    pub storage: Option<String>,
+    /// Remove backups instead of listing them (with --keep-last)
+    #[arg(long)]
+    pub prune: bool,
+    /// Backups to keep per CT when pruning, newest first
+    #[arg(long = "keep-last", value_name = "N")]
+    pub keep_last: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Backup archive: a volume ID such as local:backup/vzdump-lxc-100001-....tar.zst
+    pub archive: String,
+    /// Bundle directory (holds config.json)
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// File to write the container's process id to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master (process.terminal)
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Container ID
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

@@ -75,6 +75,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Migrate(a) => commands::migrate::run(&ctx, a),
         Command::Evacuate(a) => commands::evacuate::run(&ctx, a),
         Command::Rebalance(a) => commands::rebalance::run(&ctx, a),
+        Command::Backup(a) => commands::backup::run(&ctx, a),
+        Command::Backups(a) => commands::backups::run(&ctx, a),
+        Command::Restore(a) => commands::restore::run(&ctx, a, proxmox_lxcri::logging::fd()),
     }
 }
 

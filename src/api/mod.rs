@@ -8,7 +8,7 @@ pub mod credentials;
 mod error;
 pub mod lenient;
 mod response;
-mod task;
+pub(crate) mod task;
 mod tls;
 mod upload;
 

@@ -462,6 +462,68 @@ impl Backend for Api {
         Some(&self.shell)
     }
 
+    /// `POST /nodes/{node}/vzdump`, its task followed; the task log names the archive.
+    fn backup(&self, vmid: Vmid, storage: &str, mode: &str) -> Result<String, BackendError> {
+        let form = [
+            ("vmid", vmid.to_string()),
+            ("storage", storage.to_string()),
+            ("mode", mode.to_string()),
+            ("compress", "zstd".to_string()),
+        ];
+        let client = self.client()?;
+        let path = format!("/nodes/{}/vzdump", self.node);
+        let data = client
+            .post(&path, &form)
+            .map_err(|e| self.classify(vmid, e))?;
+        let upid = data.as_str().unwrap_or_default().to_string();
+        self.wait(Some(vmid), data)?;
+        let log_path = crate::api::task::task_path(&upid).map_err(api_err)?;
+        let query = [("start", "0".to_string()), ("limit", "0".to_string())];
+        let log = client
+            .get(&format!("{log_path}/log"), &query)
+            .map_err(api_err)?;
+        let lines = crate::api::task::log_tail(&log, usize::MAX);
+        super::backups::archive_from_log(lines.iter().map(String::as_str), storage)
+            .ok_or_else(|| BackendError::Other(format!("CT {vmid}: task {upid} named no archive")))
+    }
+
+    fn backups(&self, storage: &str) -> Result<Vec<super::backups::Backup>, BackendError> {
+        let items = self
+            .client()?
+            .storage_content(&self.node, storage, "backup")
+            .map_err(api_err)?;
+        Ok(items
+            .into_iter()
+            .filter_map(|i| super::backups::from_volid(&i.volid, i.size))
+            .collect())
+    }
+
+    fn remove_backup(&self, volid: &str) -> Result<(), BackendError> {
+        let storage = super::backups::storage_of(volid).unwrap_or(&self.cfg.storage);
+        let volume = volid.replace(':', "%3A").replace('/', "%2F");
+        let path = format!("/nodes/{}/storage/{storage}/content/{volume}", self.node);
+        let data = self.client()?.delete(&path, &[]).map_err(api_err)?;
+        self.wait(None, data)
+    }
+
+    /// `POST /nodes/{node}/lxc` with `restore=1`, the archive as `ostemplate` and the rootfs
+    /// storage as `storage` (the volumes keep the archive's sizes).
+    fn restore(&self, vmid: Vmid, archive: &str, ct: &CtConfig) -> Result<(), BackendError> {
+        let mut form: Vec<(&str, String)> = vec![
+            ("vmid", vmid.to_string()),
+            ("ostemplate", archive.to_string()),
+            ("restore", "1".to_string()),
+            ("storage", self.cfg.rootfs_storage.clone()),
+        ];
+        for (k, v) in &ct.options {
+            form.push((k.as_str(), v.clone()));
+        }
+        if !ct.description.is_empty() {
+            form.push(("description", ct.description.clone()));
+        }
+        self.post_task(vmid, &format!("/nodes/{}/lxc", self.node), &form)
+    }
+
     /// `POST …/lxc/{vmid}/migrate`, then its `vzmigrate` task; a failed task is told by the
     /// reason its log gives.
     fn migrate(&self, vmid: Vmid, m: super::migrate::Move) -> Result<(), BackendError> {

@@ -1,6 +1,7 @@
 //! Backends: every side effect on a Proxmox node goes through `Backend`.
 
 pub mod api;
+pub mod backups;
 pub mod cgroup;
 pub mod lxc_info;
 #[cfg(test)]
@@ -240,6 +241,25 @@ pub trait Backend {
         Err(BackendError::Other(format!(
             "{volid}: the local backend uploads no templates"
         )))
+    }
+    /// Back CT `vmid` up with Proxmox's vzdump to `storage` in `mode` (`backups::MODES`),
+    /// zstd-compressed; returns once the backup ended, with the archive's volid.
+    fn backup(&self, vmid: Vmid, _storage: &str, _mode: &str) -> Result<String, BackendError> {
+        Err(backups::refused(Some(vmid)))
+    }
+    /// The CT backups on `storage`.
+    fn backups(&self, _storage: &str) -> Result<Vec<backups::Backup>, BackendError> {
+        Err(backups::refused(None))
+    }
+    /// Remove one of `backups`.
+    fn remove_backup(&self, _volid: &str) -> Result<(), BackendError> {
+        Err(backups::refused(None))
+    }
+    /// Create CT `vmid` from the backup `archive` (Proxmox's restore: new volumes on the
+    /// rootfs storage with the archive's sizes, its data; `ct`'s keys win over the archive's
+    /// config). `VmidTaken` as `create`; nothing is left behind on error.
+    fn restore(&self, vmid: Vmid, _archive: &str, _ct: &CtConfig) -> Result<(), BackendError> {
+        Err(backups::refused(Some(vmid)))
     }
     /// Run `argv` in the running CT with `stdin`; an error unless it exits 0.
     fn run_in_ct(

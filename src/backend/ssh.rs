@@ -464,6 +464,64 @@ impl Backend for Ssh {
     fn shell(&self) -> Option<&NodeShell> {
         Some(&self.shell)
     }
+
+    /// `vzdump <vmid> --storage S --mode M --compress zstd` on the node; its log (stderr)
+    /// names the archive.
+    fn backup(&self, vmid: Vmid, storage: &str, mode: &str) -> Result<String, BackendError> {
+        let id = vmid.to_string();
+        let args = [
+            "vzdump",
+            &id,
+            "--storage",
+            storage,
+            "--mode",
+            mode,
+            "--compress",
+            "zstd",
+        ]
+        .map(String::from);
+        let out = self.shell.run(&args, b"")?;
+        let log = String::from_utf8_lossy(&out.stderr);
+        let failed = || BackendError::Command {
+            cmd: args.join(" "),
+            msg: log
+                .lines()
+                .find_map(|l| l.strip_prefix("ERROR: "))
+                .map_or_else(|| one_line(&log), str::to_string),
+        };
+        if out.exit != RemoteExit::Code(0) {
+            return Err(failed());
+        }
+        super::backups::archive_from_log(log.lines(), storage).ok_or_else(failed)
+    }
+
+    fn backups(&self, storage: &str) -> Result<Vec<super::backups::Backup>, BackendError> {
+        let args = ["pvesm", "list", storage, "--content", "backup"].map(String::from);
+        let out = self.shell.run(&args, b"")?;
+        if out.exit != RemoteExit::Code(0) {
+            return Err(BackendError::Command {
+                cmd: args.join(" "),
+                msg: one_line(&String::from_utf8_lossy(&out.stderr)),
+            });
+        }
+        Ok(super::backups::parse_pvesm_list(&String::from_utf8_lossy(
+            &out.stdout,
+        )))
+    }
+
+    fn remove_backup(&self, volid: &str) -> Result<(), BackendError> {
+        self.remove_template(volid)
+    }
+
+    /// `pct restore <vmid> <archive> --storage <rootfs storage>` with the API keys; the
+    /// archive's raw keys are restored by Proxmox (root), the bundle's are not added.
+    fn restore(&self, vmid: Vmid, archive: &str, ct: &CtConfig) -> Result<(), BackendError> {
+        let mut args = create_args(vmid, archive, ct);
+        args[0] = "restore".into();
+        args.push("--storage".into());
+        args.push(self.rootfs_storage.clone());
+        self.checked(vmid, &args).map(drop)
+    }
 }
 
 /// `$1` = pmxcfs's mount point: each node's CT config files, each after a line

@@ -24,6 +24,17 @@ use crate::state::{ContainerDir, ProcRef, State, Status, SPEC_COPY};
 const VMID_ATTEMPTS: u32 = 32;
 
 pub fn run(ctx: &Ctx, args: &CreateArgs, log_fd: Option<RawFd>) -> anyhow::Result<()> {
+    run_from(ctx, args, log_fd, None)
+}
+
+/// `create`, or with `restore` (a backup's volid) the container whose CT is restored from
+/// that archive instead of made from the bundle's rootfs (`restore`).
+pub fn run_from(
+    ctx: &Ctx,
+    args: &CreateArgs,
+    log_fd: Option<RawFd>,
+    restore: Option<&str>,
+) -> anyhow::Result<()> {
     crate::pending::sweep(&ctx.root);
     let dir = ctx.dir(&args.id)?;
     // `node = "auto"` is decided once, here; the state keeps the node for every later command.
@@ -31,6 +42,9 @@ pub fn run(ctx: &Ctx, args: &CreateArgs, log_fd: Option<RawFd>) -> anyhow::Resul
     let backend = ctx.backend(&cfg);
     // Before anything is made: without quorum Proxmox refuses the CT anyway.
     backend::quorum::require(backend.as_ref(), &ctx.root, &cfg)?;
+    if let Some(archive) = restore {
+        super::restore::check_archive(backend.as_ref(), &cfg, archive)?;
+    }
     let lock = dir.create()?;
     let mut made = Made::default();
     // The shim's own, used after the fork (where this one's connections are not its).
@@ -45,6 +59,7 @@ pub fn run(ctx: &Ctx, args: &CreateArgs, log_fd: Option<RawFd>) -> anyhow::Resul
         shim_backend,
         &mut made,
         log_fd,
+        restore,
     );
     if result.is_err() {
         made.undo(backend.as_ref(), &dir);
@@ -106,6 +121,7 @@ fn create(
     shim_backend: Box<dyn Backend>,
     made: &mut Made,
     log_fd: Option<RawFd>,
+    restore: Option<&str>,
 ) -> anyhow::Result<()> {
     let bundle = std::path::absolute(&args.bundle)
         .with_context(|| format!("bundle {}", args.bundle.display()))?;
@@ -285,17 +301,24 @@ fn create(
 
     let storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
     backend::nodever::checked(state_root, cfg, &storages, || backend.check_storages())?;
-    let template = backend
-        .template(&rootfs, &init)
-        .context("preparing the CT's template")?;
-    state.template = access.tracks_template().then(|| template.clone());
+    // A restored CT's tree (the init included) comes from the archive.
+    let template = match restore {
+        Some(archive) => archive.to_string(),
+        None => backend
+            .template(&rootfs, &init)
+            .context("preparing the CT's template")?,
+    };
+    state.template = (restore.is_none() && access.tracks_template()).then(|| template.clone());
     let vmid = allocate(cfg, &args.id, |vmid| {
         // Record the VMID before the CT exists, so `delete --force` can clean up a killed create.
         state.vmid = Some(vmid);
         dir.save(&state)
             .map_err(|e| BackendError::Other(e.to_string()))?;
         made.vmid = Some(vmid);
-        let r = backend.create(vmid, &template, &mapped.ct);
+        let r = match restore {
+            Some(archive) => backend.restore(vmid, archive, &mapped.ct),
+            None => backend.create(vmid, &template, &mapped.ct),
+        };
         if matches!(r, Err(BackendError::VmidTaken(_))) {
             // Not ours: a later `delete --force` must not destroy someone else's CT. Any other
             // failure may have left our CT (undo checks its description before destroying).

@@ -1,5 +1,7 @@
 //! One module per subcommand; each takes the parsed arguments and a `Ctx`.
 
+pub mod backup;
+pub mod backups;
 pub mod create;
 pub mod create_ha;
 #[cfg(test)]
@@ -18,6 +20,7 @@ pub mod list;
 pub mod migrate;
 pub mod pause;
 pub mod rebalance;
+pub mod restore;
 pub mod start;
 pub mod state;
 pub mod update;

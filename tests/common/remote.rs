@@ -141,7 +141,15 @@ fn parts(name: &str, nodes: &[&str], top: &str, tables: &str) -> (Sim, NodeSshds
     let sim = Sim::with_config(name, top);
     let bin = sim.dir.path().join("node-bin");
     std::fs::create_dir_all(&bin).unwrap();
-    for b in ["pct", "pvesm", "pveversion", "pvecm", "pvesh", "ha-manager"] {
+    for b in [
+        "pct",
+        "pvesm",
+        "pveversion",
+        "pvecm",
+        "pvesh",
+        "ha-manager",
+        "vzdump",
+    ] {
         sim_wrapper(&bin, b, &sim.sim_root);
     }
     let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
