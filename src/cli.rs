@@ -141,12 +141,20 @@ pub enum Command {
     /// workload restarts). ssh and api backends; refused by the pct backend.
     Backup(BackupArgs),
     /// List (or prune) the CT backups of this runtime's VMID range on a storage
+    ///
+    /// Lists VOLID, VMID and SIZE of every vzdump archive of a CT whose VMID is in the
+    /// configured vmid_range on --storage (default: the configured `storage`) of the
+    /// configured node. With --prune --keep-last N all but each CT's N newest archives are
+    /// removed (as Proxmox's keep-last counts), one `removed <volid>` line each.
     Backups(BackupsArgs),
     /// Create a container whose CT is restored from a backup archive
     ///
     /// Like `create`, but the CT's volumes and data come from ARCHIVE (a volume ID that
-    /// `backup` printed) instead of the bundle's rootfs; the bundle's config.json still gives
-    /// the process, mounts and limits, and its CT keys win over the archive's config.
+    /// `backup` printed) instead of the bundle's rootfs: Proxmox's restore allocates them anew
+    /// on the configured rootfs_storage with the archive's sizes. The bundle's config.json
+    /// still gives the process, mounts and limits, and its CT keys win over the archive's
+    /// config; keys it does not set keep the archive's values. An archive that is not a CT
+    /// backup on the node is refused before anything is made. ssh and api backends.
     Restore(RestoreArgs),
 }
 
