@@ -337,7 +337,12 @@ fn backup(
         "stop" => {
             if running {
                 log.info("stopping virtual guest");
-                ct::shutdown(sim, vmid, job.stopwait * 60, true)?;
+                // `vm_stop` with the stopwait timeout; lxc-stop takes no zero timeout.
+                if job.stopwait == 0 {
+                    ct::hard_stop(sim, vmid)?;
+                } else {
+                    ct::shutdown(sim, vmid, job.stopwait * 60, true)?;
+                }
                 restart = true;
             }
             let t = Instant::now();
