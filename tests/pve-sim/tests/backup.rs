@@ -197,6 +197,59 @@ fn backup_destroy_restore_keeps_the_data() {
 }
 
 #[test]
+fn volume_mount_points_with_backup_go_into_the_archive_and_their_volume() {
+    let Some(n) = root_node() else { return };
+    let cache = n.root.join("var/lib/vz/template/cache");
+    fs::create_dir_all(&cache).unwrap();
+    pack(&n.rootfs, &cache.join("x.tar"), &[]);
+    n.create_from(
+        93973,
+        "local:vztmpl/x.tar",
+        "local-lvm:1",
+        &[
+            "--memory",
+            "64",
+            "--swap",
+            "0",
+            "--mp0",
+            "local-lvm:0.5,mp=/mnt/data,backup=1",
+        ],
+    );
+    n.ok(&["start", "93973"]);
+    n.sh_ok(93973, "echo on-the-volume > /mnt/data/v.txt");
+    let o = vzdump(&n, &["93973", "--storage", "local", "--compress", "zstd"]);
+    let log = err(&o);
+    assert_eq!(code(&o), 0, "{log}");
+    assert!(
+        log.contains("INFO: including mount point mp0 ('/mnt/data') in backup\n"),
+        "{log}"
+    );
+    let archive = archive_of(&log);
+    assert!(members(&archive).contains(&"./mnt/data/v.txt".to_string()));
+    n.ok(&["stop", "93973"]);
+    n.ok(&["destroy", "93973", "--purge"]);
+
+    n.track(93974);
+    let volid = format!(
+        "local:backup/{}",
+        archive.file_name().unwrap().to_string_lossy()
+    );
+    n.ok(&["restore", "93974", &volid, "--storage", "local-lvm"]);
+    let conf = n.conf(93974);
+    assert!(
+        conf.contains("mp0: local-lvm:vm-93974-disk-1,mp=/mnt/data,backup=1,size=512M\n"),
+        "{conf}"
+    );
+    let vol = n.root.join("var/lib/pve-sim-lvm/pve/data/vm-93974-disk-1");
+    assert_eq!(
+        fs::read_to_string(vol.join("v.txt")).unwrap(),
+        "on-the-volume\n"
+    );
+    n.ok(&["start", "93974"]);
+    assert_eq!(n.sh_ok(93974, "cat /mnt/data/v.txt"), "on-the-volume\n");
+}
+
+#[test]
 fn bad_input_leaves_nothing() {
     let Some(n) = root_node() else { return };
     let o = vzdump(&n, &["93979", "--storage", "local"]);

@@ -263,6 +263,8 @@ fn restore_task(
     task.log(&format!("restoring '{}' now..", p.args["ostemplate"]));
     extract(sim, &conf, &shown, &rootdir.to_string_lossy(), task)?;
 
+    move_mount_points(sim, &conf, &rootdir)?;
+
     task.log("merging backed-up and given configuration..");
     // `restore_configuration_from_etc_vzdump`: the extracted copy is what is read, then removed.
     let _ = std::fs::remove_file(rootdir.join("etc/vzdump/pct.conf"));
@@ -307,4 +309,39 @@ fn restore_task(
         conf.set(k, v);
     }
     in_task(store::write(sim, vmid, &conf))
+}
+
+/// Moves each new volume mount point's subtree, which the extraction put below its path in the
+/// rootfs, into its own volume (where a node's `mount_all` had the volume mounted while
+/// extracting).
+fn move_mount_points(
+    sim: &Sim,
+    conf: &CtConfig,
+    rootdir: &Path,
+) -> std::result::Result<(), String> {
+    for (k, v) in conf.options.iter().filter(|(k, _)| is_numbered(k, "mp")) {
+        let m = MP_FORMAT.parse(v).map_err(|e| format!("{k}: {e}"))?;
+        let (Some(volume), Some(mp)) = (m.get("volume"), m.get("mp")) else {
+            continue;
+        };
+        if volume.starts_with('/') {
+            continue;
+        }
+        let src = rootdir.join(mp.trim_start_matches('/'));
+        let dst = storage::data_path(sim, volume)?;
+        let Ok(entries) = std::fs::read_dir(&src) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let to = dst.join(e.file_name());
+            std::fs::rename(e.path(), &to).map_err(|err| {
+                format!(
+                    "unable to move '{}' to '{}' - {err}",
+                    e.path().display(),
+                    to.display()
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
