@@ -1325,3 +1325,77 @@ fn migrate_refusals_and_task() {
     assert!(n.conf_path(93891).exists(), "still here");
     assert!(n.ok(&["status", "93891"]).contains("running"));
 }
+
+#[test]
+fn vzdump_task_backup_content_and_its_privileges() {
+    let Some(n) = root_node() else { return };
+    let s = Server::start(&n, &[]);
+    n.create(93895, &["--hostname", "dumped"]);
+    let upid = s.ok(
+        "POST",
+        "/nodes/simnode/vzdump",
+        &[("vmid", "93895"), ("compress", "zstd")],
+    );
+    let upid = upid.as_str().unwrap().to_string();
+    assert!(upid.contains(":vzdump:93895:"), "{upid}");
+    assert_eq!(s.wait_task(NODE, &upid)["exitstatus"], "OK");
+    let log = s.task_log(NODE, &upid, "?limit=0").to_string();
+    assert!(
+        log.contains("INFO: backup mode: stop"),
+        "a stopped CT: {log}"
+    );
+    assert!(log.contains("INFO: creating vzdump archive '"), "{log}");
+    let list = s.ok(
+        "GET",
+        "/nodes/simnode/storage/local/content?content=backup",
+        &[],
+    );
+    let items = list.as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["vmid"], 93895);
+    assert_eq!(items[0]["format"], "tar.zst");
+    assert_eq!(items[0]["subtype"], "lxc");
+    let volid = items[0]["volid"].as_str().unwrap().to_string();
+    assert!(
+        volid.starts_with("local:backup/vzdump-lxc-93895-"),
+        "{volid}"
+    );
+
+    // A guest nobody has: the task fails as vzdump's job does.
+    let upid = s.ok("POST", "/nodes/simnode/vzdump", &[("vmid", "93896")]);
+    let st = s.wait_task(NODE, upid.as_str().unwrap());
+    assert_eq!(st["exitstatus"], "job errors");
+
+    let del = s.ok(
+        "DELETE",
+        &format!("/nodes/simnode/storage/local/content/{}", encode(&volid)),
+        &[],
+    );
+    assert_eq!(s.wait_task(NODE, del.as_str().unwrap())["exitstatus"], "OK");
+    let list = s.ok(
+        "GET",
+        "/nodes/simnode/storage/local/content?content=backup",
+        &[],
+    );
+    assert_eq!(list, json!([]));
+    drop(s);
+
+    let acl = n.dir.path().join("acl.json");
+    fs::write(
+        &acl,
+        json!({"/vms": ["VM.Audit"], "/storage/local": ["Datastore.AllocateSpace"]}).to_string(),
+    )
+    .unwrap();
+    let s = Server::start(&n, &["--acl", acl.to_str().unwrap()]);
+    let a = s.call("POST", "/nodes/simnode/vzdump", &[("vmid", "93895")]);
+    assert_eq!(
+        a.status(),
+        (403, "Permission check failed (/vms/93895, VM.Backup)")
+    );
+    let a = s.call(
+        "POST",
+        "/nodes/simnode/vzdump",
+        &[("vmid", "93895"), ("dumpdir", "/tmp")],
+    );
+    assert_eq!(a.status(), (403, "Only root may set this option."));
+}
