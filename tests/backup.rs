@@ -101,6 +101,36 @@ fn data_survives_backup_delete_restore_over_api() {
 }
 
 #[test]
+fn a_running_container_keeps_running_through_its_backup() {
+    let r = Remote::ssh("backup_running", "");
+    let sim = &r.sim;
+    let b = sim.bundle("b", "echo ready > /root/ready; sleep 1000");
+    let c = create(sim, &b, "c1");
+    c.start();
+    let vmid = r.cts_on("sim")[0].to_string();
+    wait_for("the workload", std::time::Duration::from_secs(20), || {
+        r.pct_on("sim", &["exec", &vmid, "--", "cat", "/root/ready"])
+            .status
+            .success()
+    });
+    // snapshot mode falls back to suspend on the sim's storages: frozen, never stopped.
+    let volid = ok(sim, &["backup", "c1", "--mode", "snapshot"]);
+    assert!(volid.starts_with("local:backup/vzdump-lxc-"), "{volid}");
+    assert_eq!(c.status(), "running");
+    let pid = sim.state_json("c1")["pid"].clone();
+    assert_eq!(
+        pid.as_i64().map(|p| p as i32),
+        Some(c.pid),
+        "the same process"
+    );
+    assert!(ok(sim, &["backups"]).contains(volid.trim()));
+    let k = sim.run(&["kill", "c1", "KILL"]);
+    assert!(k.status.success(), "{}", stderr(&k));
+    c.wait();
+    c.delete();
+}
+
+#[test]
 fn bad_input_is_refused_and_leaves_nothing() {
     let r = Remote::ssh("backup_bad", "");
     let sim = &r.sim;
