@@ -262,21 +262,25 @@ impl Backend for Api {
     }
 
     /// Refuse storages without the content types the runtime needs (one request).
-    fn check_storages(&self) -> Result<(), BackendError> {
+    fn check_storages(&self, extra: &[super::storages::Need]) -> Result<(), BackendError> {
         use super::storages::{check, needs, Listing};
         let all = self.client()?.node_storages(&self.node).map_err(api_err)?;
-        check(&Listing::Full(all), &needs(&self.cfg), &self.node).map_err(BackendError::Other)
+        let wanted: Vec<_> = needs(&self.cfg).into_iter().chain(extra.iter().cloned()).collect();
+        check(&Listing::Full(all), &wanted, &self.node).map_err(BackendError::Other)
     }
 
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
         let mut form: Vec<(&str, String)> = vec![
             ("vmid", vmid.to_string()),
             ("ostemplate", template.to_string()),
-            (
+        ];
+        // A size from the container's annotation comes as `rootfs` in `ct` (docs/storage.md).
+        if !ct.options.contains_key("rootfs") {
+            form.push((
                 "rootfs",
                 format!("{}:{}", self.cfg.rootfs_storage, self.cfg.rootfs_size),
-            ),
-        ];
+            ));
+        }
         for (k, v) in &ct.options {
             form.push((k.as_str(), v.clone()));
         }

@@ -140,7 +140,8 @@ pub trait Backend {
     /// Refuse storages without the content types the runtime needs (remote backends: templates
     /// and CT volumes; the local one binds the rootfs and uses none). `create` asks through
     /// `nodever::checked`, which trusts a pass for a minute.
-    fn check_storages(&self) -> Result<(), BackendError> {
+    /// `extra`: what else this container needs (its volumes' storages, docs/storage.md).
+    fn check_storages(&self, _extra: &[storages::Need]) -> Result<(), BackendError> {
         Ok(())
     }
     /// The `ostemplate` to create a CT for `rootfs` from: locally an empty archive (the rootfs is

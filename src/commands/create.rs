@@ -149,6 +149,11 @@ fn create(
             mapping::HA_ANNOTATION
         );
     }
+    let volumes = crate::commands::create_volumes::requested(
+        &annotations,
+        backend.is_remote(),
+        &config_path,
+    )?;
     let cfg = &crate::commands::create_ha::effective(cfg, ha.as_ref());
     let terminal = process.terminal() == Some(true);
     let access = crate::access::of(backend);
@@ -229,9 +234,17 @@ fn create(
         )
     };
     let mapped = mapping::map(&spec, &map_ctx).map_err(in_config)?;
-    let (mapped, extras) = access
+    let (mut mapped, mut extras) = access
         .adapt(&spec, &bundle, mapped, cfg, backend, &map_ctx.node)
         .map_err(in_config)?;
+    for dest in crate::commands::create_volumes::apply(
+        &mut mapped.ct,
+        &mut extras.copies,
+        &volumes,
+        &cfg.rootfs_storage,
+    ) {
+        log::info!("{}: the volume at {dest} replaces its bind mount", args.id);
+    }
     for w in &mapped.warnings {
         log::warn!("{}: {w}", args.id);
     }
@@ -283,8 +296,14 @@ fn create(
     crate::sys::fs::write_atomic(&dir.file(SPEC_COPY), &spec_json, 0o600)?;
     dir.save(&state)?;
 
-    let storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
-    backend::nodever::checked(state_root, cfg, &storages, || backend.check_storages())?;
+    let volume_needs = crate::commands::create_volumes::needs(&volumes);
+    let mut storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
+    for n in &volume_needs {
+        storages.push_str(&format!(" {}", n.storage));
+    }
+    backend::nodever::checked(state_root, cfg, &storages, || {
+        backend.check_storages(&volume_needs)
+    })?;
     let template = backend
         .template(&rootfs, &init)
         .context("preparing the CT's template")?;

@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod create_ha;
+pub mod create_volumes;
 #[cfg(test)]
 mod create_tests;
 pub mod delete;
