@@ -265,7 +265,10 @@ impl Backend for Api {
     fn check_storages(&self, extra: &[super::storages::Need]) -> Result<(), BackendError> {
         use super::storages::{check, needs, Listing};
         let all = self.client()?.node_storages(&self.node).map_err(api_err)?;
-        let wanted: Vec<_> = needs(&self.cfg).into_iter().chain(extra.iter().cloned()).collect();
+        let wanted: Vec<_> = needs(&self.cfg)
+            .into_iter()
+            .chain(extra.iter().cloned())
+            .collect();
         check(&Listing::Full(all), &wanted, &self.node).map_err(BackendError::Other)
     }
 

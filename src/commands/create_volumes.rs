@@ -122,7 +122,12 @@ mod tests {
         let e = requested(&a, true, Path::new("/b/config.json"))
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("/b/config.json: annotations[\"org.proxmox.lxcri/volume.a\"]: size 'x'"), "{e}");
-        assert!(requested(&BTreeMap::new(), false, Path::new("/c")).unwrap().is_empty());
+        assert!(
+            e.starts_with("/b/config.json: annotations[\"org.proxmox.lxcri/volume.a\"]: size 'x'"),
+            "{e}"
+        );
+        assert!(requested(&BTreeMap::new(), false, Path::new("/c"))
+            .unwrap()
+            .is_empty());
     }
 }

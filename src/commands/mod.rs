@@ -2,9 +2,9 @@
 
 pub mod create;
 pub mod create_ha;
-pub mod create_volumes;
 #[cfg(test)]
 mod create_tests;
+pub mod create_volumes;
 pub mod delete;
 #[cfg(test)]
 mod delete_tests;

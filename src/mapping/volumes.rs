@@ -13,7 +13,9 @@ pub const VOLUME_PREFIX: &str = "org.proxmox.lxcri/volume.";
 pub const ROOTFS_SIZE_ANNOTATION: &str = "org.proxmox.lxcri/rootfs-size";
 
 /// `mountoptions` values pve-container accepts (`$valid_mount_option_re` in Config.pm).
-const MOUNT_OPTIONS: &[&str] = &["discard", "lazytime", "noatime", "nodev", "noexec", "nosuid"];
+const MOUNT_OPTIONS: &[&str] = &[
+    "discard", "lazytime", "noatime", "nodev", "noexec", "nosuid",
+];
 
 /// One requested volume.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,7 +110,7 @@ fn volume_name(s: &str) -> bool {
 /// `..` component, no comma (the property string's separator).
 fn mount_path(p: &str) -> bool {
     p.starts_with('/')
-        && p.trim_end_matches('/') != ""
+        && !p.trim_end_matches('/').is_empty()
         && !p.contains(',')
         && !p.contains(char::is_whitespace)
         && !p.split('/').any(|c| c == "." || c == "..")
@@ -138,7 +140,9 @@ fn parse_volume(name: &str, value: &str) -> Result<VolumeRequest, MapError> {
         return Err(bad(format!("'{storage}' is not a storage ID")));
     }
     if !gib(size) {
-        return Err(bad(format!("size '{size}' is not a positive number of GiB")));
+        return Err(bad(format!(
+            "size '{size}' is not a positive number of GiB"
+        )));
     }
     let mut path = None;
     let mut options = Vec::new();

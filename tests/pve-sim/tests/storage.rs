@@ -450,8 +450,14 @@ fn sized_mount_points_are_ext4_images_that_refuse_writes_past_their_size() {
         ],
     );
     let conf = n.conf(93510);
-    assert!(conf.contains("mp0: local-lvm:vm-93510-disk-1,mp=/data,size=64M\n"), "{conf}");
-    assert!(conf.contains("mp1: ct:93510/vm-93510-disk-0.raw,mp=/more,size=64M\n"), "{conf}");
+    assert!(
+        conf.contains("mp0: local-lvm:vm-93510-disk-1,mp=/data,size=64M\n"),
+        "{conf}"
+    );
+    assert!(
+        conf.contains("mp1: ct:93510/vm-93510-disk-0.raw,mp=/more,size=64M\n"),
+        "{conf}"
+    );
     let raw = ct.join("images/93510/vm-93510-disk-0.raw");
     assert_eq!(fs::metadata(&raw).unwrap().len(), 64 << 20);
     let o = pvesm(&n, &["path", "ct:93510/vm-93510-disk-0.raw"]);
@@ -469,7 +475,11 @@ fn sized_mount_points_are_ext4_images_that_refuse_writes_past_their_size() {
             &format!("dd if=/dev/zero of={dir}/big bs=1M count=100 2>&1"),
         ]);
         assert_ne!(code(&o), 0, "{dir}: {}", out(&o));
-        assert!(out(&o).contains("No space left on device"), "{dir}: {}", out(&o));
+        assert!(
+            out(&o).contains("No space left on device"),
+            "{dir}: {}",
+            out(&o)
+        );
         n.sh_ok(93510, &format!("rm {dir}/big; echo kept > {dir}/f"));
     }
     n.ok(&["stop", "93510"]);

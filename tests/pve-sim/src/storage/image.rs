@@ -17,10 +17,7 @@ use crate::sim::Sim;
 
 /// The directory an image volume `<sid>:<volname>` is mounted on.
 pub fn mount_dir(sim: &Sim, sid: &str, volname: &str) -> PathBuf {
-    sim.root
-        .join("run/pve-sim/volumes")
-        .join(sid)
-        .join(volname)
+    sim.root.join("run/pve-sim/volumes").join(sid).join(volname)
 }
 
 /// Creates the sparse file `image` of `bytes` with an ext4 file system whose root belongs to
