@@ -498,3 +498,76 @@ fn sized_mount_points_are_ext4_images_that_refuse_writes_past_their_size() {
     assert_eq!(loops_under(&n.root), "");
     assert_eq!(loops_under(&ct), "");
 }
+
+#[test]
+fn move_volume_reassigns_a_mount_point_to_another_ct_with_its_data() {
+    let Some(n) = root_node() else { return };
+    make_template(&n, "x.tar", &[]);
+    let ct = add_dir_storage(&n);
+    let base = ["--unprivileged", "1", "--memory", "64"];
+    let mut a = vec![
+        "--mp0",
+        "local-lvm:0.0625,mp=/data",
+        "--mp1",
+        "ct:0.0625,mp=/more",
+    ];
+    a.extend(base);
+    n.create_from(93520, "local:vztmpl/x.tar", "local-lvm:1", &a);
+    n.create_from(93521, "local:vztmpl/x.tar", "local-lvm:1", &base);
+    n.ok(&["start", "93520"]);
+    n.sh_ok(93520, "echo lv > /data/f; echo raw > /more/f");
+    // Not while the source runs.
+    let o = n.pct(&["move-volume", "93520", "mp0", "--target-vmid", "93521"]);
+    assert_ne!(code(&o), 0);
+    assert_eq!(
+        err(&o),
+        "Cannot move in-use volume while the source CT is running - detach or shutdown first\n"
+    );
+    n.ok(&["stop", "93520"]);
+    let o = n.pct(&["move-volume", "93520", "rootfs", "--target-vmid", "93521"]);
+    assert_eq!(err(&o), "Cannot move to/from 'rootfs'\n");
+    let o = n.pct(&["move-volume", "93520", "mp0", "--target-vmid", "93599"]);
+    assert_eq!(err(&o), "could not find CT 93599\n");
+
+    let o = n.ok(&["move-volume", "93520", "mp0", "--target-vmid", "93521"]);
+    assert_eq!(
+        o,
+        "moving volume 'mp0' from container '93520' to '93521'\n\
+         removing volume 'mp0' from container '93520' config\n\
+         target container '93521' updated with 'mp0'\n"
+    );
+    n.ok(&[
+        "move-volume",
+        "93520",
+        "mp1",
+        "--target-vmid",
+        "93521",
+        "--target-volume",
+        "mp3",
+    ]);
+    let (src, dst) = (n.conf(93520), n.conf(93521));
+    assert!(!src.contains("mp0:") && !src.contains("mp1:"), "{src}");
+    // Renamed to the target's first free disk names, options kept.
+    assert!(
+        dst.contains("mp0: local-lvm:vm-93521-disk-1,mp=/data,size=64M\n"),
+        "{dst}"
+    );
+    assert!(
+        dst.contains("mp3: ct:93521/vm-93521-disk-0.raw,mp=/more,size=64M\n"),
+        "{dst}"
+    );
+    assert!(!lv(&n, 93520, 1).exists() && lv(&n, 93521, 1).is_file());
+    assert!(!ct.join("images/93520").exists());
+    let o = n.pct(&["move-volume", "93520", "mp0", "--target-vmid", "93521"]);
+    assert_eq!(
+        err(&o),
+        "volume 'mp0' for container '93520' does not exist\n"
+    );
+
+    n.ok(&["start", "93521"]);
+    assert_eq!(n.sh_ok(93521, "cat /data/f /more/f"), "lv\nraw\n");
+    n.ok(&["destroy", "93521", "--force", "1", "--purge", "1"]);
+    n.ok(&["destroy", "93520", "--purge", "1"]);
+    assert!(!lv(&n, 93521, 1).exists());
+    assert_eq!(loops_under(&n.root), "");
+}

@@ -468,6 +468,44 @@ pub fn umount_volume(sim: &Sim, volid: &str) {
     }
 }
 
+/// `rename_volume` to another guest (pve-storage: `LvmThinPlugin::rename_volume`'s `lvrename`,
+/// `Plugin::rename_volume`'s rename into `images/<target>/`): the volume gets the first free
+/// disk name of `target` on its storage and keeps its content. Returns the new volume ID.
+pub fn rename_volume(sim: &Sim, volid: &str, target: u32) -> Result<String, String> {
+    let r = resolve(sim, volid)?;
+    let (sid, _) = parse_volume_id(volid)?;
+    if r.image.is_some() {
+        image::umount(&r.data);
+    }
+    if r.storage.kind == "lvmthin" {
+        let pool = lvm_backing(&r.storage)?;
+        let name = next_disk_name(pool, target, "vm", "", sid)?;
+        fs::rename(pool.join(&r.vol.name), pool.join(&name)).map_err(|e| {
+            format!(
+                "lvrename '{}/{}' error: {e}",
+                r.storage.vgname.as_deref().unwrap_or(""),
+                r.vol.name
+            )
+        })?;
+        return Ok(format!("{sid}:{name}"));
+    }
+    let imagedir = subdir(&r.storage, "images")?.join(target.to_string());
+    fs::create_dir_all(&imagedir)
+        .map_err(|e| format!("unable to create '{}' - {e}", imagedir.display()))?;
+    let (prefix, suffix) = if r.vol.format == "subvol" {
+        ("subvol", ".subvol".to_string())
+    } else {
+        ("vm", format!(".{}", r.vol.format))
+    };
+    let name = next_disk_name(&imagedir, target, prefix, &suffix, sid)?;
+    fs::rename(&r.path, imagedir.join(&name))
+        .map_err(|e| format!("rename '{}' failed - {e}", r.path.display()))?;
+    if let Some(dir) = r.path.parent() {
+        let _ = fs::remove_dir(dir);
+    }
+    Ok(format!("{sid}:{target}/{name}"))
+}
+
 /// `vdisk_free`: removes a volume. `Ok(Some(w))` is a warning Proxmox prints and goes on with
 /// (the file was already gone).
 pub fn free(sim: &Sim, volid: &str) -> Result<Option<String>, String> {
