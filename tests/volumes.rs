@@ -174,3 +174,92 @@ fn volumes_are_refused_on_the_pct_backend_with_one_line() {
     assert!(sim.no_cts());
     assert!(!sim.state_root.join("c1").exists());
 }
+
+/// `keep=1`: the data outlives its container and goes to the next one asking for the name;
+/// while a container has it, another asking is refused with one line and nothing made.
+fn kept_volume_follows_its_name(
+    sim: &Sim,
+    cts: impl Fn() -> Vec<u32>,
+    pct: impl Fn(&[&str]) -> String,
+) {
+    let kept = "local-lvm:1,mp=/data,keep=1";
+    let b1 = sim.bundle("b1", "echo from-c1 > /data/f");
+    annotate(&b1, &[(VOL, kept)]);
+    let c1 = create(sim, &b1, "c1");
+    let ct1 = cts()[0];
+    assert_eq!(c1.run(0), "");
+
+    let b2 = sim.bundle("b2", "cat /data/f; echo from-c2 >> /data/f");
+    annotate(&b2, &[(VOL, kept)]);
+    let out = sim.run(&["create", "--bundle", b2.to_str().unwrap(), "c2"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!(
+            "annotations[\"{VOL}\"]: volume 'data' is in use by container c1 (CT {ct1})"
+        )),
+        "{err}"
+    );
+    assert_eq!(cts(), vec![ct1], "nothing made");
+    assert!(!sim.state_root.join("c2").exists());
+
+    // Deleted: its CT stays, stopped, as the holder of the volume.
+    c1.delete();
+    assert_eq!(cts(), vec![ct1]);
+    let conf = pct(&["config", &ct1.to_string()]);
+    assert!(!conf.contains("proxmox-lxcri id: c1"), "{conf}");
+    assert!(conf.contains("mp0: local-lvm:vm-"), "{conf}");
+
+    let c2 = create(sim, &b2, "c2");
+    let now = cts();
+    assert_eq!(
+        now.len(),
+        1,
+        "the holder is gone once its volume moved: {now:?}"
+    );
+    let ct2 = now[0];
+    assert_ne!(ct2, ct1);
+    let conf = pct(&["config", &ct2.to_string()]);
+    assert!(
+        conf.contains(&format!("mp0: local-lvm:vm-{ct2}-disk-1,mp=/data,size=1G")),
+        "{conf}"
+    );
+    assert_eq!(c2.run(0), "from-c1\n");
+    c2.delete();
+
+    let b3 = sim.bundle("b3", "cat /data/f");
+    annotate(&b3, &[(VOL, kept)]);
+    let c3 = create(sim, &b3, "c3");
+    assert_eq!(c3.run(0), "from-c1\nfrom-c2\n");
+    c3.delete();
+    // Without keep the name means nothing: a new, empty volume.
+    let b4 = sim.bundle("b4", "ls /data");
+    annotate(&b4, &[(VOL, "local-lvm:1,mp=/data")]);
+    let c4 = create(sim, &b4, "c4");
+    assert_eq!(c4.run(0), "lost+found\n");
+    c4.delete();
+    assert_eq!(cts().len(), 1, "only the holder is left");
+    assert_eq!(mounts_under(&sim.sim_root), Vec::<String>::new());
+    assert_eq!(loops_under(&sim.sim_root), Vec::<String>::new());
+}
+
+#[test]
+fn a_kept_volume_follows_its_name_over_ssh() {
+    let r = Remote::ssh("vol_keep_ssh", "");
+    kept_volume_follows_its_name(
+        &r.sim,
+        || r.sim.cts().into_iter().map(|(v, _)| v).collect(),
+        |a| String::from_utf8_lossy(&r.sim.pct(a).stdout).into_owned(),
+    );
+}
+
+#[test]
+fn a_kept_volume_follows_its_name_over_the_api() {
+    let r = ApiRemote::new("vol_keep_api", "sim", "sim", "");
+    kept_volume_follows_its_name(
+        &r.sim,
+        || r.cts_on("sim"),
+        |a| String::from_utf8_lossy(&r.pct_on("sim", a).stdout).into_owned(),
+    );
+}

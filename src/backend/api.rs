@@ -471,6 +471,21 @@ impl Backend for Api {
 
     /// `POST …/lxc/{vmid}/migrate`, then its `vzmigrate` task; a failed task is told by the
     /// reason its log gives.
+    fn move_volume(
+        &self,
+        vmid: Vmid,
+        key: &str,
+        target: Vmid,
+        tkey: &str,
+    ) -> Result<(), BackendError> {
+        let form = [
+            ("volume", key.to_string()),
+            ("target-vmid", target.to_string()),
+            ("target-volume", tkey.to_string()),
+        ];
+        self.post_task(vmid, &format!("{}/move_volume", self.ct_path(vmid)), &form)
+    }
+
     fn migrate(&self, vmid: Vmid, m: super::migrate::Move) -> Result<(), BackendError> {
         let mut form = vec![("target", m.target.to_string())];
         if m.restart {

@@ -228,6 +228,19 @@ pub trait Backend {
     fn migrate(&self, _vmid: Vmid, _m: migrate::Move) -> Result<(), BackendError> {
         Err(migrate::refused())
     }
+    /// Reassign mount point `key` of stopped CT `vmid` to CT `target` (same node) as its `tkey`
+    /// (`pct move-volume --target-vmid`, docs/storage.md); returns once done. Remote backends.
+    fn move_volume(
+        &self,
+        vmid: Vmid,
+        _key: &str,
+        _target: Vmid,
+        _tkey: &str,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::Other(format!(
+            "CT {vmid}: moving volumes needs the ssh or api backend"
+        )))
+    }
     /// The cluster's nodes and guests, for `evacuate` and `rebalance`. Remote backends only.
     fn cluster_load(&self) -> Result<migrate::ClusterLoad, BackendError> {
         Err(migrate::refused())

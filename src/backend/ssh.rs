@@ -366,6 +366,26 @@ impl Backend for Ssh {
         ))
     }
 
+    fn move_volume(
+        &self,
+        vmid: Vmid,
+        key: &str,
+        target: Vmid,
+        tkey: &str,
+    ) -> Result<(), BackendError> {
+        let args = [
+            "move-volume",
+            &vmid.to_string(),
+            key,
+            "--target-vmid",
+            &target.to_string(),
+            "--target-volume",
+            tkey,
+        ]
+        .map(String::from);
+        self.checked(vmid, &args).map(drop)
+    }
+
     /// `pvesh get /cluster/resources --type vm` on the node.
     /// `pct migrate` on the CT's node; the task's log (stdout) tells why it failed.
     fn migrate(&self, vmid: Vmid, m: super::migrate::Move) -> Result<(), BackendError> {

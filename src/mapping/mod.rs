@@ -56,8 +56,8 @@ pub use bindkinds::{bind_kinds, bind_sources, host_paths};
 pub use devices::{host_devices, HostDevice};
 pub use ha::{ha_request, HaRequest, HA_ANNOTATION};
 pub use volumes::{
-    replaces as volume_replaces, volume_requests, VolumeRequest, Volumes, ROOTFS_SIZE_ANNOTATION,
-    VOLUME_PREFIX,
+    parse_volume_line, replaces as volume_replaces, volume_line, volume_requests, VolumeRequest,
+    Volumes, ROOTFS_SIZE_ANNOTATION, VOLUME_LINE_PREFIX, VOLUME_PREFIX,
 };
 
 /// The tag every CT we create carries (`list` and garbage collection look for it).

@@ -30,6 +30,8 @@ pub struct VolumeRequest {
     /// The `mpN` options passed on as they are (`backup`, `ro`, `acl`, `replicate`,
     /// `mountoptions`), in the order given.
     pub options: Vec<(String, String)>,
+    /// `keep=1`: kept when the container is deleted, re-attached by name (docs/storage.md).
+    pub keep: bool,
 }
 
 impl VolumeRequest {
@@ -145,6 +147,7 @@ fn parse_volume(name: &str, value: &str) -> Result<VolumeRequest, MapError> {
         )));
     }
     let mut path = None;
+    let mut keep = false;
     let mut options = Vec::new();
     for p in parts {
         let Some((k, v)) = p.split_once('=') else {
@@ -162,11 +165,11 @@ fn parse_volume(name: &str, value: &str) -> Result<VolumeRequest, MapError> {
             }
             "backup" | "ro" | "acl" | "replicate" => boolean(v),
             "mountoptions" => v.split(';').all(|o| MOUNT_OPTIONS.contains(&o)),
-            "keep" => {
-                return Err(bad(
-                    "keep is not supported yet: a volume dies with its container".into(),
-                ))
+            "keep" if boolean(v) => {
+                keep = v == "1";
+                continue;
             }
+            "keep" => false,
             "quota" => {
                 return Err(bad(
                     "quota needs a privileged CT; the volume's size is its limit".into(),
@@ -205,6 +208,7 @@ fn parse_volume(name: &str, value: &str) -> Result<VolumeRequest, MapError> {
         size: size.to_string(),
         path,
         options,
+        keep,
     })
 }
 
@@ -243,6 +247,23 @@ pub fn volume_requests(annotations: &BTreeMap<String, String>) -> Result<Volumes
         out.rootfs_size = Some(v.clone());
     }
     Ok(out)
+}
+
+/// The CT description line that records a named volume kept by `keep=1`: its config key, name
+/// and path (`proxmox-lxcri volume: mp0 data /data`). A CT whose description also names a
+/// container uses it; one without that line holds it between containers (docs/storage.md).
+pub const VOLUME_LINE_PREFIX: &str = "proxmox-lxcri volume: ";
+
+pub fn volume_line(key: &str, req: &VolumeRequest) -> String {
+    format!("{VOLUME_LINE_PREFIX}{key} {} {}", req.name, req.path)
+}
+
+/// `(key, name, path)` of a volume line.
+pub fn parse_volume_line(line: &str) -> Option<(String, String, String)> {
+    let mut f = line.strip_prefix(VOLUME_LINE_PREFIX)?.splitn(3, ' ');
+    let (k, n, p) = (f.next()?, f.next()?, f.next()?);
+    (k.starts_with("mp") && !n.is_empty() && p.starts_with('/'))
+        .then(|| (k.to_string(), n.to_string(), p.to_string()))
 }
 
 /// Whether a bind mount at `dest` (in the container) is replaced by a volume at the same path.
@@ -289,6 +310,26 @@ mod tests {
     }
 
     #[test]
+    fn kept_volumes_and_their_description_line() {
+        let v = volume_requests(&ann(&[(
+            "org.proxmox.lxcri/volume.db",
+            "local-lvm:1,mp=/var/db,keep=1,backup=1",
+        )]))
+        .unwrap();
+        let d = &v.volumes[0];
+        assert!(d.keep);
+        assert_eq!(d.mp_value(), "local-lvm:1,mp=/var/db,backup=1");
+        let line = volume_line("mp2", d);
+        assert_eq!(line, "proxmox-lxcri volume: mp2 db /var/db");
+        assert_eq!(
+            parse_volume_line(&line),
+            Some(("mp2".into(), "db".into(), "/var/db".into()))
+        );
+        assert_eq!(parse_volume_line("proxmox-lxcri volume: x"), None);
+        assert_eq!(parse_volume_line("proxmox-lxcri id: c1"), None);
+    }
+
+    #[test]
     fn root_size_and_fractions() {
         let v = volume_requests(&ann(&[
             ("org.proxmox.lxcri/rootfs-size", "8"),
@@ -321,7 +362,7 @@ mod tests {
             ("local-lvm:1,mp=/d,ro", "'ro' is not key=value"),
             ("local-lvm:1,mp=/d,ro=1,ro=0", "'ro' given twice"),
             ("local-lvm:1,mp=/d,quota=1", "quota needs a privileged CT"),
-            ("local-lvm:1,mp=/d,keep=1", "keep is not supported yet"),
+            ("local-lvm:1,mp=/d,keep=yes", "keep 'yes': want 0 or 1"),
         ] {
             let e = err(&[("org.proxmox.lxcri/volume.data", value)]);
             assert!(e.starts_with(key), "{value}: {e}");
