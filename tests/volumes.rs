@@ -263,3 +263,23 @@ fn a_kept_volume_follows_its_name_over_the_api() {
         |a| String::from_utf8_lossy(&r.pct_on("sim", a).stdout).into_owned(),
     );
 }
+
+#[test]
+fn a_volume_storage_without_rootdir_is_refused_over_the_api_before_anything_is_made() {
+    let r = ApiRemote::new("vol_bad_api", "sim", "sim", "");
+    let sim = &r.sim;
+    let bundle = sim.bundle("b", "true");
+    annotate(&bundle, &[(VOL, "local:1,mp=/data")]);
+    let out = sim.run(&["create", "--bundle", bundle.to_str().unwrap(), "c1"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!(
+            "annotations[\"{VOL}\"]: storage 'local' on node sim does not allow content type 'rootdir', needed for volumes"
+        )),
+        "{err}"
+    );
+    assert!(r.cts_on("sim").is_empty(), "no CT");
+    assert!(!sim.state_root.join("c1").exists(), "no state dir left");
+}
