@@ -262,21 +262,28 @@ impl Backend for Api {
     }
 
     /// Refuse storages without the content types the runtime needs (one request).
-    fn check_storages(&self) -> Result<(), BackendError> {
+    fn check_storages(&self, extra: &[super::storages::Need]) -> Result<(), BackendError> {
         use super::storages::{check, needs, Listing};
         let all = self.client()?.node_storages(&self.node).map_err(api_err)?;
-        check(&Listing::Full(all), &needs(&self.cfg), &self.node).map_err(BackendError::Other)
+        let wanted: Vec<_> = needs(&self.cfg)
+            .into_iter()
+            .chain(extra.iter().cloned())
+            .collect();
+        check(&Listing::Full(all), &wanted, &self.node).map_err(BackendError::Other)
     }
 
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
         let mut form: Vec<(&str, String)> = vec![
             ("vmid", vmid.to_string()),
             ("ostemplate", template.to_string()),
-            (
+        ];
+        // A size from the container's annotation comes as `rootfs` in `ct` (docs/storage.md).
+        if !ct.options.contains_key("rootfs") {
+            form.push((
                 "rootfs",
                 format!("{}:{}", self.cfg.rootfs_storage, self.cfg.rootfs_size),
-            ),
-        ];
+            ));
+        }
         for (k, v) in &ct.options {
             form.push((k.as_str(), v.clone()));
         }
@@ -464,6 +471,21 @@ impl Backend for Api {
 
     /// `POST …/lxc/{vmid}/migrate`, then its `vzmigrate` task; a failed task is told by the
     /// reason its log gives.
+    fn move_volume(
+        &self,
+        vmid: Vmid,
+        key: &str,
+        target: Vmid,
+        tkey: &str,
+    ) -> Result<(), BackendError> {
+        let form = [
+            ("volume", key.to_string()),
+            ("target-vmid", target.to_string()),
+            ("target-volume", tkey.to_string()),
+        ];
+        self.post_task(vmid, &format!("{}/move_volume", self.ct_path(vmid)), &form)
+    }
+
     fn migrate(&self, vmid: Vmid, m: super::migrate::Move) -> Result<(), BackendError> {
         let mut form = vec![("target", m.target.to_string())];
         if m.restart {

@@ -140,7 +140,8 @@ pub trait Backend {
     /// Refuse storages without the content types the runtime needs (remote backends: templates
     /// and CT volumes; the local one binds the rootfs and uses none). `create` asks through
     /// `nodever::checked`, which trusts a pass for a minute.
-    fn check_storages(&self) -> Result<(), BackendError> {
+    /// `extra`: what else this container needs (its volumes' storages, docs/storage.md).
+    fn check_storages(&self, _extra: &[storages::Need]) -> Result<(), BackendError> {
         Ok(())
     }
     /// The `ostemplate` to create a CT for `rootfs` from: locally an empty archive (the rootfs is
@@ -226,6 +227,19 @@ pub trait Backend {
     /// CT when `m.restart`); returns once the task ended. Remote backends only.
     fn migrate(&self, _vmid: Vmid, _m: migrate::Move) -> Result<(), BackendError> {
         Err(migrate::refused())
+    }
+    /// Reassign mount point `key` of stopped CT `vmid` to CT `target` (same node) as its `tkey`
+    /// (`pct move-volume --target-vmid`, docs/storage.md); returns once done. Remote backends.
+    fn move_volume(
+        &self,
+        vmid: Vmid,
+        _key: &str,
+        _target: Vmid,
+        _tkey: &str,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::Other(format!(
+            "CT {vmid}: moving volumes needs the ssh or api backend"
+        )))
     }
     /// The cluster's nodes and guests, for `evacuate` and `rebalance`. Remote backends only.
     fn cluster_load(&self) -> Result<migrate::ClusterLoad, BackendError> {

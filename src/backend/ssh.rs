@@ -224,7 +224,7 @@ impl Backend for Ssh {
     }
 
     /// Refuse storages without the content types the runtime needs, in one round trip.
-    fn check_storages(&self) -> Result<(), BackendError> {
+    fn check_storages(&self, extra: &[super::storages::Need]) -> Result<(), BackendError> {
         use super::storages::{check, status_names, Listing};
         let script = "pvesm status --content vztmpl && echo @@ && pvesm status --content rootdir";
         let argv = ["sh", "-c", script].map(String::from);
@@ -243,13 +243,17 @@ impl Backend for Ssh {
             ("vztmpl", status_names(tmpl)),
             ("rootdir", status_names(rootdir)),
         ]);
-        check(&listing, &self.needs, &self.node).map_err(BackendError::Other)
+        let all: Vec<_> = self.needs.iter().chain(extra).cloned().collect();
+        check(&listing, &all, &self.node).map_err(BackendError::Other)
     }
 
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
         let mut args = create_args(vmid, template, ct);
-        args.push("--rootfs".into());
-        args.push(format!("{}:{}", self.rootfs_storage, self.rootfs_size));
+        // A size from the container's annotation comes as `rootfs` in `ct` (docs/storage.md).
+        if !ct.options.contains_key("rootfs") {
+            args.push("--rootfs".into());
+            args.push(format!("{}:{}", self.rootfs_storage, self.rootfs_size));
+        }
         if ct.lxc.is_empty() {
             return self.checked(vmid, &args).map(drop);
         }
@@ -360,6 +364,26 @@ impl Backend for Ssh {
             unset,
             "not applied on a remote node",
         ))
+    }
+
+    fn move_volume(
+        &self,
+        vmid: Vmid,
+        key: &str,
+        target: Vmid,
+        tkey: &str,
+    ) -> Result<(), BackendError> {
+        let args = [
+            "move-volume",
+            &vmid.to_string(),
+            key,
+            "--target-vmid",
+            &target.to_string(),
+            "--target-volume",
+            tkey,
+        ]
+        .map(String::from);
+        self.checked(vmid, &args).map(drop)
     }
 
     /// `pvesh get /cluster/resources --type vm` on the node.

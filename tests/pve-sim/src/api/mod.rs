@@ -15,6 +15,7 @@ mod ha;
 mod http;
 mod lxc;
 mod migrate;
+mod movevol;
 mod multipart;
 mod perms;
 pub mod pvesh;
@@ -465,6 +466,7 @@ fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
         ("GET", "/lxc/{vmid}/status") => lxc::status_index(c),
         ("GET", "/lxc/{vmid}/status/current") => lxc::current(c),
         ("POST", "/lxc/{vmid}/migrate") => migrate::migrate(c),
+        ("POST", "/lxc/{vmid}/move_volume") => movevol::move_volume(c),
         ("POST", "/lxc/{vmid}/status/start") => lxc::start(c),
         ("POST", "/lxc/{vmid}/status/stop") => lxc::stop(c, false),
         ("POST", "/lxc/{vmid}/status/shutdown") => lxc::stop(c, true),

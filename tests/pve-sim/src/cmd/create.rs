@@ -325,8 +325,9 @@ fn create_task(
     in_task(store::write(sim, vmid, &conf))
 }
 
-/// `create_disks`: allocates a directory volume for every `<storage>:<GiB>` disk and records
-/// its volume ID and `size=` (which the sim does not enforce). New volumes are added to
+/// `create_disks`: allocates a volume for every `<storage>:<GiB>` disk and records its volume
+/// ID and `size=`: an ext4 image for a sized mount point (enforced), a directory for the
+/// rootfs or a size of 0 (not enforced). New volumes are added to
 /// `vollist` at once, so a later failure removes them.
 fn create_disks(
     sim: &Sim,
@@ -356,6 +357,18 @@ fn create_disks(
         let Some((sid, gib)) = new_disk(&props["volume"]) else {
             continue;
         };
+        let bytes = (gib * f64::from(1u32 << 30)) as u64;
+        // A sized mount point is an ext4 image that enforces its size (storage/image.rs); the
+        // rootfs stays a directory, its size recorded only.
+        if k != "rootfs" && bytes > 0 {
+            let owner = if unprivileged { CT_ROOT } else { 0 };
+            let volid = storage::alloc_image(sim, sid, vmid, bytes, owner)?;
+            vollist.push(volid.clone());
+            props.insert("volume".into(), volid);
+            props.insert("size".into(), confkeys::format_size(bytes));
+            conf.set(&k, &fmt.print(&props).map_err(|e| format!("{k}: {e}"))?);
+            continue;
+        }
         let volid = storage::alloc_volume(sim, sid, vmid)?;
         vollist.push(volid.clone());
         if unprivileged {
@@ -370,7 +383,6 @@ fn create_disks(
             .map_err(|e| format!("unable to chown '{}' - {e}", dir.display()))?;
         }
         props.insert("volume".into(), volid);
-        let bytes = (gib * f64::from(1u32 << 30)) as u64;
         props.insert("size".into(), confkeys::format_size(bytes));
         conf.set(&k, &fmt.print(&props).map_err(|e| format!("{k}: {e}"))?);
     }
