@@ -268,6 +268,24 @@ impl Backend for Api {
         check(&Listing::Full(all), &needs(&self.cfg), &self.node).map_err(BackendError::Other)
     }
 
+    fn check_bridges(&self, wanted: &[(String, String)]) -> Result<(), BackendError> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let client = self.client()?;
+        let listing = client
+            .get(&format!("/nodes/{}/network", self.node), &[])
+            .map_err(api_err)?;
+        let bridges = super::bridges::node_bridges(&listing);
+        let vnets = || {
+            client
+                .get("/cluster/sdn/vnets", &[])
+                .map(|v| super::bridges::vnets(&v))
+                .map_err(|e| format!("GET /cluster/sdn/vnets: {e}"))
+        };
+        super::bridges::check(wanted, &self.node, &bridges, vnets).map_err(BackendError::Other)
+    }
+
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
         let mut form: Vec<(&str, String)> = vec![
             ("vmid", vmid.to_string()),

@@ -197,6 +197,21 @@ fn create(
             crate::pve::version::ENTRYPOINT_ENV
         );
     }
+    // Per-container interfaces (docs/network.md), checked before anything is made.
+    let nets = mapping::net::net_requests(&annotations, &node.caps).map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            config_path.display(),
+            e.to_string().trim_start_matches("config.json: ")
+        )
+    })?;
+    if let Some(n) = nets.first().filter(|_| !backend.is_remote()) {
+        bail!(
+            "{}: annotations[\"{}\"]: a CT of the pct backend joins the pod's network namespace; netN annotations need the ssh or api backend",
+            config_path.display(),
+            n.annotation
+        );
+    }
     let place = access.placement(&node.caps);
     let map_ctx = MapContext {
         id: args.id.clone(),
@@ -229,9 +244,10 @@ fn create(
         )
     };
     let mapped = mapping::map(&spec, &map_ctx).map_err(in_config)?;
-    let (mapped, extras) = access
+    let (mut mapped, extras) = access
         .adapt(&spec, &bundle, mapped, cfg, backend, &map_ctx.node)
         .map_err(in_config)?;
+    mapping::net::apply(&mut mapped.ct.options, &nets);
     for w in &mapped.warnings {
         log::warn!("{}: {w}", args.id);
     }
@@ -283,6 +299,16 @@ fn create(
     crate::sys::fs::write_atomic(&dir.file(SPEC_COPY), &spec_json, 0o600)?;
     dir.save(&state)?;
 
+    let wanted: Vec<(String, String)> = nets
+        .iter()
+        .filter_map(|n| Some((n.annotation.clone(), n.bridge.clone()?)))
+        .collect();
+    backend.check_bridges(&wanted).map_err(|e| match e {
+        BackendError::Other(m) if m.starts_with("annotations[") => {
+            anyhow!("{}: {m}", config_path.display())
+        }
+        e => anyhow!(e).context("checking the CT's bridges"),
+    })?;
     let storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
     backend::nodever::checked(state_root, cfg, &storages, || backend.check_storages())?;
     let template = backend

@@ -27,6 +27,7 @@ mod bindkinds;
 pub mod cgroups;
 mod devices;
 mod ha;
+pub mod net;
 mod hostname;
 pub use cgroups::expand as expand_cgroups_path;
 pub use hostname::joined_uts_hostname;
