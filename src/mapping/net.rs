@@ -67,7 +67,9 @@ fn request(n: u32, value: &str, node: &NodeCaps) -> Result<NetRequest, MapError>
     let key = format!("net{n}");
     let bad = |reason: String| invalid(field(&key), reason);
     if value.trim().is_empty() {
-        return Err(bad("empty; give a netN property string such as bridge=vmbr0,ip=dhcp".into()));
+        return Err(bad(
+            "empty; give a netN property string such as bridge=vmbr0,ip=dhcp".into(),
+        ));
     }
     // A value without `name=` gets `eth<N>`; NET_FORMAT then checks the rest.
     let named = match NET_FORMAT.parse(value) {
@@ -80,9 +82,7 @@ fn request(n: u32, value: &str, node: &NodeCaps) -> Result<NetRequest, MapError>
         // "invalid format - format error" then "net0.tag: ...": the second names the key.
         bad(lines.get(1).or(lines.first()).unwrap_or(&"").to_string())
     })?;
-    let mut p = NET_FORMAT
-        .parse(&named)
-        .map_err(|e| bad(e.to_string()))?;
+    let mut p = NET_FORMAT.parse(&named).map_err(|e| bad(e.to_string()))?;
     if p.get("type").is_some_and(|t| t != "veth") {
         return Err(bad("type: only veth".into()));
     }
@@ -150,16 +150,21 @@ mod tests {
 
     #[test]
     fn none_means_the_config_table() {
-        assert!(net_requests(&ann(&[("ha", "true"), ("network", "x")]), &node())
-            .unwrap()
-            .is_empty());
+        assert!(
+            net_requests(&ann(&[("ha", "true"), ("network", "x")]), &node())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn several_interfaces_pass_through_with_defaults() {
         let nets = net_requests(
             &ann(&[
-                ("net0", "bridge=vmbr1,tag=20,ip=10.0.0.2/24,gw=10.0.0.1,firewall=1"),
+                (
+                    "net0",
+                    "bridge=vmbr1,tag=20,ip=10.0.0.2/24,gw=10.0.0.1,firewall=1",
+                ),
                 (
                     "net1",
                     "name=data,bridge=vnet7,ip6=fd00::2/64,gw6=fd00::1,mtu=1400,rate=12.5",
@@ -202,7 +207,10 @@ mod tests {
         let e = net_requests(&ann(&[("net0", "bridge=vmbr0,host-managed=1")]), &old)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("host-managed: the node's pve-container 6.0.9"), "{e}");
+        assert!(
+            e.contains("host-managed: the node's pve-container 6.0.9"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -162,7 +162,6 @@ pub fn launch(sim: &Sim, vmid: u32) -> Result<(), String> {
     .collect::<Result<_, _>>()?;
     let exe = CString::new("/proc/self/exe").expect("static path");
     std::env::set_var(SUPERVISOR_ENV, "1");
-    crate::netns::pass_to_supervisor(sim);
 
     // SAFETY: pct is single-threaded; the child only sets up fds and execs.
     match unsafe { fork() } {
@@ -249,11 +248,6 @@ pub fn supervisor_main(args: &[String]) -> ! {
     let [vmid, lxcpath, exit_path] = args else {
         std::process::exit(2);
     };
-    // The node's network namespace, if it has one: each CT's veth host end is made there.
-    if let Err(e) = crate::netns::enter_from_env() {
-        eprintln!("pve-sim: {e}");
-        std::process::exit(1);
-    }
     let argv: Vec<CString> = ["lxc-start", "-F", "-n", vmid, "-P", lxcpath]
         .iter()
         .map(|a| CString::new(*a).unwrap_or_default())

@@ -476,6 +476,7 @@ pub fn generate(
             line(
                 &format!("lxc.net.{idx}.script.up"),
                 &crate::netns::up_script(
+                    sim,
                     br,
                     net.get("tag").map(String::as_str),
                     net.get("trunks").map(String::as_str),

@@ -1,20 +1,22 @@
 //! The node's network: its bridges and how a CT's veth is plugged into one.
 //!
 //! A node whose root has the file `pve-sim-netns` (a network namespace's path, such as
-//! `/run/netns/<name>`, made by the test) keeps its whole network there: `lxc-start` runs in it,
-//! so each CT's veth host end is made there, and the bridges the node has are the bridges in
-//! it. Without the file the bridges are the host's (and the sim attaches nothing to a bridge
-//! it does not find, as before). The host's own network is never changed by a node with a
-//! namespace.
+//! `/run/netns/<name>`, made by the test) keeps its bridges there, and each CT's veth host end
+//! is moved there by the up-script before it is plugged (`lxc-start` itself stays in the host's
+//! namespace: LXC's command socket is an abstract socket, which `lxc-info` and `lxc-attach`
+//! reach only from the same namespace). The host end is in the host's namespace only between
+//! LXC making it and the script moving it, and is never attached to anything there. Without the
+//! file the bridges are the host's (and the sim attaches nothing to a bridge it does not find).
 //!
 //! Plugging follows pve-common src/PVE/Network.pm (`tap_plug`, `$bridge_add_interface`), run by
 //! pve-container's `lxcnetaddbr` hook as LXC's `lxc.net.N.script.up`: the port joins the bridge,
 //! and on a VLAN-aware bridge its default VLANs go (`bridge vlan del vid 1-4094`) and the tag
 //! becomes its untagged PVID (`bridge vlan add vid TAG pvid untagged`; untagged ports get
-//! `2-4094` and PVID 1, or the trunks).
+//! `2-4094` and PVID 1, or the trunks). On a plain bridge a tagged port joins the bridge
+//! `<bridge>v<tag>` instead (`activate_bridge_vlan`), which is what a kernel without bridge VLAN
+//! filtering (such as the test machine's) can do.
 
 use std::fs;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -36,28 +38,6 @@ pub fn netns(sim: &Sim) -> Option<PathBuf> {
     let text = fs::read_to_string(sim.root.join(NETNS_FILE)).ok()?;
     let p = text.trim();
     (!p.is_empty()).then(|| PathBuf::from(p))
-}
-
-/// How `pct start` tells the CT's supervisor (src/ct.rs) the node's namespace.
-const SUPERVISOR_NETNS: &str = "PVE_SIM_SUPERVISOR_NETNS";
-
-/// Before the supervisor is forked: its namespace, or none.
-pub fn pass_to_supervisor(sim: &Sim) {
-    match netns(sim) {
-        Some(p) => std::env::set_var(SUPERVISOR_NETNS, p),
-        None => std::env::remove_var(SUPERVISOR_NETNS),
-    }
-}
-
-/// In the supervisor: moves this (single-threaded) process into the node's namespace.
-pub fn enter_from_env() -> Result<(), String> {
-    let Some(path) = std::env::var_os(SUPERVISOR_NETNS) else {
-        return Ok(());
-    };
-    std::env::remove_var(SUPERVISOR_NETNS);
-    let f = fs::File::open(&path).map_err(|e| format!("{}: {e}", path.to_string_lossy()))?;
-    nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| format!("setns {}: {e}", path.to_string_lossy()))
 }
 
 /// `ip ARGS`, in the node's namespace when it has one.
@@ -96,28 +76,40 @@ pub fn bridges(sim: &Sim) -> Vec<Bridge> {
 
 /// The `lxc.net.N.script.up` line value that plugs the veth into `bridge` (LXC appends
 /// `<name> net up veth <host end>`).
-pub fn up_script(bridge: &str, tag: Option<&str>, trunks: Option<&str>) -> String {
+pub fn up_script(sim: &Sim, bridge: &str, tag: Option<&str>, trunks: Option<&str>) -> String {
     let exe = std::env::current_exe()
         .map(|e| e.with_file_name("pve-sim"))
         .unwrap_or_else(|_| PathBuf::from("pve-sim"));
+    let ns = netns(sim).map_or("-".to_string(), |p| p.to_string_lossy().into_owned());
     format!(
-        "{} lxcnetaddbr {bridge} {} {}",
+        "{} lxcnetaddbr {ns} {bridge} {} {}",
         exe.display(),
         tag.unwrap_or("0"),
         trunks.unwrap_or("-")
     )
 }
 
-/// `pve-sim lxcnetaddbr BRIDGE TAG TRUNKS <name> net up veth IFACE`: the hook. Runs in the
-/// node's namespace (lxc-start's); its errors go to LXC, which fails the start.
+/// `pve-sim lxcnetaddbr NETNS BRIDGE TAG TRUNKS <name> net up veth IFACE`: the hook; its errors
+/// go to LXC, which fails the start.
 pub fn hook_main(args: &[String]) -> i32 {
-    let (Some(bridge), Some(tag), Some(trunks), Some(iface)) =
-        (args.first(), args.get(1), args.get(2), args.last())
-    else {
+    let (Some(ns), Some(bridge), Some(tag), Some(trunks), Some(iface)) = (
+        args.first(),
+        args.get(1),
+        args.get(2),
+        args.get(3),
+        args.last(),
+    ) else {
         eprintln!("lxcnetaddbr: missing arguments");
         return 2;
     };
-    match plug(bridge, tag, trunks, iface) {
+    let ns = (ns != "-").then_some(ns.as_str());
+    if let Some(ns) = ns {
+        if let Err(e) = run(None, &["ip", "link", "set", "dev", iface, "netns", ns]) {
+            eprintln!("{e}");
+            return 1;
+        }
+    }
+    match plug(ns, bridge, tag, trunks, iface) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("{e}");
@@ -126,9 +118,24 @@ pub fn hook_main(args: &[String]) -> i32 {
     }
 }
 
-fn run(argv: &[&str]) -> Result<(), String> {
-    let out = Command::new(argv[0])
-        .args(&argv[1..])
+/// `argv` in namespace `ns` (or here).
+fn command(ns: Option<&str>, argv: &[&str]) -> Command {
+    match ns {
+        Some(ns) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net={ns}")).args(argv);
+            c
+        }
+        None => {
+            let mut c = Command::new(argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+    }
+}
+
+fn run(ns: Option<&str>, argv: &[&str]) -> Result<(), String> {
+    let out = command(ns, argv)
         .output()
         .map_err(|e| format!("{}: {e}", argv[0]))?;
     if out.status.success() {
@@ -142,10 +149,15 @@ fn run(argv: &[&str]) -> Result<(), String> {
     }
 }
 
-fn plug(bridge: &str, tag: &str, trunks: &str, iface: &str) -> Result<(), String> {
-    // sysfs shows the namespace it was mounted in, so ask `ip` which this process is in.
-    let out = Command::new("ip")
-        .args(["-d", "-j", "link", "show", "dev", bridge])
+fn plug(
+    ns: Option<&str>,
+    bridge: &str,
+    tag: &str,
+    trunks: &str,
+    iface: &str,
+) -> Result<(), String> {
+    // sysfs shows the namespace it was mounted in, so `ip` is asked.
+    let out = command(ns, &["ip", "-d", "-j", "link", "show", "dev", bridge])
         .output()
         .map_err(|e| e.to_string())?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
@@ -155,31 +167,84 @@ fn plug(bridge: &str, tag: &str, trunks: &str, iface: &str) -> Result<(), String
     let vlan_aware = info["linkinfo"]["info_data"]["vlan_filtering"].as_u64() == Some(1);
     let tag = (tag != "0").then_some(tag);
     let trunks = (trunks != "-").then_some(trunks);
-    if !vlan_aware && (tag.is_some() || trunks.is_some()) {
-        // Proxmox makes a `<bridge>v<tag>` bridge here (`activate_bridge_vlan`); the sim does not.
-        return Err(format!(
-            "pve-sim: bridge '{bridge}' is not VLAN-aware; tagging on a plain bridge is not simulated"
-        ));
+    if !vlan_aware && trunks.is_some() {
+        return Err("vlan aware feature need to be enabled to use trunks".into());
     }
-    run(&["ip", "link", "set", "dev", iface, "master", bridge])?;
+    // A plain bridge with a tag: the port joins `<bridge>v<tag>` (`activate_bridge_vlan`).
+    let vbridge;
+    let bridge = match tag.filter(|_| !vlan_aware) {
+        Some(t) => {
+            vbridge = vlan_bridge(ns, bridge, t)?;
+            vbridge.as_str()
+        }
+        None => bridge,
+    };
+    run(ns, &["ip", "link", "set", "dev", iface, "master", bridge])?;
     if vlan_aware {
-        run(&["bridge", "vlan", "del", "dev", iface, "vid", "1-4094"])
-            .map_err(|e| format!("failed to remove default vlan tags of {iface} - {e}"))?;
+        run(
+            ns,
+            &["bridge", "vlan", "del", "dev", iface, "vid", "1-4094"],
+        )
+        .map_err(|e| format!("failed to remove default vlan tags of {iface} - {e}"))?;
         if let Some(t) = trunks {
             for t in t.split(';') {
-                run(&["bridge", "vlan", "add", "dev", iface, "vid", t])
+                run(ns, &["bridge", "vlan", "add", "dev", iface, "vid", t])
                     .map_err(|e| format!("unable to add vlan {t} to interface {iface} - {e}"))?;
             }
         } else if tag.is_none() {
-            run(&["bridge", "vlan", "add", "dev", iface, "vid", "2-4094"]).map_err(|e| {
-                format!("unable to add default vlan tags to interface {iface} - {e}")
-            })?;
+            run(
+                ns,
+                &["bridge", "vlan", "add", "dev", iface, "vid", "2-4094"],
+            )
+            .map_err(|e| format!("unable to add default vlan tags to interface {iface} - {e}"))?;
         }
         let t = tag.unwrap_or("1");
-        run(&[
-            "bridge", "vlan", "add", "dev", iface, "vid", t, "pvid", "untagged",
-        ])
+        run(
+            ns,
+            &[
+                "bridge", "vlan", "add", "dev", iface, "vid", t, "pvid", "untagged",
+            ],
+        )
         .map_err(|e| format!("unable to add vlan {t} to interface {iface} - {e}"))?;
     }
-    run(&["ip", "link", "set", "dev", iface, "up"])
+    run(ns, &["ip", "link", "set", "dev", iface, "up"])
+}
+
+/// pve-common src/PVE/Network.pm `activate_bridge_vlan`: the bridge `<bridge>v<tag>`, made if
+/// missing, with the bridge's physical ports' `<port>.<tag>` VLAN devices in it. Proxmox refuses
+/// a bridge without a physical port ("no physical interface on bridge"); the sim's test bridges
+/// have none (and this kernel may lack 802.1Q devices), so there the tag's bridge is the whole
+/// VLAN: CTs with one tag share it, other tags are other bridges.
+fn vlan_bridge(ns: Option<&str>, bridge: &str, tag: &str) -> Result<String, String> {
+    let vb = format!("{bridge}v{tag}");
+    let exists = command(ns, &["ip", "link", "show", "dev", &vb])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !exists {
+        run(ns, &["ip", "link", "add", &vb, "type", "bridge"])?;
+    }
+    let out = command(ns, &["ip", "-j", "link", "show", "master", bridge])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let ports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    for p in ports.as_array().into_iter().flatten() {
+        let Some(name) = p["ifname"].as_str() else {
+            continue;
+        };
+        // `get_physical_bridge_ports`: not the guests' ports.
+        if name.starts_with("veth") || name.starts_with("tap") || name.starts_with("fwpr") {
+            continue;
+        }
+        let sub = format!("{name}.{tag}");
+        let _ = run(
+            ns,
+            &[
+                "ip", "link", "add", "link", name, "name", &sub, "type", "vlan", "id", tag,
+            ],
+        );
+        run(ns, &["ip", "link", "set", "dev", &sub, "master", &vb])?;
+        run(ns, &["ip", "link", "set", "dev", &sub, "up"])?;
+    }
+    run(ns, &["ip", "link", "set", "dev", &vb, "up"])?;
+    Ok(vb)
 }

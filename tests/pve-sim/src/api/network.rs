@@ -12,13 +12,21 @@ use crate::{netns, sdn};
 pub fn node_network(c: &Call) -> ApiResult {
     let sim = c.ctx.sim(c.node());
     let vnets: Vec<String> = sdn::vnets(&sim).into_iter().map(|v| v.vnet).collect();
-    let list: Vec<Value> = netns::bridges(&sim)
-        .into_iter()
-        // A vnet's bridge is SDN's, not the node's interfaces file's.
-        .filter(|b| !vnets.contains(&b.name))
+    let all = netns::bridges(&sim);
+    let names: Vec<&str> = all.iter().map(|b| b.name.as_str()).collect();
+    // A vnet's bridge is SDN's and `<bridge>v<tag>` is made at start: neither is in the node's
+    // interfaces file.
+    let tag_bridge = |n: &str| {
+        n.rsplit_once('v').is_some_and(|(br, t)| {
+            names.contains(&br) && !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
+        })
+    };
+    let list: Vec<Value> = all
+        .iter()
+        .filter(|b| !vnets.contains(&b.name) && !tag_bridge(&b.name))
         .map(|b| {
             let mut e = json!({
-                "iface": b.name,
+                "iface": &b.name,
                 "type": "bridge",
                 "active": 1,
                 "autostart": 1,

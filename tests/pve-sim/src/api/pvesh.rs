@@ -14,8 +14,7 @@ const USAGE: &str = "USAGE: pvesh get <api_path> [OPTIONS] [FORMAT_OPTIONS]";
 /// Paths `pvesh get` answers here.
 fn handler(path: &str) -> Option<fn(&Call) -> ApiResult> {
     let path = path.trim_end_matches('/');
-    if path.starts_with("/nodes/") && path.ends_with("/network") && path.matches('/').count() == 3
-    {
+    if path.starts_with("/nodes/") && path.ends_with("/network") && path.matches('/').count() == 3 {
         return Some(network::node_network);
     }
     match path {
@@ -85,7 +84,10 @@ pub fn main(args: &[String]) -> i32 {
         acl: perms::Acl::all(),
     });
     // The node of a `/nodes/{node}/...` path is a parameter, as the API's router makes it.
-    if let Some(node) = path.strip_prefix("/nodes/").and_then(|r| r.split('/').next()) {
+    if let Some(node) = path
+        .strip_prefix("/nodes/")
+        .and_then(|r| r.split('/').next())
+    {
         params.insert("node".into(), node.to_string());
     }
     let call = Call {
