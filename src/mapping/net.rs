@@ -72,9 +72,14 @@ fn request(n: u32, value: &str, node: &NodeCaps) -> Result<NetRequest, MapError>
         ));
     }
     // A value without `name=` gets `eth<N>`; NET_FORMAT then checks the rest.
-    let named = match NET_FORMAT.parse(value) {
-        Ok(p) if p.contains_key("name") => value.to_string(),
-        _ => format!("name=eth{n},{value}"),
+    // Looked for in the raw text: a value that does not parse keeps its own error.
+    let named = if value
+        .split(',')
+        .any(|kv| kv.trim_start().starts_with("name="))
+    {
+        value.to_string()
+    } else {
+        format!("name=eth{n},{value}")
     };
     // Proxmox's API/CLI schema check, with its words (the first line of its message).
     verify_param(&key, &named).map_err(|e| {
@@ -228,6 +233,8 @@ mod tests {
             ("bridge=vmbr0,hwaddr=01:00:00:00:00:01", "net0.hwaddr: invalid format - value does not look like a valid unicast MAC address"),
             ("bridge=vmbr0,rate=fast", "net0.rate: type check ('number') failed - got 'fast'"),
             ("", "empty; give a netN property string such as bridge=vmbr0,ip=dhcp"),
+            ("name=x,bridge=vmbr0,tag=9999", "net0.tag: value must have a maximum value of 4094"),
+            ("name=a b", "net0.name: invalid format - value does not match the regex pattern"),
         ] {
             let e = err(&[("net0", v)]);
             assert_eq!(e, format!("{pre}{want}"), "{v:?}");
