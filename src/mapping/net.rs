@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::{invalid, MapError};
 use crate::pve::confkeys::{verify_param, NET_FORMAT};
-use crate::pve::version::NodeCaps;
+use crate::pve::version::{NodeCaps, PkgVersion, HOST_MANAGED_NET};
 
 pub const NET_PREFIX: &str = "org.proxmox.lxcri/net";
 /// How many interfaces the annotations may name (`net0` .. `net9`).
@@ -92,15 +92,15 @@ fn request(n: u32, value: &str, node: &NodeCaps) -> Result<NetRequest, MapError>
         return Err(bad("type: only veth".into()));
     }
     let link_up = p.get("link_down").is_none_or(|d| d != "1");
-    if !p.contains_key("host-managed") && node.entrypoint_env {
+    let knows_host_managed = node.pve_container >= PkgVersion::known(HOST_MANAGED_NET);
+    if !p.contains_key("host-managed") && knows_host_managed {
         p.insert("host-managed".into(), "1".into());
     }
     let host_managed = p.get("host-managed").is_some_and(|h| h == "1");
-    if !node.entrypoint_env && p.contains_key("host-managed") {
+    if !knows_host_managed && p.contains_key("host-managed") {
         return Err(bad(format!(
             "host-managed: the node's pve-container {} does not know it (needs {})",
-            node.pve_container,
-            crate::pve::version::ENTRYPOINT_ENV
+            node.pve_container, HOST_MANAGED_NET
         )));
     }
     // pve-container src/PVE/LXC/Config.pm (`update_pct_config`), src/PVE/LXC.pm.
