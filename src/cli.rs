@@ -54,6 +54,11 @@ pub struct GlobalOpts {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a container from a bundle; its process waits for `start`
+    ///
+    /// Annotations of config.json under org.proxmox.lxcri/ steer the CT: `ha` (HA group,
+    /// docs/cluster.md) and `net0` .. `net9`, each a Proxmox netN property string such as
+    /// `bridge=vmbr1,tag=20,ip=10.0.0.2/24,gw=10.0.0.1` for a CT on a remote node, in place of the
+    /// [network] table (docs/network.md). A bad value is refused before anything is made.
     Create(CreateArgs),
     /// Run the process of a created container
     Start(IdArg),

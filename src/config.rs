@@ -398,7 +398,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "network.bridge",
         "\"\"",
-        "Bridge for net0 of a CT on a remote node; empty means no network device.",
+        "Bridge for net0 of a CT on a remote node; empty means no network device. The annotations org.proxmox.lxcri/net0 .. net9 replace this table for one container (docs/network.md).",
     ),
     (
         "network.ip",

@@ -272,6 +272,39 @@ impl Backend for Api {
         check(&Listing::Full(all), &wanted, &self.node).map_err(BackendError::Other)
     }
 
+    fn check_bridges(&self, wanted: &[(String, String)]) -> Result<(), BackendError> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let client = self.client()?;
+        let listing = match client.get(&format!("/nodes/{}/network", self.node), &[]) {
+            Ok(l) => l,
+            // Proxmox checks the bridge itself at start; without Sys.Audit this is only later.
+            Err(e @ ApiError::Forbidden { .. }) => {
+                log::warn!(
+                    "node {}: bridges not checked before create (needs Sys.Audit on /nodes/{}): {e}",
+                    self.node,
+                    self.node
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(api_err(e)),
+        };
+        let bridges = super::bridges::node_bridges(&listing);
+        let vnets = || {
+            client
+                .get("/cluster/sdn/vnets", &[])
+                .map(|v| super::bridges::vnets(&v))
+                .map_err(|e| format!("GET /cluster/sdn/vnets: {e}"))
+        };
+        super::bridges::check(wanted, &self.node, &bridges, vnets).map_err(|m| {
+            // Vnets the token may not audit are not listed (pve-network's vnets index).
+            BackendError::Other(format!(
+                "{m} (a token sees only vnets it has SDN.Audit on at /sdn/zones/<zone>/<vnet>)"
+            ))
+        })
+    }
+
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
         let mut form: Vec<(&str, String)> = vec![
             ("vmid", vmid.to_string()),

@@ -1,6 +1,7 @@
 //! Backends: every side effect on a Proxmox node goes through `Backend`.
 
 pub mod api;
+pub mod bridges;
 pub mod cgroup;
 pub mod lxc_info;
 #[cfg(test)]
@@ -142,6 +143,11 @@ pub trait Backend {
     /// `nodever::checked`, which trusts a pass for a minute.
     /// `extra`: what else this container needs (its volumes' storages, docs/storage.md).
     fn check_storages(&self, _extra: &[storages::Need]) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// Refuse `netN` bridges that are neither a bridge of the node nor an SDN vnet (remote
+    /// backends; a local CT joins the pod's network instead). `wanted`: (annotation, bridge).
+    fn check_bridges(&self, _wanted: &[(String, String)]) -> Result<(), BackendError> {
         Ok(())
     }
     /// The `ostemplate` to create a CT for `rootfs` from: locally an empty archive (the rootfs is

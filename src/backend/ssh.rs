@@ -247,6 +247,20 @@ impl Backend for Ssh {
         check(&listing, &all, &self.node).map_err(BackendError::Other)
     }
 
+    fn check_bridges(&self, wanted: &[(String, String)]) -> Result<(), BackendError> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let listing = pvesh_get(&self.shell, &format!("/nodes/{}/network", self.node), &[])?;
+        let bridges = super::bridges::node_bridges(&listing);
+        let vnets = || {
+            pvesh_get(&self.shell, "/cluster/sdn/vnets", &[])
+                .map(|v| super::bridges::vnets(&v))
+                .map_err(|e| e.to_string())
+        };
+        super::bridges::check(wanted, &self.node, &bridges, vnets).map_err(BackendError::Other)
+    }
+
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
         let mut args = create_args(vmid, template, ct);
         // A size from the container's annotation comes as `rootfs` in `ct` (docs/storage.md).

@@ -213,6 +213,21 @@ fn create(
             crate::pve::version::ENTRYPOINT_ENV
         );
     }
+    // Per-container interfaces (docs/network.md), checked before anything is made.
+    let nets = mapping::net::net_requests(&annotations, &node.caps).map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            config_path.display(),
+            e.to_string().trim_start_matches("config.json: ")
+        )
+    })?;
+    if let Some(n) = nets.first().filter(|_| !backend.is_remote()) {
+        bail!(
+            "{}: annotations[\"{}\"]: a CT of the pct backend joins the pod's network namespace; netN annotations need the ssh or api backend",
+            config_path.display(),
+            n.annotation
+        );
+    }
     let place = access.placement(&node.caps);
     let map_ctx = MapContext {
         id: args.id.clone(),
@@ -248,6 +263,7 @@ fn create(
     let (mut mapped, mut extras) = access
         .adapt(&spec, &bundle, mapped, cfg, backend, &map_ctx.node)
         .map_err(in_config)?;
+    mapping::net::apply(&mut mapped.ct.options, &nets);
     // Kept volumes on holder CTs, or in use by another container (refused here).
     let attaches = if volumes.volumes.iter().any(|v| v.keep) {
         let cts = backend.tagged_cts().context("looking for kept volumes")?;
@@ -321,6 +337,16 @@ fn create(
     crate::sys::fs::write_atomic(&dir.file(SPEC_COPY), &spec_json, 0o600)?;
     dir.save(&state)?;
 
+    let wanted: Vec<(String, String)> = nets
+        .iter()
+        .filter_map(|n| Some((n.annotation.clone(), n.bridge.clone()?)))
+        .collect();
+    backend.check_bridges(&wanted).map_err(|e| match e {
+        BackendError::Other(m) if m.starts_with("annotations[") => {
+            anyhow!("{}: {m}", config_path.display())
+        }
+        e => anyhow!(e).context("checking the CT's bridges"),
+    })?;
     let volume_needs = crate::commands::create_volumes::needs(&volumes);
     let mut storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
     for n in &volume_needs {

@@ -17,6 +17,7 @@ mod lxc;
 mod migrate;
 mod movevol;
 mod multipart;
+mod network;
 mod perms;
 pub mod pvesh;
 mod reply;
@@ -129,6 +130,7 @@ pub fn main(args: Vec<String>) -> i32 {
                 2
             }
         },
+        Some("lxcnetaddbr") => crate::netns::hook_main(&args[1..]),
         Some("ha-crm") => crate::hacrm::main(&args[1..]),
         Some("sshd") => crate::sshd::main(&args[1..]),
         Some("node") => crate::power::main(&args[1..]),
@@ -454,6 +456,8 @@ fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
         ("GET", "/apt/versions") => cluster::apt_versions(c),
         ("GET", "/nodes") => cluster::nodes(c),
         ("GET", "/cluster/status") => cluster::status(c),
+        ("GET", "/cluster/sdn/vnets") => network::sdn_vnets(c),
+        ("GET", "/network") => network::node_network(c),
         ("GET", "/cluster/resources") => cluster::resources(c),
         ("GET", "/cluster/nextid") => cluster::nextid(c),
         ("GET", "/lxc") => lxc::list(c),

@@ -6,17 +6,22 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{cluster, perms, reply::ApiResult, Call, Ctx};
+use super::{cluster, network, perms, reply::ApiResult, Call, Ctx};
 use crate::sim::Sim;
 
 const USAGE: &str = "USAGE: pvesh get <api_path> [OPTIONS] [FORMAT_OPTIONS]";
 
 /// Paths `pvesh get` answers here.
 fn handler(path: &str) -> Option<fn(&Call) -> ApiResult> {
-    match path.trim_end_matches('/') {
+    let path = path.trim_end_matches('/');
+    if path.starts_with("/nodes/") && path.ends_with("/network") && path.matches('/').count() == 3 {
+        return Some(network::node_network);
+    }
+    match path {
         "/cluster/status" => Some(cluster::status),
         "/cluster/resources" => Some(cluster::resources),
         "/nodes" => Some(cluster::nodes),
+        "/cluster/sdn/vnets" => Some(network::sdn_vnets),
         _ => None,
     }
 }
@@ -78,6 +83,13 @@ pub fn main(args: &[String]) -> i32 {
         creating: Mutex::new(BTreeMap::new()),
         acl: perms::Acl::all(),
     });
+    // The node of a `/nodes/{node}/...` path is a parameter, as the API's router makes it.
+    if let Some(node) = path
+        .strip_prefix("/nodes/")
+        .and_then(|r| r.split('/').next())
+    {
+        params.insert("node".into(), node.to_string());
+    }
     let call = Call {
         ctx: &ctx,
         p: params,
