@@ -28,6 +28,7 @@ pub mod cgroups;
 mod devices;
 mod ha;
 mod hostname;
+pub mod firewall;
 pub mod net;
 pub use cgroups::expand as expand_cgroups_path;
 pub use hostname::joined_uts_hostname;
