@@ -212,6 +212,21 @@ fn create(
             n.annotation
         );
     }
+    // The CT's Proxmox firewall (docs/network.md "Firewall"), checked before anything is made.
+    let firewall = mapping::firewall::firewall_request(&annotations).map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            config_path.display(),
+            e.to_string().trim_start_matches("config.json: ")
+        )
+    })?;
+    if let Some(fw) = firewall.as_ref().filter(|_| !backend.is_remote()) {
+        bail!(
+            "{}: annotations[\"{}\"]: a CT of the pct backend joins the pod's network namespace and has no Proxmox interface to filter; firewall annotations need the ssh or api backend",
+            config_path.display(),
+            fw.annotations[0]
+        );
+    }
     let place = access.placement(&node.caps);
     let map_ctx = MapContext {
         id: args.id.clone(),
@@ -248,6 +263,9 @@ fn create(
         .adapt(&spec, &bundle, mapped, cfg, backend, &map_ctx.node)
         .map_err(in_config)?;
     mapping::net::apply(&mut mapped.ct.options, &nets);
+    if firewall.is_some() {
+        mapping::firewall::enable_on_interfaces(&mut mapped.ct.options);
+    }
     for w in &mapped.warnings {
         log::warn!("{}: {w}", args.id);
     }
@@ -309,6 +327,22 @@ fn create(
         }
         e => anyhow!(e).context("checking the CT's bridges"),
     })?;
+    if let Some(fw) = &firewall {
+        let ann = mapping::firewall::GROUP_ANNOTATION;
+        let ann = if fw.annotations.iter().any(|a| a == ann) {
+            ann
+        } else {
+            mapping::firewall::RULES_ANNOTATION
+        };
+        backend
+            .check_firewall_groups(ann, &fw.groups)
+            .map_err(|e| match e {
+                BackendError::Other(m) if m.starts_with("annotations[") => {
+                    anyhow!("{}: {m}", config_path.display())
+                }
+                e => anyhow!(e).context("checking the cluster's security groups"),
+            })?;
+    }
     let storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
     backend::nodever::checked(state_root, cfg, &storages, || backend.check_storages())?;
     let template = backend
@@ -332,6 +366,11 @@ fn create(
         }
         r
     })?;
+    if let Some(fw) = &firewall {
+        backend
+            .set_firewall(vmid, fw)
+            .with_context(|| format!("setting the firewall of CT {vmid}"))?;
+    }
     let cgroups_path = spec
         .linux()
         .as_ref()

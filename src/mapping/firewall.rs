@@ -227,7 +227,11 @@ pub fn parse_rule(line: &str) -> Result<FwRule, String> {
             }
         }
         "group" => check_group_name(&action)?,
-        _ => return Err(format!("type: unknown rule type '{kind}' (IN, OUT or GROUP)")),
+        _ => {
+            return Err(format!(
+                "type: unknown rule type '{kind}' (IN, OUT or GROUP)"
+            ))
+        }
     }
     let rest: Vec<&str> = words.collect();
     let mut it = rest.chunks(2);
@@ -282,8 +286,17 @@ fn verify(p: &BTreeMap<String, String>) -> Result<(), String> {
     if let Some(pr) = &proto {
         let known = pr.parse::<u8>().is_ok()
             || [
-                "tcp", "udp", "icmp", "icmpv6", "ipv6-icmp", "sctp", "udplite", "esp", "ah",
-                "gre", "igmp",
+                "tcp",
+                "udp",
+                "icmp",
+                "icmpv6",
+                "ipv6-icmp",
+                "sctp",
+                "udplite",
+                "esp",
+                "ah",
+                "gre",
+                "igmp",
             ]
             .contains(&pr.as_str());
         if !known {
@@ -293,7 +306,11 @@ fn verify(p: &BTreeMap<String, String>) -> Result<(), String> {
     for key in ["dport", "sport"] {
         let Some(v) = p.get(key) else { continue };
         match &proto {
-            None => return Err(format!("proto: missing property - '{key}' requires this property")),
+            None => {
+                return Err(format!(
+                    "proto: missing property - '{key}' requires this property"
+                ))
+            }
             Some(pr) if !PORT_PROTOS.contains(&pr.as_str()) => {
                 return Err(format!("{key}: protocol '{pr}' does not support ports"))
             }
@@ -307,7 +324,9 @@ fn verify(p: &BTreeMap<String, String>) -> Result<(), String> {
                 return Err("proto: missing property - 'icmp-type' requires this property".into())
             }
             Some(pr) if !["icmp", "icmpv6", "ipv6-icmp"].contains(&pr.as_str()) => {
-                return Err(format!("icmp-type: proto '{pr}' does not support icmp types"))
+                return Err(format!(
+                    "icmp-type: proto '{pr}' does not support icmp types"
+                ))
             }
             _ => {}
         }
@@ -362,7 +381,10 @@ pub fn addresses(v: &str) -> Result<Option<u8>, String> {
             && b.all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
     };
     if let Some(set) = v.strip_prefix('+') {
-        let set = set.strip_prefix("dc/").or(set.strip_prefix("guest/")).unwrap_or(set);
+        let set = set
+            .strip_prefix("dc/")
+            .or(set.strip_prefix("guest/"))
+            .unwrap_or(set);
         return if name(set) {
             Ok(None)
         } else {
@@ -385,7 +407,9 @@ pub fn addresses(v: &str) -> Result<Option<u8>, String> {
             }
             let f = if ip.is_ipv4() { 4 } else { 6 };
             if family.is_some_and(|x| x != f) {
-                return Err(format!("detected mixed ipv4/ipv6 addresses in address list '{v}'"));
+                return Err(format!(
+                    "detected mixed ipv4/ipv6 addresses in address list '{v}'"
+                ));
             }
             family = Some(f);
         }
@@ -476,33 +500,81 @@ mod tests {
     fn refusals_name_the_annotation() {
         let cases = [
             (FIREWALL_ANNOTATION, "policy_in=MAYBE", "enumeration"),
-            (FIREWALL_ANNOTATION, "speed=1", "speed: property is not defined"),
+            (
+                FIREWALL_ANNOTATION,
+                "speed=1",
+                "speed: property is not defined",
+            ),
             (FIREWALL_ANNOTATION, "enable=yes", "boolean"),
             (FIREWALL_ANNOTATION, "", "empty"),
-            (RULES_ANNOTATION, "IN ACCEPT -dport 80", "'dport' requires this property"),
-            (RULES_ANNOTATION, "IN ACCEPT -p icmp -dport 80", "does not support ports"),
-            (RULES_ANNOTATION, "IN ACCEPT -p tcp -dport http", "invalid port 'http'"),
-            (RULES_ANNOTATION, "IN ACCEPT -p tcp -dport 9:1", "invalid port range"),
+            (
+                RULES_ANNOTATION,
+                "IN ACCEPT -dport 80",
+                "'dport' requires this property",
+            ),
+            (
+                RULES_ANNOTATION,
+                "IN ACCEPT -p icmp -dport 80",
+                "does not support ports",
+            ),
+            (
+                RULES_ANNOTATION,
+                "IN ACCEPT -p tcp -dport http",
+                "invalid port 'http'",
+            ),
+            (
+                RULES_ANNOTATION,
+                "IN ACCEPT -p tcp -dport 9:1",
+                "invalid port range",
+            ),
             (RULES_ANNOTATION, "IN LET", "action: value 'LET'"),
             (RULES_ANNOTATION, "FORWARD ACCEPT", "unknown rule type"),
             (RULES_ANNOTATION, "IN", "unable to parse rule"),
-            (RULES_ANNOTATION, "IN ACCEPT -x 1", "unable to parse rule parameters"),
-            (RULES_ANNOTATION, "IN ACCEPT -p", "unable to parse rule parameters"),
+            (
+                RULES_ANNOTATION,
+                "IN ACCEPT -x 1",
+                "unable to parse rule parameters",
+            ),
+            (
+                RULES_ANNOTATION,
+                "IN ACCEPT -p",
+                "unable to parse rule parameters",
+            ),
             (RULES_ANNOTATION, "IN ACCEPT -p bogus", "unknown protocol"),
-            (RULES_ANNOTATION, "IN ACCEPT -i eth0", "invalid interface name"),
+            (
+                RULES_ANNOTATION,
+                "IN ACCEPT -i eth0",
+                "invalid interface name",
+            ),
             (RULES_ANNOTATION, "IN ACCEPT -log loud", "unknown log level"),
-            (RULES_ANNOTATION, "IN ACCEPT -source 10.0.0.300", "invalid address"),
-            (RULES_ANNOTATION, "IN ACCEPT -source 10.0.0.0/33", "invalid address"),
+            (
+                RULES_ANNOTATION,
+                "IN ACCEPT -source 10.0.0.300",
+                "invalid address",
+            ),
+            (
+                RULES_ANNOTATION,
+                "IN ACCEPT -source 10.0.0.0/33",
+                "invalid address",
+            ),
             (
                 RULES_ANNOTATION,
                 "IN ACCEPT -source 10.0.0.1 -dest fd00::1",
                 "mixed ipv4/ipv6",
             ),
-            (RULES_ANNOTATION, "IN ACCEPT -icmp-type echo-request", "'icmp-type' requires"),
+            (
+                RULES_ANNOTATION,
+                "IN ACCEPT -icmp-type echo-request",
+                "'icmp-type' requires",
+            ),
             (RULES_ANNOTATION, " ; ", "empty"),
             (GROUP_ANNOTATION, "9lives", "invalid security group name"),
             (GROUP_ANNOTATION, "abcdefghijklmnopqrstuvwxyz", "too long"),
-            (RULES_ANNOTATION, "GROUP web -p tcp", "unable to parse rule parameters"),
+            (
+                RULES_ANNOTATION,
+                "GROUP web -p tcp",
+                "unable to parse rule parameters",
+            ),
         ];
         for (a, v, want) in cases {
             let e = err(&[(a, v)]);
