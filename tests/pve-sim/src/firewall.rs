@@ -227,11 +227,12 @@ fn chain(
             if r.params.get("iface").is_some_and(|i| i != net) {
                 continue;
             }
-            for gl in groups
-                .get(&r.action)
-                .map(|g| g.0.clone())
-                .unwrap_or_default()
-            {
+            // pve-firewall warns and skips a group that does not exist.
+            let Some(g) = groups.get(&r.action) else {
+                eprintln!("no such security group '{}'", r.action);
+                continue;
+            };
+            for gl in g.0.clone() {
                 add(&gl, &mut body);
             }
         } else {

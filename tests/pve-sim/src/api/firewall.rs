@@ -2,7 +2,7 @@
 //! `/nodes/{node}/lxc/{vmid}/firewall/rules`) and the cluster's security groups
 //! (src/PVE/API2/Firewall/Groups.pm `list_security_groups`), on the files of src/firewall.rs.
 //! Rules are checked with pve-firewall's `parse_fw_rule`/`verify_rule` checks (the runtime's
-//! `mapping::firewall`, which follows them) plus the group's existence.
+//! `mapping::firewall`, which follows them).
 
 use serde_json::{json, Map, Value};
 
@@ -167,16 +167,12 @@ pub fn create_rule(c: &Call) -> ApiResult {
         ));
     }
     let line = line_of(c);
-    let rule = parse_rule(&line).map_err(|e| {
+    parse_rule(&line).map_err(|e| {
         let (k, m) = e.split_once(": ").unwrap_or(("rule", &e));
         ApiError::param(k, m)
     })?;
-    if rule.kind == "group" && !firewall::groups(&sim).contains_key(&rule.action) {
-        return Err(ApiError::param(
-            "action",
-            format!("security group '{}' does not exist", rule.action),
-        ));
-    }
+    // A group that does not exist is taken: pve-firewall only warns "no such security group"
+    // when it compiles the rules, and skips it (src/PVE/Firewall.pm).
     let mut conf = firewall::load(&sim, c.vmid());
     // `create_rule` puts a new rule at the top.
     conf.rules.insert(0, line);
