@@ -78,8 +78,8 @@ fn cluster_group(sim: &Sim, name: &str, rules: &str) {
     .unwrap();
 }
 
-/// Server and client on one bridge; the server's firewall from annotations. Returns the CTs'
-/// VMIDs after checking what connects.
+/// Server and client on one bridge; the server's firewall from annotations; what connects
+/// before and after the rules change; what is left after delete.
 fn drops_ports(sim: &Sim, ns: &Netns, node: &str) {
     ns.bridge("vmbr1");
     cluster_group(sim, "no7001", "IN DROP -p tcp -dport 7001");
@@ -157,6 +157,33 @@ fn drops_ports(sim: &Sim, ns: &Netns, node: &str) {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(fetch(sim, vc, "10.50.0.1", 7000), "open-7000");
     assert_eq!(fetch(sim, vc, "10.50.0.1", 7001), "");
+    // Proxmox's default policy_in (DROP) once the option goes, with one port let in.
+    let base = format!("/nodes/{node}/lxc/{vs}/firewall");
+    let o = pvesh(
+        sim,
+        &["set", &format!("{base}/options"), "--delete", "policy_in"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = pvesh(
+        sim,
+        &[
+            "create",
+            &format!("{base}/rules"),
+            "--type",
+            "in",
+            "--action",
+            "ACCEPT",
+            "--proto",
+            "tcp",
+            "--dport",
+            "7002",
+            "--enable",
+            "1",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fetch(sim, vc, "10.50.0.1", 7002), "open-7002");
+    assert_eq!(fetch(sim, vc, "10.50.0.1", 7000), "");
 
     for c in [&cs, &cc] {
         let k = sim.run(&["kill", &c.id, "KILL"]);
