@@ -124,7 +124,10 @@ fn vmid_of(sim: &Sim, id: &str) -> u32 {
     st["vmid"].as_u64().expect("a vmid") as u32
 }
 
-const LISTEN: &str = "nc -l -p 7000";
+/// Takes one connection and prints its first line: the line is read by a shell on the socket
+/// (`-e`), so the listener cannot end before the peer's data is in.
+const LISTEN: &str =
+    "nc -l -p 7000 -e /bin/sh -c 'read l; echo \"$l\" > /dev/.got' && cat /dev/.got";
 
 fn connect(ip: &str) -> String {
     format!("echo hello-from-peer | nc -w 3 {ip} 7000")
@@ -205,9 +208,15 @@ fn cts_on_one_vlan_tag_talk_and_another_tag_does_not() {
         stderr(&inside)
     );
     // The same tag: connected, and the listener got the line and ended.
-    cb.run(0);
-    assert_eq!(ca.wait(), 0);
-    assert_eq!(ca.stdout(), "hello-from-peer\n");
+    let b_out = cb.run(0);
+    assert_eq!(ca.wait(), 0, "a: {}", ca.stderr());
+    assert_eq!(
+        ca.stdout(),
+        "hello-from-peer\n",
+        "a's stderr {:?}; b's stdout {b_out:?}, stderr {:?}",
+        ca.stderr(),
+        cb.stderr()
+    );
     for c in [&ca, &cb, &cc] {
         c.delete();
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::{invalid, MapError};
 use crate::pve::confkeys::{verify_param, NET_FORMAT};
-use crate::pve::version::NodeCaps;
+use crate::pve::version::{NodeCaps, PkgVersion, HOST_MANAGED_NET};
 
 pub const NET_PREFIX: &str = "org.proxmox.lxcri/net";
 /// How many interfaces the annotations may name (`net0` .. `net9`).
@@ -72,9 +72,14 @@ fn request(n: u32, value: &str, node: &NodeCaps) -> Result<NetRequest, MapError>
         ));
     }
     // A value without `name=` gets `eth<N>`; NET_FORMAT then checks the rest.
-    let named = match NET_FORMAT.parse(value) {
-        Ok(p) if p.contains_key("name") => value.to_string(),
-        _ => format!("name=eth{n},{value}"),
+    // Looked for in the raw text: a value that does not parse keeps its own error.
+    let named = if value
+        .split(',')
+        .any(|kv| kv.trim_start().starts_with("name="))
+    {
+        value.to_string()
+    } else {
+        format!("name=eth{n},{value}")
     };
     // Proxmox's API/CLI schema check, with its words (the first line of its message).
     verify_param(&key, &named).map_err(|e| {
@@ -87,15 +92,15 @@ fn request(n: u32, value: &str, node: &NodeCaps) -> Result<NetRequest, MapError>
         return Err(bad("type: only veth".into()));
     }
     let link_up = p.get("link_down").is_none_or(|d| d != "1");
-    if !p.contains_key("host-managed") && node.entrypoint_env {
+    let knows_host_managed = node.pve_container >= PkgVersion::known(HOST_MANAGED_NET);
+    if !p.contains_key("host-managed") && knows_host_managed {
         p.insert("host-managed".into(), "1".into());
     }
     let host_managed = p.get("host-managed").is_some_and(|h| h == "1");
-    if !node.entrypoint_env && p.contains_key("host-managed") {
+    if !knows_host_managed && p.contains_key("host-managed") {
         return Err(bad(format!(
             "host-managed: the node's pve-container {} does not know it (needs {})",
-            node.pve_container,
-            crate::pve::version::ENTRYPOINT_ENV
+            node.pve_container, HOST_MANAGED_NET
         )));
     }
     // pve-container src/PVE/LXC/Config.pm (`update_pct_config`), src/PVE/LXC.pm.
@@ -228,6 +233,8 @@ mod tests {
             ("bridge=vmbr0,hwaddr=01:00:00:00:00:01", "net0.hwaddr: invalid format - value does not look like a valid unicast MAC address"),
             ("bridge=vmbr0,rate=fast", "net0.rate: type check ('number') failed - got 'fast'"),
             ("", "empty; give a netN property string such as bridge=vmbr0,ip=dhcp"),
+            ("name=x,bridge=vmbr0,tag=9999", "net0.tag: value must have a maximum value of 4094"),
+            ("name=a b", "net0.name: invalid format - value does not match the regex pattern"),
         ] {
             let e = err(&[("net0", v)]);
             assert_eq!(e, format!("{pre}{want}"), "{v:?}");

@@ -252,3 +252,34 @@ fn vlan_bridge(ns: Option<&str>, bridge: &str, tag: &str) -> Result<String, Stri
     run(ns, &["ip", "link", "set", "dev", &vb, "up"])?;
     Ok(vb)
 }
+
+/// The `netN` part of pve-container src/PVE/LXC/Config.pm `update_pct_config` (`pct create`,
+/// `pct set` and the API's): an `mtu` above the bridge's (`read_bridge_mtu`, which fails for a
+/// bridge the node does not have), and SLAAC on a host-managed interface.
+pub fn update_check(sim: &Sim, key: &str, value: &str) -> Result<(), String> {
+    let Ok(net) = proxmox_lxcri::pve::confkeys::NET_FORMAT.parse(value) else {
+        return Ok(());
+    };
+    if let Some(mtu) = net.get("mtu").and_then(|m| m.parse::<u32>().ok()) {
+        let br = net.get("bridge").map_or("", String::as_str);
+        let Some(b) = bridges(sim).into_iter().find(|b| b.name == br) else {
+            return Err(format!("bridge '{br}' does not exist"));
+        };
+        if mtu > b.mtu {
+            return Err(format!(
+                "{key}: MTU size '{mtu}' is bigger than bridge MTU '{}'",
+                b.mtu
+            ));
+        }
+    }
+    let link_up = net.get("link_down").is_none_or(|d| d != "1");
+    if link_up
+        && net.get("host-managed").is_some_and(|h| h == "1")
+        && net.get("ip6").is_some_and(|v| v == "auto")
+    {
+        return Err(format!(
+            "{key}: SLAAC is not supported for host-managed network configuration."
+        ));
+    }
+    Ok(())
+}

@@ -169,6 +169,10 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
         ));
     }
 
+    // `update_pct_config`'s netN checks, before the config exists.
+    for (k, v) in p.opts.iter().filter(|(k, _)| k.starts_with("net")) {
+        crate::netns::update_check(sim, k, v).map_err(Failure::die)?;
+    }
     // Reserve the VMID: `lock: create` written exclusively under the config lock.
     {
         let _lock = store::lock(sim, vmid)?;
