@@ -144,6 +144,14 @@ pub fn main(args: &[String]) -> i32 {
             println!("{text}");
             0
         }
+        // pvesh prints a parameter exception as its status line and one line per parameter.
+        Err(e) if !e.errors.is_empty() => {
+            eprintln!("{} {}", e.code, e.msg.trim_end());
+            for (k, m) in &e.errors {
+                eprintln!("{k}: {}", m.trim_end());
+            }
+            255
+        }
         Err(e) => {
             eprintln!("{}", e.msg.trim_end());
             255
