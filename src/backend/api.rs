@@ -305,6 +305,45 @@ impl Backend for Api {
         })
     }
 
+    fn check_firewall_groups(
+        &self,
+        annotation: &str,
+        groups: &[String],
+    ) -> Result<(), BackendError> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let listing = match self.client()?.get("/cluster/firewall/groups", &[]) {
+            Ok(l) => l,
+            // A token that may not list them: Proxmox checks the group when the rule is added.
+            Err(e) if e.status() == Some(403) => {
+                log::warn!("cannot list the cluster's security groups, not checked: {e}");
+                return Ok(());
+            }
+            Err(e) => return Err(api_err(e)),
+        };
+        let have = super::firewall::group_names(&listing);
+        super::firewall::check_groups(annotation, groups, &have).map_err(BackendError::Other)
+    }
+
+    fn set_firewall(
+        &self,
+        vmid: Vmid,
+        fw: &crate::mapping::firewall::FirewallRequest,
+    ) -> Result<(), BackendError> {
+        let client = self.client()?;
+        super::firewall::write(&self.node, vmid, fw, &mut |m, p, f| {
+            let form: Vec<(&str, String)> =
+                f.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            match m {
+                "PUT" => client.put(p, &form),
+                _ => client.post(p, &form),
+            }
+            .map_err(|e| e.to_string())
+        })
+        .map_err(BackendError::Other)
+    }
+
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
         let mut form: Vec<(&str, String)> = vec![
             ("vmid", vmid.to_string()),

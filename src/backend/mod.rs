@@ -3,6 +3,7 @@
 pub mod api;
 pub mod bridges;
 pub mod cgroup;
+pub mod firewall;
 pub mod lxc_info;
 #[cfg(test)]
 pub mod memory;
@@ -149,6 +150,26 @@ pub trait Backend {
     /// backends; a local CT joins the pod's network instead). `wanted`: (annotation, bridge).
     fn check_bridges(&self, _wanted: &[(String, String)]) -> Result<(), BackendError> {
         Ok(())
+    }
+    /// Refuse security groups the cluster does not have (`GET /cluster/firewall/groups`).
+    /// `annotation`: the one naming them, for the message.
+    fn check_firewall_groups(
+        &self,
+        _annotation: &str,
+        _groups: &[String],
+    ) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// Write CT `vmid`'s firewall options and rules (`/nodes/{node}/lxc/{vmid}/firewall/...`,
+    /// docs/network.md "Firewall"); remote backends only.
+    fn set_firewall(
+        &self,
+        vmid: Vmid,
+        _fw: &crate::mapping::firewall::FirewallRequest,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::Other(format!(
+            "CT {vmid}: the Proxmox firewall is set only by the ssh and api backends"
+        )))
     }
     /// The `ostemplate` to create a CT for `rootfs` from: locally an empty archive (the rootfs is
     /// bound in); for a remote node `rootfs` plus `init` packed, uploaded unless the storage has

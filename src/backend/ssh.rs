@@ -261,6 +261,40 @@ impl Backend for Ssh {
         super::bridges::check(wanted, &self.node, &bridges, vnets).map_err(BackendError::Other)
     }
 
+    fn check_firewall_groups(
+        &self,
+        annotation: &str,
+        groups: &[String],
+    ) -> Result<(), BackendError> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let listing = pvesh_get(&self.shell, "/cluster/firewall/groups", &[])?;
+        let have = super::firewall::group_names(&listing);
+        super::firewall::check_groups(annotation, groups, &have).map_err(BackendError::Other)
+    }
+
+    fn set_firewall(
+        &self,
+        vmid: Vmid,
+        fw: &crate::mapping::firewall::FirewallRequest,
+    ) -> Result<(), BackendError> {
+        super::firewall::write(&self.node, vmid, fw, &mut |m, p, f| {
+            let verb = if m == "PUT" { "set" } else { "create" };
+            let mut argv: Vec<String> = vec!["pvesh".into(), verb.into(), p.into()];
+            for (k, v) in f {
+                argv.push(format!("--{k}"));
+                argv.push(v.clone());
+            }
+            let out = self.shell.run(&argv, b"").map_err(|e| e.to_string())?;
+            if out.exit != RemoteExit::Code(0) {
+                return Err(one_line(&String::from_utf8_lossy(&out.stderr)));
+            }
+            Ok(serde_json::Value::Null)
+        })
+        .map_err(BackendError::Other)
+    }
+
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
         let mut args = create_args(vmid, template, ct);
         // A size from the container's annotation comes as `rootfs` in `ct` (docs/storage.md).

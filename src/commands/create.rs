@@ -228,6 +228,21 @@ fn create(
             n.annotation
         );
     }
+    // The CT's Proxmox firewall (docs/network.md "Firewall"), checked before anything is made.
+    let firewall = mapping::firewall::firewall_request(&annotations).map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            config_path.display(),
+            e.to_string().trim_start_matches("config.json: ")
+        )
+    })?;
+    if let Some(fw) = firewall.as_ref().filter(|_| !backend.is_remote()) {
+        bail!(
+            "{}: annotations[\"{}\"]: a CT of the pct backend joins the pod's network namespace and has no Proxmox interface to filter; firewall annotations need the ssh or api backend",
+            config_path.display(),
+            fw.annotations[0]
+        );
+    }
     let place = access.placement(&node.caps);
     let map_ctx = MapContext {
         id: args.id.clone(),
@@ -285,6 +300,9 @@ fn create(
         &cfg.rootfs_storage,
     ) {
         log::info!("{}: the volume at {dest} replaces its bind mount", args.id);
+    }
+    if firewall.is_some() {
+        mapping::firewall::enable_on_interfaces(&mut mapped.ct.options);
     }
     for w in &mapped.warnings {
         log::warn!("{}: {w}", args.id);
@@ -347,6 +365,22 @@ fn create(
         }
         e => anyhow!(e).context("checking the CT's bridges"),
     })?;
+    if let Some(fw) = &firewall {
+        let ann = mapping::firewall::GROUP_ANNOTATION;
+        let ann = if fw.annotations.iter().any(|a| a == ann) {
+            ann
+        } else {
+            mapping::firewall::RULES_ANNOTATION
+        };
+        backend
+            .check_firewall_groups(ann, &fw.groups)
+            .map_err(|e| match e {
+                BackendError::Other(m) if m.starts_with("annotations[") => {
+                    anyhow!("{}: {m}", config_path.display())
+                }
+                e => anyhow!(e).context("checking the cluster's security groups"),
+            })?;
+    }
     let volume_needs = crate::commands::create_volumes::needs(&volumes);
     let mut storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
     for n in &volume_needs {
@@ -390,6 +424,11 @@ fn create(
             ));
         }
         r.with_context(|| format!("attaching kept volumes to CT {vmid}"))?;
+    }
+    if let Some(fw) = &firewall {
+        backend
+            .set_firewall(vmid, fw)
+            .with_context(|| format!("setting the firewall of CT {vmid}"))?;
     }
     let cgroups_path = spec
         .linux()

@@ -26,6 +26,7 @@ mod annotations;
 mod bindkinds;
 pub mod cgroups;
 mod devices;
+pub mod firewall;
 mod ha;
 mod hostname;
 pub mod net;

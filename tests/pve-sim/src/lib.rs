@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod confview;
 pub mod ct;
 pub mod fail;
+pub mod firewall;
 pub mod getopt;
 pub mod ha;
 pub mod hacli;

@@ -110,7 +110,11 @@ pub fn hook_main(args: &[String]) -> i32 {
         }
     }
     match plug(ns, bridge, tag, trunks, iface) {
-        Ok(()) => 0,
+        Ok(()) => {
+            // The port exists now: its CT's firewall applies (src/firewall.rs).
+            crate::firewall::sync(&Sim::from_env());
+            0
+        }
         Err(e) => {
             eprintln!("{e}");
             1

@@ -11,6 +11,7 @@ mod cluster;
 mod ctinfo;
 mod ctperms;
 mod faults;
+mod firewall;
 mod ha;
 mod http;
 mod lxc;
@@ -449,7 +450,7 @@ fn prepare<'a>(
     })
 }
 
-fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
+pub(super) fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
     let path = full.strip_prefix("/nodes/{node}").unwrap_or(full);
     match (method, path) {
         ("GET", "/version") => cluster::version(c),
@@ -458,6 +459,13 @@ fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
         ("GET", "/cluster/status") => cluster::status(c),
         ("GET", "/cluster/sdn/vnets") => network::sdn_vnets(c),
         ("GET", "/network") => network::node_network(c),
+        ("GET", "/cluster/firewall/groups") => firewall::list_groups(c),
+        ("GET", "/lxc/{vmid}/firewall/options") => firewall::get_options(c),
+        ("PUT", "/lxc/{vmid}/firewall/options") => firewall::set_options(c),
+        ("GET", "/lxc/{vmid}/firewall/rules") => firewall::get_rules(c),
+        ("POST", "/lxc/{vmid}/firewall/rules") => firewall::create_rule(c),
+        ("GET", "/lxc/{vmid}/firewall/rules/{pos}") => firewall::get_rule(c),
+        ("DELETE", "/lxc/{vmid}/firewall/rules/{pos}") => firewall::delete_rule(c),
         ("GET", "/cluster/resources") => cluster::resources(c),
         ("GET", "/cluster/nextid") => cluster::nextid(c),
         ("GET", "/lxc") => lxc::list(c),

@@ -33,7 +33,19 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("{e}");
         return 255;
     }
-    let (Some("get"), Some(path)) = (args.first().map(String::as_str), args.get(1)) else {
+    // `create`/`set`/`delete` go to the API's handlers by the schema's routes (the firewall's
+    // paths); `get` to the cluster-wide reads above or the same routes.
+    let method = match args.first().map(String::as_str) {
+        Some("get") => "GET",
+        Some("create") => "POST",
+        Some("set") => "PUT",
+        Some("delete") => "DELETE",
+        _ => {
+            eprintln!("{USAGE}");
+            return 255;
+        }
+    };
+    let Some(path) = args.get(1) else {
         eprintln!("{USAGE}");
         return 255;
     };
@@ -61,11 +73,21 @@ pub fn main(args: &[String]) -> i32 {
             }
         }
     }
-    let Some(get) = handler(&path) else {
-        eprintln!("no 'get' handler for '{path}'");
-        return 255;
+    let routed = super::schema::route(method, &path);
+    let get = match (method, handler(&path)) {
+        ("GET", Some(get)) => Some(get),
+        _ => None,
     };
-    if format != "json" && format != "json-pretty" {
+    if get.is_none()
+        && !routed
+            .as_ref()
+            .is_some_and(|(e, _)| e.path.contains("/firewall"))
+    {
+        let verb = args[0].as_str();
+        eprintln!("no '{verb}' handler for '{path}'");
+        return 255;
+    }
+    if method == "GET" && format != "json" && format != "json-pretty" {
         eprintln!("pve-sim: pvesh --output-format {format} is not simulated (json, json-pretty)");
         return 255;
     }
@@ -95,7 +117,24 @@ pub fn main(args: &[String]) -> i32 {
         p: params,
         user: "root@pam".into(),
     };
-    match get(&call) {
+    let result = match (get, routed) {
+        (Some(get), _) => get(&call),
+        (None, Some((entry, vars))) => {
+            let mut p = call.p.clone();
+            p.extend(vars);
+            match super::schema::validate(entry, &p, &sim.version) {
+                Ok(()) => {
+                    let call = Call { p, ..call };
+                    let full = entry.path.clone();
+                    super::dispatch(method, &full, &call)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        (None, None) => unreachable!(),
+    };
+    match result {
+        Ok(reply) if reply.data.is_null() => 0,
         Ok(reply) => {
             let text = if format == "json" {
                 reply.data.to_string()
@@ -104,6 +143,14 @@ pub fn main(args: &[String]) -> i32 {
             };
             println!("{text}");
             0
+        }
+        // pvesh prints a parameter exception as its status line and one line per parameter.
+        Err(e) if !e.errors.is_empty() => {
+            eprintln!("{} {}", e.code, e.msg.trim_end());
+            for (k, m) in &e.errors {
+                eprintln!("{k}: {}", m.trim_end());
+            }
+            255
         }
         Err(e) => {
             eprintln!("{}", e.msg.trim_end());
