@@ -4,71 +4,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use common::netns::Netns;
 use common::remote::{ApiRemote, Remote};
 use common::*;
-
-/// A network namespace of the test's, named for the test and the slot; removed on drop (with
-/// its bridges; the CTs' veths go with the CTs).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(test: &str, sim_root: &Path) -> Netns {
-        let slot = std::env::var("PROXMOX_LXCRI_TEST_SLOT").unwrap_or_default();
-        let name = format!("pvesim-{test}-{slot}");
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(std::process::Stdio::null())
-            .status();
-        let ns = Netns { name };
-        ns.ip(&["netns", "add", &ns.name]);
-        ns.ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
-        std::fs::write(
-            sim_root.join("pve-sim-netns"),
-            format!("/run/netns/{}\n", ns.name),
-        )
-        .unwrap();
-        ns
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let s = Command::new("ip").args(args).status().unwrap();
-        assert!(s.success(), "ip {args:?}");
-    }
-
-    /// A bridge like Proxmox's `vmbrN` (`bridge-vlan-aware yes` when `vlan_aware`).
-    fn bridge(&self, name: &str, vlan_aware: bool) {
-        let mut args = vec!["-n", &self.name, "link", "add", name, "type", "bridge"];
-        if vlan_aware {
-            args.extend(["vlan_filtering", "1"]);
-        }
-        self.ip(&args);
-        self.ip(&["-n", &self.name, "link", "set", name, "up"]);
-    }
-
-    /// The bridge `port` is on.
-    fn master(&self, port: &str) -> String {
-        let o = Command::new("ip")
-            .args(["-n", &self.name, "-j", "link", "show", "dev", port])
-            .output()
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-        v[0]["master"].as_str().unwrap_or_default().to_string()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
 
 /// A busybox bundle running `script` with `net0` (and more) from annotations.
 fn bundle_with_nets(
@@ -140,7 +80,7 @@ fn cts_on_one_vlan_tag_talk_and_another_tag_does_not() {
     let sim = &r.sim;
     let ns = Netns::new("vlan", &sim.sim_root);
     // Plain: this kernel has no bridge VLAN filtering, so tags get `vmbr1v<tag>` bridges.
-    ns.bridge("vmbr1", false);
+    ns.bridge("vmbr1");
     let a = bundle_with_nets(
         sim,
         "a",
@@ -229,9 +169,9 @@ fn a_vnet_is_a_bridge_and_bad_or_unknown_ones_are_refused() {
     let r = Remote::ssh("net_vnet", "");
     let sim = &r.sim;
     let ns = Netns::new("vnet", &sim.sim_root);
-    ns.bridge("vmbr0", false);
+    ns.bridge("vmbr0");
     // A simple zone's vnet: a bridge of the vnet's name, which SDN's apply makes on a node.
-    ns.bridge("blue", false);
+    ns.bridge("blue");
     let sdn = sim.sim_root.join("etc/pve/sdn");
     std::fs::create_dir_all(&sdn).unwrap();
     std::fs::write(sdn.join("vnets.cfg"), "vnet: blue\n\tzone lan\n\n").unwrap();
@@ -290,7 +230,7 @@ fn the_api_backend_checks_bridges_and_passes_nets() {
     let r = ApiRemote::new("net_api", "sim", "sim", "");
     let sim = &r.sim;
     let ns = Netns::new("api", &sim.sim_root);
-    ns.bridge("vmbr1", false);
+    ns.bridge("vmbr1");
     let bad = bundle_with_nets(sim, "bad", "true", &[("net0", "bridge=vmbr9,tag=20")]);
     let out = sim
         .runtime()

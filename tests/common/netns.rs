@@ -38,6 +38,16 @@ impl Netns {
         self.ip(&["-n", &self.name, "link", "set", name, "up"]);
     }
 
+    /// The bridge `port` is on.
+    pub fn master(&self, port: &str) -> String {
+        let o = Command::new("ip")
+            .args(["-n", &self.name, "-j", "link", "show", "dev", port])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        v[0]["master"].as_str().unwrap_or_default().to_string()
+    }
+
     /// `nft ARGS` in the namespace.
     pub fn nft(&self, args: &[&str]) -> Output {
         Command::new("ip")
