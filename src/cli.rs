@@ -54,6 +54,15 @@ pub struct GlobalOpts {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a container from a bundle; its process waits for `start`
+    ///
+    /// Annotations of config.json under org.proxmox.lxcri/ steer the CT: `ha` (HA group,
+    /// docs/cluster.md) and `net0` .. `net9`, each a Proxmox netN property string such as
+    /// `bridge=vmbr1,tag=20,ip=10.0.0.2/24,gw=10.0.0.1` for a CT on a remote node, in place of the
+    /// [network] table (docs/network.md); `firewall` (the CT's Proxmox firewall options, such as
+    /// `policy_in=DROP`), `firewall-rules` (`;`-separated rules as in a .fw file, such as
+    /// `IN DROP -p tcp -dport 22`) and `firewall-group` (cluster security groups) for the CT's
+    /// Proxmox firewall on a remote node (docs/network.md, "Firewall"). A bad value is refused
+    /// before anything is made.
     Create(CreateArgs),
     /// Run the process of a created container
     Start(IdArg),

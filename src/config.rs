@@ -293,7 +293,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "rootfs_size",
         "4",
-        "GiB of the rootfs volume of a CT on a remote node (ssh and api backends), which gets the bundle's rootfs as a template.",
+        "GiB of the rootfs volume of a CT on a remote node (ssh and api backends), which gets the bundle's rootfs as a template; the annotation org.proxmox.lxcri/rootfs-size decides per container (docs/storage.md).",
     ),
     (
         "node_version",
@@ -398,7 +398,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "network.bridge",
         "\"\"",
-        "Bridge for net0 of a CT on a remote node; empty means no network device.",
+        "Bridge for net0 of a CT on a remote node; empty means no network device. The annotations org.proxmox.lxcri/net0 .. net9 replace this table for one container (docs/network.md).",
     ),
     (
         "network.ip",

@@ -262,21 +262,100 @@ impl Backend for Api {
     }
 
     /// Refuse storages without the content types the runtime needs (one request).
-    fn check_storages(&self) -> Result<(), BackendError> {
+    fn check_storages(&self, extra: &[super::storages::Need]) -> Result<(), BackendError> {
         use super::storages::{check, needs, Listing};
         let all = self.client()?.node_storages(&self.node).map_err(api_err)?;
-        check(&Listing::Full(all), &needs(&self.cfg), &self.node).map_err(BackendError::Other)
+        let wanted: Vec<_> = needs(&self.cfg)
+            .into_iter()
+            .chain(extra.iter().cloned())
+            .collect();
+        check(&Listing::Full(all), &wanted, &self.node).map_err(BackendError::Other)
+    }
+
+    fn check_bridges(&self, wanted: &[(String, String)]) -> Result<(), BackendError> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let client = self.client()?;
+        let listing = match client.get(&format!("/nodes/{}/network", self.node), &[]) {
+            Ok(l) => l,
+            // Proxmox checks the bridge itself at start; without Sys.Audit this is only later.
+            Err(e @ ApiError::Forbidden { .. }) => {
+                log::warn!(
+                    "node {}: bridges not checked before create (needs Sys.Audit on /nodes/{}): {e}",
+                    self.node,
+                    self.node
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(api_err(e)),
+        };
+        let bridges = super::bridges::node_bridges(&listing);
+        let vnets = || {
+            client
+                .get("/cluster/sdn/vnets", &[])
+                .map(|v| super::bridges::vnets(&v))
+                .map_err(|e| format!("GET /cluster/sdn/vnets: {e}"))
+        };
+        super::bridges::check(wanted, &self.node, &bridges, vnets).map_err(|m| {
+            // Vnets the token may not audit are not listed (pve-network's vnets index).
+            BackendError::Other(format!(
+                "{m} (a token sees only vnets it has SDN.Audit on at /sdn/zones/<zone>/<vnet>)"
+            ))
+        })
+    }
+
+    fn check_firewall_groups(
+        &self,
+        annotation: &str,
+        groups: &[String],
+    ) -> Result<(), BackendError> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let listing = match self.client()?.get("/cluster/firewall/groups", &[]) {
+            Ok(l) => l,
+            // A token that may not list them: Proxmox checks the group when the rule is added.
+            Err(e) if e.status() == Some(403) => {
+                log::warn!("cannot list the cluster's security groups, not checked: {e}");
+                return Ok(());
+            }
+            Err(e) => return Err(api_err(e)),
+        };
+        let have = super::firewall::group_names(&listing);
+        super::firewall::check_groups(annotation, groups, &have).map_err(BackendError::Other)
+    }
+
+    fn set_firewall(
+        &self,
+        vmid: Vmid,
+        fw: &crate::mapping::firewall::FirewallRequest,
+    ) -> Result<(), BackendError> {
+        let client = self.client()?;
+        super::firewall::write(&self.node, vmid, fw, &mut |m, p, f| {
+            let form: Vec<(&str, String)> =
+                f.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            match m {
+                "PUT" => client.put(p, &form),
+                _ => client.post(p, &form),
+            }
+            .map_err(|e| e.to_string())
+        })
+        .map_err(BackendError::Other)
     }
 
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
         let mut form: Vec<(&str, String)> = vec![
             ("vmid", vmid.to_string()),
             ("ostemplate", template.to_string()),
-            (
+        ];
+        // A size from the container's annotation comes as `rootfs` in `ct` (docs/storage.md).
+        if !ct.options.contains_key("rootfs") {
+            form.push((
                 "rootfs",
                 format!("{}:{}", self.cfg.rootfs_storage, self.cfg.rootfs_size),
-            ),
-        ];
+            ));
+        }
         for (k, v) in &ct.options {
             form.push((k.as_str(), v.clone()));
         }
@@ -526,6 +605,21 @@ impl Backend for Api {
 
     /// `POST …/lxc/{vmid}/migrate`, then its `vzmigrate` task; a failed task is told by the
     /// reason its log gives.
+    fn move_volume(
+        &self,
+        vmid: Vmid,
+        key: &str,
+        target: Vmid,
+        tkey: &str,
+    ) -> Result<(), BackendError> {
+        let form = [
+            ("volume", key.to_string()),
+            ("target-vmid", target.to_string()),
+            ("target-volume", tkey.to_string()),
+        ];
+        self.post_task(vmid, &format!("{}/move_volume", self.ct_path(vmid)), &form)
+    }
+
     fn migrate(&self, vmid: Vmid, m: super::migrate::Move) -> Result<(), BackendError> {
         let mut form = vec![("target", m.target.to_string())];
         if m.restart {

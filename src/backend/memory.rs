@@ -52,7 +52,7 @@ impl Backend for Memory {
         })
     }
 
-    fn check_storages(&self) -> Result<(), BackendError> {
+    fn check_storages(&self, _extra: &[super::storages::Need]) -> Result<(), BackendError> {
         self.call("check_storages")
     }
 

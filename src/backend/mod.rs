@@ -2,7 +2,9 @@
 
 pub mod api;
 pub mod backups;
+pub mod bridges;
 pub mod cgroup;
+pub mod firewall;
 pub mod lxc_info;
 #[cfg(test)]
 pub mod memory;
@@ -141,8 +143,34 @@ pub trait Backend {
     /// Refuse storages without the content types the runtime needs (remote backends: templates
     /// and CT volumes; the local one binds the rootfs and uses none). `create` asks through
     /// `nodever::checked`, which trusts a pass for a minute.
-    fn check_storages(&self) -> Result<(), BackendError> {
+    /// `extra`: what else this container needs (its volumes' storages, docs/storage.md).
+    fn check_storages(&self, _extra: &[storages::Need]) -> Result<(), BackendError> {
         Ok(())
+    }
+    /// Refuse `netN` bridges that are neither a bridge of the node nor an SDN vnet (remote
+    /// backends; a local CT joins the pod's network instead). `wanted`: (annotation, bridge).
+    fn check_bridges(&self, _wanted: &[(String, String)]) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// Refuse security groups the cluster does not have (`GET /cluster/firewall/groups`).
+    /// `annotation`: the one naming them, for the message.
+    fn check_firewall_groups(
+        &self,
+        _annotation: &str,
+        _groups: &[String],
+    ) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// Write CT `vmid`'s firewall options and rules (`/nodes/{node}/lxc/{vmid}/firewall/...`,
+    /// docs/network.md "Firewall"); remote backends only.
+    fn set_firewall(
+        &self,
+        vmid: Vmid,
+        _fw: &crate::mapping::firewall::FirewallRequest,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::Other(format!(
+            "CT {vmid}: the Proxmox firewall is set only by the ssh and api backends"
+        )))
     }
     /// The `ostemplate` to create a CT for `rootfs` from: locally an empty archive (the rootfs is
     /// bound in); for a remote node `rootfs` plus `init` packed, uploaded unless the storage has
@@ -227,6 +255,19 @@ pub trait Backend {
     /// CT when `m.restart`); returns once the task ended. Remote backends only.
     fn migrate(&self, _vmid: Vmid, _m: migrate::Move) -> Result<(), BackendError> {
         Err(migrate::refused())
+    }
+    /// Reassign mount point `key` of stopped CT `vmid` to CT `target` (same node) as its `tkey`
+    /// (`pct move-volume --target-vmid`, docs/storage.md); returns once done. Remote backends.
+    fn move_volume(
+        &self,
+        vmid: Vmid,
+        _key: &str,
+        _target: Vmid,
+        _tkey: &str,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::Other(format!(
+            "CT {vmid}: moving volumes needs the ssh or api backend"
+        )))
     }
     /// The cluster's nodes and guests, for `evacuate` and `rebalance`. Remote backends only.
     fn cluster_load(&self) -> Result<migrate::ClusterLoad, BackendError> {

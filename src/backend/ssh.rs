@@ -224,7 +224,7 @@ impl Backend for Ssh {
     }
 
     /// Refuse storages without the content types the runtime needs, in one round trip.
-    fn check_storages(&self) -> Result<(), BackendError> {
+    fn check_storages(&self, extra: &[super::storages::Need]) -> Result<(), BackendError> {
         use super::storages::{check, status_names, Listing};
         let script = "pvesm status --content vztmpl && echo @@ && pvesm status --content rootdir";
         let argv = ["sh", "-c", script].map(String::from);
@@ -243,13 +243,65 @@ impl Backend for Ssh {
             ("vztmpl", status_names(tmpl)),
             ("rootdir", status_names(rootdir)),
         ]);
-        check(&listing, &self.needs, &self.node).map_err(BackendError::Other)
+        let all: Vec<_> = self.needs.iter().chain(extra).cloned().collect();
+        check(&listing, &all, &self.node).map_err(BackendError::Other)
+    }
+
+    fn check_bridges(&self, wanted: &[(String, String)]) -> Result<(), BackendError> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let listing = pvesh_get(&self.shell, &format!("/nodes/{}/network", self.node), &[])?;
+        let bridges = super::bridges::node_bridges(&listing);
+        let vnets = || {
+            pvesh_get(&self.shell, "/cluster/sdn/vnets", &[])
+                .map(|v| super::bridges::vnets(&v))
+                .map_err(|e| e.to_string())
+        };
+        super::bridges::check(wanted, &self.node, &bridges, vnets).map_err(BackendError::Other)
+    }
+
+    fn check_firewall_groups(
+        &self,
+        annotation: &str,
+        groups: &[String],
+    ) -> Result<(), BackendError> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let listing = pvesh_get(&self.shell, "/cluster/firewall/groups", &[])?;
+        let have = super::firewall::group_names(&listing);
+        super::firewall::check_groups(annotation, groups, &have).map_err(BackendError::Other)
+    }
+
+    fn set_firewall(
+        &self,
+        vmid: Vmid,
+        fw: &crate::mapping::firewall::FirewallRequest,
+    ) -> Result<(), BackendError> {
+        super::firewall::write(&self.node, vmid, fw, &mut |m, p, f| {
+            let verb = if m == "PUT" { "set" } else { "create" };
+            let mut argv: Vec<String> = vec!["pvesh".into(), verb.into(), p.into()];
+            for (k, v) in f {
+                argv.push(format!("--{k}"));
+                argv.push(v.clone());
+            }
+            let out = self.shell.run(&argv, b"").map_err(|e| e.to_string())?;
+            if out.exit != RemoteExit::Code(0) {
+                return Err(one_line(&String::from_utf8_lossy(&out.stderr)));
+            }
+            Ok(serde_json::Value::Null)
+        })
+        .map_err(BackendError::Other)
     }
 
     fn create(&self, vmid: Vmid, template: &str, ct: &CtConfig) -> Result<(), BackendError> {
         let mut args = create_args(vmid, template, ct);
-        args.push("--rootfs".into());
-        args.push(format!("{}:{}", self.rootfs_storage, self.rootfs_size));
+        // A size from the container's annotation comes as `rootfs` in `ct` (docs/storage.md).
+        if !ct.options.contains_key("rootfs") {
+            args.push("--rootfs".into());
+            args.push(format!("{}:{}", self.rootfs_storage, self.rootfs_size));
+        }
         if ct.lxc.is_empty() {
             return self.checked(vmid, &args).map(drop);
         }
@@ -360,6 +412,26 @@ impl Backend for Ssh {
             unset,
             "not applied on a remote node",
         ))
+    }
+
+    fn move_volume(
+        &self,
+        vmid: Vmid,
+        key: &str,
+        target: Vmid,
+        tkey: &str,
+    ) -> Result<(), BackendError> {
+        let args = [
+            "move-volume",
+            &vmid.to_string(),
+            key,
+            "--target-vmid",
+            &target.to_string(),
+            "--target-volume",
+            tkey,
+        ]
+        .map(String::from);
+        self.checked(vmid, &args).map(drop)
     }
 
     /// `pvesh get /cluster/resources --type vm` on the node.

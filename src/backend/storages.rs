@@ -11,7 +11,8 @@ use crate::config::Config;
 pub struct Need {
     pub storage: String,
     pub content: &'static str,
-    pub key: &'static str,
+    /// The config key, or for a volume its annotation (`annotations["..."]`).
+    pub key: String,
     /// What the runtime keeps there, singular (`template`, `CT volume`), for messages.
     pub role: &'static str,
 }
@@ -22,13 +23,13 @@ pub fn needs(cfg: &Config) -> [Need; 2] {
         Need {
             storage: cfg.storage.clone(),
             content: "vztmpl",
-            key: "storage",
+            key: "storage".into(),
             role: "template",
         },
         Need {
             storage: cfg.rootfs_storage.clone(),
             content: "rootdir",
-            key: "rootfs_storage",
+            key: "rootfs_storage".into(),
             role: "CT volume",
         },
     ]
@@ -47,8 +48,14 @@ pub(crate) enum Listing {
 /// The first need the node does not meet, as one line naming the storage and the content type.
 pub(crate) fn check(listing: &Listing, needs: &[Need], node: &str) -> Result<(), String> {
     for n in needs {
-        let key = n.key;
+        let key = &n.key;
         let lacks = |extra: &str| {
+            if key.starts_with("annotations[") {
+                return format!(
+                    "config.json: {key}: storage '{}' on node {node} does not allow content type '{}'{extra}, needed for {}s",
+                    n.storage, n.content, n.role
+                );
+            }
             format!(
                 "storage '{}' on node {node} does not allow content type '{}'{extra}, needed for {}s (config key {key})",
                 n.storage, n.content, n.role

@@ -74,6 +74,9 @@ struct Made {
     vmid: Option<Vmid>,
     shim: Option<i32>,
     cgroups_path: Option<String>,
+    /// Kept volumes were moved into the CT: undo makes it their holder with this description
+    /// instead of destroying it (docs/storage.md).
+    holder: Option<String>,
 }
 
 impl Made {
@@ -91,8 +94,16 @@ impl Made {
         if let Some(vmid) = self.vmid {
             // A CT that does not name this container (or none at all) is left alone; one that
             // cannot be destroyed keeps the state, and its VMID, for `delete --force`.
-            let gone = match backend.is_ours(vmid, &dir.id) {
-                Ok(false) => Ok(()),
+            let gone = match (backend.is_ours(vmid, &dir.id), &self.holder) {
+                (Ok(false), _) => Ok(()),
+                (_, Some(desc)) => backend
+                    .stop(vmid)
+                    .and_then(|()| {
+                        let mut ct = crate::pve::CtConfig::default();
+                        ct.options.insert("description".into(), desc.clone());
+                        backend.update(vmid, 0, &ct, &[]).map(drop)
+                    })
+                    .map_err(|e| e.to_string()),
                 _ => backend.destroy(vmid).map_err(|e| e.to_string()),
             };
             if let Err(e) = gone {
@@ -165,6 +176,11 @@ fn create(
             mapping::HA_ANNOTATION
         );
     }
+    let volumes = crate::commands::create_volumes::requested(
+        &annotations,
+        backend.is_remote(),
+        &config_path,
+    )?;
     let cfg = &crate::commands::create_ha::effective(cfg, ha.as_ref());
     let terminal = process.terminal() == Some(true);
     let access = crate::access::of(backend);
@@ -213,6 +229,36 @@ fn create(
             crate::pve::version::ENTRYPOINT_ENV
         );
     }
+    // Per-container interfaces (docs/network.md), checked before anything is made.
+    let nets = mapping::net::net_requests(&annotations, &node.caps).map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            config_path.display(),
+            e.to_string().trim_start_matches("config.json: ")
+        )
+    })?;
+    if let Some(n) = nets.first().filter(|_| !backend.is_remote()) {
+        bail!(
+            "{}: annotations[\"{}\"]: a CT of the pct backend joins the pod's network namespace; netN annotations need the ssh or api backend",
+            config_path.display(),
+            n.annotation
+        );
+    }
+    // The CT's Proxmox firewall (docs/network.md "Firewall"), checked before anything is made.
+    let firewall = mapping::firewall::firewall_request(&annotations).map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            config_path.display(),
+            e.to_string().trim_start_matches("config.json: ")
+        )
+    })?;
+    if let Some(fw) = firewall.as_ref().filter(|_| !backend.is_remote()) {
+        bail!(
+            "{}: annotations[\"{}\"]: a CT of the pct backend joins the pod's network namespace and has no Proxmox interface to filter; firewall annotations need the ssh or api backend",
+            config_path.display(),
+            fw.annotations[0]
+        );
+    }
     let place = access.placement(&node.caps);
     let map_ctx = MapContext {
         id: args.id.clone(),
@@ -245,9 +291,35 @@ fn create(
         )
     };
     let mapped = mapping::map(&spec, &map_ctx).map_err(in_config)?;
-    let (mapped, extras) = access
+    let (mut mapped, mut extras) = access
         .adapt(&spec, &bundle, mapped, cfg, backend, &map_ctx.node)
         .map_err(in_config)?;
+    mapping::net::apply(&mut mapped.ct.options, &nets);
+    // Kept volumes on holder CTs, or in use by another container (refused here).
+    let attaches = if volumes.volumes.iter().any(|v| v.keep) {
+        let cts = backend.tagged_cts().context("looking for kept volumes")?;
+        crate::commands::create_volumes::plan(
+            &cts,
+            &volumes,
+            &map_ctx.owner,
+            &cfg.node_name(),
+            &config_path,
+        )?
+    } else {
+        Vec::new()
+    };
+    for dest in crate::commands::create_volumes::apply(
+        &mut mapped.ct,
+        &mut extras.copies,
+        &volumes,
+        &attaches,
+        &cfg.rootfs_storage,
+    ) {
+        log::info!("{}: the volume at {dest} replaces its bind mount", args.id);
+    }
+    if firewall.is_some() {
+        mapping::firewall::enable_on_interfaces(&mut mapped.ct.options);
+    }
     for w in &mapped.warnings {
         log::warn!("{}: {w}", args.id);
     }
@@ -299,8 +371,40 @@ fn create(
     crate::sys::fs::write_atomic(&dir.file(SPEC_COPY), &spec_json, 0o600)?;
     dir.save(&state)?;
 
-    let storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
-    backend::nodever::checked(state_root, cfg, &storages, || backend.check_storages())?;
+    let wanted: Vec<(String, String)> = nets
+        .iter()
+        .filter_map(|n| Some((n.annotation.clone(), n.bridge.clone()?)))
+        .collect();
+    backend.check_bridges(&wanted).map_err(|e| match e {
+        BackendError::Other(m) if m.starts_with("annotations[") => {
+            anyhow!("{}: {m}", config_path.display())
+        }
+        e => anyhow!(e).context("checking the CT's bridges"),
+    })?;
+    if let Some(fw) = &firewall {
+        let ann = mapping::firewall::GROUP_ANNOTATION;
+        let ann = if fw.annotations.iter().any(|a| a == ann) {
+            ann
+        } else {
+            mapping::firewall::RULES_ANNOTATION
+        };
+        backend
+            .check_firewall_groups(ann, &fw.groups)
+            .map_err(|e| match e {
+                BackendError::Other(m) if m.starts_with("annotations[") => {
+                    anyhow!("{}: {m}", config_path.display())
+                }
+                e => anyhow!(e).context("checking the cluster's security groups"),
+            })?;
+    }
+    let volume_needs = crate::commands::create_volumes::needs(&volumes);
+    let mut storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
+    for n in &volume_needs {
+        storages.push_str(&format!(" {}", n.storage));
+    }
+    backend::nodever::checked(state_root, cfg, &storages, || {
+        backend.check_storages(&volume_needs)
+    })?;
     // A restored CT's tree (the init included) comes from the archive.
     let template = match restore {
         Some(archive) => archive.to_string(),
@@ -329,6 +433,26 @@ fn create(
         }
         r
     })?;
+    if !attaches.is_empty() {
+        let mut moved = Vec::new();
+        let r = crate::commands::create_volumes::attach(backend, vmid, &attaches, &mut moved);
+        if !moved.is_empty() {
+            // A failed create keeps the CT as the holder of what it has now: the kept data
+            // moved in and its new kept volumes.
+            let fresh = |i: usize| !attaches.iter().any(|a| a.index == i) || moved.contains(&i);
+            made.holder = Some(crate::commands::create_volumes::holder_description_of(
+                &annotations,
+                &map_ctx.owner,
+                fresh,
+            ));
+        }
+        r.with_context(|| format!("attaching kept volumes to CT {vmid}"))?;
+    }
+    if let Some(fw) = &firewall {
+        backend
+            .set_firewall(vmid, fw)
+            .with_context(|| format!("setting the firewall of CT {vmid}"))?;
+    }
     let cgroups_path = spec
         .linux()
         .as_ref()

@@ -86,8 +86,18 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
             }
             // A CT still going down after its pid 1 exited is destroyed once it is down, without
             // holding up the caller; poststop hooks must run after the destroy, so not then.
-            later = !poststop && crate::pending::going_down(&st);
-            if later {
+            let keeps = crate::commands::create_volumes::keeps(&st.annotations);
+            later = !keeps && !poststop && crate::pending::going_down(&st);
+            if keeps {
+                // Its kept volumes stay: the CT becomes their holder (docs/storage.md).
+                let owner = ctx.owner(&st.config);
+                crate::commands::create_volumes::release(
+                    backend.as_ref(),
+                    vmid,
+                    &st.annotations,
+                    &owner,
+                )?;
+            } else if later {
                 crate::pending::destroy_later(&ctx.root, &st, vmid)?;
             } else {
                 backend.destroy(vmid)?;

@@ -6,6 +6,7 @@ pub mod create;
 pub mod create_ha;
 #[cfg(test)]
 mod create_tests;
+pub mod create_volumes;
 pub mod delete;
 #[cfg(test)]
 mod delete_tests;

@@ -26,8 +26,10 @@ mod annotations;
 mod bindkinds;
 pub mod cgroups;
 mod devices;
+pub mod firewall;
 mod ha;
 mod hostname;
+pub mod net;
 pub use cgroups::expand as expand_cgroups_path;
 pub use hostname::joined_uts_hostname;
 pub mod init_args;
@@ -43,6 +45,7 @@ mod seccomp;
 mod sysctl;
 mod text;
 mod unmapped;
+mod volumes;
 
 #[cfg(test)]
 mod fixture_tests;
@@ -54,6 +57,10 @@ mod testutil;
 pub use bindkinds::{bind_kinds, bind_sources, host_paths};
 pub use devices::{host_devices, HostDevice};
 pub use ha::{ha_request, HaRequest, HA_ANNOTATION};
+pub use volumes::{
+    parse_volume_line, replaces as volume_replaces, volume_line, volume_requests, VolumeRequest,
+    Volumes, ROOTFS_SIZE_ANNOTATION, VOLUME_LINE_PREFIX, VOLUME_PREFIX,
+};
 
 /// The tag every CT we create carries (`list` and garbage collection look for it).
 pub const TAG: &str = "proxmox-lxcri";

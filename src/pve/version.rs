@@ -51,7 +51,7 @@ impl PkgVersion {
     }
 
     /// A version known to be well-formed (the tables below).
-    fn known(s: &str) -> PkgVersion {
+    pub fn known(s: &str) -> PkgVersion {
         PkgVersion::parse(s).expect("table version")
     }
 }
@@ -130,6 +130,8 @@ impl PartialOrd for PkgVersion {
 
 /// First pve-container with the `entrypoint` and `env` options (Proxmox VE 9.1).
 pub const ENTRYPOINT_ENV: &str = "6.0.15";
+/// First pve-container with the network option `host-managed` (the node sets a CT's addresses).
+pub const HOST_MANAGED_NET: &str = "6.0.15";
 /// First pve-container that allows raw `lxc.init.uid`/`gid`/`groups`.
 pub const INIT_USER_KEYS: &str = "6.1.0";
 /// First pve-container with the mount point option `idmap=`.

@@ -6,6 +6,7 @@ use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::os::unix::io::{AsRawFd, RawFd};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -132,7 +133,9 @@ unsafe fn install_fd(src: RawFd, dst: RawFd) {
 /// Starts the CT: `lxc-start -F` under a small supervisor in its own session (the stand-in for
 /// systemd's `pve-container@<vmid>` unit), then waits until LXC reports RUNNING. On failure
 /// nothing is left running and the error is Proxmox's task error with the stderr file's lines.
-pub fn launch(sim: &Sim, vmid: u32) -> Result<(), String> {
+/// `mounts`: the CT's mounted image volumes (storage/image.rs), which its supervisor unmounts
+/// once `lxc-start` has ended, as Proxmox's poststop hook unmounts the CT's volumes.
+pub fn launch(sim: &Sim, vmid: u32, mounts: &[PathBuf]) -> Result<(), String> {
     let fail = |msg: String| format!("startup for container '{vmid}' failed\n{msg}");
     // A new file, appended to by lxc-start and by the sim's failing pre-start hook alike.
     let _ = fs::remove_file(sim.stderr_path(vmid));
@@ -158,6 +161,7 @@ pub fn launch(sim: &Sim, vmid: u32) -> Result<(), String> {
         exit_path,
     ]
     .into_iter()
+    .chain(mounts.iter().map(|m| m.to_string_lossy().into_owned()))
     .map(|a| CString::new(a).map_err(|e| fail(e.to_string())))
     .collect::<Result<_, _>>()?;
     let exe = CString::new("/proc/self/exe").expect("static path");
@@ -237,7 +241,8 @@ pub fn launch(sim: &Sim, vmid: u32) -> Result<(), String> {
     Err(fail(stderr))
 }
 
-/// The supervisor (`pve-sim-ct-<vmid> <vmid> <lxcpath> <exit file>`, started by `launch` with
+/// The supervisor (`pve-sim-ct-<vmid> <vmid> <lxcpath> <exit file> [<mounted volume dir>...]`,
+/// started by `launch` with
 /// stdin/stdout on /dev/null, stderr on the CT's stderr file and the pid pipe on fd 3): runs
 /// `lxc-start -F`, reports its pid, waits for it and records its exit status in the exit file
 /// (what `systemctl show -p ExecMainStatus pve-container@<vmid>` tells on a node).
@@ -245,7 +250,7 @@ pub fn supervisor_main(args: &[String]) -> ! {
     std::env::remove_var(SUPERVISOR_ENV);
     // systemd's unit, not the session that started it: off the node's freezer.
     crate::power::leave();
-    let [vmid, lxcpath, exit_path] = args else {
+    let [vmid, lxcpath, exit_path, mounts @ ..] = args else {
         std::process::exit(2);
     };
     let argv: Vec<CString> = ["lxc-start", "-F", "-n", vmid, "-P", lxcpath]
@@ -279,6 +284,10 @@ pub fn supervisor_main(args: &[String]) -> ! {
         } else {
             128 + libc::WTERMSIG(status)
         };
+        // Volumes first, so whoever waits for the exit file finds them released.
+        for m in mounts {
+            crate::storage::image::umount(std::path::Path::new(m));
+        }
         let _ = fs::write(exit_path, format!("{code}\n"));
         libc::_exit(0);
     }

@@ -17,8 +17,9 @@
 //!   `lxc.environment.hooks` lines are dropped with a warning.
 //! * `devN`: the prestart hook's nodes are made by `pct start` before `lxc-start`, and the
 //!   autodev hook is a script of the sim's (src/passthrough.rs).
-//! * `netN`: veth with the host end attached to the bridge only if it exists; `host-managed`
-//!   static addresses are configured by LXC (no `lxcnetaddbr` here).
+//! * `netN`: veth whose host end the sim's `lxcnetaddbr` up-script plugs into the bridge (with
+//!   the VLAN tag on a VLAN-aware bridge) if the node has that bridge (src/netns.rs), else it
+//!   stays unplugged; `host-managed` static addresses are configured by LXC, as Proxmox does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -444,6 +445,12 @@ pub fn generate(
         line("lxc.init.cmd", e);
     }
 
+    let has_net = conf.options.keys().any(|k| k.starts_with("net"));
+    let bridges = if has_net {
+        crate::netns::bridges(sim)
+    } else {
+        Vec::new()
+    };
     for (k, v) in conf.options.iter().filter(|(k, _)| k.starts_with("net")) {
         let idx = &k[3..];
         let net = NET_FORMAT.parse(v).map_err(|e| format!("{k}: {e}"))?;
@@ -460,11 +467,21 @@ pub fn generate(
             &format!("lxc.net.{idx}.mtu"),
             net.get("mtu").map_or("1500", String::as_str),
         );
+        // pve-container's `lxcnetaddbr` up-script plugs the port (src/netns.rs); a bridge the
+        // node does not have is left out, as before bridges were simulated.
         if let Some(br) = net
             .get("bridge")
-            .filter(|b| Path::new(&format!("/sys/class/net/{b}/bridge")).exists())
+            .filter(|b| bridges.iter().any(|x| x.name == **b))
         {
-            line(&format!("lxc.net.{idx}.link"), br);
+            line(
+                &format!("lxc.net.{idx}.script.up"),
+                &crate::netns::up_script(
+                    sim,
+                    br,
+                    net.get("tag").map(String::as_str),
+                    net.get("trunks").map(String::as_str),
+                ),
+            );
         }
         if net.get("host-managed").is_some_and(|h| h == "1") {
             for (key, lxc_key, gw_key) in [("ip", "ipv4", "gw"), ("ip6", "ipv6", "gw6")] {

@@ -43,6 +43,30 @@ fn lv(n: &Node, vmid: u32, disk: u32) -> PathBuf {
     ))
 }
 
+/// Where the sim mounts the image volume `<sid>:<volname>` while its CT runs.
+fn volume_mount(n: &Node, sid: &str, volname: &str) -> PathBuf {
+    n.root.join("run/pve-sim/volumes").join(sid).join(volname)
+}
+
+/// Whether something is mounted on `dir`.
+fn mounted(dir: &std::path::Path) -> bool {
+    let want = format!(" {} ", dir.display());
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(&want))
+}
+
+/// Loop devices backed by a file under `dir`.
+fn loops_under(dir: &std::path::Path) -> String {
+    let o = Command::new("losetup").arg("-a").output().unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains(&*dir.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Adds a dir storage `ct` for CT volumes at `<tmp>/ct` and returns its path.
 fn add_dir_storage(n: &Node) -> PathBuf {
     let path = n.dir.path().join("ct");
@@ -103,7 +127,8 @@ fn template_volume_becomes_an_unprivileged_ct_on_lvmthin() {
         fs::read_to_string(root.join("etc/hello")).unwrap(),
         "hello from the image\n"
     );
-    assert_eq!(owner(&lv(&n, 93501, 1)), (100_000, 100_000));
+    // The sized mount point is an ext4 image (a file standing in for the LV's device).
+    assert!(lv(&n, 93501, 1).is_file());
 
     // `pvesm path` names the LV's device, as on a node.
     let o = pvesm(&n, &["path", "local-lvm:vm-93501-disk-0"]);
@@ -111,9 +136,9 @@ fn template_volume_becomes_an_unprivileged_ct_on_lvmthin() {
     let o = pvesm(&n, &["list", "local-lvm", "--vmid", "93501"]);
     assert_eq!(
         out(&o),
-        "Volid                     Format  Type      Size VMID\n\
-         local-lvm:vm-93501-disk-0 raw     rootdir   0 93501\n\
-         local-lvm:vm-93501-disk-1 raw     rootdir   0 93501\n"
+        "Volid                     Format  Type           Size VMID\n\
+         local-lvm:vm-93501-disk-0 raw     rootdir           0 93501\n\
+         local-lvm:vm-93501-disk-1 raw     rootdir   536870912 93501\n"
     );
 
     let o = n.pct(&["start", "93501"]);
@@ -131,8 +156,10 @@ fn template_volume_becomes_an_unprivileged_ct_on_lvmthin() {
         "id -u; stat -c %u:%g /bin/busybox /etc/hello /; cat /etc/hello; echo hi > /mnt/data/f",
     );
     assert_eq!(o, "0\n0:0\n0:0\n0:0\nhello from the image\n");
-    assert_eq!(owner(&lv(&n, 93501, 1).join("f")), (100_000, 100_000));
+    let mnt = volume_mount(&n, "local-lvm", "vm-93501-disk-1");
+    assert_eq!(owner(&mnt.join("f")), (100_000, 100_000));
     n.ok(&["stop", "93501"]);
+    assert!(!mounted(&mnt), "unmounted at stop");
 
     n.ok(&["destroy", "93501", "--purge", "1"]);
     assert!(!root.exists() && !lv(&n, 93501, 1).exists());
@@ -400,4 +427,147 @@ fn pvesm_lists_resolves_frees_and_reports_storages() {
         err(&o),
         "400 Parameter verification failed.\nstorage: No such storage.\npvesm status [OPTIONS]\n"
     );
+}
+
+#[test]
+fn sized_mount_points_are_ext4_images_that_refuse_writes_past_their_size() {
+    let Some(n) = root_node() else { return };
+    make_template(&n, "x.tar", &[]);
+    let ct = add_dir_storage(&n);
+    n.create_from(
+        93510,
+        "local:vztmpl/x.tar",
+        "local-lvm:1",
+        &[
+            "--mp0",
+            "local-lvm:0.0625,mp=/data",
+            "--mp1",
+            "ct:0.0625,mp=/more",
+            "--unprivileged",
+            "1",
+            "--memory",
+            "64",
+        ],
+    );
+    let conf = n.conf(93510);
+    assert!(
+        conf.contains("mp0: local-lvm:vm-93510-disk-1,mp=/data,size=64M\n"),
+        "{conf}"
+    );
+    assert!(
+        conf.contains("mp1: ct:93510/vm-93510-disk-0.raw,mp=/more,size=64M\n"),
+        "{conf}"
+    );
+    let raw = ct.join("images/93510/vm-93510-disk-0.raw");
+    assert_eq!(fs::metadata(&raw).unwrap().len(), 64 << 20);
+    let o = pvesm(&n, &["path", "ct:93510/vm-93510-disk-0.raw"]);
+    assert_eq!(out(&o), format!("{}\n", raw.display()));
+
+    n.ok(&["start", "93510"]);
+    for dir in ["/data", "/more"] {
+        // 100 MiB into 64 MiB: the file system is full.
+        let o = n.pct(&[
+            "exec",
+            "93510",
+            "--",
+            "/bin/sh",
+            "-c",
+            &format!("dd if=/dev/zero of={dir}/big bs=1M count=100 2>&1"),
+        ]);
+        assert_ne!(code(&o), 0, "{dir}: {}", out(&o));
+        assert!(
+            out(&o).contains("No space left on device"),
+            "{dir}: {}",
+            out(&o)
+        );
+        n.sh_ok(93510, &format!("rm {dir}/big; echo kept > {dir}/f"));
+    }
+    n.ok(&["stop", "93510"]);
+    let lvmnt = volume_mount(&n, "local-lvm", "vm-93510-disk-1");
+    let ctmnt = volume_mount(&n, "ct", "93510/vm-93510-disk-0.raw");
+    assert!(!mounted(&lvmnt) && !mounted(&ctmnt), "unmounted at stop");
+    assert_eq!(loops_under(&n.root), "", "loop devices released");
+    assert_eq!(loops_under(&ct), "", "loop devices released");
+
+    // The data is on the images: there again after a restart.
+    n.ok(&["start", "93510"]);
+    assert_eq!(n.sh_ok(93510, "cat /data/f /more/f"), "kept\nkept\n");
+    n.ok(&["destroy", "93510", "--force", "1", "--purge", "1"]);
+    assert!(!raw.exists() && !lv(&n, 93510, 1).exists());
+    assert!(!mounted(&lvmnt) && !mounted(&ctmnt));
+    assert_eq!(loops_under(&n.root), "");
+    assert_eq!(loops_under(&ct), "");
+}
+
+#[test]
+fn move_volume_reassigns_a_mount_point_to_another_ct_with_its_data() {
+    let Some(n) = root_node() else { return };
+    make_template(&n, "x.tar", &[]);
+    let ct = add_dir_storage(&n);
+    let base = ["--unprivileged", "1", "--memory", "64"];
+    let mut a = vec![
+        "--mp0",
+        "local-lvm:0.0625,mp=/data",
+        "--mp1",
+        "ct:0.0625,mp=/more",
+    ];
+    a.extend(base);
+    n.create_from(93520, "local:vztmpl/x.tar", "local-lvm:1", &a);
+    n.create_from(93521, "local:vztmpl/x.tar", "local-lvm:1", &base);
+    n.ok(&["start", "93520"]);
+    n.sh_ok(93520, "echo lv > /data/f; echo raw > /more/f");
+    // Not while the source runs.
+    let o = n.pct(&["move-volume", "93520", "mp0", "--target-vmid", "93521"]);
+    assert_ne!(code(&o), 0);
+    assert_eq!(
+        err(&o),
+        "Cannot move in-use volume while the source CT is running - detach or shutdown first\n"
+    );
+    n.ok(&["stop", "93520"]);
+    let o = n.pct(&["move-volume", "93520", "rootfs", "--target-vmid", "93521"]);
+    assert_eq!(err(&o), "Cannot move to/from 'rootfs'\n");
+    let o = n.pct(&["move-volume", "93520", "mp0", "--target-vmid", "93599"]);
+    assert_eq!(err(&o), "could not find CT 93599\n");
+
+    let o = n.ok(&["move-volume", "93520", "mp0", "--target-vmid", "93521"]);
+    assert_eq!(
+        o,
+        "moving volume 'mp0' from container '93520' to '93521'\n\
+         removing volume 'mp0' from container '93520' config\n\
+         target container '93521' updated with 'mp0'\n"
+    );
+    n.ok(&[
+        "move-volume",
+        "93520",
+        "mp1",
+        "--target-vmid",
+        "93521",
+        "--target-volume",
+        "mp3",
+    ]);
+    let (src, dst) = (n.conf(93520), n.conf(93521));
+    assert!(!src.contains("mp0:") && !src.contains("mp1:"), "{src}");
+    // Renamed to the target's first free disk names, options kept.
+    assert!(
+        dst.contains("mp0: local-lvm:vm-93521-disk-1,mp=/data,size=64M\n"),
+        "{dst}"
+    );
+    assert!(
+        dst.contains("mp3: ct:93521/vm-93521-disk-0.raw,mp=/more,size=64M\n"),
+        "{dst}"
+    );
+    assert!(!lv(&n, 93520, 1).exists() && lv(&n, 93521, 1).is_file());
+    assert!(!ct.join("images/93520").exists());
+    let o = n.pct(&["move-volume", "93520", "mp0", "--target-vmid", "93521"]);
+    assert_eq!(
+        err(&o),
+        "volume 'mp0' for container '93520' does not exist\n"
+    );
+
+    n.ok(&["start", "93521"]);
+    assert_eq!(n.sh_ok(93521, "cat /data/f /more/f"), "lv\nraw\n");
+    n.ok(&["destroy", "93521", "--force", "1", "--purge", "1"]);
+    n.ok(&["destroy", "93520", "--purge", "1"]);
+    assert!(!lv(&n, 93521, 1).exists());
+    assert_eq!(loops_under(&n.root), "");
 }

@@ -154,8 +154,9 @@ fn disk(
     }
 }
 
-/// `check_vnet_access` for a `netN` with a bridge, in the `localnetwork` zone (no SDN here):
-/// `SDN.Use` on the bridge, or on `<bridge>/<tag>` when tagged.
+/// `check_vnet_access` (pve-guest-common src/PVE/GuestHelpers.pm) for a `netN` with a bridge:
+/// `SDN.Use` on `/sdn/zones/<zone>/<bridge>`, or on `.../<tag>` when tagged, where the zone is
+/// the vnet's (the node's `etc/pve/sdn/vnets.cfg`) or `localnetwork` for a plain bridge.
 fn bridge(acl: &Acl, value: &str) -> Result<(), ApiError> {
     let Ok(net) = NET_FORMAT.parse(value) else {
         return Ok(());
@@ -163,7 +164,11 @@ fn bridge(acl: &Acl, value: &str) -> Result<(), ApiError> {
     let Some(br) = net.get("bridge") else {
         return Ok(());
     };
-    let base = format!("/sdn/zones/localnetwork/{br}");
+    let zone = crate::sdn::vnets(&crate::sim::Sim::from_env())
+        .into_iter()
+        .find(|v| v.vnet == *br)
+        .map_or("localnetwork".to_string(), |v| v.zone().to_string());
+    let base = format!("/sdn/zones/{zone}/{br}");
     match net.get("tag") {
         Some(tag) => acl.check(&format!("{base}/{tag}"), &["SDN.Use"]),
         None => acl.check(&base, &["SDN.Use"]),

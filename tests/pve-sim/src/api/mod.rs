@@ -11,11 +11,14 @@ mod cluster;
 mod ctinfo;
 mod ctperms;
 mod faults;
+mod firewall;
 mod ha;
 mod http;
 mod lxc;
 mod migrate;
+mod movevol;
 mod multipart;
+mod network;
 mod perms;
 pub mod pvesh;
 mod reply;
@@ -129,6 +132,7 @@ pub fn main(args: Vec<String>) -> i32 {
                 2
             }
         },
+        Some("lxcnetaddbr") => crate::netns::hook_main(&args[1..]),
         Some("ha-crm") => crate::hacrm::main(&args[1..]),
         Some("sshd") => crate::sshd::main(&args[1..]),
         Some("node") => crate::power::main(&args[1..]),
@@ -447,13 +451,22 @@ fn prepare<'a>(
     })
 }
 
-fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
+pub(super) fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
     let path = full.strip_prefix("/nodes/{node}").unwrap_or(full);
     match (method, path) {
         ("GET", "/version") => cluster::version(c),
         ("GET", "/apt/versions") => cluster::apt_versions(c),
         ("GET", "/nodes") => cluster::nodes(c),
         ("GET", "/cluster/status") => cluster::status(c),
+        ("GET", "/cluster/sdn/vnets") => network::sdn_vnets(c),
+        ("GET", "/network") => network::node_network(c),
+        ("GET", "/cluster/firewall/groups") => firewall::list_groups(c),
+        ("GET", "/lxc/{vmid}/firewall/options") => firewall::get_options(c),
+        ("PUT", "/lxc/{vmid}/firewall/options") => firewall::set_options(c),
+        ("GET", "/lxc/{vmid}/firewall/rules") => firewall::get_rules(c),
+        ("POST", "/lxc/{vmid}/firewall/rules") => firewall::create_rule(c),
+        ("GET", "/lxc/{vmid}/firewall/rules/{pos}") => firewall::get_rule(c),
+        ("DELETE", "/lxc/{vmid}/firewall/rules/{pos}") => firewall::delete_rule(c),
         ("GET", "/cluster/resources") => cluster::resources(c),
         ("GET", "/cluster/nextid") => cluster::nextid(c),
         ("GET", "/lxc") => lxc::list(c),
@@ -466,6 +479,7 @@ fn dispatch(method: &str, full: &str, c: &Call) -> ApiResult {
         ("GET", "/lxc/{vmid}/status") => lxc::status_index(c),
         ("GET", "/lxc/{vmid}/status/current") => lxc::current(c),
         ("POST", "/lxc/{vmid}/migrate") => migrate::migrate(c),
+        ("POST", "/lxc/{vmid}/move_volume") => movevol::move_volume(c),
         ("POST", "/lxc/{vmid}/status/start") => lxc::start(c),
         ("POST", "/lxc/{vmid}/status/stop") => lxc::stop(c, false),
         ("POST", "/lxc/{vmid}/status/shutdown") => lxc::stop(c, true),

@@ -6,17 +6,22 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{cluster, perms, reply::ApiResult, Call, Ctx};
+use super::{cluster, network, perms, reply::ApiResult, Call, Ctx};
 use crate::sim::Sim;
 
 const USAGE: &str = "USAGE: pvesh get <api_path> [OPTIONS] [FORMAT_OPTIONS]";
 
 /// Paths `pvesh get` answers here.
 fn handler(path: &str) -> Option<fn(&Call) -> ApiResult> {
-    match path.trim_end_matches('/') {
+    let path = path.trim_end_matches('/');
+    if path.starts_with("/nodes/") && path.ends_with("/network") && path.matches('/').count() == 3 {
+        return Some(network::node_network);
+    }
+    match path {
         "/cluster/status" => Some(cluster::status),
         "/cluster/resources" => Some(cluster::resources),
         "/nodes" => Some(cluster::nodes),
+        "/cluster/sdn/vnets" => Some(network::sdn_vnets),
         _ => None,
     }
 }
@@ -28,7 +33,19 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("{e}");
         return 255;
     }
-    let (Some("get"), Some(path)) = (args.first().map(String::as_str), args.get(1)) else {
+    // `create`/`set`/`delete` go to the API's handlers by the schema's routes (the firewall's
+    // paths); `get` to the cluster-wide reads above or the same routes.
+    let method = match args.first().map(String::as_str) {
+        Some("get") => "GET",
+        Some("create") => "POST",
+        Some("set") => "PUT",
+        Some("delete") => "DELETE",
+        _ => {
+            eprintln!("{USAGE}");
+            return 255;
+        }
+    };
+    let Some(path) = args.get(1) else {
         eprintln!("{USAGE}");
         return 255;
     };
@@ -56,11 +73,21 @@ pub fn main(args: &[String]) -> i32 {
             }
         }
     }
-    let Some(get) = handler(&path) else {
-        eprintln!("no 'get' handler for '{path}'");
-        return 255;
+    let routed = super::schema::route(method, &path);
+    let get = match (method, handler(&path)) {
+        ("GET", Some(get)) => Some(get),
+        _ => None,
     };
-    if format != "json" && format != "json-pretty" {
+    if get.is_none()
+        && !routed
+            .as_ref()
+            .is_some_and(|(e, _)| e.path.contains("/firewall"))
+    {
+        let verb = args[0].as_str();
+        eprintln!("no '{verb}' handler for '{path}'");
+        return 255;
+    }
+    if method == "GET" && format != "json" && format != "json-pretty" {
         eprintln!("pve-sim: pvesh --output-format {format} is not simulated (json, json-pretty)");
         return 255;
     }
@@ -78,12 +105,36 @@ pub fn main(args: &[String]) -> i32 {
         creating: Mutex::new(BTreeMap::new()),
         acl: perms::Acl::all(),
     });
+    // The node of a `/nodes/{node}/...` path is a parameter, as the API's router makes it.
+    if let Some(node) = path
+        .strip_prefix("/nodes/")
+        .and_then(|r| r.split('/').next())
+    {
+        params.insert("node".into(), node.to_string());
+    }
     let call = Call {
         ctx: &ctx,
         p: params,
         user: "root@pam".into(),
     };
-    match get(&call) {
+    let result = match (get, routed) {
+        (Some(get), _) => get(&call),
+        (None, Some((entry, vars))) => {
+            let mut p = call.p.clone();
+            p.extend(vars);
+            match super::schema::validate(entry, &p, &sim.version) {
+                Ok(()) => {
+                    let call = Call { p, ..call };
+                    let full = entry.path.clone();
+                    super::dispatch(method, &full, &call)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        (None, None) => unreachable!(),
+    };
+    match result {
+        Ok(reply) if reply.data.is_null() => 0,
         Ok(reply) => {
             let text = if format == "json" {
                 reply.data.to_string()
@@ -92,6 +143,14 @@ pub fn main(args: &[String]) -> i32 {
             };
             println!("{text}");
             0
+        }
+        // pvesh prints a parameter exception as its status line and one line per parameter.
+        Err(e) if !e.errors.is_empty() => {
+            eprintln!("{} {}", e.code, e.msg.trim_end());
+            for (k, m) in &e.errors {
+                eprintln!("{k}: {}", m.trim_end());
+            }
+            255
         }
         Err(e) => {
             eprintln!("{}", e.msg.trim_end());

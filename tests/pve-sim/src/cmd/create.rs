@@ -169,6 +169,10 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
         ));
     }
 
+    // `update_pct_config`'s netN checks, before the config exists.
+    for (k, v) in p.opts.iter().filter(|(k, _)| k.starts_with("net")) {
+        crate::netns::update_check(sim, k, v).map_err(Failure::die)?;
+    }
     // Reserve the VMID: `lock: create` written exclusively under the config lock.
     {
         let _lock = store::lock(sim, vmid)?;
@@ -325,8 +329,9 @@ fn create_task(
     in_task(store::write(sim, vmid, &conf))
 }
 
-/// `create_disks`: allocates a directory volume for every `<storage>:<GiB>` disk and records
-/// its volume ID and `size=` (which the sim does not enforce). New volumes are added to
+/// `create_disks`: allocates a volume for every `<storage>:<GiB>` disk and records its volume
+/// ID and `size=`: an ext4 image for a sized mount point (enforced), a directory for the
+/// rootfs or a size of 0 (not enforced). New volumes are added to
 /// `vollist` at once, so a later failure removes them.
 pub(super) fn create_disks(
     sim: &Sim,
@@ -356,6 +361,18 @@ pub(super) fn create_disks(
         let Some((sid, gib)) = new_disk(&props["volume"]) else {
             continue;
         };
+        let bytes = (gib * f64::from(1u32 << 30)) as u64;
+        // A sized mount point is an ext4 image that enforces its size (storage/image.rs); the
+        // rootfs stays a directory, its size recorded only.
+        if k != "rootfs" && bytes > 0 {
+            let owner = if unprivileged { CT_ROOT } else { 0 };
+            let volid = storage::alloc_image(sim, sid, vmid, bytes, owner)?;
+            vollist.push(volid.clone());
+            props.insert("volume".into(), volid);
+            props.insert("size".into(), confkeys::format_size(bytes));
+            conf.set(&k, &fmt.print(&props).map_err(|e| format!("{k}: {e}"))?);
+            continue;
+        }
         let volid = storage::alloc_volume(sim, sid, vmid)?;
         vollist.push(volid.clone());
         if unprivileged {
@@ -370,7 +387,6 @@ pub(super) fn create_disks(
             .map_err(|e| format!("unable to chown '{}' - {e}", dir.display()))?;
         }
         props.insert("volume".into(), volid);
-        let bytes = (gib * f64::from(1u32 << 30)) as u64;
         props.insert("size".into(), confkeys::format_size(bytes));
         conf.set(&k, &fmt.print(&props).map_err(|e| format!("{k}: {e}"))?);
     }

@@ -101,6 +101,9 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
         }
         // Only now the config, as `destroy_vm` does ("else we can have reuse race").
         store::remove(sim, vmid);
+        // `destroy_vm` removes the CT's firewall config with or without purge.
+        crate::firewall::remove(sim, vmid);
+        crate::firewall::sync(sim);
         Ok(())
     })
 }

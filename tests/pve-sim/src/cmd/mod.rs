@@ -6,6 +6,7 @@ mod destroy;
 mod exec;
 pub mod migrate;
 mod restore;
+pub mod move_volume;
 mod set;
 mod show;
 mod start;
@@ -107,6 +108,18 @@ fn migrate_opts() -> Vec<(String, Opt)> {
     ])
 }
 
+fn move_volume_opts() -> Vec<(String, Opt)> {
+    opts(&[
+        ("bwlimit", Opt::Number),
+        ("delete", Opt::Bool),
+        ("digest", Opt::Str),
+        ("storage", Opt::Str),
+        ("target-digest", Opt::Str),
+        ("target-vmid", Opt::Str),
+        ("target-volume", Opt::Str),
+    ])
+}
+
 fn exec_opts() -> Vec<(String, Opt)> {
     opts(&[("keep-env", Opt::Bool)])
 }
@@ -149,6 +162,12 @@ pub fn commands() -> Vec<Command> {
             args: &["vmid", "target"],
             opts: migrate_opts,
             run: migrate::run,
+        },
+        Command {
+            name: "move-volume",
+            args: &["vmid", "volume"],
+            opts: move_volume_opts,
+            run: move_volume::run,
         },
         Command {
             name: "pending",

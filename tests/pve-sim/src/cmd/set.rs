@@ -313,6 +313,9 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
             }
             check_volume(sim, k, v)?;
         }
+        if k.starts_with("net") {
+            crate::netns::update_check(sim, k, v).map_err(Failure::die)?;
+        }
         let value = normalise(k, v)?;
         conf.pending.insert(k.to_string(), value);
         conf.pending_delete

@@ -36,7 +36,10 @@ pub fn stop(sim: &Sim, p: &Params) -> Result<()> {
     }
     run_task(|_| {
         injected(sim, p.vmid, "--kill")?;
-        ct::hard_stop(sim, p.vmid)
+        let r = ct::hard_stop(sim, p.vmid);
+        // Its ports are gone: so are their rules (src/firewall.rs).
+        crate::firewall::sync(sim);
+        r
     })
 }
 
@@ -49,6 +52,8 @@ pub fn shutdown(sim: &Sim, p: &Params) -> Result<()> {
     let force = p.flag("forceStop");
     run_task(|_| {
         injected(sim, p.vmid, &format!("--timeout {timeout}"))?;
-        ct::shutdown(sim, p.vmid, timeout, force)
+        let r = ct::shutdown(sim, p.vmid, timeout, force);
+        crate::firewall::sync(sim);
+        r
     })
 }

@@ -37,8 +37,8 @@ fn owner_content(sim: &Sim, vmid: u32) -> &'static str {
     }
 }
 
-/// An lvmthin storage's LVs (`LvmThinPlugin::list_images`): raw images; the sim does not track
-/// an LV's virtual size and reports 0.
+/// An lvmthin storage's LVs (`LvmThinPlugin::list_images`): raw images; the sim knows the
+/// virtual size of an image LV (its file's length) and reports 0 for a directory stand-in.
 fn list_lvs(sim: &Sim, st: &Storage, vmid: Option<u32>) -> Vec<Volume> {
     let Some(pool) = st.backing.as_deref() else {
         return Vec::new();
@@ -59,7 +59,7 @@ fn list_lvs(sim: &Sim, st: &Storage, vmid: Option<u32>) -> Vec<Volume> {
             volid: format!("{}:{name}", st.id),
             format: vol.format,
             content: owner_content(sim, owner).into(),
-            size: 0,
+            size: if md.is_file() { md.len() } else { 0 },
             ctime: md.ctime(),
             vmid: Some(owner),
         });

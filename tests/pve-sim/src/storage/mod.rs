@@ -18,9 +18,12 @@
 //!
 //! On an lvmthin storage (`vgname` `<vg>`, `thinpool` `<pool>`), `<sid>:vm-<vmid>-disk-<n>` is
 //! the LV `/dev/<vg>/vm-<vmid>-disk-<n>` (what `pvesm path` answers); its content lives in
-//! `$PVE_SIM_ROOT/var/lib/pve-sim-lvm/<vg>/<pool>/vm-<vmid>-disk-<n>/` (`Resolved::data`).
+//! `$PVE_SIM_ROOT/var/lib/pve-sim-lvm/<vg>/<pool>/vm-<vmid>-disk-<n>/` (`Resolved::data`), or,
+//! for a sized mount point volume, the LV's content is the file `.../<pool>/vm-<vmid>-disk-<n>`
+//! holding an ext4 file system (see `image`).
 
 mod cfg;
+pub mod image;
 mod list;
 
 use std::fs;
@@ -271,8 +274,10 @@ pub struct Resolved {
     /// What the node calls it (`PVE::Storage::path`): the file, or an LV's device node.
     pub path: PathBuf,
     /// Where the sim keeps its content: `path` on a dir storage, the LV's stand-in directory
-    /// on an lvmthin one.
+    /// on an lvmthin one; for an image volume the directory it is mounted on while active.
     pub data: PathBuf,
+    /// The ext4 image file of a sized volume (see `image`), `None` for a directory volume.
+    pub image: Option<PathBuf>,
 }
 
 /// Parses `volid` and finds its storage, file and content.
@@ -283,12 +288,18 @@ pub fn resolve(sim: &Sim, volid: &str) -> Result<Resolved, String> {
         let vol = parse_lvm_volname(volname)?;
         let vg = storage.vgname.clone().unwrap_or_default();
         let path = PathBuf::from(format!("/dev/{vg}/{}", vol.name));
-        let data = lvm_backing(&storage)?.join(&vol.name);
+        let lv = lvm_backing(&storage)?.join(&vol.name);
+        let (data, image) = if lv.is_file() {
+            (image::mount_dir(sim, sid, volname), Some(lv))
+        } else {
+            (lv, None)
+        };
         return Ok(Resolved {
             storage,
             vol,
             path,
             data,
+            image,
         });
     }
     dir_path(&storage)?;
@@ -298,11 +309,17 @@ pub fn resolve(sim: &Sim, volid: &str) -> Result<Resolved, String> {
         path.push(vol.vmid.map(|v| v.to_string()).unwrap_or_default());
     }
     path.push(&vol.name);
+    let (data, image) = if vol.vtype == "images" && vol.format == "raw" && path.is_file() {
+        (image::mount_dir(sim, sid, volname), Some(path.clone()))
+    } else {
+        (path.clone(), None)
+    };
     Ok(Resolved {
         storage,
         vol,
-        data: path.clone(),
+        data,
         path,
+        image,
     })
 }
 
@@ -401,11 +418,107 @@ pub fn alloc_volume(sim: &Sim, sid: &str, vmid: u32) -> Result<String, String> {
     Ok(format!("{sid}:{vmid}/{name}"))
 }
 
+/// Allocates a sized mount point volume of `bytes` for CT `vmid` on storage `sid`: an LV
+/// `vm-<vmid>-disk-<n>` on lvmthin, `<vmid>/vm-<vmid>-disk-<n>.raw` on a dir storage, either an
+/// ext4 image whose root belongs to `owner` (see `image`). Returns its volume ID.
+pub fn alloc_image(
+    sim: &Sim,
+    sid: &str,
+    vmid: u32,
+    bytes: u64,
+    owner: u32,
+) -> Result<String, String> {
+    let st = storage_config(sim, sid)?;
+    activate(&st)?;
+    if st.kind == "lvmthin" {
+        let pool = lvm_backing(&st)?;
+        let name = next_disk_name(pool, vmid, "vm", "", sid)?;
+        image::make(&pool.join(&name), bytes, owner).map_err(|e| {
+            format!(
+                "lvcreate '{}/{name}' error: {e}",
+                st.vgname.as_deref().unwrap_or("")
+            )
+        })?;
+        return Ok(format!("{sid}:{name}"));
+    }
+    let imagedir = subdir(&st, "images")?.join(vmid.to_string());
+    fs::create_dir_all(&imagedir)
+        .map_err(|e| format!("unable to create '{}' - {e}", imagedir.display()))?;
+    let name = next_disk_name(&imagedir, vmid, "vm", ".raw", sid)?;
+    image::make(&imagedir.join(&name), bytes, owner)?;
+    Ok(format!("{sid}:{vmid}/{name}"))
+}
+
+/// `activate_volume` as the prestart hook needs it: an image volume is mounted on its `data`
+/// directory; a directory volume needs nothing.
+pub fn mount_volume(sim: &Sim, volid: &str) -> Result<(), String> {
+    let r = resolve(sim, volid)?;
+    match &r.image {
+        Some(img) => image::mount(img, &r.data),
+        None => Ok(()),
+    }
+}
+
+/// Unmounts an image volume (nothing for a directory volume or one not mounted).
+pub fn umount_volume(sim: &Sim, volid: &str) {
+    if let Ok(r) = resolve(sim, volid) {
+        if r.image.is_some() {
+            image::umount(&r.data);
+        }
+    }
+}
+
+/// `rename_volume` to another guest (pve-storage: `LvmThinPlugin::rename_volume`'s `lvrename`,
+/// `Plugin::rename_volume`'s rename into `images/<target>/`): the volume gets the first free
+/// disk name of `target` on its storage and keeps its content. Returns the new volume ID.
+pub fn rename_volume(sim: &Sim, volid: &str, target: u32) -> Result<String, String> {
+    let r = resolve(sim, volid)?;
+    let (sid, _) = parse_volume_id(volid)?;
+    if r.image.is_some() {
+        image::umount(&r.data);
+    }
+    if r.storage.kind == "lvmthin" {
+        let pool = lvm_backing(&r.storage)?;
+        let name = next_disk_name(pool, target, "vm", "", sid)?;
+        fs::rename(pool.join(&r.vol.name), pool.join(&name)).map_err(|e| {
+            format!(
+                "lvrename '{}/{}' error: {e}",
+                r.storage.vgname.as_deref().unwrap_or(""),
+                r.vol.name
+            )
+        })?;
+        return Ok(format!("{sid}:{name}"));
+    }
+    let imagedir = subdir(&r.storage, "images")?.join(target.to_string());
+    fs::create_dir_all(&imagedir)
+        .map_err(|e| format!("unable to create '{}' - {e}", imagedir.display()))?;
+    let (prefix, suffix) = if r.vol.format == "subvol" {
+        ("subvol", ".subvol".to_string())
+    } else {
+        ("vm", format!(".{}", r.vol.format))
+    };
+    let name = next_disk_name(&imagedir, target, prefix, &suffix, sid)?;
+    fs::rename(&r.path, imagedir.join(&name))
+        .map_err(|e| format!("rename '{}' failed - {e}", r.path.display()))?;
+    if let Some(dir) = r.path.parent() {
+        let _ = fs::remove_dir(dir);
+    }
+    Ok(format!("{sid}:{target}/{name}"))
+}
+
 /// `vdisk_free`: removes a volume. `Ok(Some(w))` is a warning Proxmox prints and goes on with
 /// (the file was already gone).
 pub fn free(sim: &Sim, volid: &str) -> Result<Option<String>, String> {
     let r = resolve(sim, volid)?;
     activate(&r.storage)?;
+    if r.image.is_some() {
+        image::umount(&r.data);
+    }
+    if let Some(lv) = r.image.as_ref().filter(|_| r.storage.kind == "lvmthin") {
+        return fs::remove_file(lv)
+            .map(|()| None)
+            .map_err(|e| format!("lvremove '{}' error: {e}", r.path.display()));
+    }
     if r.storage.kind == "lvmthin" {
         // `lvremove` of an LV that is gone is not an error for LvmThinPlugin's free_image.
         return match fs::remove_dir_all(&r.data) {
