@@ -328,19 +328,39 @@ fn move_mount_points(
             continue;
         }
         let src = rootdir.join(mp.trim_start_matches('/'));
-        let dst = storage::data_path(sim, volume)?;
         let Ok(entries) = std::fs::read_dir(&src) else {
             continue;
         };
-        for e in entries.flatten() {
-            let to = dst.join(e.file_name());
-            std::fs::rename(e.path(), &to).map_err(|err| {
-                format!(
-                    "unable to move '{}' to '{}' - {err}",
-                    e.path().display(),
-                    to.display()
-                )
-            })?;
+        let dst = storage::data_path(sim, volume)?;
+        // An image volume is mounted for the move, as `mount_all` has it mounted on a node.
+        storage::mount_volume(sim, volume)?;
+        let r = move_entries(entries.flatten().map(|e| e.path()), &dst);
+        storage::umount_volume(sim, volume);
+        r?;
+    }
+    Ok(())
+}
+
+/// Moves each path into `dst`, across file systems where needed (an image volume is another
+/// file system than the rootfs).
+fn move_entries(
+    paths: impl Iterator<Item = PathBuf>,
+    dst: &Path,
+) -> std::result::Result<(), String> {
+    for p in paths {
+        let out = Command::new("mv")
+            .arg("--")
+            .arg(&p)
+            .arg(dst)
+            .output()
+            .map_err(|e| format!("command 'mv' failed: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "unable to move '{}' to '{}' - {}",
+                p.display(),
+                dst.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
     }
     Ok(())

@@ -78,7 +78,10 @@ fn launch(
 
 /// Mounts the CT's image volumes (storage/image.rs) as the prestart hook mounts its volumes,
 /// and returns their mount points. On a failure the ones mounted so far are unmounted.
-fn mount_images(sim: &Sim, conf: &CtConfig) -> std::result::Result<Vec<PathBuf>, String> {
+pub(super) fn mount_images(
+    sim: &Sim,
+    conf: &CtConfig,
+) -> std::result::Result<Vec<PathBuf>, String> {
     let mut mounted: Vec<PathBuf> = Vec::new();
     for (k, v) in &conf.options {
         let fmt = if k == "rootfs" {

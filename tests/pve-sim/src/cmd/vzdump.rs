@@ -346,8 +346,13 @@ fn backup(
                 restart = true;
             }
             let t = Instant::now();
+            // The stopped CT's image volumes are read mounted, as `mount_all` does on a node.
+            let mounted = super::start::mount_images(sim, &conf)?;
             let dirs = |disk: &(String, String, PathBuf)| disk.2.clone();
             let r = rsync(log, &d, &dirs, &tmpdir.join("root"), "first");
+            for m in &mounted {
+                storage::image::umount(m);
+            }
             if restart {
                 log.info("restarting vm");
                 start_ct(vmid)?;
