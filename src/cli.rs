@@ -70,6 +70,12 @@ pub enum Command {
     State(IdArg),
     /// Send a signal to the container's process
     Kill(KillArgs),
+    /// Print the container's resource use and OOM kills as JSON lines, until it stops
+    ///
+    /// Lines of type `stats` (cpu, memory, pids, blkio, network_interfaces in runc's field names)
+    /// and `oom`. A CT on another node reports only what Proxmox's status/current has (memory,
+    /// swap, network and disk bytes) and no OOM events (docs/callers.md, "events").
+    Events(EventsArgs),
     /// Destroy a container and its CT
     Delete(DeleteArgs),
     /// List containers
@@ -306,6 +312,17 @@ pub struct KillArgs {
     /// Signal number or name (KILL, SIGKILL, 9); default TERM
     #[arg(default_value = "TERM")]
     pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Print one stats line and exit
+    #[arg(long)]
+    pub stats: bool,
+    /// Time between stats lines, as a Go duration (5s, 500ms, 1m)
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub interval: String,
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

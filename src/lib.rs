@@ -16,6 +16,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod console;
+pub mod ctstats;
 pub mod doctor;
 pub mod failover;
 pub mod follow;

@@ -62,6 +62,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Start(a) => commands::start::run(&ctx, &a.id),
         Command::State(a) => commands::state::run(&ctx, &a.id),
         Command::Kill(a) => commands::kill::run(&ctx, a),
+        Command::Events(a) => commands::events::run(&ctx, a),
         Command::Delete(a) => commands::delete::run(&ctx, a),
         Command::List(a) => commands::list::run(&ctx, a),
         Command::Features => commands::features::run(),

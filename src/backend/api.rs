@@ -385,6 +385,13 @@ impl Backend for Api {
         }
     }
 
+    fn status_current(&self, vmid: Vmid) -> Result<serde_json::Value, BackendError> {
+        let path = format!("{}/status/current", self.ct_path(vmid));
+        self.client()?
+            .get(&path, &[])
+            .map_err(|e| self.classify(vmid, e))
+    }
+
     fn stop(&self, vmid: Vmid) -> Result<(), BackendError> {
         match self.post_task(vmid, &format!("{}/status/stop", self.ct_path(vmid)), &[]) {
             Ok(()) | Err(BackendError::NotRunning(_)) => Ok(()),

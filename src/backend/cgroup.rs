@@ -136,6 +136,85 @@ impl CtCgroup {
         any.then_some(efd)
     }
 
+    /// The CT's resource use in runc's `events` shape: v1 where the CT has a memory hierarchy
+    /// there (cpuacct, cpu, memory, pids, blkio, each from its own mount), else v2.
+    pub fn stats(&self) -> crate::ctstats::Stats {
+        let read = |dir: &Path, names: &[&str], into: &mut crate::ctstats::Files| {
+            for n in names {
+                if let Ok(t) = std::fs::read_to_string(dir.join(n)) {
+                    into.insert(n.to_string(), t);
+                }
+            }
+        };
+        let mut f = crate::ctstats::Files::new();
+        if self.v1_dir("memory").is_some() {
+            let v1: &[(&str, &[&str])] = &[
+                (
+                    "cpuacct",
+                    &["cpuacct.usage", "cpuacct.usage_percpu", "cpuacct.stat"],
+                ),
+                ("cpu", &["cpu.stat"]),
+                ("pids", &["pids.current", "pids.max"]),
+                (
+                    "blkio",
+                    &[
+                        "blkio.throttle.io_service_bytes_recursive",
+                        "blkio.throttle.io_serviced_recursive",
+                    ],
+                ),
+            ];
+            for (ctrl, names) in v1 {
+                if let Some(d) = self.v1_dir(ctrl) {
+                    read(d, names, &mut f);
+                }
+            }
+            if let Some(d) = self.v1_dir("memory") {
+                let mem: Vec<String> = ["memory", "memory.memsw", "memory.kmem", "memory.kmem.tcp"]
+                    .iter()
+                    .flat_map(|p| {
+                        [
+                            "limit_in_bytes",
+                            "usage_in_bytes",
+                            "max_usage_in_bytes",
+                            "failcnt",
+                        ]
+                        .map(|x| format!("{p}.{x}"))
+                    })
+                    .chain(["memory.stat".to_string()])
+                    .collect();
+                read(
+                    d,
+                    &mem.iter().map(String::as_str).collect::<Vec<_>>(),
+                    &mut f,
+                );
+            }
+            return crate::ctstats::from_v1(&f);
+        }
+        if let Some(d) = &self.v2 {
+            let names = [
+                "cpu.stat",
+                "memory.current",
+                "memory.max",
+                "memory.peak",
+                "memory.events",
+                "memory.stat",
+                "memory.swap.current",
+                "memory.swap.max",
+                "memory.swap.peak",
+                "pids.current",
+                "pids.max",
+                "io.stat",
+            ];
+            read(d, &names, &mut f);
+        }
+        crate::ctstats::from_v2(&f)
+    }
+
+    /// The v1 memory cgroups `oom_events` watches (the CT's and every one below it).
+    pub fn memory_dirs(&self) -> Vec<PathBuf> {
+        self.v1_dir("memory").map(subtree).unwrap_or_default()
+    }
+
     /// Every process of the CT, in its cgroup and below (LXC's inner `ns`, sub-cgroups). Read
     /// from the freezer's hierarchy where there is one: the shim sits in the CT's cgroup of the
     /// other hierarchies (src/cgroups_path.rs) but is not the CT's.

@@ -302,6 +302,14 @@ pub trait Backend {
     fn restore(&self, vmid: Vmid, _archive: &str, _ct: &CtConfig) -> Result<(), BackendError> {
         Err(backups::refused(Some(vmid)))
     }
+    /// Proxmox's view of CT `vmid`'s resource use (`GET /nodes/{node}/lxc/{vmid}/status/current`,
+    /// pve-container src/PVE/API2/LXC/Status.pm), for `events` on a CT this node cannot look
+    /// into; remote backends only.
+    fn status_current(&self, vmid: Vmid) -> Result<serde_json::Value, BackendError> {
+        Err(BackendError::Other(format!(
+            "CT {vmid}: status/current is asked only of a remote node"
+        )))
+    }
     /// Run `argv` in the running CT with `stdin`; an error unless it exits 0.
     fn run_in_ct(
         &self,

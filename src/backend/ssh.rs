@@ -352,6 +352,12 @@ impl Backend for Ssh {
         ops::status(self, vmid)
     }
 
+    /// `pvesh get` on the node: the same handler as the API's.
+    fn status_current(&self, vmid: Vmid) -> Result<serde_json::Value, BackendError> {
+        let path = format!("/nodes/{}/lxc/{vmid}/status/current", self.node);
+        pvesh_get(&self.shell, &path, &[])
+    }
+
     /// Ends the CT as the shim does locally, without a Perl start-up: TERM to its init (ours,
     /// which exits on it), then wait for LXC's monitor to go, when Proxmox reports it stopped.
     /// `pct stop` when LXC cannot say or the CT does not go down.

@@ -12,6 +12,7 @@ pub mod delete;
 mod delete_tests;
 pub mod doctor;
 pub mod evacuate;
+pub mod events;
 pub mod exec;
 pub mod features;
 pub mod gc;
