@@ -136,6 +136,12 @@ fn pvesh_reads_the_cluster() {
     assert_eq!(vms[0]["node"], NODE);
     assert_eq!(vms[0]["tags"], "proxmox-lxcri");
 
+    // A CT's status/current, as the API's handler gives it (proxmox-lxcri's `events`).
+    let cur = pvesh(&n, &format!("/nodes/{NODE}/lxc/93911/status/current"));
+    assert_eq!(cur["vmid"], 93911, "{cur}");
+    assert_eq!(cur["status"], "stopped");
+    assert!(cur["maxmem"].as_u64().unwrap() > 0, "{cur}");
+
     let o = tool(&n, env!("CARGO_BIN_EXE_pvesh"), &["get", "/nosuch"]);
     assert_eq!(
         (code(&o), err(&o)),
