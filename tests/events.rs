@@ -206,6 +206,19 @@ fn remote_stats(sim: &Sim) {
 fn stats_of_a_container_over_ssh() {
     let r = Remote::ssh("events_ssh", "");
     remote_stats(&r.sim);
+    // Followed until the remote workload ends.
+    let b = r.sim.bundle("f", "sleep 4");
+    let c = create(&r.sim, &b, "r2");
+    c.start();
+    let (lines, ok, took) = follow(&r.sim, &["--interval=500ms", "r2"], Duration::from_secs(40));
+    assert!(ok, "exits 0 when the container stops");
+    assert!(took < Duration::from_secs(30), "ended with it: {took:?}");
+    assert!(lines.len() >= 2, "several lines: {lines:?}");
+    assert!(lines
+        .iter()
+        .all(|l| l["type"] == "stats" && l["id"] == "r2"));
+    assert_eq!(c.wait(), 0);
+    c.delete();
 }
 
 #[test]
