@@ -92,11 +92,12 @@ pub fn run(ctx: &Ctx, args: &EventsArgs) -> anyhow::Result<()> {
             .saturating_duration_since(Instant::now())
             .min(CHECK_EVERY);
         let fired = oom.wait(wait);
-        if !still_running(&dir) {
-            return Ok(());
-        }
+        // Before the liveness check: an OOM kill often ends the container at once.
         for _ in 0..oom.kills(fired) {
             emit("oom", None)?;
+        }
+        if !still_running(&dir) {
+            return Ok(());
         }
         if Instant::now() >= next {
             let stats = match source.stats() {
