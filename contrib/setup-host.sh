@@ -2,11 +2,11 @@
 # Installs what the tests and the demo need on a fresh Debian machine (run as root):
 # LXC, podman + conmon + runc, catatonit, busybox-static, OpenSSH's server (the tests start their
 # own on loopback), subordinate ids for unprivileged CTs, and podman ulimits within this machine's
-# hard limits.
+# hard limits. prometheus for its promtool (tests/metrics.rs checks the exposition with it).
 set -euo pipefail
 
 pkgs=(lxc uidmap podman conmon runc catatonit busybox-static tar bc libseccomp-dev pkg-config
-      openssh-server libssl-dev)
+      openssh-server libssl-dev prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -80,6 +80,15 @@ pub enum Command {
     Delete(DeleteArgs),
     /// List containers
     List(ListArgs),
+    /// Print every container's and node's metrics once, in Prometheus's text format
+    ///
+    /// Per container (labels id, vmid, node, backend): its state, memory, swap, network and
+    /// block I/O bytes; for a CT on this node also CPU seconds, pids, packets and OOM kills.
+    /// Per node of an api or ssh backend: online, CPU use, memory; the cluster's quorum
+    /// (docs/monitoring.md). A container whose numbers cannot be read gets
+    /// proxmox_lxcri_container_scrape_error 1 and a line on stderr; the exit status is 1 only
+    /// when nothing could be read.
+    Metrics,
     /// Print the runtime's features as JSON
     Features,
     /// Run a new process inside a container

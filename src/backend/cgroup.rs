@@ -136,6 +136,12 @@ impl CtCgroup {
         any.then_some(efd)
     }
 
+    /// Whether [`Self::stats`]'s swap use counts memory too (v1's `memory.memsw.*`, as runc
+    /// reports it), not swap alone (v2's `memory.swap.current`).
+    pub fn swap_counts_memory(&self) -> bool {
+        self.v1_dir("memory").is_some()
+    }
+
     /// The CT's resource use in runc's `events` shape: v1 where the CT has a memory hierarchy
     /// there (cpuacct, cpu, memory, pids, blkio, each from its own mount), else v2.
     pub fn stats(&self) -> crate::ctstats::Stats {

@@ -19,6 +19,7 @@ pub mod gc;
 pub mod images;
 pub mod kill;
 pub mod list;
+pub mod metrics;
 pub mod migrate;
 pub mod pause;
 pub mod rebalance;
