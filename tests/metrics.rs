@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::remote::ApiRemote;
+use common::remote::{ApiRemote, Remote};
 use common::*;
 
 /// `promtool check metrics` on `text`: its complaints, if any. Missing promtool fails the test
@@ -239,6 +239,55 @@ fn a_container_that_cannot_be_read_keeps_its_state_line() {
     assert!(sample(&text, "proxmox_lxcri_container_memory_usage_bytes", &[]).is_none());
     r.faults("{}");
     assert!(r.sim.run(&["kill", "f1", "KILL"]).status.success());
+    c.wait();
+    c.delete();
+}
+
+#[test]
+fn a_container_and_nodes_over_ssh() {
+    let r = Remote::cluster("metrics_ssh", &["sim", "sim2"], "");
+    let b = r.sim.bundle("b", "echo up; sleep 1000");
+    let c = create(&r.sim, &b, "s1");
+    c.start();
+    let out = r.sim.run(&["metrics"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    promtool(&text);
+    assert_eq!(
+        sample(
+            &text,
+            "proxmox_lxcri_container_state",
+            &[r#"id="s1""#, r#"backend="ssh""#, r#"state="running""#]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "proxmox_lxcri_container_memory_usage_bytes",
+            &[r#"id="s1""#]
+        )
+        .unwrap_or(0.0)
+            > 0.0,
+        "{text}"
+    );
+    // pvesh get /nodes and pvecm status on the node.
+    for node in ["sim", "sim2"] {
+        let l = format!("node=\"{node}\"");
+        assert_eq!(
+            sample(&text, "proxmox_lxcri_node_up", &[&l, r#"backend="ssh""#]),
+            Some(1.0),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        sample(&text, "proxmox_lxcri_cluster_quorate", &[]),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(r.sim.run(&["kill", "s1", "KILL"]).status.success());
     c.wait();
     c.delete();
 }
