@@ -84,7 +84,7 @@ pub enum Command {
     ///
     /// Per container (labels id, vmid, node, backend): its state, memory, swap, network and
     /// block I/O bytes; for a CT on this node also CPU seconds, pids, packets and OOM kills.
-    /// Per node of an api or ssh backend: online, CPU use, memory; the cluster's quorum
+    /// Per node of an api or ssh backend: online, CPU use, memory, storages; the cluster's quorum
     /// (docs/monitoring.md). A container whose numbers cannot be read gets
     /// proxmox_lxcri_container_scrape_error 1 and a line on stderr; the exit status is 1 only
     /// when nothing could be read.

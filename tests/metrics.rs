@@ -165,6 +165,19 @@ fn local_and_remote_containers_nodes_and_quorum() {
         Some(1.0),
         "{text}"
     );
+    // GET /nodes/{node}/storage of every online node.
+    for node in ["sim", "sim2"] {
+        let l = [format!("node=\"{node}\""), r#"storage="local""#.to_string()];
+        let l: Vec<&str> = l.iter().map(String::as_str).collect();
+        assert!(
+            sample(&text, "proxmox_lxcri_node_storage_size_bytes", &l).unwrap_or(0.0) > 0.0,
+            "{text}"
+        );
+        assert!(
+            sample(&text, "proxmox_lxcri_node_storage_available_bytes", &l).is_some(),
+            "{text}"
+        );
+    }
     assert_eq!(
         text.matches("# TYPE proxmox_lxcri_container_state gauge")
             .count(),
@@ -287,6 +300,19 @@ fn a_container_and_nodes_over_ssh() {
         Some(1.0),
         "{text}"
     );
+    // GET /nodes/{node}/storage of every online node.
+    for node in ["sim", "sim2"] {
+        let l = [format!("node=\"{node}\""), r#"storage="local""#.to_string()];
+        let l: Vec<&str> = l.iter().map(String::as_str).collect();
+        assert!(
+            sample(&text, "proxmox_lxcri_node_storage_size_bytes", &l).unwrap_or(0.0) > 0.0,
+            "{text}"
+        );
+        assert!(
+            sample(&text, "proxmox_lxcri_node_storage_available_bytes", &l).is_some(),
+            "{text}"
+        );
+    }
     assert!(r.sim.run(&["kill", "s1", "KILL"]).status.success());
     c.wait();
     c.delete();

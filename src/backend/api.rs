@@ -385,6 +385,14 @@ impl Backend for Api {
         }
     }
 
+    fn node_storages(&self, node: &str) -> Result<Vec<serde_json::Value>, BackendError> {
+        let v = self
+            .client()?
+            .get(&format!("/nodes/{node}/storage"), &[])
+            .map_err(api_err)?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
     fn status_current(&self, vmid: Vmid) -> Result<serde_json::Value, BackendError> {
         let path = format!("{}/status/current", self.ct_path(vmid));
         self.client()?

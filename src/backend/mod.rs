@@ -310,6 +310,13 @@ pub trait Backend {
             "CT {vmid}: status/current is asked only of a remote node"
         )))
     }
+    /// Node `node`'s storages with their use (`GET /nodes/{node}/storage`, pve-storage
+    /// src/PVE/API2/Storage/Status.pm `index`), for `metrics`; remote backends only.
+    fn node_storages(&self, node: &str) -> Result<Vec<serde_json::Value>, BackendError> {
+        Err(BackendError::Other(format!(
+            "node {node}: storages are asked only of a remote node"
+        )))
+    }
     /// Run `argv` in the running CT with `stdin`; an error unless it exits 0.
     fn run_in_ct(
         &self,

@@ -353,6 +353,11 @@ impl Backend for Ssh {
     }
 
     /// `pvesh get` on the node: the same handler as the API's.
+    fn node_storages(&self, node: &str) -> Result<Vec<serde_json::Value>, BackendError> {
+        let v = pvesh_get(&self.shell, &format!("/nodes/{node}/storage"), &[])?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
     fn status_current(&self, vmid: Vmid) -> Result<serde_json::Value, BackendError> {
         let path = format!("/nodes/{}/lxc/{vmid}/status/current", self.node);
         pvesh_get(&self.shell, &path, &[])

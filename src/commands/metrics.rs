@@ -3,9 +3,10 @@
 //!
 //! A container's numbers are what `events --stats` reads (`ctstats`): a local CT's cgroup and
 //! `/proc/<init>/net/dev`, a remote CT's `status/current`. Nodes come from the configured
-//! backend's `GET /nodes` (api; `pvesh` for ssh), quorum from `quorum()`. A container whose
-//! numbers cannot be read keeps its state line and gets `proxmox_lxcri_container_scrape_error
-//! 1` and a stderr line; the exit status is 1 only when nothing at all could be read.
+//! backend's `GET /nodes` and `GET /nodes/{node}/storage` (api; `pvesh` for ssh), quorum from
+//! `quorum()`. A container whose numbers cannot be read keeps its state line and gets
+//! `proxmox_lxcri_container_scrape_error 1` and a stderr line; the exit status is 1 only when
+//! nothing at all could be read.
 
 use anyhow::bail;
 
@@ -290,6 +291,14 @@ fn nodes(ctx: &Ctx, e: &mut Exposition) -> bool {
                 add("cpus", "The node's CPUs.", n.maxcpu as f64);
                 add("memory_used_bytes", "Memory the node uses.", n.mem as f64);
                 add("memory_total_bytes", "The node's memory.", n.maxmem as f64);
+                // An offline node's storages would cost a proxy timeout each.
+                if n.status != "online" {
+                    continue;
+                }
+                match backend.node_storages(&n.node) {
+                    Ok(list) => storages(&n.node, &backend_name, &list, e),
+                    Err(err) => log::debug!("metrics: node {}: storages not read: {err}", n.node),
+                }
             }
         }
         Err(err) => log::debug!("metrics: no node metrics: {err}"),
@@ -311,6 +320,45 @@ fn nodes(ctx: &Ctx, e: &mut Exposition) -> bool {
     any
 }
 
+/// The active storages of `GET /nodes/{node}/storage` (`total`, `used`, `avail` in bytes;
+/// pvesh may give numbers as strings).
+fn storages(node: &str, backend: &str, list: &[serde_json::Value], e: &mut Exposition) {
+    use crate::api::lenient;
+    for st in list {
+        let Some(name) = st.get("storage").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        let n = |k: &str| st.get(k).and_then(lenient::as_u64);
+        if n("active") != Some(1) {
+            continue;
+        }
+        let l = [("node", node), ("storage", name), ("backend", backend)];
+        for (family, key, help) in [
+            (
+                "used_bytes",
+                "used",
+                "Bytes used on the storage, as the node reports them.",
+            ),
+            (
+                "available_bytes",
+                "avail",
+                "Bytes still available on the storage.",
+            ),
+            ("size_bytes", "total", "The storage's size."),
+        ] {
+            if let Some(v) = n(key) {
+                e.add(
+                    &format!("{P}node_storage_{family}"),
+                    Kind::Gauge,
+                    help,
+                    &l,
+                    v as f64,
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +371,34 @@ mod tests {
             node: "n1".into(),
             backend: "api".into(),
         }
+    }
+
+    #[test]
+    fn active_storages_only_with_numbers_from_strings() {
+        let list: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[{"storage": "local", "active": 1, "total": 100, "used": "40", "avail": 60},
+                {"storage": "nfs", "active": 0, "total": 5, "used": 1, "avail": 4}]"#,
+        )
+        .unwrap();
+        let mut e = Exposition::default();
+        storages("n1", "ssh", &list, &mut e);
+        let t = e.render();
+        let l = r#"{node="n1",storage="local",backend="ssh"}"#;
+        assert!(
+            t.contains(&format!("proxmox_lxcri_node_storage_used_bytes{l} 40\n")),
+            "{t}"
+        );
+        assert!(
+            t.contains(&format!(
+                "proxmox_lxcri_node_storage_available_bytes{l} 60\n"
+            )),
+            "{t}"
+        );
+        assert!(
+            t.contains(&format!("proxmox_lxcri_node_storage_size_bytes{l} 100\n")),
+            "{t}"
+        );
+        assert!(!t.contains("nfs"), "{t}");
     }
 
     #[test]

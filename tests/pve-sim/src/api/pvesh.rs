@@ -1,5 +1,5 @@
 //! `pvesh get <path> --output-format json` on a sim node (pve-manager PVE/CLI/pvesh.pm): the
-//! API's own handlers for the cluster-wide reads and a CT's `status/current`, called as `root@pam` without HTTP. The
+//! API's own handlers for the cluster-wide reads, a CT's `status/current` and a node's storages, called as `root@pam` without HTTP. The
 //! members are the sim root's node dirs (`crate::cluster::members`), the local node first.
 
 use std::collections::BTreeMap;
@@ -78,8 +78,13 @@ pub fn main(args: &[String]) -> i32 {
         ("GET", Some(get)) => Some(get),
         _ => None,
     };
-    // The firewall's paths and a CT's status/current (`events` over ssh) go by the schema.
-    let by_schema = |p: &str| p.contains("/firewall") || p.ends_with("/lxc/{vmid}/status/current");
+    // The firewall's paths, a CT's status/current (`events` over ssh) and a node's storages
+    // (`metrics` over ssh) go by the schema.
+    let by_schema = |p: &str| {
+        p.contains("/firewall")
+            || p.ends_with("/lxc/{vmid}/status/current")
+            || p == "/nodes/{node}/storage"
+    };
     if get.is_none() && !routed.as_ref().is_some_and(|(e, _)| by_schema(&e.path)) {
         let verb = args[0].as_str();
         eprintln!("no '{verb}' handler for '{path}'");
