@@ -142,6 +142,17 @@ fn pvesh_reads_the_cluster() {
     assert_eq!(cur["status"], "stopped");
     assert!(cur["maxmem"].as_u64().unwrap() > 0, "{cur}");
 
+    // A node's storages with their use (proxmox-lxcri's `metrics`).
+    let sts = pvesh(&n, &format!("/nodes/{NODE}/storage"));
+    let local = sts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["storage"] == "local")
+        .unwrap_or_else(|| panic!("local: {sts}"));
+    assert!(local["total"].as_u64().unwrap() > 0, "{local}");
+    assert_eq!(local["active"], 1, "{local}");
+
     let o = tool(&n, env!("CARGO_BIN_EXE_pvesh"), &["get", "/nosuch"]);
     assert_eq!(
         (code(&o), err(&o)),
