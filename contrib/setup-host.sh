@@ -6,17 +6,29 @@
 set -euo pipefail
 
 pkgs=(lxc uidmap podman conmon runc catatonit busybox-static tar bc libseccomp-dev pkg-config
-      openssh-server libssl-dev prometheus)
+      openssh-server libssl-dev)
+# Only its promtool is needed: without recommends (node exporter, smartmontools, ...).
+bare=(prometheus)
 missing=()
+bare_missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
+for p in "${bare[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || bare_missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] || [ ${#bare_missing[@]} -gt 0 ]; then
     apt-get update -qq
     # No service may start from a package's postinst: the tests run their own sshd.
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    if [ ${#missing[@]} -gt 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    if [ ${#bare_missing[@]} -gt 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${bare_missing[@]}" >/dev/null
+    fi
     rm -f /usr/sbin/policy-rc.d
 fi
 
