@@ -178,7 +178,10 @@ fn rotation_keeps_only_the_newest_files() {
     }
     let id = |f: &str| lines(Path::new(&format!("{}{f}", log.display())))[0]["id"].clone();
     // max_size below one line: each file holds one.
-    assert_eq!((id(""), id(".1"), id(".2")), ("x4".into(), "x3".into(), "x2".into()));
+    assert_eq!(
+        (id(""), id(".1"), id(".2")),
+        ("x4".into(), "x3".into(), "x2".into())
+    );
     assert!(!Path::new(&format!("{}.3", log.display())).exists());
 }
 
@@ -209,10 +212,17 @@ fn a_remote_run_writes_upids_and_never_the_token_secret() {
         .stderr(std::fs::File::create(&err).unwrap())
         .status()
         .unwrap();
-    assert!(st.success(), "create: {}", std::fs::read_to_string(&err).unwrap());
+    assert!(
+        st.success(),
+        "create: {}",
+        std::fs::read_to_string(&err).unwrap()
+    );
     run(&["start", "c1"]);
     wait_for("c1 to stop", Duration::from_secs(60), || {
-        let out = api_runtime(&r, &log).args(["state", "c1"]).output().unwrap();
+        let out = api_runtime(&r, &log)
+            .args(["state", "c1"])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).contains("\"stopped\"")
     });
     run(&["delete", "c1"]);
@@ -228,7 +238,10 @@ fn a_remote_run_writes_upids_and_never_the_token_secret() {
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.lines().count() > 20, "a debug log: {log_text}");
     for (i, l) in log_text.lines().enumerate() {
-        assert!(!l.contains(secret), "debug log line {i} holds the secret: {l}");
+        assert!(
+            !l.contains(secret),
+            "debug log line {i} holds the secret: {l}"
+        );
     }
     let audit_text = std::fs::read_to_string(&audit).unwrap();
     for (i, l) in audit_text.lines().enumerate() {
@@ -243,7 +256,9 @@ fn a_remote_run_writes_upids_and_never_the_token_secret() {
     }
     // create and delete wait for vzcreate and vzstop/vzdestroy; start's vzstart is the shim's.
     for l in [&got[0], &got[2]] {
-        let upids = l["upid"].as_array().unwrap_or_else(|| panic!("no upid: {l}"));
+        let upids = l["upid"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no upid: {l}"));
         assert!(
             upids
                 .iter()

@@ -3,7 +3,7 @@
 
 use crate::audit::{self, Entry};
 use crate::cli::Command;
-use crate::config::{AuditConfig, Config};
+use crate::config::Config;
 
 use super::Ctx;
 
@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx, cmd: &Command, f: impl FnOnce() -> anyhow::Result<()>) -> 
     entry.upid = audit::take_upids();
     let msg = res.as_ref().err().map(|e| format!("{e:#}"));
     entry.outcome(msg.as_deref());
-    let audit_cfg = config.map(|c| c.audit).unwrap_or_else(AuditConfig::default);
+    let audit_cfg = config.map(|c| c.audit).unwrap_or_default();
     audit::record(&audit_cfg, &entry);
     res
 }
