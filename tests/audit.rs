@@ -12,14 +12,23 @@ use common::remote::{ApiRemote, TOKEN};
 use common::*;
 use serde_json::Value;
 
-/// Turn the audit log of `sim` on at `path` (appended as the config's `[audit]` table).
+/// Point the audit log of `sim` at `path`, with more `[audit]` keys in `table`.
 fn audit_to(sim: &Sim, path: &Path, table: &str) {
-    let mut conf = std::fs::read_to_string(&sim.config).unwrap();
-    conf.push_str(&format!(
-        "\n[audit]\npath = \"{}\"\n{table}\n",
-        path.display()
-    ));
-    std::fs::write(&sim.config, conf).unwrap();
+    let conf = std::fs::read_to_string(&sim.config).unwrap();
+    let start = conf
+        .find("\n[audit]\npath = ")
+        .expect("the sim's [audit] table");
+    let end = start
+        + 1
+        + conf[start + 1..]
+            .find("\n[")
+            .unwrap_or(conf.len() - start - 1);
+    let table = format!("\n[audit]\npath = \"{}\"\n{table}\n", path.display());
+    std::fs::write(
+        &sim.config,
+        format!("{}{table}{}", &conf[..start], &conf[end..]),
+    )
+    .unwrap();
 }
 
 /// Every line of `path`, each parsed (a line that is not one JSON object fails the test).
