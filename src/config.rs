@@ -73,6 +73,29 @@ pub struct Config {
     pub ssh: SshConfig,
     pub network: NetworkConfig,
     pub cluster: ClusterConfig,
+    pub audit: AuditConfig,
+}
+
+/// The audit log (docs/audit.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// JSON lines file; empty disables the audit log.
+    pub path: PathBuf,
+    /// Bytes past which the file is rotated; 0 means never.
+    pub max_size: u64,
+    /// Rotated files kept (`path.1` .. `path.keep`).
+    pub keep: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            path: "/var/log/proxmox-lxcri/audit.jsonl".into(),
+            max_size: 10 * 1024 * 1024,
+            keep: 5,
+        }
+    }
 }
 
 /// Node failure and HA (ssh and api backends; docs/cluster.md).
@@ -190,6 +213,7 @@ impl Default for Config {
             ssh: SshConfig::default(),
             network: NetworkConfig::default(),
             cluster: ClusterConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -431,6 +455,17 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "300",
         "Seconds the shim of an HA container waits for Proxmox to recover its CT on another node (Proxmox fences for about two minutes) before it reports the container stopped.",
     ),
+    (
+        "audit.path",
+        "\"/var/log/proxmox-lxcri/audit.jsonl\"",
+        "Audit log: one JSON line per operation that changes something (docs/audit.md); empty disables it. A path that cannot be written is a warning in --log, never a failed operation.",
+    ),
+    (
+        "audit.max_size",
+        "10485760",
+        "Bytes past which the audit log is rotated (audit.jsonl becomes audit.jsonl.1); 0 means never.",
+    ),
+    ("audit.keep", "5", "Rotated audit logs kept (path.1 .. path.N); 0 keeps none."),
 ];
 
 #[derive(Debug, thiserror::Error)]

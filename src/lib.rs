@@ -10,6 +10,7 @@
 pub mod access;
 pub mod api;
 pub mod apparmor;
+pub mod audit;
 pub mod backend;
 pub mod cgroups_path;
 pub mod cli;

@@ -57,29 +57,33 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         anyhow::bail!("no command given; see proxmox-lxcri --help");
     };
+    commands::audit_op::run(&ctx, cmd, || dispatch(&ctx, cmd))
+}
+
+fn dispatch(ctx: &Ctx, cmd: &Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Create(a) => commands::create::run(&ctx, a, proxmox_lxcri::logging::fd()),
-        Command::Start(a) => commands::start::run(&ctx, &a.id),
-        Command::State(a) => commands::state::run(&ctx, &a.id),
-        Command::Kill(a) => commands::kill::run(&ctx, a),
-        Command::Events(a) => commands::events::run(&ctx, a),
-        Command::Delete(a) => commands::delete::run(&ctx, a),
-        Command::List(a) => commands::list::run(&ctx, a),
-        Command::Metrics => commands::metrics::run(&ctx),
+        Command::Create(a) => commands::create::run(ctx, a, proxmox_lxcri::logging::fd()),
+        Command::Start(a) => commands::start::run(ctx, &a.id),
+        Command::State(a) => commands::state::run(ctx, &a.id),
+        Command::Kill(a) => commands::kill::run(ctx, a),
+        Command::Events(a) => commands::events::run(ctx, a),
+        Command::Delete(a) => commands::delete::run(ctx, a),
+        Command::List(a) => commands::list::run(ctx, a),
+        Command::Metrics => commands::metrics::run(ctx),
         Command::Features => commands::features::run(),
-        Command::Exec(a) => commands::exec::run(&ctx, a, proxmox_lxcri::logging::fd()),
-        Command::Update(a) => commands::update::run(&ctx, a),
-        Command::Pause(a) => commands::pause::run(&ctx, &a.id, true),
-        Command::Resume(a) => commands::pause::run(&ctx, &a.id, false),
-        Command::Images(a) => commands::images::run(&ctx, a),
-        Command::Doctor(a) => commands::doctor::run(&ctx, a),
-        Command::Gc(a) => commands::gc::run(&ctx, a),
-        Command::Migrate(a) => commands::migrate::run(&ctx, a),
-        Command::Evacuate(a) => commands::evacuate::run(&ctx, a),
-        Command::Rebalance(a) => commands::rebalance::run(&ctx, a),
-        Command::Backup(a) => commands::backup::run(&ctx, a),
-        Command::Backups(a) => commands::backups::run(&ctx, a),
-        Command::Restore(a) => commands::restore::run(&ctx, a, proxmox_lxcri::logging::fd()),
+        Command::Exec(a) => commands::exec::run(ctx, a, proxmox_lxcri::logging::fd()),
+        Command::Update(a) => commands::update::run(ctx, a),
+        Command::Pause(a) => commands::pause::run(ctx, &a.id, true),
+        Command::Resume(a) => commands::pause::run(ctx, &a.id, false),
+        Command::Images(a) => commands::images::run(ctx, a),
+        Command::Doctor(a) => commands::doctor::run(ctx, a),
+        Command::Gc(a) => commands::gc::run(ctx, a),
+        Command::Migrate(a) => commands::migrate::run(ctx, a),
+        Command::Evacuate(a) => commands::evacuate::run(ctx, a),
+        Command::Rebalance(a) => commands::rebalance::run(ctx, a),
+        Command::Backup(a) => commands::backup::run(ctx, a),
+        Command::Backups(a) => commands::backups::run(ctx, a),
+        Command::Restore(a) => commands::restore::run(ctx, a, proxmox_lxcri::logging::fd()),
     }
 }
 

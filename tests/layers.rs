@@ -9,7 +9,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["sys"],
     &[
-        "config", "pve", "logging", "nsfile", "procexit", "seccomp", "apparmor", "rootfs",
+        "config", "pve", "logging", "audit", "nsfile", "procexit", "seccomp", "apparmor", "rootfs",
         "console", "ctstats", "prom",
     ],
     &["mapping", "state", "vztmpl", "transport", "api"],

@@ -58,6 +58,7 @@ impl Client {
     /// Poll the task until it stops or `timeout` passes.
     pub fn wait_task(&self, upid: &str, timeout: Duration) -> Result<TaskEnd, ApiError> {
         let base = task_path(upid)?;
+        crate::audit::note_upid(upid);
         let status_path = format!("{base}/status");
         let deadline = Instant::now() + timeout;
         let mut pause = FIRST_POLL;

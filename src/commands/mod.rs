@@ -1,5 +1,6 @@
 //! One module per subcommand; each takes the parsed arguments and a `Ctx`.
 
+pub mod audit_op;
 pub mod backup;
 pub mod backups;
 pub mod create;

@@ -188,6 +188,13 @@ impl Sim {
             ),
         )
         .unwrap();
+        // The audit log stays with the test, not in the host's /var/log.
+        let mut conf = std::fs::read_to_string(&config).unwrap();
+        conf.push_str(&format!(
+            "\n[audit]\npath = \"{}\"\n",
+            dir.path().join("audit.jsonl").display()
+        ));
+        std::fs::write(&config, conf).unwrap();
         Sim {
             node: Node::PveSim,
             dir,

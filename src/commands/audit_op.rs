@@ -1,0 +1,65 @@
+//! Not a subcommand: the audit line each changing subcommand leaves (docs/audit.md). Read-only
+//! ones (state, list, features, doctor, dry runs, listings) leave none.
+
+use crate::audit::{self, Entry};
+use crate::cli::Command;
+use crate::config::Config;
+
+use super::Ctx;
+
+/// The operation `cmd` is audited as, and the container it concerns; None for read-only ones.
+pub fn operation(cmd: &Command) -> Option<(&'static str, Option<&str>)> {
+    Some(match cmd {
+        Command::Create(a) => ("create", Some(a.id.as_str())),
+        Command::Start(a) => ("start", Some(a.id.as_str())),
+        Command::Kill(a) => ("kill", Some(a.id.as_str())),
+        Command::Delete(a) => ("delete", Some(a.id.as_str())),
+        Command::Exec(a) => ("exec", Some(a.id.as_str())),
+        Command::Update(a) => ("update", Some(a.id.as_str())),
+        Command::Pause(a) => ("pause", Some(a.id.as_str())),
+        Command::Resume(a) => ("resume", Some(a.id.as_str())),
+        Command::Migrate(a) => ("migrate", Some(a.id.as_str())),
+        Command::Backup(a) => ("backup", Some(a.id.as_str())),
+        Command::Restore(a) => ("restore", Some(a.id.as_str())),
+        Command::Evacuate(_) => ("evacuate", None),
+        Command::Rebalance(a) if !a.dry_run => ("rebalance", None),
+        Command::Gc(a) if !a.dry_run => ("gc", None),
+        Command::Images(a) if a.prune => ("images-prune", None),
+        Command::Backups(a) if a.prune => ("backups-prune", None),
+        _ => return None,
+    })
+}
+
+/// Run `f` (the command) and append its audit line; the line never changes the outcome.
+pub fn run(ctx: &Ctx, cmd: &Command, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let Some((op, id)) = operation(cmd) else {
+        return f();
+    };
+    let config = ctx.config().ok();
+    // Stamped before the work: the time the operation was asked for.
+    let mut entry = Entry::now(op, "");
+    let before = id.and_then(|id| ctx.dir(id).ok()?.load().ok());
+    let res = f();
+    // After: `create` made the state, `migrate` moved the node; `delete` removed it.
+    let after = id.and_then(|id| ctx.dir(id).ok()?.load().ok());
+    let st = after.or(before);
+    let cfg: Option<&Config> = st.as_ref().map(|s| &s.config).or(config.as_ref());
+    entry.id = id.map(str::to_string);
+    entry.vmid = st.as_ref().and_then(|s| s.vmid).map(u32::from);
+    if let Some(c) = cfg {
+        entry.backend = serde_json::to_value(c.backend)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        entry.node = Some(c.node_name());
+    }
+    if let Command::Evacuate(a) = cmd {
+        entry.node = Some(a.node.clone());
+    }
+    entry.upid = audit::take_upids();
+    let msg = res.as_ref().err().map(|e| format!("{e:#}"));
+    entry.outcome(msg.as_deref());
+    let audit_cfg = config.map(|c| c.audit).unwrap_or_default();
+    audit::record(&audit_cfg, &entry);
+    res
+}
