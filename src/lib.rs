@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod console;
 pub mod ctstats;
+pub mod httpd;
 pub mod doctor;
 pub mod failover;
 pub mod follow;
