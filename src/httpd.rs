@@ -287,7 +287,10 @@ mod tests {
     fn exposition_content_type_and_errors_as_500() {
         let ok = String::from_utf8(r("GET /metrics HTTP/1.1\r\n\r\n").bytes()).unwrap();
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
-        assert!(ok.contains(&format!("Content-Type: {CONTENT_TYPE}\r\n")), "{ok}");
+        assert!(
+            ok.contains(&format!("Content-Type: {CONTENT_TYPE}\r\n")),
+            "{ok}"
+        );
         assert!(ok.ends_with("\r\n\r\nx 1\n"), "{ok}");
         let e = respond(b"GET /metrics HTTP/1.1\r\n\r\n", "/metrics", &mut || {
             Err("no metrics".into())

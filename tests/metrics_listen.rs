@@ -39,7 +39,10 @@ fn serving(child: &mut Child) -> String {
     let mut seen = String::new();
     loop {
         let mut line = String::new();
-        assert!(r.read_line(&mut line).unwrap() > 0, "exited before serving: {seen}");
+        assert!(
+            r.read_line(&mut line).unwrap() > 0,
+            "exited before serving: {seen}"
+        );
         seen.push_str(&line);
         if line.contains("serving http://") {
             // Keep reading: a closed pipe would make the server's next stderr line fail.
@@ -103,12 +106,12 @@ fn get(url: &str) -> (u16, String, String) {
     }
 }
 
+fn signal(child: &Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+}
+
 fn sigterm(child: &Child) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    signal(child, nix::sys::signal::Signal::SIGTERM);
 }
 
 #[test]
@@ -117,7 +120,9 @@ fn serves_fresh_metrics_refuses_the_rest_and_ends_on_sigterm() {
     let b = sim.bundle("b", "echo up; sleep 1000");
     let c = create(&sim, &b, "m1");
     c.start();
-    wait_for("the workload", Duration::from_secs(10), || c.stdout() == "up\n");
+    wait_for("the workload", Duration::from_secs(10), || {
+        c.stdout() == "up\n"
+    });
 
     let port = free_port();
     let mut server = start(&sim, &format!("127.0.0.1:{port}"), &[]);
@@ -196,7 +201,35 @@ fn non_loopback_only_with_allow_remote_and_a_warning() {
     let mut server = start(&sim, &addr, &["--allow-remote"]);
     let err = serving(&mut server);
     assert_eq!(raw(port, b"GET /metrics HTTP/1.1\r\n\r\n").0, 200);
-    sigterm(&server);
+    // SIGINT (a terminal's ^C) ends it as cleanly as SIGTERM.
+    signal(&server, nix::sys::signal::Signal::SIGINT);
     assert_eq!(server.wait().unwrap().code(), Some(0));
     assert!(err.contains("warning:") && err.contains(&addr), "{err}");
+}
+
+#[test]
+fn the_systemd_service_serves_the_crio_root_on_loopback() {
+    use clap::Parser;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit =
+        std::fs::read_to_string(dir.join("contrib/systemd/proxmox-lxcri-metrics.service")).unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let argv: Vec<&str> = exec.split_whitespace().collect();
+    let cli = proxmox_lxcri::cli::Cli::try_parse_from(&argv).expect("the runtime's command line");
+    let Some(proxmox_lxcri::cli::Command::Metrics(a)) = cli.command else {
+        panic!("not metrics: {exec}");
+    };
+    assert!(a.listen.unwrap().ip().is_loopback() && !a.allow_remote);
+    // The root CRI-O's drop-in passes, and the default configuration.
+    let crio = std::fs::read_to_string(dir.join("contrib/crio/50-proxmox-lxcri.conf")).unwrap();
+    let root = cli.global.root.unwrap();
+    assert!(crio.contains(&format!("runtime_root = \"{}\"", root.display())));
+    assert_eq!(
+        cli.global.config.unwrap(),
+        std::path::PathBuf::from(proxmox_lxcri::config::DEFAULT_PATH)
+    );
+    assert!(unit.contains("WantedBy=multi-user.target") && unit.contains("Type=simple"));
 }

@@ -13,8 +13,8 @@ use std::net::{SocketAddr, TcpListener};
 use anyhow::{bail, Context};
 
 use super::{out, Ctx};
-use crate::cli::MetricsArgs;
 use crate::backend::cgroup::CtCgroup;
+use crate::cli::MetricsArgs;
 use crate::ctstats::Stats;
 use crate::prom::{Exposition, Kind};
 use crate::state::{State, Status};
@@ -39,7 +39,9 @@ fn listen(ctx: &Ctx, addr: SocketAddr, allow_remote: bool) -> anyhow::Result<()>
         if !allow_remote {
             bail!("listen address {addr} is not loopback; add --allow-remote to serve metrics to the network");
         }
-        let msg = format!("metrics: serving on {addr}, reachable from the network without authentication");
+        let msg = format!(
+            "metrics: serving on {addr}, reachable from the network without authentication"
+        );
         log::warn!("{msg}");
         eprintln!("warning: {msg}");
     }
