@@ -20,16 +20,43 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The server process, killed if a failing test leaves it running.
+struct Server(Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// `metrics --listen ADDR` (and `extra`) started, stderr piped.
-fn start(sim: &Sim, addr: &str, extra: &[&str]) -> Child {
-    sim.runtime()
+fn start(sim: &Sim, addr: &str, extra: &[&str]) -> Server {
+    let child = sim
+        .runtime()
         .args(["metrics", "--listen", addr])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Server(child)
 }
 
 /// Stderr up to the line that says the server is listening (connecting to find out would take
