@@ -87,8 +87,9 @@ pub enum Command {
     /// Per node of an api or ssh backend: online, CPU use, memory, storages; the cluster's quorum
     /// (docs/monitoring.md). A container whose numbers cannot be read gets
     /// proxmox_lxcri_container_scrape_error 1 and a line on stderr; the exit status is 1 only
-    /// when nothing could be read.
-    Metrics,
+    /// when nothing could be read. With --listen, serve the same text at GET /metrics instead,
+    /// read afresh for each request, until SIGTERM or SIGINT.
+    Metrics(MetricsArgs),
     /// Print the runtime's features as JSON
     Features,
     /// Run a new process inside a container
@@ -340,6 +341,16 @@ pub struct DeleteArgs {
     #[arg(short = 'f', long)]
     pub force: bool,
     pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Serve GET /metrics over HTTP on ADDR (IP:port; 127.0.0.1:9464 when given no value)
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Let --listen take an address that is not loopback (metrics carry no authentication)
+    #[arg(long, requires = "listen")]
+    pub allow_remote: bool,
 }
 
 #[derive(Debug, Args)]

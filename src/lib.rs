@@ -22,6 +22,7 @@ pub mod doctor;
 pub mod failover;
 pub mod follow;
 pub mod hooks;
+pub mod httpd;
 pub mod launch;
 pub mod logging;
 pub mod mapping;

@@ -69,7 +69,7 @@ fn dispatch(ctx: &Ctx, cmd: &Command) -> anyhow::Result<()> {
         Command::Events(a) => commands::events::run(ctx, a),
         Command::Delete(a) => commands::delete::run(ctx, a),
         Command::List(a) => commands::list::run(ctx, a),
-        Command::Metrics => commands::metrics::run(ctx),
+        Command::Metrics(a) => commands::metrics::run(ctx, a),
         Command::Features => commands::features::run(),
         Command::Exec(a) => commands::exec::run(ctx, a, proxmox_lxcri::logging::fd()),
         Command::Update(a) => commands::update::run(ctx, a),

@@ -8,17 +8,54 @@
 //! `proxmox_lxcri_container_scrape_error 1` and a stderr line; the exit status is 1 only when
 //! nothing at all could be read.
 
-use anyhow::bail;
+use std::net::{SocketAddr, TcpListener};
+
+use anyhow::{bail, Context};
 
 use super::{out, Ctx};
 use crate::backend::cgroup::CtCgroup;
+use crate::cli::MetricsArgs;
 use crate::ctstats::Stats;
 use crate::prom::{Exposition, Kind};
 use crate::state::{State, Status};
 
 const P: &str = "proxmox_lxcri_";
 
-pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
+pub fn run(ctx: &Ctx, a: &MetricsArgs) -> anyhow::Result<()> {
+    if let Some(addr) = a.listen {
+        return listen(ctx, addr, a.allow_remote);
+    }
+    let text = render(ctx)?;
+    if !text.is_empty() {
+        // render() ends every line; out() adds one more.
+        out(text.trim_end_matches('\n'))?;
+    }
+    Ok(())
+}
+
+/// `--listen`: serve [`render`] at `GET /metrics` until SIGTERM or SIGINT (src/httpd.rs).
+fn listen(ctx: &Ctx, addr: SocketAddr, allow_remote: bool) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() {
+        if !allow_remote {
+            bail!("listen address {addr} is not loopback; add --allow-remote to serve metrics to the network");
+        }
+        let msg = format!(
+            "metrics: serving on {addr}, reachable from the network without authentication"
+        );
+        log::warn!("{msg}");
+        eprintln!("warning: {msg}");
+    }
+    let listener = TcpListener::bind(addr).with_context(|| format!("listen on {addr}"))?;
+    eprintln!("metrics: serving http://{addr}/metrics");
+    crate::httpd::serve(listener, "/metrics", || {
+        render(ctx).map_err(|e| format!("{e:#}"))
+    })
+    .with_context(|| format!("serve metrics on {addr}"))
+}
+
+/// One exposition of every container, node and the quorum, read now; an error only when
+/// nothing at all could be read.
+pub fn render(ctx: &Ctx) -> anyhow::Result<String> {
     crate::pending::sweep(&ctx.root);
     let mut e = Exposition::default();
     let (mut read, mut failed) = (0usize, 0usize);
@@ -41,12 +78,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     if read == 0 && failed > 0 && !nodes {
         bail!("no metrics could be read: {failed} container(s) failed and no node answered");
     }
-    let text = e.render();
-    if !text.is_empty() {
-        // render() ends every line; out() adds one more.
-        out(text.trim_end_matches('\n'))?;
-    }
-    Ok(())
+    Ok(e.render())
 }
 
 /// The labels of a container's samples.
