@@ -10,7 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["sys"],
     &[
         "config", "pve", "logging", "nsfile", "procexit", "seccomp", "apparmor", "rootfs",
-        "console", "ctstats", "prom",
+        "console", "ctstats", "prom", "progress",
     ],
     &["mapping", "state", "vztmpl", "transport", "api"],
     &["backend"],
