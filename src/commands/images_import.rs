@@ -97,7 +97,8 @@ impl Sink for Meter {
         }
         if !self.tty {
             if new_phase {
-                eprintln!("{}", progress::line(phase, 0, total));
+                let mib = total as f64 / (1024.0 * 1024.0);
+                eprintln!("{phase} ({mib:.1} MiB)");
             }
             return;
         }
