@@ -278,6 +278,7 @@ pub struct DoctorArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(disable_help_subcommand = true)]
 pub struct ImagesArgs {
     /// Remove every template no container under --root uses
     #[arg(long)]

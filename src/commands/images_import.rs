@@ -102,11 +102,9 @@ impl Sink for Meter {
             }
             return;
         }
-        let mark = if total > 0 {
-            done.min(total) * 100 / total
-        } else {
-            done >> 20
-        };
+        let mark = (done.min(total) * 100)
+            .checked_div(total)
+            .unwrap_or(done >> 20);
         if self.shown == Some(mark) {
             return;
         }
