@@ -151,3 +151,30 @@ fn import_over_api() {
     import_then_create(&r.sim);
     assert!(r.cts_on("sim").is_empty());
 }
+
+#[test]
+fn refused_on_the_pct_backend() {
+    let sim = Sim::new("import_pct");
+    let bundle = sim.bundle("b", "true");
+    let out = import(&sim, &bundle.join("rootfs"), &["--storage", "local"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("the pct backend uses no templates"), "{err}");
+    assert!(uploads(&sim).is_empty());
+}
+
+#[test]
+fn another_node_by_name() {
+    let r = ApiRemote::new("import_other_node", "sim,n2", "sim", "");
+    let bundle = r.sim.bundle("b", "true");
+    let rootfs = bundle.join("rootfs");
+    let out = import(&r.sim, &rootfs, &["--storage", "local", "--node", "nosuch"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("nosuch"), "{err}");
+    let out = import(&r.sim, &rootfs, &["--storage", "local", "--node", "n2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("to local on n2"), "{}", stderr(&out));
+}
