@@ -1,6 +1,6 @@
 //! Progress of the long steps of a template import (packing, upload): a process-wide sink those
-//! steps report bytes to. Nothing is reported unless a command installed one, so `create` pays
-//! only an unlocked-looking check per buffer.
+//! steps report bytes to. Nothing is shown unless a command installed one; `create` pays an
+//! uncontended lock per buffer uploaded.
 
 use std::io::{self, Read};
 use std::sync::Mutex;

@@ -152,8 +152,8 @@ impl<W: Write> Write for Tee<W> {
         let n = self.inner.write(buf)?;
         self.hash.update(&buf[..n]);
         self.n += n as u64;
-        if self.total.is_some() {
-            crate::progress::report("packing", self.n, self.total.unwrap_or(0));
+        if let Some(total) = self.total {
+            crate::progress::report("packing", self.n, total);
         }
         Ok(n)
     }

@@ -74,8 +74,12 @@ fn refusals(sim: &Sim, wrong_store: &str) {
     let bundle = sim.bundle("bad", "true");
     let rootfs = bundle.join("rootfs");
     let missing = sim.dir.path().join("no-such-rootfs");
-    let cases: [(&Path, &str, &str); 3] = [
+    let layout = sim.dir.path().join("layout");
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    std::fs::write(layout.join("index.json"), "{}").unwrap();
+    let cases: [(&Path, &str, &str); 4] = [
         (&missing, "local", "no-such-rootfs: not a rootfs directory"),
+        (&layout, "local", "layout: an OCI image layout"),
         (&rootfs, "nosuch", "'nosuch'"),
         (&rootfs, "local-lvm", wrong_store),
     ];
