@@ -100,7 +100,7 @@ pub enum Command {
     Pause(IdArg),
     /// Thaw a paused container
     Resume(IdArg),
-    /// List (or prune) the rootfs templates uploaded for CTs on a remote node
+    /// List, prune or import the rootfs templates uploaded for CTs on a remote node
     Images(ImagesArgs),
     /// Check what the configured backend needs on its node(s); exit 0 only when nothing blocks
     ///
@@ -279,10 +279,35 @@ pub struct DoctorArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(disable_help_subcommand = true)]
 pub struct ImagesArgs {
     /// Remove every template no container under --root uses
     #[arg(long)]
     pub prune: bool,
+    #[command(subcommand)]
+    pub action: Option<ImagesAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesAction {
+    /// Upload a rootfs as a template ahead of time, so a later create uploads nothing
+    ///
+    /// Packs ROOTFS with the init exactly as create does and uploads it unless the storage has
+    /// it; prints the template's volid. create of a bundle with this rootfs directory finds it
+    /// by the key over the files' metadata (and the archive's SHA-256 names it).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// An unpacked rootfs directory (as in a bundle)
+    pub rootfs: PathBuf,
+    /// The storage (with content type vztmpl) to upload to; create must use the same one
+    #[arg(long)]
+    pub storage: String,
+    /// The node whose storage gets it (default: the configured node)
+    #[arg(long)]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,7 @@ pub mod nsfile;
 pub mod pending;
 pub mod process;
 pub mod procexit;
+pub mod progress;
 pub mod prom;
 pub mod pve;
 pub mod remote;

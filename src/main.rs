@@ -75,7 +75,12 @@ fn dispatch(ctx: &Ctx, cmd: &Command) -> anyhow::Result<()> {
         Command::Update(a) => commands::update::run(ctx, a),
         Command::Pause(a) => commands::pause::run(ctx, &a.id, true),
         Command::Resume(a) => commands::pause::run(ctx, &a.id, false),
-        Command::Images(a) => commands::images::run(ctx, a),
+        Command::Images(a) => match &a.action {
+            Some(proxmox_lxcri::cli::ImagesAction::Import(i)) => {
+                commands::images_import::run(ctx, i)
+            }
+            None => commands::images::run(ctx, a),
+        },
         Command::Doctor(a) => commands::doctor::run(ctx, a),
         Command::Gc(a) => commands::gc::run(ctx, a),
         Command::Migrate(a) => commands::migrate::run(ctx, a),

@@ -143,6 +143,8 @@ struct Tee<W: Write> {
     inner: W,
     hash: Sha256,
     n: u64,
+    /// The files' bytes to pack, when progress is reported (the archive is a little larger).
+    total: Option<u64>,
 }
 
 impl<W: Write> Write for Tee<W> {
@@ -150,6 +152,9 @@ impl<W: Write> Write for Tee<W> {
         let n = self.inner.write(buf)?;
         self.hash.update(&buf[..n]);
         self.n += n as u64;
+        if let Some(total) = self.total {
+            crate::progress::report("packing", self.n, total);
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -168,6 +173,7 @@ pub fn pack(rootfs: &Path, init: &Path, tmp_dir: &Path) -> Result<Packed, PackEr
         inner: out,
         hash: Sha256::new(),
         n: 0,
+        total: crate::progress::active().then(|| content_size(rootfs)),
     });
     tar.follow_symlinks(false);
     tar.mode(tar::HeaderMode::Complete);
@@ -186,7 +192,7 @@ pub fn pack(rootfs: &Path, init: &Path, tmp_dir: &Path) -> Result<Packed, PackEr
     tar.append_data(&mut h, &name, &mut src)
         .map_err(io_err(init))?;
     let tee = tar.into_inner().map_err(io_err(file.path()))?;
-    let Tee { inner, hash, n } = tee;
+    let Tee { inner, hash, n, .. } = tee;
     inner
         .into_inner()
         .map_err(|e| io_err(file.path())(e.into_error()))?
@@ -197,6 +203,21 @@ pub fn pack(rootfs: &Path, init: &Path, tmp_dir: &Path) -> Result<Packed, PackEr
         sha256: format!("{:x}", hash.finalize()),
         size: n,
     })
+}
+
+/// The bytes of the regular files under `dir`, for a progress total (unreadable ones count 0).
+fn content_size(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => content_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Append `dir` (named `name` in the archive) and everything below it, in name order.

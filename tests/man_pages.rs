@@ -38,6 +38,14 @@ fn man_pages_match_the_command_line() {
     for sub in root.get_subcommands() {
         let name = format!("proxmox-lxcri-{}", sub.get_name());
         pages.push((format!("{name}.1"), render(sub.clone().name(name.clone()))));
+        // `images import`: the page its parent's SUBCOMMANDS section names.
+        for nested in sub.get_subcommands() {
+            let name = format!("{name}-{}", nested.get_name());
+            pages.push((
+                format!("{name}.1"),
+                render(nested.clone().name(name.clone())),
+            ));
+        }
     }
     for (file, text) in pages {
         check(&format!("man/{file}"), &text);

@@ -110,7 +110,8 @@ impl Client {
         let parts = Multipart::new(&boundary(&checksum), &checksum, filename);
         let total = parts.head.len() as u64 + len + parts.tail.len() as u64;
         // `take` keeps the body at the announced length should the file grow meanwhile.
-        let data = File::open(file).map_err(io_err)?.take(len);
+        let mut data = File::open(file).map_err(io_err)?.take(len);
+        let data = crate::progress::Reader::new(&mut data, "uploading", len);
         let body = Cursor::new(&parts.head)
             .chain(data)
             .chain(Cursor::new(&parts.tail));

@@ -165,7 +165,8 @@ impl TemplateStore for Ssh {
             what: packed.file.path().display().to_string(),
             source,
         })?;
-        self.shell.upload(&path, &mut f, packed.size)
+        let mut src = crate::progress::Reader::new(&mut f, "uploading", packed.size);
+        self.shell.upload(&path, &mut src, packed.size)
     }
 }
 

@@ -2,7 +2,7 @@
 //! ones (state, list, features, doctor, dry runs, listings) leave none.
 
 use crate::audit::{self, Entry};
-use crate::cli::Command;
+use crate::cli::{Command, ImagesAction};
 use crate::config::Config;
 
 use super::Ctx;
@@ -24,6 +24,9 @@ pub fn operation(cmd: &Command) -> Option<(&'static str, Option<&str>)> {
         Command::Evacuate(_) => ("evacuate", None),
         Command::Rebalance(a) if !a.dry_run => ("rebalance", None),
         Command::Gc(a) if !a.dry_run => ("gc", None),
+        Command::Images(a) if matches!(a.action, Some(ImagesAction::Import(_))) => {
+            ("images-import", None)
+        }
         Command::Images(a) if a.prune => ("images-prune", None),
         Command::Backups(a) if a.prune => ("backups-prune", None),
         _ => return None,
@@ -62,4 +65,31 @@ pub fn run(ctx: &Ctx, cmd: &Command, f: impl FnOnce() -> anyhow::Result<()>) -> 
     let audit_cfg = config.map(|c| c.audit).unwrap_or_default();
     audit::record(&audit_cfg, &entry);
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::operation;
+    use crate::cli::Cli;
+
+    fn op(argv: &[&str]) -> Option<&'static str> {
+        let cli = Cli::try_parse_from(argv).unwrap();
+        operation(cli.command.as_ref().unwrap()).map(|(op, _)| op)
+    }
+
+    #[test]
+    fn changes_are_audited_listings_are_not() {
+        assert_eq!(op(&["x", "delete", "c1"]), Some("delete"));
+        assert_eq!(op(&["x", "state", "c1"]), None);
+        assert_eq!(op(&["x", "images"]), None);
+        assert_eq!(op(&["x", "images", "--prune"]), Some("images-prune"));
+        assert_eq!(
+            op(&["x", "images", "import", "/r", "--storage", "local"]),
+            Some("images-import")
+        );
+        assert_eq!(op(&["x", "gc", "--dry-run"]), None);
+        assert_eq!(op(&["x", "metrics"]), None);
+    }
 }

@@ -18,6 +18,7 @@ pub mod exec;
 pub mod features;
 pub mod gc;
 pub mod images;
+pub mod images_import;
 pub mod kill;
 pub mod list;
 pub mod metrics;
