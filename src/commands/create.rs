@@ -371,40 +371,15 @@ fn create(
     crate::sys::fs::write_atomic(&dir.file(SPEC_COPY), &spec_json, 0o600)?;
     dir.save(&state)?;
 
-    let wanted: Vec<(String, String)> = nets
-        .iter()
-        .filter_map(|n| Some((n.annotation.clone(), n.bridge.clone()?)))
-        .collect();
-    backend.check_bridges(&wanted).map_err(|e| match e {
-        BackendError::Other(m) if m.starts_with("annotations[") => {
-            anyhow!("{}: {m}", config_path.display())
-        }
-        e => anyhow!(e).context("checking the CT's bridges"),
-    })?;
-    if let Some(fw) = &firewall {
-        let ann = mapping::firewall::GROUP_ANNOTATION;
-        let ann = if fw.annotations.iter().any(|a| a == ann) {
-            ann
-        } else {
-            mapping::firewall::RULES_ANNOTATION
-        };
-        backend
-            .check_firewall_groups(ann, &fw.groups)
-            .map_err(|e| match e {
-                BackendError::Other(m) if m.starts_with("annotations[") => {
-                    anyhow!("{}: {m}", config_path.display())
-                }
-                e => anyhow!(e).context("checking the cluster's security groups"),
-            })?;
-    }
-    let volume_needs = crate::commands::create_volumes::needs(&volumes);
-    let mut storages = format!("storages {} {}", cfg.storage, cfg.rootfs_storage);
-    for n in &volume_needs {
-        storages.push_str(&format!(" {}", n.storage));
-    }
-    backend::nodever::checked(state_root, cfg, &storages, || {
-        backend.check_storages(&volume_needs)
-    })?;
+    super::create_checks::node_accepts(
+        backend,
+        cfg,
+        state_root,
+        &config_path,
+        &nets,
+        firewall.as_ref(),
+        &volumes,
+    )?;
     // A restored CT's tree (the init included) comes from the archive.
     let template = match restore {
         Some(archive) => archive.to_string(),

@@ -4,6 +4,7 @@ pub mod audit_op;
 pub mod backup;
 pub mod backups;
 pub mod create;
+mod create_checks;
 pub mod create_ha;
 #[cfg(test)]
 mod create_tests;
