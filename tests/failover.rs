@@ -20,36 +20,8 @@ const NODE_TIMEOUT: u64 = 5;
 
 /// `create` with the runtime's log in `<id>.log`.
 fn create_logged<'a>(sim: &'a Sim, bundle: &Path, id: &str) -> Ctr<'a> {
-    nix::sys::prctl::set_child_subreaper(true).unwrap();
-    let dir = sim.dir.path();
-    let (out, err) = (dir.join(format!("{id}.out")), dir.join(format!("{id}.err")));
-    let pid_file = dir.join(format!("{id}.pid"));
-    let status = sim
-        .runtime()
-        .arg("--log")
-        .arg(dir.join(format!("{id}.log")))
-        .args(["create", "--bundle"])
-        .arg(bundle)
-        .arg(format!("--pid-file={}", pid_file.display()))
-        .arg(id)
-        .stdin(Stdio::null())
-        .stdout(File::create(&out).unwrap())
-        .stderr(File::create(&err).unwrap())
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "create {id}: {}",
-        std::fs::read_to_string(&err).unwrap()
-    );
-    let pid = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
-    Ctr {
-        sim,
-        id: id.into(),
-        pid,
-        out,
-        err,
-    }
+    let log = sim.dir.path().join(format!("{id}.log"));
+    common::create_with(sim, bundle, id, &["--log".as_ref(), log.as_os_str()])
 }
 
 fn log_of(sim: &Sim, id: &str) -> String {

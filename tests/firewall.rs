@@ -202,19 +202,8 @@ fn drops_ports(sim: &Sim, ns: &Netns, node: &str) {
 
 fn refused(sim: &Sim, ann: &[(&str, &str)], want: &str) {
     let bad = bundle_with(sim, "bad", "true", ann);
-    let out = sim
-        .runtime()
-        .args(["create", "--bundle"])
-        .arg(&bad)
-        .arg("bad")
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert!(!out.status.success());
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = sim.create_refused(&bad, "bad");
     assert!(err.trim_end().ends_with(want), "{err}");
-    assert!(!sim.state_root.join("bad").exists(), "no state left");
-    assert!(sim.no_cts(), "no CT left");
     assert!(
         std::fs::read_dir(sim.sim_root.join("etc/pve/firewall"))
             .map(|d| d.flatten().all(|e| e.file_name() == "cluster.fw"))
@@ -271,20 +260,9 @@ fn the_pct_backend_refuses_firewall_annotations() {
     require_root();
     let sim = Sim::new("fw_pct");
     let b = bundle_with(&sim, "b", "true", &[("firewall-rules", "IN ACCEPT")]);
-    let out = sim
-        .runtime()
-        .args(["create", "--bundle"])
-        .arg(&b)
-        .arg("c1")
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert!(!out.status.success());
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = sim.create_refused(&b, "c1");
     assert!(
         err.contains("annotations[\"org.proxmox.lxcri/firewall-rules\"]: a CT of the pct backend joins the pod's network namespace and has no Proxmox interface to filter; firewall annotations need the ssh or api backend"),
         "{err}"
     );
-    assert!(sim.no_cts());
-    assert!(!sim.state_root.join("c1").exists());
 }

@@ -207,19 +207,8 @@ fn a_vnet_is_a_bridge_and_bad_or_unknown_ones_are_refused() {
         ),
     ] {
         let bad = bundle_with_nets(sim, "bad", "true", &[nets]);
-        let out = sim
-            .runtime()
-            .args(["create", "--bundle"])
-            .arg(&bad)
-            .arg("bad")
-            .output()
-            .unwrap();
-        let err = stderr(&out);
-        assert!(!out.status.success());
-        assert_eq!(err.lines().count(), 1, "{err}");
+        let err = sim.create_refused(&bad, "bad");
         assert!(err.trim_end().ends_with(want), "{err}");
-        assert!(!sim.state_root.join("bad").exists(), "no state left");
-        assert!(sim.no_cts(), "no CT left");
         std::fs::remove_dir_all(&bad).unwrap();
     }
 }
@@ -232,16 +221,7 @@ fn the_api_backend_checks_bridges_and_passes_nets() {
     let ns = Netns::new("api", &sim.sim_root);
     ns.bridge("vmbr1");
     let bad = bundle_with_nets(sim, "bad", "true", &[("net0", "bridge=vmbr9,tag=20")]);
-    let out = sim
-        .runtime()
-        .args(["create", "--bundle"])
-        .arg(&bad)
-        .arg("bad")
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert!(!out.status.success());
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = sim.create_refused(&bad, "bad");
     assert!(
         err.contains("annotations[\"org.proxmox.lxcri/net0\"]: bridge 'vmbr9' is neither a bridge of node sim nor an SDN vnet of the cluster"),
         "{err}"
@@ -271,20 +251,9 @@ fn the_pct_backend_refuses_net_annotations() {
     require_root();
     let sim = Sim::new("net_pct");
     let b = bundle_with_nets(&sim, "b", "true", &[("net0", "bridge=vmbr0")]);
-    let out = sim
-        .runtime()
-        .args(["create", "--bundle"])
-        .arg(&b)
-        .arg("c1")
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert!(!out.status.success());
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = sim.create_refused(&b, "c1");
     assert!(
         err.contains("annotations[\"org.proxmox.lxcri/net0\"]: a CT of the pct backend joins the pod's network namespace; netN annotations need the ssh or api backend"),
         "{err}"
     );
-    assert!(sim.no_cts());
-    assert!(!sim.state_root.join("c1").exists());
 }

@@ -141,18 +141,13 @@ fn bad_volume_annotations_are_refused_with_one_line_and_nothing_made() {
     ] {
         let bundle = sim.bundle("b", "true");
         annotate(&bundle, &[(key, value)]);
-        let out = sim.run(&["create", "--bundle", bundle.to_str().unwrap(), "c1"]);
-        assert!(!out.status.success(), "{value}");
-        let err = stderr(&out);
-        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        let err = sim.create_refused(&bundle, "c1");
         assert!(
             err.contains(&format!("annotations[\"{key}\"]: ")),
             "{err:?} names {key}"
         );
         assert!(err.contains(want), "{err:?} does not say {want:?}");
-        assert!(sim.no_cts(), "no CT");
         assert!(r.templates().is_empty(), "nothing uploaded");
-        assert!(!sim.state_root.join("c1").exists(), "no state dir left");
     }
 }
 
@@ -161,18 +156,13 @@ fn volumes_are_refused_on_the_pct_backend_with_one_line() {
     let sim = Sim::new("vol_local");
     let bundle = sim.bundle("b", "true");
     annotate(&bundle, &[(VOL, "local-lvm:1,mp=/data")]);
-    let out = sim.run(&["create", "--bundle", bundle.to_str().unwrap(), "c1"]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    let err = sim.create_refused(&bundle, "c1");
     assert!(
         err.contains(&format!(
             "annotations[\"{VOL}\"]: volumes need the ssh or api backend"
         )),
         "{err}"
     );
-    assert!(sim.no_cts());
-    assert!(!sim.state_root.join("c1").exists());
 }
 
 /// `keep=1`: the data outlives its container and goes to the next one asking for the name;
@@ -270,10 +260,7 @@ fn a_volume_storage_without_rootdir_is_refused_over_the_api_before_anything_is_m
     let sim = &r.sim;
     let bundle = sim.bundle("b", "true");
     annotate(&bundle, &[(VOL, "local:1,mp=/data")]);
-    let out = sim.run(&["create", "--bundle", bundle.to_str().unwrap(), "c1"]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    let err = sim.create_refused(&bundle, "c1");
     assert!(
         err.contains(&format!(
             "annotations[\"{VOL}\"]: storage 'local' on node sim does not allow content type 'rootdir', needed for volumes"
@@ -281,5 +268,4 @@ fn a_volume_storage_without_rootdir_is_refused_over_the_api_before_anything_is_m
         "{err}"
     );
     assert!(r.cts_on("sim").is_empty(), "no CT");
-    assert!(!sim.state_root.join("c1").exists(), "no state dir left");
 }

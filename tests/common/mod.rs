@@ -288,6 +288,18 @@ impl Sim {
 
     /// No CT left in this test's range, waiting a little for destroys that `delete` left to a
     /// detached process while the CT finished going down (src/pending.rs).
+    /// `create` of `bundle` as `id` fails with exactly one line on stderr (returned) and
+    /// leaves no CT and no state dir.
+    pub fn create_refused(&self, bundle: &Path, id: &str) -> String {
+        let out = self.run(&["create", "--bundle", bundle.to_str().unwrap(), id]);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{id}: create succeeded");
+        assert_eq!(err.lines().count(), 1, "{id}: one line: {err}");
+        assert!(self.no_cts(), "{id}: CT left");
+        assert!(!self.state_root.join(id).exists(), "{id}: state dir left");
+        err
+    }
+
     pub fn no_cts(&self) -> bool {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
@@ -470,6 +482,16 @@ pub struct Ctr<'a> {
 }
 
 pub fn create<'a>(sim: &'a Sim, bundle: &Path, id: &str) -> Ctr<'a> {
+    create_with(sim, bundle, id, &[])
+}
+
+/// `create` with the runtime's global options `global` (such as `--log FILE`) before it.
+pub fn create_with<'a>(
+    sim: &'a Sim,
+    bundle: &Path,
+    id: &str,
+    global: &[&std::ffi::OsStr],
+) -> Ctr<'a> {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| nix::sys::prctl::set_child_subreaper(true).unwrap());
     let (out, err) = (
@@ -479,6 +501,7 @@ pub fn create<'a>(sim: &'a Sim, bundle: &Path, id: &str) -> Ctr<'a> {
     let pid_file = sim.dir.path().join(format!("{id}.pid"));
     let status = sim
         .runtime()
+        .args(global)
         .args(["create", "--bundle"])
         .arg(bundle)
         .arg(format!("--pid-file={}", pid_file.display()))
