@@ -173,23 +173,7 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
     for (k, v) in p.opts.iter().filter(|(k, _)| k.starts_with("net")) {
         crate::netns::update_check(sim, k, v).map_err(Failure::die)?;
     }
-    // Reserve the VMID: `lock: create` written exclusively under the config lock.
-    {
-        let _lock = store::lock(sim, vmid)?;
-        let exists = |node: String| {
-            Failure::die(format!(
-                "unable to create CT {vmid} - CT {vmid} already exists on node '{node}'"
-            ))
-        };
-        if let Some(node) = store::owner_node(sim, vmid) {
-            return Err(exists(node));
-        }
-        let mut reserve = CtConfig::default();
-        reserve.set("lock", "create");
-        if !store::write_new(sim, vmid, &reserve)? {
-            return Err(exists(sim.node.clone()));
-        }
-    }
+    reserve_vmid(sim, vmid, "create")?;
 
     run_task(|task| {
         let _lock = in_task(store::lock(sim, vmid))?;
@@ -530,6 +514,26 @@ fn detect_arch(root: &Path) -> Option<&'static str> {
         0xf3 => Some("riscv32"),
         _ => None,
     }
+}
+
+/// Reserves the VMID for `create_vm` (`verb`: `create` or `restore`): `lock: create` written
+/// exclusively under the config lock, refused when any node has the VMID.
+pub(super) fn reserve_vmid(sim: &Sim, vmid: u32, verb: &str) -> Result<()> {
+    let _lock = store::lock(sim, vmid)?;
+    let exists = |node: String| {
+        Failure::die(format!(
+            "unable to {verb} CT {vmid} - CT {vmid} already exists on node '{node}'"
+        ))
+    };
+    if let Some(node) = store::owner_node(sim, vmid) {
+        return Err(exists(node));
+    }
+    let mut reserve = CtConfig::default();
+    reserve.set("lock", "create");
+    if !store::write_new(sim, vmid, &reserve)? {
+        return Err(exists(sim.node.clone()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

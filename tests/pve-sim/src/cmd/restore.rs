@@ -16,7 +16,9 @@ use std::process::Command;
 use proxmox_lxcri::pve::confkeys::{self, MP_FORMAT, ROOTFS_FORMAT};
 use proxmox_lxcri::pve::CtConfig;
 
-use super::create::{check_storage, compression_flag, create_disks, extract, is_gib, CREATE_ONLY};
+use super::create::{
+    check_storage, compression_flag, create_disks, extract, is_gib, reserve_vmid, CREATE_ONLY,
+};
 use super::{in_task, run_task};
 use crate::cli::Params;
 use crate::fail::{Failure, Result};
@@ -176,22 +178,7 @@ pub fn run(sim: &Sim, p: &Params) -> Result<()> {
         }
     }
 
-    {
-        let _lock = store::lock(sim, vmid)?;
-        let exists = |node: String| {
-            Failure::die(format!(
-                "unable to restore CT {vmid} - CT {vmid} already exists on node '{node}'"
-            ))
-        };
-        if let Some(node) = store::owner_node(sim, vmid) {
-            return Err(exists(node));
-        }
-        let mut reserve = CtConfig::default();
-        reserve.set("lock", "create");
-        if !store::write_new(sim, vmid, &reserve)? {
-            return Err(exists(sim.node.clone()));
-        }
-    }
+    reserve_vmid(sim, vmid, "restore")?;
 
     run_task(|task| {
         let _lock = in_task(store::lock(sim, vmid))?;
