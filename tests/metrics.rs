@@ -4,37 +4,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::remote::{ApiRemote, Remote};
 use common::*;
-
-/// `promtool check metrics` on `text`: its complaints, if any. Missing promtool fails the test
-/// (Debian's `prometheus` package; .ci/run installs it).
-fn promtool(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus) must be installed");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The value of the one sample of `family` whose labels include every one of `labels`.
 fn sample(text: &str, family: &str, labels: &[&str]) -> Option<f64> {
@@ -68,7 +41,7 @@ fn local_and_remote_containers_nodes_and_quorum() {
     assert!(out.status.success(), "metrics: {err}");
     assert!(err.is_empty(), "nothing failed: {err}");
     let text = String::from_utf8(out.stdout).unwrap();
-    promtool(&text);
+    common::promtool(&text);
 
     let state = "proxmox_lxcri_container_state";
     assert_eq!(
@@ -203,7 +176,7 @@ fn an_empty_root_prints_nothing_and_exits_0() {
     let sim = Sim::new("metrics_empty");
     let out = sim.run(&["metrics"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    promtool(&String::from_utf8(out.stdout).unwrap());
+    common::promtool(&String::from_utf8(out.stdout).unwrap());
 }
 
 #[test]
@@ -230,7 +203,7 @@ fn a_container_that_cannot_be_read_keeps_its_state_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("container f1"), "{err}");
     let text = String::from_utf8(out.stdout).unwrap();
-    promtool(&text);
+    common::promtool(&text);
     assert_eq!(
         sample(
             &text,
@@ -266,7 +239,7 @@ fn a_container_and_nodes_over_ssh() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     let text = String::from_utf8(out.stdout).unwrap();
-    promtool(&text);
+    common::promtool(&text);
     assert_eq!(
         sample(
             &text,

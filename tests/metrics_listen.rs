@@ -79,29 +79,6 @@ fn serving(child: &mut Child) -> String {
     }
 }
 
-fn promtool(text: &str) {
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus) must be installed");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Status code of a raw request, and the whole response.
 fn raw(port: u16, req: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -164,7 +141,7 @@ fn serves_fresh_metrics_refuses_the_rest_and_ends_on_sigterm() {
             && text.contains(r#"state="running"} 1"#),
         "{text}"
     );
-    promtool(&text);
+    common::promtool(&text);
 
     assert_eq!(get(&format!("http://127.0.0.1:{port}/other")).0, 404);
     let (code, resp) = raw(port, b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
