@@ -152,17 +152,38 @@ fn read_sync(p: &Pipes, timeout: Duration) -> serde_json::Value {
 }
 
 /// In the background: whether a process mentioning `needle` shows up within `timeout`.
-fn watch_for(needle: &'static str, timeout: Duration) -> std::thread::JoinHandle<bool> {
+fn watch_for(
+    state: PathBuf,
+    needle: &'static str,
+    timeout: Duration,
+) -> std::thread::JoinHandle<bool> {
     std::thread::spawn(move || {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if !processes_mentioning(needle).is_empty() {
+            if !in_ct_mentioning(&state, needle).is_empty() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         false
     })
+}
+
+/// The processes in the CT (its init's pid namespace, from the runtime's state) whose command
+/// line holds `needle`: other tests, and other checkouts' runs, may run the same command
+/// elsewhere on this host.
+fn in_ct_mentioning(state: &Path, needle: &str) -> Vec<i32> {
+    let ns = |pid: i64| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let state = std::fs::read(state).unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&state).unwrap();
+    let init = state["init_pid"]
+        .as_i64()
+        .expect("the state names the CT's init");
+    let want = ns(init).expect("the CT's init is alive");
+    processes_mentioning(needle)
+        .into_iter()
+        .filter(|p| ns(i64::from(*p)).as_ref() == Some(&want))
+        .collect()
 }
 
 /// Wait for an own child with a deadline.
@@ -543,7 +564,8 @@ fn running<'a>(sim: &'a Sim, guard: &mut ConmonGuard, seed: &str) -> Crio<'a> {
 /// SIGKILLs the process group of the exec pid and reports the timeout; afterwards no process
 /// mentioning `needle` may be left, and the container runs on untouched.
 fn exec_sync_times_out(c: &Crio, guard: &mut ConmonGuard, args: &[&str], needle: &'static str) {
-    let seen = watch_for(needle, Duration::from_secs(10));
+    let state = c.sim.state_root.join(&c.id).join("state.json");
+    let seen = watch_for(state.clone(), needle, Duration::from_secs(10));
     let r = c.exec_sync(guard, args, 2);
     assert!(seen.join().unwrap(), "{args:?} never ran");
     assert_eq!(
@@ -563,7 +585,7 @@ fn exec_sync_times_out(c: &Crio, guard: &mut ConmonGuard, args: &[&str], needle:
     wait_for(
         &format!("{args:?} to go after the timeout"),
         Duration::from_secs(5),
-        || processes_mentioning(needle).is_empty(),
+        || in_ct_mentioning(&state, needle).is_empty(),
     );
 
     let st = c.state();
