@@ -68,7 +68,7 @@ pub fn destroy_later(root: &Path, st: &State, vmid: Vmid) -> anyhow::Result<()> 
         if let Some(m) = st.monitor {
             m.wait_gone(DOWN_TIMEOUT);
         }
-        match finish(&st, vmid) {
+        match finish(&st, vmid, None) {
             Ok(()) => {
                 let _ = std::fs::remove_file(&path);
                 0
@@ -82,10 +82,14 @@ pub fn destroy_later(root: &Path, st: &State, vmid: Vmid) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn finish(st: &State, vmid: Vmid) -> Result<(), backend::BackendError> {
+/// Destroy CT `vmid`, or with `holder` make it the holder of its kept volumes.
+fn finish(st: &State, vmid: Vmid, holder: Option<&str>) -> Result<(), backend::BackendError> {
     let backend = backend::from_config(&st.config);
     if backend.is_ours(vmid, &st.id)? {
-        backend.destroy(vmid)?;
+        match holder {
+            Some(text) => backend.hold(vmid, text)?,
+            None => backend.destroy(vmid)?,
+        }
     }
     // The CT's own cgroup at `linux.cgroupsPath`, empty once the CT is down.
     if let Some(cp) = &st.cgroups_path {
@@ -108,6 +112,8 @@ pub fn sweep(root: &Path) {
 pub struct Swept {
     pub vmid: Vmid,
     pub id: String,
+    /// Made the holder of its kept volumes rather than destroyed.
+    pub held: bool,
     pub result: Result<(), String>,
 }
 
@@ -134,14 +140,29 @@ pub fn sweep_records(root: &Path, dry_run: bool) -> Vec<Swept> {
 }
 
 /// Record CT `vmid` of a container whose node failed, for `gc` to destroy once the node is
-/// back: no process waits for it, and only `gc` tries it (`sweep` leaves it while the node is
-/// marked lost, so `create`, `delete` and `list` never wait for that node).
-pub fn destroy_when_back(root: &Path, st: &State, vmid: Vmid) -> anyhow::Result<()> {
+/// back (or, with `holder`, to stop and describe as the holder of its kept volumes): no process
+/// waits for it, and only `gc` tries it (`sweep` leaves it while the node is marked lost, so
+/// `create`, `delete` and `list` never wait for that node).
+pub fn finish_when_back(
+    root: &Path,
+    st: &State,
+    vmid: Vmid,
+    holder: Option<&str>,
+) -> anyhow::Result<()> {
     let d = dir(root);
     std::fs::create_dir_all(&d)?;
+    // The holder's description first: a record is finished as soon as it exists.
+    if let Some(text) = holder {
+        crate::sys::fs::write_atomic(&holder_path(&d, vmid), text.as_bytes(), 0o600)?;
+    }
     let json = serde_json::to_vec(st)?;
     crate::sys::fs::write_atomic(&d.join(vmid.to_string()), &json, 0o600)?;
     Ok(())
+}
+
+/// Beside a record: the description that makes its CT a holder instead of destroying it.
+fn holder_path(d: &Path, vmid: Vmid) -> PathBuf {
+    d.join(format!("{vmid}.holder"))
 }
 
 /// `sweep_records`; with `skip_lost`, records whose node is marked lost stay untouched.
@@ -175,17 +196,21 @@ fn sweep_some(root: &Path, dry_run: bool, skip_lost: bool) -> Vec<Swept> {
         if skip_lost && backend::node_health::is_lost(root, &st.config.node_name()) {
             continue;
         }
+        let holder_file = holder_path(&dir(root), vmid);
+        let holder = std::fs::read_to_string(&holder_file).ok();
         let result = if dry_run {
             Ok(())
         } else {
-            finish(&st, vmid).map_err(|e| e.to_string())
+            finish(&st, vmid, holder.as_deref()).map_err(|e| e.to_string())
         };
         if result.is_ok() && !dry_run {
             let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&holder_file);
         }
         out.push(Swept {
             vmid,
             id: st.id,
+            held: holder.is_some(),
             result,
         });
     }

@@ -123,6 +123,61 @@ fn a_non_ha_container_is_reported_stopped_and_gc_destroys_its_ct_once_the_node_i
     assert!(r.cts_on("n2").is_empty(), "destroyed on n2");
 }
 
+/// A container with a kept volume (docs/storage.md) deleted while its node is down: once the
+/// node is back, `gc` stops its CT and keeps it as the volume's holder instead of destroying it,
+/// and the next container asking for the name gets the data.
+#[test]
+fn a_kept_volume_outlives_its_nodes_failure_and_goes_to_the_next_container() {
+    common::require_root();
+    let r = Remote::cluster("fo_keep", &["sim", "n2", "n3"], "");
+    let sim = &r.sim;
+    set_node(sim, "n2");
+    add_tables(
+        sim,
+        &format!("\n[cluster]\nnode_timeout = {NODE_TIMEOUT}\n"),
+    );
+    let kept = |b: &Path| {
+        edit_spec(b, |spec| {
+            spec["annotations"]["org.proxmox.lxcri/volume.data"] =
+                "local-lvm:1,mp=/data,keep=1".into()
+        })
+    };
+    let b1 = sim.bundle("b1", "echo kept > /data/f; echo up; exec sleep 1000");
+    kept(&b1);
+    let c = create_logged(sim, &b1, "k1");
+    let vmid = vmid_of(sim, "k1");
+    c.start();
+    wait_for("the workload", Duration::from_secs(20), || {
+        c.stdout() == "up\n"
+    });
+    r.down("n2");
+    assert_eq!(c.wait(), 137, "the container's exit status");
+    let d = timed(sim, &["delete", "k1"], Duration::from_secs(5));
+    assert!(d.status.success(), "delete: {}", stderr(&d));
+
+    r.up("n2");
+    let gc = sim.run(&["gc"]);
+    let out = String::from_utf8_lossy(&gc.stdout);
+    assert!(gc.status.success(), "gc: {}", stderr(&gc));
+    assert!(
+        out.contains(&format!(
+            "kept CT {vmid} (container k1, left by delete) as the holder of its volumes"
+        )),
+        "gc: {out}"
+    );
+    assert_eq!(r.cts_on("n2"), vec![vmid], "the holder stays");
+    let conf = String::from_utf8_lossy(&r.pct_on("n2", &["config", &vmid.to_string()]).stdout)
+        .into_owned();
+    assert!(conf.contains("proxmox-lxcri holds kept volumes"), "{conf}");
+    assert!(!conf.contains("proxmox-lxcri id: k1"), "{conf}");
+
+    let b2 = sim.bundle("b2", "cat /data/f");
+    kept(&b2);
+    let c2 = create_logged(sim, &b2, "k2");
+    assert_eq!(c2.run(0), "kept\n", "the data survived the node's failure");
+    c2.delete();
+}
+
 /// `pve-sim ha-crm` for the sim, killed when dropped.
 struct Crm(Child);
 

@@ -196,6 +196,17 @@ pub trait Backend {
     fn stop(&self, vmid: Vmid) -> Result<(), BackendError>;
     /// Stop if needed and destroy with purge; a missing CT is not an error.
     fn destroy(&self, vmid: Vmid) -> Result<(), BackendError>;
+    /// Instead of a destroy: stop CT `vmid` and let it hold its kept volumes, `description`
+    /// saying so (docs/storage.md, "Kept volumes").
+    fn hold(&self, vmid: Vmid, description: &str) -> Result<(), BackendError> {
+        self.stop(vmid)?;
+        self.set_description(vmid, description)
+    }
+    fn set_description(&self, vmid: Vmid, text: &str) -> Result<(), BackendError> {
+        let mut ct = CtConfig::default();
+        ct.options.insert("description".into(), text.to_string());
+        self.update(vmid, 0, &ct, &[]).map(drop)
+    }
     /// Whether the CT `vmid` exists and was made by us for container `id` (its description
     /// names it): nothing else is ever stopped or destroyed.
     fn is_ours(&self, vmid: Vmid, id: &str) -> Result<bool, BackendError>;

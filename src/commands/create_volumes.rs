@@ -134,7 +134,7 @@ pub fn attach(
             .filter(|l| parse_volume_line(l).is_none_or(|(k, _, _)| !moved.contains(&k.as_str())))
             .collect();
         if left.iter().any(|l| parse_volume_line(l).is_some()) {
-            set_description(backend, h, &left.join("\n"))?;
+            backend.set_description(h, &left.join("\n"))?;
         } else {
             backend.destroy(h)?;
         }
@@ -142,15 +142,11 @@ pub fn attach(
     Ok(())
 }
 
-fn set_description(backend: &dyn Backend, vmid: Vmid, text: &str) -> Result<(), BackendError> {
-    let mut ct = CtConfig::default();
-    ct.options.insert("description".into(), text.to_string());
-    backend.update(vmid, 0, &ct, &[]).map(drop)
-}
-
-/// Whether the container keeps a volume past its deletion.
-pub fn keeps(annotations: &BTreeMap<String, String>) -> bool {
-    volume_requests(annotations).is_ok_and(|v| v.volumes.iter().any(|v| v.keep))
+/// The description that makes the CT of a deleted container the holder of its kept volumes
+/// (its other volumes go when the holder does); None when it keeps none.
+pub fn holder(annotations: &BTreeMap<String, String>, owner: &Owner) -> Option<String> {
+    let keeps = volume_requests(annotations).is_ok_and(|v| v.volumes.iter().any(|v| v.keep));
+    keeps.then(|| holder_description(annotations, owner))
 }
 
 /// The description of a holder: this runtime's host and root, and the kept volumes' lines.
@@ -180,18 +176,6 @@ pub fn holder_description_of(
         }
     }
     lines.join("\n")
-}
-
-/// `delete` of a container with kept volumes: its CT is stopped and becomes their holder
-/// instead of being destroyed (its other volumes go when the holder does).
-pub fn release(
-    backend: &dyn Backend,
-    vmid: Vmid,
-    annotations: &BTreeMap<String, String>,
-    owner: &Owner,
-) -> Result<(), BackendError> {
-    backend.stop(vmid)?;
-    set_description(backend, vmid, &holder_description(annotations, owner))
 }
 
 /// The volumes the annotations ask for, refused with one line naming the annotation when bad
@@ -329,7 +313,9 @@ mod tests {
             holder,
             "proxmox-lxcri holds kept volumes\nproxmox-lxcri host: h\nproxmox-lxcri root: /r\nproxmox-lxcri volume: mp1 db /db"
         );
-        assert!(keeps(&a));
+        assert_eq!(super::holder(&a, &owner()), Some(holder.clone()));
+        let no_keep = ann(&[("org.proxmox.lxcri/volume.a", "local-lvm:1,mp=/a")]);
+        assert_eq!(super::holder(&no_keep, &owner()), None);
         let cts = [tagged(200, "proxmox-lxcri host: other\nproxmox-lxcri root: /r\nproxmox-lxcri volume: mp0 db /db"), tagged(201, &holder)];
         let found = plan(&cts, &v, &owner(), "n", Path::new("/c")).unwrap();
         assert_eq!(found.len(), 1);

@@ -64,13 +64,19 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
         .is_some_and(|h| h.poststop().as_ref().is_some_and(|p| !p.is_empty()));
     let mut later = false;
     let node = st.config.node_name();
+    // A CT with kept volumes becomes their holder instead of being destroyed (docs/storage.md).
+    let holder = crate::commands::create_volumes::holder(&st.annotations, &ctx.owner(&st.config));
     if let (Some(vmid), true) = (st.vmid, lost_node(ctx, &st, &node)) {
         // The node failed: nothing there answers now. The CT dies with the node (or was
-        // recovered elsewhere by HA, which this container did not ask for); `gc` destroys it
-        // once the node is back.
-        crate::pending::destroy_when_back(&ctx.root, &st, vmid)?;
+        // recovered elsewhere by HA, which this container did not ask for); `gc` destroys it,
+        // or makes it the holder, once the node is back.
+        crate::pending::finish_when_back(&ctx.root, &st, vmid, holder.as_deref())?;
+        let then = match holder {
+            Some(_) => "makes it the holder of its kept volumes",
+            None => "destroys it",
+        };
         log::warn!(
-            "{}: node {node} is down; CT {vmid} is left to gc, which destroys it once the node is back",
+            "{}: node {node} is down; CT {vmid} is left to gc, which {then} once the node is back",
             args.id
         );
         later = true;
@@ -86,17 +92,9 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
             }
             // A CT still going down after its pid 1 exited is destroyed once it is down, without
             // holding up the caller; poststop hooks must run after the destroy, so not then.
-            let keeps = crate::commands::create_volumes::keeps(&st.annotations);
-            later = !keeps && !poststop && crate::pending::going_down(&st);
-            if keeps {
-                // Its kept volumes stay: the CT becomes their holder (docs/storage.md).
-                let owner = ctx.owner(&st.config);
-                crate::commands::create_volumes::release(
-                    backend.as_ref(),
-                    vmid,
-                    &st.annotations,
-                    &owner,
-                )?;
+            later = holder.is_none() && !poststop && crate::pending::going_down(&st);
+            if let Some(description) = &holder {
+                backend.hold(vmid, description)?;
             } else if later {
                 crate::pending::destroy_later(&ctx.root, &st, vmid)?;
             } else {

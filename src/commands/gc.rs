@@ -33,7 +33,11 @@ pub fn run(ctx: &Ctx, args: &GcArgs) -> anyhow::Result<()> {
     };
     for s in crate::pending::sweep_records(&ctx.root, args.dry_run) {
         let what = format!("CT {} (container {}, left by delete)", s.vmid, s.id);
-        gc.report(s.result.map(|()| Action::Destroy(what.clone())), &what);
+        let action = match s.held {
+            true => Action::Hold(what.clone()),
+            false => Action::Destroy(what.clone()),
+        };
+        gc.report(s.result.map(|()| action), &what);
     }
     // Listed first: see the module comment.
     let listed = ctx.backend(&cfg).tagged_cts();
@@ -52,6 +56,8 @@ pub fn run(ctx: &Ctx, args: &GcArgs) -> anyhow::Result<()> {
 
 enum Action {
     Destroy(String),
+    /// Stopped and kept as the holder of its kept volumes.
+    Hold(String),
     Remove(String),
 }
 
@@ -70,6 +76,8 @@ impl Gc<'_> {
         let line = match (r, self.dry_run) {
             (Ok(Action::Destroy(w)), false) => format!("destroyed {w}"),
             (Ok(Action::Destroy(w)), true) => format!("would destroy {w}"),
+            (Ok(Action::Hold(w)), false) => format!("kept {w} as the holder of its volumes"),
+            (Ok(Action::Hold(w)), true) => format!("would keep {w} as the holder of its volumes"),
             (Ok(Action::Remove(w)), false) => format!("removed state {w}"),
             (Ok(Action::Remove(w)), true) => format!("would remove state {w}"),
             (Err(e), _) => return self.fail(format!("{what}: {e}")),
