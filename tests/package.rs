@@ -405,11 +405,16 @@ fn check_purged(deb: &Path, installed: &Installed) {
     );
 }
 
-/// The audit log directory holds only what this build's test binaries wrote: tests that run
-/// the runtime without a config (tests/cli.rs, among them one with a broken config, which
-/// audits to the default path) leave lines there, each naming its caller's command line.
+/// The audit log directory holds only what this build's tests wrote: tests that run the
+/// runtime without a config (tests/cli.rs, among them one with a broken config, which audits to
+/// the default path) leave lines there, each naming its caller's command line, which names this
+/// build's directory (the test binary under it, or conmon's and podman's runtime path).
 fn only_test_audit_lines() -> bool {
-    let deps = runtime_bin().parent().unwrap().join("deps");
+    let build_dir = runtime_bin()
+        .parent()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let Ok(entries) = std::fs::read_dir(LOG_DIR) else {
         return false;
     };
@@ -424,7 +429,7 @@ fn only_test_audit_lines() -> bool {
                 serde_json::from_str::<serde_json::Value>(l)
                     .ok()
                     .and_then(|v| v["caller"]["cmdline"].as_str().map(str::to_string))
-                    .is_some_and(|c| Path::new(&c).starts_with(&deps))
+                    .is_some_and(|c| c.contains(&format!("{build_dir}/")))
             })
     })
 }
