@@ -3,6 +3,7 @@
 # LXC, podman + conmon + runc, catatonit, busybox-static, OpenSSH's server (the tests start their
 # own on loopback), subordinate ids for unprivileged CTs, and podman ulimits within this machine's
 # hard limits. prometheus for its promtool (tests/metrics.rs checks the exposition with it).
+# cargo-deb, from crates.io, for the Debian package.
 set -euo pipefail
 
 pkgs=(lxc uidmap podman conmon runc catatonit busybox-static tar bc libseccomp-dev pkg-config
@@ -47,3 +48,10 @@ if ! grep -q '^default_ulimits' "$conf" 2>/dev/null; then
     fi
 fi
 mkdir -p /run/lock/lxc
+
+# cargo-deb builds the Debian package (contrib/deb/build.sh; tests/package.rs builds, installs
+# and purges it). Pinned: the test packages the dev profile's binaries, which cargo-deb accepts
+# with a warning now and means to refuse in a later release (docs/packaging.md).
+if ! cargo deb --version >/dev/null 2>&1; then
+    cargo install cargo-deb --locked --version 3.8.0
+fi

@@ -181,6 +181,11 @@ pub enum Command {
     /// config; keys it does not set keep the archive's values. An archive that is not a CT
     /// backup on the node is refused before anything is made. ssh and api backends.
     Restore(RestoreArgs),
+    /// Print the shell completion script for SHELL
+    ///
+    /// Hidden: the Debian package ships its output for bash, zsh and fish (docs/packaging.md).
+    #[command(hide = true)]
+    Completion(CompletionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -269,6 +274,12 @@ pub struct GcArgs {
     /// Print what would be done and change nothing
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

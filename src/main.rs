@@ -89,6 +89,7 @@ fn dispatch(ctx: &Ctx, cmd: &Command) -> anyhow::Result<()> {
         Command::Backup(a) => commands::backup::run(ctx, a),
         Command::Backups(a) => commands::backups::run(ctx, a),
         Command::Restore(a) => commands::restore::run(ctx, a, proxmox_lxcri::logging::fd()),
+        Command::Completion(a) => commands::completion::run(a.shell),
     }
 }
 

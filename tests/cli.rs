@@ -140,3 +140,25 @@ fn json_log_lines() {
     assert_eq!(line["msg"], "container does not exist: nope");
     assert!(line["time"].as_str().unwrap().contains('T'));
 }
+
+/// The hidden `completion SHELL` the Debian package's completions come from: each script names
+/// the subcommands; tests/package.rs runs the bash one.
+#[test]
+fn completion_scripts_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "complete -F _proxmox__lxcri"),
+        ("zsh", "#compdef proxmox-lxcri"),
+        ("fish", "complete -c proxmox-lxcri"),
+    ] {
+        let o = rt(&["completion", shell]);
+        assert!(o.status.success(), "{shell}: {}", err(&o));
+        let script = String::from_utf8_lossy(&o.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for sub in ["create", "doctor", "images"] {
+            assert!(script.contains(sub), "{shell}: no {sub}");
+        }
+    }
+    let o = rt(&["completion", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("invalid value 'tcsh'"), "{}", err(&o));
+}

@@ -35,7 +35,8 @@ fn render(cmd: clap::Command) -> Vec<u8> {
 fn man_pages_match_the_command_line() {
     let root = Cli::command();
     let mut pages = vec![("proxmox-lxcri.1".to_string(), render(root.clone()))];
-    for sub in root.get_subcommands() {
+    // Hidden subcommands (`completion`, for packaging) get no page.
+    for sub in root.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("proxmox-lxcri-{}", sub.get_name());
         pages.push((format!("{name}.1"), render(sub.clone().name(name.clone()))));
         // `images import`: the page its parent's SUBCOMMANDS section names.

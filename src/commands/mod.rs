@@ -3,6 +3,7 @@
 pub mod audit_op;
 pub mod backup;
 pub mod backups;
+pub mod completion;
 pub mod create;
 mod create_checks;
 pub mod create_ha;
