@@ -256,9 +256,14 @@ impl Backend for Api {
         }
     }
 
-    fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
+    fn template(
+        &self,
+        rootfs: &Path,
+        init: &Path,
+        origin: crate::vztmpl::Origin,
+    ) -> Result<String, BackendError> {
         self.check_node()?;
-        super::ship::template(self, rootfs, init)
+        super::ship::template(self, rootfs, init, origin)
     }
 
     /// Refuse storages without the content types the runtime needs (one request).

@@ -61,7 +61,12 @@ impl Backend for Memory {
         Ok(self.0.borrow().quorum.clone())
     }
 
-    fn template(&self, _rootfs: &Path, _init: &Path) -> Result<String, BackendError> {
+    fn template(
+        &self,
+        _rootfs: &Path,
+        _init: &Path,
+        _origin: crate::vztmpl::Origin,
+    ) -> Result<String, BackendError> {
         self.call("template")?;
         Ok("local:vztmpl/empty.tar".into())
     }

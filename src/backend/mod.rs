@@ -174,8 +174,13 @@ pub trait Backend {
     }
     /// The `ostemplate` to create a CT for `rootfs` from: locally an empty archive (the rootfs is
     /// bound in); for a remote node `rootfs` plus `init` packed, uploaded unless the storage has
-    /// that template already.
-    fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError>;
+    /// that template already. `origin` says which key finds a digest packed before.
+    fn template(
+        &self,
+        rootfs: &Path,
+        init: &Path,
+        origin: crate::vztmpl::Origin,
+    ) -> Result<String, BackendError>;
     /// The node's RAM and swap in MiB (`/proc/meminfo`'s totals), which "no memory limit" is
     /// written as; `None` when unknown (the mapping then falls back to raw keys).
     fn node_memory(&self) -> Option<(u64, u64)> {

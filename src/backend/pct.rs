@@ -337,7 +337,12 @@ impl Backend for Pct {
         }
     }
 
-    fn template(&self, _rootfs: &Path, _init: &Path) -> Result<String, BackendError> {
+    fn template(
+        &self,
+        _rootfs: &Path,
+        _init: &Path,
+        _origin: crate::vztmpl::Origin,
+    ) -> Result<String, BackendError> {
         self.ensure_template()?;
         Ok(self.template.to_string_lossy().into_owned())
     }

@@ -200,8 +200,13 @@ impl Backend for Ssh {
         }
     }
 
-    fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
-        super::ship::template(self, rootfs, init)
+    fn template(
+        &self,
+        rootfs: &Path,
+        init: &Path,
+        origin: crate::vztmpl::Origin,
+    ) -> Result<String, BackendError> {
+        super::ship::template(self, rootfs, init, origin)
     }
 
     /// `pvecm status` on the node; a node in no cluster is standalone, so quorate.

@@ -1,31 +1,37 @@
-//! `images import ROOTFS --storage S [--node N]`: pack and upload a rootfs template ahead of
-//! `create`, so a big image does not make `create` run into CRI-O's timeout. It is the very step
-//! `create` takes (backend `template`), so `create` of a bundle with the same rootfs directory
-//! and the same storage finds the template: by the key over the files' metadata this host
-//! remembered, or else by the archive's SHA-256, which names the template.
+//! `images import ROOTFS|OCI-LAYOUT --storage S [--node N] [--ref NAME]`: pack and upload a
+//! template ahead of `create`, so a big image does not make `create` run into CRI-O's timeout.
+//! It is the very step `create` takes (backend `template`). For a rootfs directory, `create` of
+//! a bundle with that directory finds the template by the key over the files' metadata this
+//! host remembered, or else by the archive's SHA-256, which names the template. An image layout
+//! is unpacked first (`oci`); its template is remembered under the image ID, which `create`
+//! finds when the bundle's annotations name that image.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use anyhow::{bail, Context};
 
 use super::{out, Ctx};
 use crate::cli::ImportArgs;
 use crate::config::{BackendKind, Config};
+use crate::oci::{self, Platform};
 use crate::progress::{self, Sink};
+use crate::vztmpl::Origin;
 
 pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
     if cfg.backend == BackendKind::Pct {
         bail!("images import: the pct backend uses no templates (create binds the bundle's rootfs in place)");
     }
-    let rootfs = args.rootfs.as_path();
-    if !rootfs.is_dir() {
-        bail!("{}: not a rootfs directory", rootfs.display());
+    let input = args.rootfs.as_path();
+    let image = oci::is_image(input);
+    if !image && !input.is_dir() {
+        bail!("{}: not a rootfs directory", input.display());
     }
-    if rootfs.join("index.json").is_file() && rootfs.join("blobs").is_dir() {
+    if !image && args.ref_name.is_some() {
         bail!(
-            "{}: an OCI image layout; import its unpacked rootfs directory",
-            rootfs.display()
+            "{}: --ref picks an image in an OCI image layout; this is a rootfs directory",
+            input.display()
         );
     }
     let node = match &args.node {
@@ -42,26 +48,59 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
     };
     let init = cfg.init_binary();
     let backend = ctx.backend(&cfg);
-    // Unknown storage, or one without `vztmpl`: refused before anything is packed.
+    // Unknown storage, or one without `vztmpl`: refused before anything is unpacked or packed.
     backend.check_storages(&[])?;
     let tty = std::io::stderr().is_terminal();
     log_line(
         tty,
         &format!(
             "importing {} to {} on {node}",
-            rootfs.display(),
+            input.display(),
             args.storage
         ),
     );
     progress::install(Some(Box::new(Meter::new(tty))));
-    let res = backend.template(rootfs, &init);
+    let res = if image {
+        unpack_and_upload(
+            backend.as_ref(),
+            input,
+            args.ref_name.as_deref(),
+            &init,
+            tty,
+        )
+    } else {
+        backend
+            .template(input, &init, Origin::Dir)
+            .map_err(anyhow::Error::from)
+    };
     progress::install(None);
     if tty {
         eprintln!();
     }
-    let volid = res.with_context(|| format!("importing {}", rootfs.display()))?;
+    let volid = res.with_context(|| format!("importing {}", input.display()))?;
     log_line(tty, &format!("done: {volid}"));
     out(volid)
+}
+
+/// Unpack the image at `input` to a staging directory (removed when done, also on failure) and
+/// take the template step on it, keyed by the image ID.
+fn unpack_and_upload(
+    backend: &dyn crate::backend::Backend,
+    input: &Path,
+    ref_name: Option<&str>,
+    init: &Path,
+    tty: bool,
+) -> anyhow::Result<String> {
+    let unpacked = oci::unpack(input, ref_name, &Platform::host(), &std::env::temp_dir())?;
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    log_line(
+        tty,
+        &format!("image {} ({} layers)", unpacked.id, unpacked.layers),
+    );
+    let volid = backend.template(unpacked.rootfs.path(), init, Origin::Image(&unpacked.id))?;
+    Ok(volid)
 }
 
 fn log_line(tty: bool, text: &str) {

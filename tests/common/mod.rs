@@ -7,6 +7,7 @@
 pub mod cases;
 pub mod console;
 pub mod netns;
+pub mod oci;
 pub mod podman;
 pub mod real_pve;
 pub mod remote;
