@@ -79,7 +79,11 @@ fn refusals(sim: &Sim, wrong_store: &str) {
     std::fs::write(layout.join("index.json"), "{}").unwrap();
     let cases: [(&Path, &str, &str); 4] = [
         (&missing, "local", "no-such-rootfs: not a rootfs directory"),
-        (&layout, "local", "layout: an OCI image layout"),
+        (
+            &layout,
+            "local",
+            "layout/index.json: no manifest for linux/amd64",
+        ),
         (&rootfs, "nosuch", "'nosuch'"),
         (&rootfs, "local-lvm", wrong_store),
     ];

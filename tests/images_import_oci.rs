@@ -168,25 +168,36 @@ fn bundle_naming(sim: &Sim, name: &str, key: &str, image: &str) -> PathBuf {
     b
 }
 
-fn refused(sim: &Sim, input: &Path, extra: &[&str], want: &str) {
+/// `input` refused with `want` in one line (after the plain progress lines when found only
+/// while unpacking, `unpacking`), nothing uploaded, nothing left in the temporary directory.
+fn refused_at(sim: &Sim, input: &Path, extra: &[&str], want: &str, unpacking: bool) {
     let out = import(sim, input, extra);
     assert!(!out.status.success(), "{want}: {}", stderr(&out));
-    // Off a terminal the progress lines come first; the refusal is one line after them.
     let err = stderr(&out);
-    let (last, before) = err
-        .trim_end()
-        .lines()
-        .collect::<Vec<_>>()
-        .split_last()
-        .map(|(l, b)| (*l, b.to_vec()))
-        .unwrap();
+    let lines: Vec<_> = err.trim_end().lines().collect();
+    let (last, before) = lines.split_last().unwrap();
     assert!(last.contains(want), "{err:?} does not say {want:?}");
-    let progress = |l: &&str| l.starts_with("importing ") || l.starts_with("unpacking layer ");
-    assert!(before.iter().all(progress), "one line: {err}");
+    let progress = |l: &&str| {
+        ["importing ", "image ", "unpacking layer "]
+            .iter()
+            .any(|p| l.starts_with(p))
+    };
+    assert!(
+        if unpacking {
+            before.iter().all(progress)
+        } else {
+            before.is_empty()
+        },
+        "one line: {err}"
+    );
     assert!(out.stdout.is_empty());
     assert!(uploads(sim).is_empty(), "nothing uploaded");
     let left: Vec<_> = std::fs::read_dir(tmp(sim)).unwrap().flatten().collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+fn refused(sim: &Sim, input: &Path, extra: &[&str], want: &str) {
+    refused_at(sim, input, extra, want, false)
 }
 
 #[test]
@@ -206,7 +217,10 @@ fn layers_whiteouts_and_the_cache_hit_of_create() {
     ] {
         assert!(err.contains(step), "progress names {step}: {err}");
     }
-    assert!(err.contains(&format!("image {id} (3 layers)")), "{err}");
+    assert!(
+        err.contains(&format!("image {id} (3 layers)\nunpacking layer 1/3")),
+        "{err}"
+    );
     check_rich_template(sim, &volid);
     let before = uploads(sim);
     assert_eq!(before.len(), 1, "{before:?}");
@@ -259,11 +273,12 @@ fn bad_images_are_refused_and_leave_nothing() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(layout.path_of(&layer), bytes).unwrap();
-    refused(
+    refused_at(
         sim,
         &layout.dir,
         &[],
         &format!("blob {layer}: content does not match its digest"),
+        true,
     );
 
     let mut l = Layout::new(&root.join("bzip2"));
@@ -291,7 +306,13 @@ fn bad_images_are_refused_and_leave_nothing() {
         "amd64",
         None,
     );
-    refused(sim, &l.dir, &[], "entry '../escape' leaves the rootfs");
+    refused_at(
+        sim,
+        &l.dir,
+        &[],
+        "entry '../escape' leaves the rootfs",
+        true,
+    );
     assert!(!root.join("escape").exists() && !root.join("tmp/escape").exists());
 
     // A symlink to a directory outside, then a file written through it.
@@ -314,11 +335,12 @@ fn bad_images_are_refused_and_leave_nothing() {
         "amd64",
         None,
     );
-    refused(
+    refused_at(
         sim,
         &l.dir,
         &[],
         "entry 'evil/pwned' goes through the symlink 'evil'",
+        true,
     );
     assert!(
         std::fs::read_dir(&outside).unwrap().next().is_none(),
@@ -335,11 +357,12 @@ fn bad_images_are_refused_and_leave_nothing() {
         "amd64",
         None,
     );
-    refused(
+    refused_at(
         sim,
         &l.dir,
         &[],
         "entry '../../etc/passwd' leaves the rootfs",
+        true,
     );
 
     // Two images for this platform and no --ref; a --ref naming none.

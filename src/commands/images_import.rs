@@ -50,6 +50,13 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
     let backend = ctx.backend(&cfg);
     // Unknown storage, or one without `vztmpl`: refused before anything is unpacked or packed.
     backend.check_storages(&[])?;
+    // A layout that names no usable image is refused before anything is logged or unpacked.
+    let opened = image
+        .then(|| {
+            let tmp = std::env::temp_dir();
+            oci::open(input, args.ref_name.as_deref(), &Platform::host(), &tmp)
+        })
+        .transpose()?;
     let tty = std::io::stderr().is_terminal();
     log_line(
         tty,
@@ -60,14 +67,8 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
         ),
     );
     progress::install(Some(Box::new(Meter::new(tty))));
-    let res = if image {
-        unpack_and_upload(
-            backend.as_ref(),
-            input,
-            args.ref_name.as_deref(),
-            &init,
-            tty,
-        )
+    let res = if let Some(opened) = opened {
+        unpack_and_upload(backend.as_ref(), opened, &init, tty)
     } else {
         backend
             .template(input, &init, Origin::Dir)
@@ -82,24 +83,18 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
     out(volid)
 }
 
-/// Unpack the image at `input` to a staging directory (removed when done, also on failure) and
-/// take the template step on it, keyed by the image ID.
+/// Unpack the image to a staging directory (removed when done, also on failure) and take the
+/// template step on it, keyed by the image ID.
 fn unpack_and_upload(
     backend: &dyn crate::backend::Backend,
-    input: &Path,
-    ref_name: Option<&str>,
+    opened: oci::Opened,
     init: &Path,
     tty: bool,
 ) -> anyhow::Result<String> {
-    let unpacked = oci::unpack(input, ref_name, &Platform::host(), &std::env::temp_dir())?;
-    if tty {
-        eprint!("\r\x1b[K");
-    }
-    log_line(
-        tty,
-        &format!("image {} ({} layers)", unpacked.id, unpacked.layers),
-    );
-    let volid = backend.template(unpacked.rootfs.path(), init, Origin::Image(&unpacked.id))?;
+    let id = opened.id().to_string();
+    log_line(tty, &format!("image {id} ({} layers)", opened.layers()));
+    let rootfs = opened.unpack(&std::env::temp_dir())?;
+    let volid = backend.template(rootfs.path(), init, Origin::Image(&id))?;
     Ok(volid)
 }
 

@@ -120,7 +120,7 @@ fn refuse(layer: &str, rel: &Path, what: &str) -> ImageError {
 }
 
 /// `name` relative to the staging root: `.` and leading `/` dropped, `..` refused.
-fn clean(name: &Path, layer: &str) -> Result<PathBuf, ImageError> {
+pub(super) fn clean(name: &Path, layer: &str) -> Result<PathBuf, ImageError> {
     let mut out = PathBuf::new();
     for c in name.components() {
         match c {
@@ -355,7 +355,7 @@ fn hide_below(root: &Path, dir: &Path, mine: &HashSet<PathBuf>) -> io::Result<()
 
 /// A zstd stream of one or more frames (skippable ones skipped), as `zstd` and
 /// containers/storage write them; ruzstd's own reader stops after the first frame.
-enum ZstdFrames<R: BufRead> {
+pub(super) enum ZstdFrames<R: BufRead> {
     Between(R),
     Frame(R, Box<ruzstd::decoding::FrameDecoder>),
     Failed,

@@ -32,15 +32,6 @@ impl ImageError {
     }
 }
 
-/// An image unpacked into a temporary directory, removed on drop.
-#[derive(Debug)]
-pub struct Unpacked {
-    pub rootfs: tempfile::TempDir,
-    /// The image ID: the config blob's digest (`sha256:<hex>`), what podman and CRI-O call it.
-    pub id: String,
-    pub layers: usize,
-}
-
 /// Whether `path` is an image layout (a directory with `oci-layout` or `index.json` and
 /// `blobs/`) or a file, which only an `oci-archive` can be.
 pub fn is_image(path: &Path) -> bool {
@@ -50,43 +41,71 @@ pub fn is_image(path: &Path) -> bool {
                 || (path.join("index.json").is_file() && path.join("blobs").is_dir())))
 }
 
-/// Unpack the image at `input` (layout directory or `oci-archive` file) into a new directory
-/// under `tmp_dir`. `ref_name` picks a manifest by its `org.opencontainers.image.ref.name`.
-pub fn unpack(
+/// An image chosen in a layout, its layers' media types checked, ready to unpack.
+pub struct Opened {
+    /// An archive's layout, extracted to a temporary directory (removed on drop).
+    extracted: Option<tempfile::TempDir>,
+    dir: PathBuf,
+    image: layout::Image,
+}
+
+/// Open the image at `input` (layout directory or `oci-archive` file, extracted under
+/// `tmp_dir`): choose the manifest for `want`, `ref_name` picking one by its
+/// `org.opencontainers.image.ref.name`, and check every layer's media type.
+pub fn open(
     input: &Path,
     ref_name: Option<&str>,
     want: &Platform,
     tmp_dir: &Path,
-) -> Result<Unpacked, ImageError> {
-    // An archive is a layout in a tar: its blobs go to a temporary layout first (removed on drop).
+) -> Result<Opened, ImageError> {
     let extracted = if input.is_file() {
         Some(archive::extract(input, tmp_dir)?)
     } else {
         None
     };
-    let dir = extracted.as_ref().map_or(input, |d| d.path());
-    let image = layout::choose(dir, ref_name, want)?;
-    let rootfs = tempfile::Builder::new()
-        .prefix(".proxmox-lxcri-unpack-")
-        .tempdir_in(tmp_dir)
-        .map_err(ImageError::io(tmp_dir))?;
-    let mut tree = layer::Tree::new(rootfs.path())?;
-    // Every layer's media type is checked before any is unpacked.
+    let dir = extracted
+        .as_ref()
+        .map_or(input.to_path_buf(), |d| d.path().to_path_buf());
+    let image = layout::choose(&dir, ref_name, want)?;
     for desc in &image.layers {
         layer::compression(desc)?;
     }
-    let n = image.layers.len();
-    for (i, (desc, diff_id)) in image.layers.iter().zip(&image.diff_ids).enumerate() {
-        let phase = format!("unpacking layer {}/{n}", i + 1);
-        let src = blob::open(dir, desc, Some(phase))?;
-        layer::apply_blob(&mut tree, src, desc, diff_id)?;
-    }
-    tree.finish()?;
-    Ok(Unpacked {
-        rootfs,
-        id: image.config.digest.clone(),
-        layers: n,
+    Ok(Opened {
+        extracted,
+        dir,
+        image,
     })
+}
+
+impl Opened {
+    /// The image ID: the config blob's digest (`sha256:<hex>`), what podman and CRI-O call it.
+    pub fn id(&self) -> &str {
+        &self.image.config.digest
+    }
+
+    pub fn layers(&self) -> usize {
+        self.image.layers.len()
+    }
+
+    /// Apply the layers in order to a new directory under `tmp_dir` (removed on drop, and on
+    /// failure), each blob checked as it is read; progress per layer.
+    pub fn unpack(self, tmp_dir: &Path) -> Result<tempfile::TempDir, ImageError> {
+        let rootfs = tempfile::Builder::new()
+            .prefix(".proxmox-lxcri-unpack-")
+            .tempdir_in(tmp_dir)
+            .map_err(ImageError::io(tmp_dir))?;
+        let mut tree = layer::Tree::new(rootfs.path())?;
+        let n = self.image.layers.len();
+        let layers = self.image.layers.iter().zip(&self.image.diff_ids);
+        for (i, (desc, diff_id)) in layers.enumerate() {
+            let phase = format!("unpacking layer {}/{n}", i + 1);
+            let src = blob::open(&self.dir, desc, Some(phase))?;
+            layer::apply_blob(&mut tree, src, desc, diff_id)?;
+        }
+        tree.finish()?;
+        drop(self.extracted);
+        Ok(rootfs)
+    }
 }
 
 /// The image a bundle was made from, as its caller tells it in config.json's annotations:
