@@ -4,29 +4,10 @@
 
 mod common;
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use common::remote::{ApiRemote, Remote};
 use common::*;
-
-/// The sim's `local` template directory: (name, inode, mtime ns) of each file.
-fn uploads(sim: &Sim) -> Vec<(String, u64, i64)> {
-    let dir = sim.sim_root.join("var/lib/vz/template/cache");
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| {
-                    let m = e.metadata().unwrap();
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    (name, m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
 
 fn import(sim: &Sim, rootfs: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["images", "import", rootfs.to_str().unwrap()];

@@ -8,31 +8,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::oci::{Layout, Tar, LAYER_GZIP, LAYER_TAR, LAYER_ZSTD};
 use common::remote::Remote;
 use common::*;
-
-/// The sim's `local` template directory: (name, inode, mtime ns) of each file.
-fn uploads(sim: &Sim) -> Vec<(String, u64, i64)> {
-    let dir = sim.sim_root.join("var/lib/vz/template/cache");
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| {
-                    let m = e.metadata().unwrap();
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    (name, m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
 
 /// The runtime's temporary directory in these tests, to see that nothing is left there.
 fn tmp(sim: &Sim) -> PathBuf {
@@ -281,88 +262,52 @@ fn bad_images_are_refused_and_leave_nothing() {
         true,
     );
 
-    let mut l = Layout::new(&root.join("bzip2"));
-    l.image(
-        &[(
-            "application/vnd.oci.image.layer.v1.tar+bzip2",
-            Tar::default().busybox().bytes(),
-        )],
-        "amd64",
-        None,
-    );
-    refused(
-        sim,
-        &l.dir,
-        &[],
-        "media type 'application/vnd.oci.image.layer.v1.tar+bzip2' is not supported",
-    );
-
-    let mut l = Layout::new(&root.join("dotdot"));
-    l.image(
-        &[(
-            LAYER_TAR,
-            Tar::default().raw_file("../escape", b"x").bytes(),
-        )],
-        "amd64",
-        None,
-    );
-    refused_at(
-        sim,
-        &l.dir,
-        &[],
-        "entry '../escape' leaves the rootfs",
-        true,
-    );
-    assert!(!root.join("escape").exists() && !root.join("tmp/escape").exists());
-
-    // A symlink to a directory outside, then a file written through it.
+    // One-layer images refused: (name, media type, layer, refusal, found while unpacking).
     let outside = root.join("outside");
     std::fs::create_dir_all(&outside).unwrap();
-    let mut l = Layout::new(&root.join("through-link"));
-    l.image(
-        &[
-            (
-                LAYER_TAR,
-                Tar::default()
-                    .symlink("evil", outside.to_str().unwrap())
-                    .bytes(),
-            ),
-            (
-                LAYER_TAR,
-                Tar::default().file("evil/pwned", 0o644, b"x").bytes(),
-            ),
-        ],
-        "amd64",
-        None,
-    );
-    refused_at(
-        sim,
-        &l.dir,
-        &[],
-        "entry 'evil/pwned' goes through the symlink 'evil'",
-        true,
-    );
+    let bzip2 = "application/vnd.oci.image.layer.v1.tar+bzip2";
+    let cases = [
+        (
+            "bzip2",
+            bzip2,
+            Tar::default().busybox(),
+            "media type 'application/vnd.oci.image.layer.v1.tar+bzip2' is not supported",
+            false,
+        ),
+        (
+            "dotdot",
+            LAYER_TAR,
+            Tar::default().raw_file("../escape", b"x"),
+            "entry '../escape' leaves the rootfs",
+            true,
+        ),
+        (
+            "hardlink-out",
+            LAYER_TAR,
+            Tar::default().hardlink("h", "../../etc/passwd"),
+            "entry '../../etc/passwd' leaves the rootfs",
+            true,
+        ),
+        // A symlink to a directory outside, then a file written through it.
+        (
+            "through-link",
+            LAYER_TAR,
+            Tar::default()
+                .symlink("evil", outside.to_str().unwrap())
+                .file("evil/pwned", 0o644, b"x"),
+            "entry 'evil/pwned' goes through the symlink 'evil'",
+            true,
+        ),
+    ];
+    for (name, media_type, tar, want, unpacking) in cases {
+        let mut l = Layout::new(&root.join(name));
+        l.image(&[(media_type, tar.bytes())], "amd64", None);
+        refused_at(sim, &l.dir, &[], want, unpacking);
+    }
+    assert!(!root.join("escape").exists() && !root.join("tmp/escape").exists());
     assert!(
         std::fs::read_dir(&outside).unwrap().next().is_none(),
         "nothing written outside"
-    );
-
-    // A hardlink to a file outside the rootfs.
-    let mut l = Layout::new(&root.join("hardlink-out"));
-    l.image(
-        &[(
-            LAYER_TAR,
-            Tar::default().hardlink("h", "../../etc/passwd").bytes(),
-        )],
-        "amd64",
-        None,
-    );
-    refused_at(
-        sim,
-        &l.dir,
-        &[],
-        "entry '../../etc/passwd' leaves the rootfs",
-        true,
     );
 
     // Two images for this platform and no --ref; a --ref naming none.

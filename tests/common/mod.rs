@@ -443,6 +443,25 @@ pub fn make_rootfs(root: &Path) {
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
 }
 
+/// The sim's `local` template directory: (name, inode, mtime ns) of each file.
+pub fn uploads(sim: &Sim) -> Vec<(String, u64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = sim.sim_root.join("var/lib/vz/template/cache");
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| {
+                    let m = e.metadata().unwrap();
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (name, m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// Wait until `f` holds, or panic after `timeout`.
 pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
