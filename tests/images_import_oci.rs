@@ -203,6 +203,15 @@ fn layers_whiteouts_and_the_cache_hit_of_create() {
         "{err}"
     );
     check_rich_template(sim, &volid);
+    let shown = import_on_a_terminal(sim, &layout.dir);
+    for step in [
+        "\runpacking layer 1/3: ",
+        "\runpacking layer 3/3: ",
+        "(100%)",
+    ] {
+        assert!(shown.contains(step), "{step:?} in {shown:?}");
+    }
+    assert!(shown.contains(&volid), "{shown:?}");
     let before = uploads(sim);
     assert_eq!(before.len(), 1, "{before:?}");
     assert!(
@@ -282,6 +291,13 @@ fn bad_images_are_refused_and_leave_nothing() {
             true,
         ),
         (
+            "root-file",
+            LAYER_TAR,
+            Tar::default().raw_file("./", b"x"),
+            "entry './' names the root as something else than a directory",
+            true,
+        ),
+        (
             "hardlink-out",
             LAYER_TAR,
             Tar::default().hardlink("h", "../../etc/passwd"),
@@ -308,6 +324,14 @@ fn bad_images_are_refused_and_leave_nothing() {
     assert!(
         std::fs::read_dir(&outside).unwrap().next().is_none(),
         "nothing written outside"
+    );
+
+    let rootfs = sim.bundle("plain", "true").join("rootfs");
+    refused(
+        sim,
+        &rootfs,
+        &["--ref", "x"],
+        "--ref picks an image in an OCI image layout",
     );
 
     // Two images for this platform and no --ref; a --ref naming none.

@@ -199,6 +199,13 @@ fn apply(tree: &mut Tree, src: &mut dyn Read, layer: &str) -> Result<(), ImageEr
             }
             continue;
         }
+        if rel.as_os_str().is_empty() && kind != tar::EntryType::Directory {
+            return Err(refuse(
+                layer,
+                &name,
+                "names the root as something else than a directory",
+            ));
+        }
         tree.parents(&rel, layer, true)?;
         let path = tree.root.join(&rel);
         let h = entry.header();

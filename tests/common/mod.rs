@@ -462,6 +462,40 @@ pub fn uploads(sim: &Sim) -> Vec<(String, u64, i64)> {
     v
 }
 
+/// `images import` under a pseudo-terminal (util-linux `script`): the progress line is redrawn
+/// in place with bytes and percent.
+pub fn import_on_a_terminal(sim: &Sim, rootfs: &Path) -> String {
+    let c = sim.runtime();
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+    let mut line = quote(c.get_program());
+    for a in c.get_args() {
+        line.push(' ');
+        line.push_str(&quote(a));
+    }
+    line.push_str(&format!(
+        " images import {} --storage local",
+        quote(rootfs.as_os_str())
+    ));
+    let mut s = std::process::Command::new("script");
+    s.args(["-qec", &line, "/dev/null"]);
+    if let Some(d) = c.get_current_dir() {
+        s.current_dir(d);
+    }
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => s.env(k, v),
+            None => s.env_remove(k),
+        };
+    }
+    let out = s.stdin(std::process::Stdio::null()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Wait until `f` holds, or panic after `timeout`.
 pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
