@@ -392,7 +392,8 @@ fn the_platform_and_ref_choose_the_manifest() {
 
 /// An image podman made (`podman import` of busybox-static, no registry), saved with
 /// `podman save --format oci-dir` and `oci-archive`: both import to the same template, podman's
-/// image ID is the one `images import` reports, and a create naming it uploads nothing.
+/// image ID is the one `images import` reports, and `podman run` naming it in the annotation
+/// uploads nothing (without it, it does).
 #[test]
 fn podman_saved_layouts() {
     common::podman::ensure_image();
@@ -444,16 +445,28 @@ fn podman_saved_layouts() {
         "nothing left in TMPDIR"
     );
 
-    let b = bundle_naming(
-        sim,
-        "named",
-        "org.proxmox.lxcri/image",
-        &format!("sha256:{id}"),
-    );
-    std::fs::write(b.join("rootfs/marker"), "bundle's own\n").unwrap();
-    let c = create(sim, &b, "p1");
+    // podman itself, with the image ID as annotation: the CT is created from the imported
+    // template, nothing uploaded.
+    let name = "plx-oci-import";
+    let run = |extra: &[&str]| {
+        let _ = common::podman::podman(sim, &["rm", "-f", name]);
+        let mut args = vec!["run", "--rm", "--name", name];
+        args.extend_from_slice(extra);
+        args.extend([common::podman::IMAGE, "cat", "/etc/passwd"]);
+        let out = common::podman::podman(sim, &args);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "root:x:0:0:root:/root:/bin/sh\n",
+            "stderr: {}",
+            stderr(&out)
+        );
+    };
+    let annotation = format!("org.proxmox.lxcri/image=sha256:{id}");
+    run(&["--annotation", &annotation]);
     assert_eq!(uploads(sim), before, "create uploaded nothing");
-    // The CT runs the image's tree, which has no /marker.
-    assert_ne!(c.run(1).trim(), "bundle's own");
-    c.delete();
+    // Without it the bundle's rootfs (podman's overlay: its root 0555 with the container's
+    // creation time, an /etc/mtab podman added) is packed, and is not the image's archive.
+    run(&[]);
+    assert_eq!(uploads(sim).len(), 2, "podman's rootfs is another archive");
+    assert!(sim.no_cts());
 }
