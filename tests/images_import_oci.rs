@@ -203,15 +203,15 @@ fn layers_whiteouts_and_the_cache_hit_of_create() {
         "{err}"
     );
     check_rich_template(sim, &volid);
-    let shown = import_on_a_terminal(sim, &layout.dir);
-    for step in [
-        "\runpacking layer 1/3: ",
-        "\runpacking layer 3/3: ",
-        "(100%)",
-    ] {
-        assert!(shown.contains(step), "{step:?} in {shown:?}");
-    }
-    assert!(shown.contains(&volid), "{shown:?}");
+    // Imported again: found by the image ID before anything is unpacked.
+    let again = import(sim, &layout.dir, &[]);
+    assert_eq!(volid_of(&again), volid);
+    assert!(!stderr(&again).contains("unpacking"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("imported before"),
+        "{}",
+        stderr(&again)
+    );
     let before = uploads(sim);
     assert_eq!(before.len(), 1, "{before:?}");
     assert!(
@@ -388,6 +388,25 @@ fn the_platform_and_ref_choose_the_manifest() {
     l.image(&[(LAYER_GZIP, marker("other\n"))], "amd64", Some("z"));
     let out = import(sim, &l.dir, &["--ref", "z"]);
     assert_eq!(template(sim, &volid_of(&out))["marker"].3, b"other\n");
+
+    // On a terminal: one line redrawn in place, per layer, then packing and uploading.
+    let mut l = Layout::new(&sim.dir.path().join("three"));
+    let layers = [
+        (LAYER_GZIP, marker("tty\n")),
+        (LAYER_ZSTD, Tar::default().file("a", 0o644, b"a").bytes()),
+        (LAYER_TAR, Tar::default().file("b", 0o644, b"b").bytes()),
+    ];
+    l.image(&layers, "amd64", None);
+    let shown = import_on_a_terminal(sim, &l.dir);
+    for step in [
+        "\runpacking layer 1/3: ",
+        "\runpacking layer 3/3: ",
+        "\ruploading: ",
+        "(100%)",
+    ] {
+        assert!(shown.contains(step), "{step:?} in {shown:?}");
+    }
+    assert!(shown.contains("local:vztmpl/proxmox-lxcri-"), "{shown:?}");
 }
 
 /// An image podman made (`podman import` of busybox-static, no registry), saved with
@@ -423,7 +442,7 @@ fn podman_saved_layouts() {
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(id.len(), 64, "{id:?}");
 
-    let out = import(sim, &dir, &[]);
+    let out = import(sim, &archive, &[]);
     let volid = volid_of(&out);
     assert!(
         stderr(&out).contains(&format!("image sha256:{id} (1 layers)")),
@@ -436,8 +455,8 @@ fn podman_saved_layouts() {
     let before = uploads(sim);
     assert_eq!(before.len(), 1);
 
-    let out = import(sim, &archive, &[]);
-    assert_eq!(volid_of(&out), volid, "the archive is the same image");
+    let out = import(sim, &dir, &[]);
+    assert_eq!(volid_of(&out), volid, "the directory is the same image");
     assert!(!stderr(&out).contains("uploading"), "{}", stderr(&out));
     assert_eq!(uploads(sim), before);
     assert!(
