@@ -420,7 +420,15 @@ fn podman_saved_layouts() {
     let sim = &r.sim;
     let dir = sim.dir.path().join("podman-dir");
     let archive = sim.dir.path().join("podman.tar");
-    for (format, dest) in [("oci-dir", &dir), ("oci-archive", &archive)] {
+    let docker_dir = sim.dir.path().join("docker-dir");
+    let docker_archive = sim.dir.path().join("docker.tar");
+    let saves = [
+        ("oci-dir", &dir),
+        ("oci-archive", &archive),
+        ("docker-dir", &docker_dir),
+        ("docker-archive", &docker_archive),
+    ];
+    for (format, dest) in saves {
         let out = Command::new("podman")
             .args(["save", "--format", format, "-o"])
             .arg(dest)
@@ -441,6 +449,20 @@ fn podman_saved_layouts() {
         .unwrap();
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(id.len(), 64, "{id:?}");
+
+    // podman's other two formats are no OCI layouts.
+    refused(
+        sim,
+        &docker_dir,
+        &[],
+        "docker-dir: a docker-dir image, not an OCI image layout; save it with --format oci-dir",
+    );
+    refused(
+        sim,
+        &docker_archive,
+        &[],
+        "docker.tar: a docker-archive, not an OCI image layout; save it with --format oci-archive",
+    );
 
     let out = import(sim, &archive, &[]);
     let volid = volid_of(&out);

@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
         bail!("images import: the pct backend uses no templates (create binds the bundle's rootfs in place)");
     }
     let input = args.rootfs.as_path();
-    let image = oci::is_image(input);
+    let image = oci::is_image(input)?;
     if !image && !input.is_dir() {
         bail!("{}: not a rootfs directory", input.display());
     }

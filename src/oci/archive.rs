@@ -22,6 +22,7 @@ pub fn extract(archive: &Path, tmp_dir: &Path) -> Result<tempfile::TempDir, Imag
         ))
     };
     let mut tar = tar::Archive::new(io::BufReader::new(file));
+    let mut docker = false;
     for entry in tar.entries().map_err(not_tar)? {
         let mut entry = entry.map_err(not_tar)?;
         if !entry.header().entry_type().is_file() {
@@ -41,13 +42,25 @@ pub fn extract(archive: &Path, tmp_dir: &Path) -> Result<tempfile::TempDir, Imag
             {
                 format!("blobs/sha256/{hex}")
             }
+            // docker-archive's index of its images (no OCI layout has one at the top).
+            ["manifest.json"] => {
+                docker = true;
+                continue;
+            }
             _ => continue,
         };
         let out = dir.path().join(name);
         let mut f = fs::File::create(&out).map_err(ImageError::io(&out))?;
         io::copy(&mut entry, &mut f).map_err(ImageError::io(archive))?;
     }
-    if !dir.path().join("index.json").is_file() {
+    let has_index = dir.path().join("index.json").is_file();
+    if !has_index && docker {
+        return Err(ImageError::Refused(format!(
+            "{}: a docker-archive, not an OCI image layout; save it with --format oci-archive",
+            archive.display()
+        )));
+    }
+    if !has_index {
         return Err(ImageError::Refused(format!(
             "{}: not a rootfs directory, and no image layout (index.json) in it",
             archive.display()

@@ -33,12 +33,25 @@ impl ImageError {
 }
 
 /// Whether `path` is an image layout (a directory with `oci-layout` or `index.json` and
-/// `blobs/`) or a file, which only an `oci-archive` can be.
-pub fn is_image(path: &Path) -> bool {
-    path.is_file()
-        || (path.is_dir()
-            && (path.join("oci-layout").is_file()
-                || (path.join("index.json").is_file() && path.join("blobs").is_dir())))
+/// `blobs/`) or a file, which only an `oci-archive` can be. A `docker-dir` image (containers/
+/// image's "dir" transport: `manifest.json` beside a `version` file saying so) is refused here,
+/// lest it be packed as a rootfs.
+pub fn is_image(path: &Path) -> Result<bool, ImageError> {
+    if path.is_file() {
+        return Ok(true);
+    }
+    if !path.is_dir() {
+        return Ok(false);
+    }
+    let version = std::fs::read(path.join("version")).unwrap_or_default();
+    if path.join("manifest.json").is_file() && version.starts_with(b"Directory Transport Version") {
+        return Err(ImageError::Refused(format!(
+            "{}: a docker-dir image, not an OCI image layout; save it with --format oci-dir",
+            path.display()
+        )));
+    }
+    Ok(path.join("oci-layout").is_file()
+        || (path.join("index.json").is_file() && path.join("blobs").is_dir()))
 }
 
 /// An image chosen in a layout, its layers' media types checked, ready to unpack.
