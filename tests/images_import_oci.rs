@@ -398,12 +398,12 @@ fn the_platform_and_ref_choose_the_manifest() {
     ];
     l.image(&layers, "amd64", None);
     let shown = import_on_a_terminal(sim, &l.dir);
-    for step in [
+    let redrawn = [
         "\runpacking layer 1/3: ",
         "\runpacking layer 3/3: ",
         "\ruploading: ",
-        "(100%)",
-    ] {
+    ];
+    for step in redrawn.iter().chain(&["(100%)"]) {
         assert!(shown.contains(step), "{step:?} in {shown:?}");
     }
     assert!(shown.contains("local:vztmpl/proxmox-lxcri-"), "{shown:?}");
