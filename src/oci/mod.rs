@@ -8,6 +8,7 @@ mod archive;
 mod blob;
 mod layer;
 mod layout;
+mod zstd;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::blob::{self, Descriptor};
-use super::layer::{self, Compression, ZstdFrames};
+use super::layer::{self, Compression};
+use super::zstd::ZstdFrames;
 use super::*;
 
 fn desc(media_type: &str, bytes: &[u8]) -> Descriptor {
