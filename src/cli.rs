@@ -301,18 +301,26 @@ pub struct ImagesArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ImagesAction {
-    /// Upload a rootfs as a template ahead of time, so a later create uploads nothing
+    /// Upload a rootfs or an image as a template ahead of time, so a later create uploads nothing
     ///
     /// Packs ROOTFS with the init exactly as create does and uploads it unless the storage has
     /// it; prints the template's volid. create of a bundle with this rootfs directory finds it
-    /// by the key over the files' metadata (and the archive's SHA-256 names it).
+    /// by the key over the files' metadata (and the archive's SHA-256 names it). An OCI image
+    /// layout (or oci-archive) is unpacked first, every blob checked against its digest; create
+    /// of a bundle whose config.json names that image ID (CRI-O's io.kubernetes.cri-o.ImageRef,
+    /// or org.proxmox.lxcri/image) finds its template.
     Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// An unpacked rootfs directory (as in a bundle)
+    /// An unpacked rootfs directory (as in a bundle), an OCI image layout directory or an
+    /// oci-archive file
     pub rootfs: PathBuf,
+    /// In an image layout with several images, the one whose org.opencontainers.image.ref.name
+    /// this is
+    #[arg(long = "ref", value_name = "NAME")]
+    pub ref_name: Option<String>,
     /// The storage (with content type vztmpl) to upload to; create must use the same one
     #[arg(long)]
     pub storage: String,

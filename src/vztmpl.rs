@@ -64,28 +64,8 @@ const DIGEST_DIR: &str = "/var/cache/proxmox-lxcri/digests";
 /// on every write, so equal keys mean equal content; reading the metadata is far cheaper than
 /// packing and hashing the content.
 pub fn metadata_key(rootfs: &Path, init: &Path) -> io::Result<String> {
-    use std::os::unix::fs::MetadataExt;
-    fn line(h: &mut Sha256, name: &Path, m: &fs::Metadata) {
-        use std::os::unix::ffi::OsStrExt;
-        h.update(name.as_os_str().as_bytes());
-        let f = [
-            m.mode() as u64,
-            m.uid() as u64,
-            m.gid() as u64,
-            m.size(),
-            m.mtime() as u64,
-            m.mtime_nsec() as u64,
-            m.ctime() as u64,
-            m.ctime_nsec() as u64,
-            m.ino(),
-            m.dev(),
-        ];
-        for v in f {
-            h.update(v.to_le_bytes());
-        }
-    }
     fn walk(h: &mut Sha256, dir: &Path, name: &Path) -> io::Result<()> {
-        line(h, name, &fs::symlink_metadata(dir)?);
+        key_line(h, name, &fs::symlink_metadata(dir)?);
         let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
@@ -93,15 +73,59 @@ pub fn metadata_key(rootfs: &Path, init: &Path) -> io::Result<String> {
             if e.file_type()?.is_dir() {
                 walk(h, &e.path(), &child)?;
             } else {
-                line(h, &child, &e.metadata()?);
+                key_line(h, &child, &e.metadata()?);
             }
         }
         Ok(())
     }
     let mut h = Sha256::new();
     walk(&mut h, rootfs, Path::new("."))?;
-    line(&mut h, init, &fs::metadata(init)?);
+    key_line(&mut h, init, &fs::metadata(init)?);
     Ok(format!("{:x}", h.finalize()))
+}
+
+/// What a rootfs to pack is, which decides the keys its digest is remembered and found under.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// A directory: keyed by its files' metadata (`metadata_key`).
+    Dir,
+    /// A bundle's rootfs its caller made from image `id` (config.json's annotations): a template
+    /// of that image imported before is taken; else as `Dir`.
+    FromImage(&'a str),
+    /// Image `id` itself, unpacked by `images import`: keyed by the image (`image_key`).
+    Image(&'a str),
+}
+
+/// The key for an image by its ID (`sha256:<hex>`, the config blob's digest, which commits to
+/// every layer's content) and `init`, as `images import` of an image layout remembers it and
+/// `create` of a bundle naming that image looks it up.
+pub fn image_key(image_id: &str, init: &Path) -> io::Result<String> {
+    let mut h = Sha256::new();
+    h.update(b"oci-image\0");
+    h.update(image_id.as_bytes());
+    key_line(&mut h, init, &fs::metadata(init)?);
+    Ok(format!("{:x}", h.finalize()))
+}
+
+fn key_line(h: &mut Sha256, name: &Path, m: &fs::Metadata) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    h.update(name.as_os_str().as_bytes());
+    let f = [
+        m.mode() as u64,
+        m.uid() as u64,
+        m.gid() as u64,
+        m.size(),
+        m.mtime() as u64,
+        m.mtime_nsec() as u64,
+        m.ctime() as u64,
+        m.ctime_nsec() as u64,
+        m.ino(),
+        m.dev(),
+    ];
+    for v in f {
+        h.update(v.to_le_bytes());
+    }
 }
 
 /// The digest remembered for `key`, if this host packed that rootfs before.

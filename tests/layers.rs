@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
         "config", "pve", "logging", "audit", "nsfile", "procexit", "seccomp", "apparmor", "rootfs",
         "console", "ctstats", "prom", "httpd", "progress",
     ],
-    &["mapping", "state", "vztmpl", "transport", "api"],
+    &["mapping", "state", "vztmpl", "oci", "transport", "api"],
     &["backend"],
     &[
         "cgroups_path",

@@ -17,6 +17,7 @@ use super::{Backend, BackendError, ClusterCt, CtStatus, TaggedCt};
 use crate::api::{ApiError, Client};
 use crate::config::Config;
 use crate::pve::{CtConfig, Vmid};
+use crate::vztmpl::Origin;
 use crate::vztmpl::Packed;
 
 pub struct Api {
@@ -256,9 +257,9 @@ impl Backend for Api {
         }
     }
 
-    fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
+    fn template(&self, rootfs: &Path, init: &Path, from: Origin) -> Result<String, BackendError> {
         self.check_node()?;
-        super::ship::template(self, rootfs, init)
+        super::ship::template(self, rootfs, init, from)
     }
 
     /// Refuse storages without the content types the runtime needs (one request).

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use super::{Backend, BackendError, CtStatus};
 use crate::pve::version::PkgVersion;
 use crate::pve::{CtConfig, Vmid};
+use crate::vztmpl::Origin;
 
 /// What the node holds and did; shared between the test and the backends it hands out.
 #[derive(Default)]
@@ -61,7 +62,7 @@ impl Backend for Memory {
         Ok(self.0.borrow().quorum.clone())
     }
 
-    fn template(&self, _rootfs: &Path, _init: &Path) -> Result<String, BackendError> {
+    fn template(&self, _: &Path, _: &Path, _: Origin) -> Result<String, BackendError> {
         self.call("template")?;
         Ok("local:vztmpl/empty.tar".into())
     }

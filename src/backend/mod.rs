@@ -26,6 +26,7 @@ use crate::config::{BackendKind, Config};
 use crate::mapping::CgroupMode;
 use crate::pve::{CtConfig, Vmid};
 use crate::transport::ssh::{AttachedIo, RemoteExit, RemoteOutput};
+use crate::vztmpl::Origin;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -174,8 +175,8 @@ pub trait Backend {
     }
     /// The `ostemplate` to create a CT for `rootfs` from: locally an empty archive (the rootfs is
     /// bound in); for a remote node `rootfs` plus `init` packed, uploaded unless the storage has
-    /// that template already.
-    fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError>;
+    /// that template already. `from` says which key finds a digest packed before.
+    fn template(&self, rootfs: &Path, init: &Path, from: Origin) -> Result<String, BackendError>;
     /// The node's RAM and swap in MiB (`/proc/meminfo`'s totals), which "no memory limit" is
     /// written as; `None` when unknown (the mapping then falls back to raw keys).
     fn node_memory(&self) -> Option<(u64, u64)> {

@@ -14,6 +14,7 @@ use super::run::{one_line, run, Output};
 use super::{Backend, BackendError, CtStatus, TaggedCt};
 use crate::config::Config;
 use crate::pve::{version, CtConfig, Vmid};
+use crate::vztmpl::Origin;
 
 pub struct Pct {
     node: String,
@@ -337,7 +338,7 @@ impl Backend for Pct {
         }
     }
 
-    fn template(&self, _rootfs: &Path, _init: &Path) -> Result<String, BackendError> {
+    fn template(&self, _: &Path, _: &Path, _: Origin) -> Result<String, BackendError> {
         self.ensure_template()?;
         Ok(self.template.to_string_lossy().into_owned())
     }

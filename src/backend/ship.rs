@@ -1,11 +1,11 @@
 //! The template step both remote backends share: find the bundle's template on the node's
-//! storage, packing the rootfs only when this host has not packed that exact rootfs before (its
-//! metadata key names a known digest) or when the storage lacks it, and uploading it once.
+//! storage, packing the rootfs only when this host has not packed that exact rootfs (or image)
+//! before (its key names a known digest) or when the storage lacks it, and uploading it once.
 
 use std::path::Path;
 
 use super::BackendError;
-use crate::vztmpl::{self, Packed};
+use crate::vztmpl::{self, Origin, Packed};
 
 /// A storage on one node that holds templates.
 pub(crate) trait TemplateStore {
@@ -17,15 +17,29 @@ pub(crate) trait TemplateStore {
     fn put(&self, name: &str, packed: &Packed) -> Result<(), BackendError>;
 }
 
-/// The volid of the template for `rootfs` + `init` on `store`, uploaded if missing.
+/// The volid of the template for `rootfs` + `init` on `store`, uploaded if missing. A digest
+/// this host packed before is found by the image's key (`origin` names one) and then by the
+/// rootfs's metadata; after packing it is remembered under the image's key only for the image
+/// itself (`Origin::Image`), so a bundle's own rootfs never stands in for its image.
 pub(crate) fn template(
     store: &impl TemplateStore,
     rootfs: &Path,
     init: &Path,
+    origin: Origin,
 ) -> Result<String, BackendError> {
     let volid = |name: &str| format!("{}:vztmpl/{name}", store.storage());
-    let key = vztmpl::metadata_key(rootfs, init).ok();
-    if let Some(sha) = key.as_deref().and_then(vztmpl::known_digest) {
+    let image_key = match origin {
+        Origin::FromImage(id) | Origin::Image(id) => vztmpl::image_key(id, init).ok(),
+        Origin::Dir => None,
+    };
+    let key = match origin {
+        Origin::Image(_) => image_key.clone(),
+        _ => vztmpl::metadata_key(rootfs, init).ok(),
+    };
+    let keys = image_key
+        .iter()
+        .chain(key.iter().filter(|k| Some(*k) != image_key.as_ref()));
+    for sha in keys.filter_map(|k| vztmpl::known_digest(k)) {
         let name = vztmpl::name_for(&sha);
         if store.has(&name)? {
             log::debug!("{name}: known rootfs, cached on {}", store.place());

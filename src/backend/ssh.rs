@@ -14,6 +14,7 @@ use super::{Backend, BackendError, CtStatus, TaggedCt};
 use crate::config::Config;
 use crate::pve::{CtConfig, Vmid};
 use crate::transport::ssh::RemoteExit;
+use crate::vztmpl::Origin;
 use crate::vztmpl::Packed;
 
 pub struct Ssh {
@@ -200,8 +201,8 @@ impl Backend for Ssh {
         }
     }
 
-    fn template(&self, rootfs: &Path, init: &Path) -> Result<String, BackendError> {
-        super::ship::template(self, rootfs, init)
+    fn template(&self, rootfs: &Path, init: &Path, from: Origin) -> Result<String, BackendError> {
+        super::ship::template(self, rootfs, init, from)
     }
 
     /// `pvecm status` on the node; a node in no cluster is standalone, so quorate.

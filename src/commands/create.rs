@@ -19,6 +19,7 @@ use crate::process::Target;
 use crate::pve::Vmid;
 use crate::shim::{self, Shim};
 use crate::state::{ContainerDir, ProcRef, State, Status, SPEC_COPY};
+use crate::vztmpl::Origin;
 
 /// How many VMIDs to try when others are taken.
 const VMID_ATTEMPTS: u32 = 32;
@@ -181,6 +182,14 @@ fn create(
         backend.is_remote(),
         &config_path,
     )?;
+    // The image the caller made the rootfs from, if it says: a template imported from it is used.
+    let image = crate::oci::bundle_image(&annotations).map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            config_path.display(),
+            e.trim_start_matches("config.json: ")
+        )
+    })?;
     let cfg = &crate::commands::create_ha::effective(cfg, ha.as_ref());
     let terminal = process.terminal() == Some(true);
     let access = crate::access::of(backend);
@@ -384,7 +393,11 @@ fn create(
     let template = match restore {
         Some(archive) => archive.to_string(),
         None => backend
-            .template(&rootfs, &init)
+            .template(
+                &rootfs,
+                &init,
+                image.as_deref().map_or(Origin::Dir, Origin::FromImage),
+            )
             .context("preparing the CT's template")?,
     };
     state.template = (restore.is_none() && access.tracks_template()).then(|| template.clone());

@@ -1,31 +1,37 @@
-//! `images import ROOTFS --storage S [--node N]`: pack and upload a rootfs template ahead of
-//! `create`, so a big image does not make `create` run into CRI-O's timeout. It is the very step
-//! `create` takes (backend `template`), so `create` of a bundle with the same rootfs directory
-//! and the same storage finds the template: by the key over the files' metadata this host
-//! remembered, or else by the archive's SHA-256, which names the template.
+//! `images import ROOTFS|OCI-LAYOUT --storage S [--node N] [--ref NAME]`: pack and upload a
+//! template ahead of `create`, so a big image does not make `create` run into CRI-O's timeout.
+//! It is the very step `create` takes (backend `template`). For a rootfs directory, `create` of
+//! a bundle with that directory finds the template by the key over the files' metadata this
+//! host remembered, or else by the archive's SHA-256, which names the template. An image layout
+//! is unpacked first (`oci`); its template is remembered under the image ID, which `create`
+//! finds when the bundle's annotations name that image.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use anyhow::{bail, Context};
 
 use super::{out, Ctx};
 use crate::cli::ImportArgs;
 use crate::config::{BackendKind, Config};
+use crate::oci::{self, Platform};
 use crate::progress::{self, Sink};
+use crate::vztmpl::{self, Origin};
 
 pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
     if cfg.backend == BackendKind::Pct {
         bail!("images import: the pct backend uses no templates (create binds the bundle's rootfs in place)");
     }
-    let rootfs = args.rootfs.as_path();
-    if !rootfs.is_dir() {
-        bail!("{}: not a rootfs directory", rootfs.display());
+    let input = args.rootfs.as_path();
+    let image = oci::is_image(input)?;
+    if !image && !input.is_dir() {
+        bail!("{}: not a rootfs directory", input.display());
     }
-    if rootfs.join("index.json").is_file() && rootfs.join("blobs").is_dir() {
+    if !image && args.ref_name.is_some() {
         bail!(
-            "{}: an OCI image layout; import its unpacked rootfs directory",
-            rootfs.display()
+            "{}: --ref picks an image in an OCI image layout; this is a rootfs directory",
+            input.display()
         );
     }
     let node = match &args.node {
@@ -42,26 +48,70 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
     };
     let init = cfg.init_binary();
     let backend = ctx.backend(&cfg);
-    // Unknown storage, or one without `vztmpl`: refused before anything is packed.
+    // Unknown storage, or one without `vztmpl`: refused before anything is unpacked or packed.
     backend.check_storages(&[])?;
+    // A layout that names no usable image is refused before anything is logged or unpacked.
+    let opened = image
+        .then(|| {
+            let tmp = std::env::temp_dir();
+            oci::open(input, args.ref_name.as_deref(), &Platform::host(), &tmp)
+        })
+        .transpose()?;
     let tty = std::io::stderr().is_terminal();
     log_line(
         tty,
         &format!(
             "importing {} to {} on {node}",
-            rootfs.display(),
+            input.display(),
             args.storage
         ),
     );
     progress::install(Some(Box::new(Meter::new(tty))));
-    let res = backend.template(rootfs, &init);
+    let res = if let Some(opened) = opened {
+        unpack_and_upload(backend.as_ref(), opened, &init, tty)
+    } else {
+        backend
+            .template(input, &init, Origin::Dir)
+            .map_err(anyhow::Error::from)
+    };
     progress::install(None);
     if tty {
         eprintln!();
     }
-    let volid = res.with_context(|| format!("importing {}", rootfs.display()))?;
+    let volid = res.with_context(|| format!("importing {}", input.display()))?;
     log_line(tty, &format!("done: {volid}"));
     out(volid)
+}
+
+/// Unpack the image to a staging directory (removed when done, also on failure) and take the
+/// template step on it, keyed by the image ID.
+fn unpack_and_upload(
+    backend: &dyn crate::backend::Backend,
+    opened: oci::Opened,
+    init: &Path,
+    tty: bool,
+) -> anyhow::Result<String> {
+    let id = opened.id().to_string();
+    log_line(tty, &format!("image {id} ({} layers)", opened.layers()));
+    if let Some(volid) = imported_before(backend, &id, init) {
+        log_line(tty, "imported before, on the storage");
+        return Ok(volid);
+    }
+    let rootfs = opened.unpack(&std::env::temp_dir())?;
+    let volid = backend.template(rootfs.path(), init, Origin::Image(&id))?;
+    Ok(volid)
+}
+
+/// The template of image `id` with `init` if this host imported it before (its digest is
+/// remembered) and the storage still has it, so a second import unpacks nothing.
+fn imported_before(backend: &dyn crate::backend::Backend, id: &str, init: &Path) -> Option<String> {
+    let key = vztmpl::image_key(id, init).ok()?;
+    let name = vztmpl::name_for(&vztmpl::known_digest(&key)?);
+    let listed = backend.templates().ok()?;
+    listed
+        .into_iter()
+        .map(|(volid, _)| volid)
+        .find(|v| v.rsplit('/').next() == Some(name.as_str()))
 }
 
 fn log_line(tty: bool, text: &str) {

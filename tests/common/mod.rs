@@ -7,6 +7,7 @@
 pub mod cases;
 pub mod console;
 pub mod netns;
+pub mod oci;
 pub mod podman;
 pub mod real_pve;
 pub mod remote;
@@ -440,6 +441,59 @@ pub fn make_rootfs(root: &Path) {
         let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
     }
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+}
+
+/// The sim's `local` template directory: (name, inode, mtime ns) of each file.
+pub fn uploads(sim: &Sim) -> Vec<(String, u64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = sim.sim_root.join("var/lib/vz/template/cache");
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| {
+                    let m = e.metadata().unwrap();
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (name, m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// `images import` under a pseudo-terminal (util-linux `script`): the progress line is redrawn
+/// in place with bytes and percent.
+pub fn import_on_a_terminal(sim: &Sim, rootfs: &Path) -> String {
+    let c = sim.runtime();
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+    let mut line = quote(c.get_program());
+    for a in c.get_args() {
+        line.push(' ');
+        line.push_str(&quote(a));
+    }
+    line.push_str(&format!(
+        " images import {} --storage local",
+        quote(rootfs.as_os_str())
+    ));
+    let mut s = std::process::Command::new("script");
+    s.args(["-qec", &line, "/dev/null"]);
+    if let Some(d) = c.get_current_dir() {
+        s.current_dir(d);
+    }
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => s.env(k, v),
+            None => s.env_remove(k),
+        };
+    }
+    let out = s.stdin(std::process::Stdio::null()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Wait until `f` holds, or panic after `timeout`.
