@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
-use std::time::Duration;
-
+use common::cases;
 use common::remote::ApiRemote;
 use common::*;
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
 
 const DASHBOARD: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -305,15 +304,9 @@ fn every_metric_and_label_it_draws_is_emitted_on_pve_sim() {
     let r = ApiRemote::new("grafana_api", "sim,sim2", "sim", "");
     let mut local = Sim::new("grafana_local");
     local.state_root = r.sim.state_root.clone();
-    let b = local.bundle("b", "echo up; sleep 1000");
-    let l1 = create(&local, &b, "l1");
-    l1.start();
-    wait_for("the workload", Duration::from_secs(10), || {
-        l1.stdout() == "up\n"
-    });
+    cases::running(&local, "l1");
     let rb = r.sim.bundle("rb", "sleep 1000");
-    let r1 = create(&r.sim, &rb, "r1");
-    r1.start();
+    create(&r.sim, &rb, "r1").start();
     let out = r.sim.run(&["metrics"]);
     assert!(out.status.success(), "metrics: {}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
@@ -393,8 +386,8 @@ fn every_metric_and_label_it_draws_is_emitted_on_pve_sim() {
 fn the_operation_metrics_it_draws_are_emitted() {
     let sim = Sim::new("grafana_ops");
     let b = sim.bundle("b", "sleep 1000");
-    let c = create(&sim, &b, "c1");
-    c.start();
+    // Running, so that it has its restarts line; the Sim's drop deletes it.
+    create(&sim, &b, "c1").start();
     assert!(!sim.run(&["state", "no-such-container"]).status.success());
     let out = sim.run(&["metrics"]);
     assert!(out.status.success(), "metrics: {}", stderr(&out));
@@ -415,5 +408,4 @@ fn the_operation_metrics_it_draws_are_emitted() {
         "the dashboard draws these operation metrics, which `proxmox-lxcri metrics` does not emit as agreed: {}\n{text}",
         missing.join(", ")
     );
-    c.delete();
 }

@@ -143,11 +143,13 @@ bundle job 'echo tick; sleep 1'
 bundle db 'while :; do dd if=/dev/zero of=/tmp/wal bs=1M count=8 oflag=direct 2>/dev/null; sleep 4; done'
 for id in web worker batch standby; do
     b=$id; [ "$id" = standby ] && b=job
-    plx create --bundle "$work/bundles/$b" "$id" </dev/null >/dev/null 2>"$work/$id.err"
+    plx create --bundle "$work/bundles/$b" "$id" </dev/null >/dev/null 2>"$work/$id.err" \
+        || { echo "render: create $id: $(cat "$work/$id.err")" >&2; exit 1; }
 done
 plx start web; plx start worker; plx start batch
 : > "$work/remote-ids/db"
-api create --bundle "$work/bundles/db" db </dev/null >/dev/null 2>"$work/db.err"
+api create --bundle "$work/bundles/db" db </dev/null >/dev/null 2>"$work/db.err" \
+    || { echo "render: create db: $(cat "$work/db.err")" >&2; exit 1; }
 api start db
 
 port=$(free_port)
@@ -173,7 +175,7 @@ start=$(date +%s)
 
 # The runtime's operations, as a node running short jobs sees them; a few fail on purpose.
 workload() {
-    local n=0 id=job
+    local n=0 id=job moved=0
     while [ $(( $(date +%s) - start )) -lt "$seconds" ]; do
         n=$((n + 1))
         if plx create --bundle "$work/bundles/job" "$id" </dev/null >/dev/null 2>&1; then
@@ -186,6 +188,12 @@ workload() {
         plx list >/dev/null || true
         plx events --stats worker >/dev/null || true
         api state db >/dev/null || true
+        # Restart migrations of the remote container, there and back: two restarts.
+        if [ "$moved" = 0 ] && [ $(( $(date +%s) - start )) -ge $((seconds / 3)) ]; then
+            api migrate db pve1 && moved=1
+        elif [ "$moved" = 1 ] && [ $(( $(date +%s) - start )) -ge $((seconds * 2 / 3)) ]; then
+            api migrate db pve2 && moved=2
+        fi
         case $((n % 4)) in
             0) plx state "no-such-$n" >/dev/null 2>&1 || true ;;
             1) plx create --bundle "$work/bundles/missing" "bad-$n" </dev/null >/dev/null 2>&1 || true ;;

@@ -124,8 +124,15 @@ function timeseries(p) {
     return sum;
   })) : cols;
   const colors = p.series.map((s, i) => field(p, s.name).fixedColor ?? PALETTE[i % PALETTE.length]);
-  const legendRows = Math.min(3, Math.ceil(p.series.length / Math.max(1, Math.floor(p.box.w / 150))));
-  const legendH = 6 + legendRows * 18;
+  // The legend first: the plot gets the height it leaves (at most 40 % of the panel for it).
+  const lg = el('div', 'legend', d);
+  lg.style.maxHeight = `${Math.floor((p.box.h * 0.4) / 18) * 18}px`;
+  p.series.forEach((s, i) => {
+    const x = el('span', null, lg);
+    el('i', null, x).style.background = colors[i];
+    x.appendChild(document.createTextNode(s.name));
+  });
+  const legendH = lg.offsetHeight + 8;
   const bars = custom.drawStyle === 'bars';
   const alpha = (c, a) => c + Math.round(a * 255).toString(16).padStart(2, '0');
   const series = [{}].concat(p.series.map((s, i) => ({
@@ -152,12 +159,6 @@ function timeseries(p) {
   const box = el('div', null, d);
   Object.assign(box.style, { position: 'absolute', left: '4px', top: '32px' });
   new uPlot(opts, [xs].concat(drawn), box);
-  const lg = el('div', 'legend', d);
-  p.series.forEach((s, i) => {
-    const x = el('span', null, lg);
-    el('i', null, x).style.background = colors[i];
-    x.appendChild(document.createTextNode(s.name));
-  });
 }
 
 function stat(p) {
