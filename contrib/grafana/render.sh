@@ -59,6 +59,11 @@ cleanup() {
     done
     [ -z "${sim_work:-}" ] || stop_sim_cluster "$bin" >/dev/null 2>&1
     ip netns del "$netns" 2>/dev/null || true
+    # Anything still running from the temp dir is ours and a bug of this script: say so, end it.
+    for p in $(pgrep -f -- "$work/" || true); do
+        echo "render: left running: $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)" >&2
+        kill "$p" 2>/dev/null || true
+    done
     rm -rf "$work"
     exit "$rc"
 }
@@ -153,7 +158,9 @@ api create --bundle "$work/bundles/db" db </dev/null >/dev/null 2>"$work/db.err"
 api start db
 
 port=$(free_port)
-api metrics --listen "127.0.0.1:$port" 2>"$work/metrics.err" & pids+=($!)
+# The binary itself, not the api function: $! must be the exporter's pid for the cleanup's kill.
+"$bin/proxmox-lxcri" --root "$work/run" --config "$work/api.toml" metrics --listen "127.0.0.1:$port" \
+    2>"$work/metrics.err" & pids+=($!)
 pport=$(free_port)
 mkdir -p "$work/prom"
 cat > "$work/prom/prometheus.yml" <<EOS
