@@ -28,6 +28,7 @@ pub mod logging;
 pub mod mapping;
 pub mod nsenter;
 pub mod nsfile;
+pub mod opstats;
 pub mod pending;
 pub mod process;
 pub mod procexit;

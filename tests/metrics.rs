@@ -290,3 +290,218 @@ fn a_container_and_nodes_over_ssh() {
     c.wait();
     c.delete();
 }
+
+/// `metrics`' output, checked by promtool.
+fn scrape(sim: &Sim) -> String {
+    let out = sim.run(&["metrics"]);
+    assert!(out.status.success(), "metrics: {}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    common::promtool(&text);
+    text
+}
+
+/// `proxmox_lxcri_operations_total` of `sub` with `result`; 0 when absent.
+fn ops(text: &str, sub: &str, result: &str) -> f64 {
+    let (s, r) = (
+        format!("subcommand=\"{sub}\""),
+        format!("result=\"{result}\""),
+    );
+    sample(text, "proxmox_lxcri_operations_total", &[&s, &r]).unwrap_or(0.0)
+}
+
+/// `proxmox_lxcri_backend_calls_total` of `backend`'s `call` with `result`; 0 when absent.
+fn calls(text: &str, backend: &str, call: &str, result: &str) -> f64 {
+    let l = [
+        format!("backend=\"{backend}\""),
+        format!("call=\"{call}\""),
+        format!("result=\"{result}\""),
+    ];
+    let l: Vec<&str> = l.iter().map(String::as_str).collect();
+    sample(text, "proxmox_lxcri_backend_calls_total", &l).unwrap_or(0.0)
+}
+
+/// Every subcommand's (and backend call's) histogram counts what its counters count.
+fn histograms_match_counts(text: &str) {
+    let mut seen = 0;
+    for l in text.lines().filter(|l| {
+        l.starts_with("proxmox_lxcri_operation_duration_seconds_count{")
+            || l.starts_with("proxmox_lxcri_backend_call_duration_seconds_count{")
+    }) {
+        let (labels, n) = l.rsplit_once(' ').unwrap();
+        let labels = &labels[labels.find('{').unwrap() + 1..labels.len() - 1];
+        let counter = if l.starts_with("proxmox_lxcri_operation") {
+            "proxmox_lxcri_operations_total"
+        } else {
+            "proxmox_lxcri_backend_calls_total"
+        };
+        let sum: f64 = ["ok", "error"]
+            .iter()
+            .map(|r| sample(text, counter, &[labels, &format!("result=\"{r}\"")]).unwrap_or(0.0))
+            .sum();
+        assert_eq!(n.parse::<f64>().unwrap(), sum, "{l}\n{text}");
+        let inf = format!(
+            "{}_bucket{{{labels},le=\"+Inf\"}} {n}",
+            &l[..l.find("_count").unwrap()]
+        );
+        assert!(text.contains(&inf), "{inf}\n{text}");
+        seen += 1;
+    }
+    assert!(seen > 0, "no histograms: {text}");
+}
+
+#[test]
+fn the_runtimes_own_operations_for_a_pod_of_two() {
+    let sim = Sim::new("metrics_ops");
+    // A pod: the member joins the infra container's pid namespace (shareProcessNamespace).
+    let infra_bundle = sim.bundle("infra", "exec sleep 5250");
+    let infra = create(&sim, &infra_bundle, "infra");
+    infra.start();
+    let bundle = sim.bundle("member", "exec sleep 5251");
+    edit_spec(&bundle, |spec| {
+        for n in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "pid" {
+                n["path"] = format!("/proc/{}/ns/pid", infra.pid).into();
+            }
+        }
+    });
+    let member = create(&sim, &bundle, "member");
+    member.start();
+    for _ in 0..3 {
+        assert!(sim.run(&["state", "infra"]).status.success());
+    }
+    assert!(!sim.run(&["state", "nosuch"]).status.success());
+    let bad = sim.run(&[
+        "create",
+        "--bundle",
+        infra_bundle.to_str().unwrap(),
+        "bad/id",
+    ]);
+    assert!(!bad.status.success());
+
+    let text = scrape(&sim);
+    for id in ["infra", "member"] {
+        let l = format!("id=\"{id}\"");
+        assert_eq!(
+            sample(
+                &text,
+                "proxmox_lxcri_container_state",
+                &[&l, "state=\"running\""]
+            ),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, "proxmox_lxcri_container_restarts_total", &[&l]),
+            Some(0.0),
+            "{text}"
+        );
+    }
+    assert_eq!(ops(&text, "create", "ok"), 2.0, "{text}");
+    assert_eq!(ops(&text, "create", "error"), 1.0, "{text}");
+    assert_eq!(ops(&text, "start", "ok"), 2.0, "{text}");
+    assert_eq!(ops(&text, "state", "ok"), 3.0, "{text}");
+    assert_eq!(ops(&text, "state", "error"), 1.0, "{text}");
+    let failures = "proxmox_lxcri_operation_failures_total";
+    assert_eq!(
+        sample(
+            &text,
+            failures,
+            &["subcommand=\"state\"", "reason=\"not_found\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            failures,
+            &["subcommand=\"create\"", "reason=\"bad_input\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    // `metrics` counts no operation of its own.
+    assert!(!text.contains("subcommand=\"metrics\""), "{text}");
+    // Each create ran one `pct create` and one `pct start`.
+    assert_eq!(calls(&text, "pct", "create", "ok"), 2.0, "{text}");
+    assert_eq!(calls(&text, "pct", "start", "ok"), 2.0, "{text}");
+    histograms_match_counts(&text);
+
+    for c in [&member, &infra] {
+        assert!(sim.run(&["kill", &c.id, "KILL"]).status.success());
+        assert_eq!(c.wait(), 137);
+        c.delete();
+    }
+    // The CTs' destroys may finish in a detached process after `delete` returned
+    // (src/pending.rs); it counts them when it ends.
+    let mut text = String::new();
+    wait_for("both destroys counted", Duration::from_secs(30), || {
+        text = scrape(&sim);
+        calls(&text, "pct", "destroy", "ok") == 2.0
+    });
+    assert_eq!(ops(&text, "kill", "ok"), 2.0, "{text}");
+    assert_eq!(ops(&text, "delete", "ok"), 2.0, "{text}");
+    assert_eq!(ops(&text, "state", "ok"), 3.0, "{text}");
+    histograms_match_counts(&text);
+    assert!(sim.no_cts());
+}
+
+#[test]
+fn api_requests_and_ssh_commands_are_counted_by_template() {
+    let r = ApiRemote::new("metrics_ops_api", "sim", "sim", "");
+    // A workload that ends by itself: its stand-in (a KILL would end it at once) counts its
+    // SSH command as it exits.
+    let b = r.sim.bundle("b", "echo up");
+    let c = create(&r.sim, &b, "a1");
+    let vmid = r.sim.state_json("a1")["vmid"].to_string();
+    assert_eq!(c.run(0), "up\n");
+    assert!(r.sim.run(&["state", "a1"]).status.success());
+    c.delete();
+    // A create Proxmox refuses: the failure's reason is the API call's.
+    r.faults(r#"{"status_500": ["POST /nodes/{node}/lxc"]}"#);
+    r.sim.create_refused(&b, "a2");
+    r.faults(r#"{"status_500": ["GET /cluster/status"]}"#);
+    let text = scrape(&r.sim);
+    r.faults("{}");
+
+    assert!(
+        calls(&text, "api", "POST /nodes/{node}/lxc", "ok") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        calls(&text, "api", "POST /nodes/{node}/lxc", "error") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        calls(&text, "api", "GET /nodes/{node}/tasks/{upid}/status", "ok") >= 1.0,
+        "{text}"
+    );
+    // This scrape's own quorum question failed, and is already in what it shows.
+    assert!(
+        calls(&text, "api", "GET /cluster/status", "error") >= 1.0,
+        "{text}"
+    );
+    // The workload ran through `pct exec` over SSH, counted by its stand-in when it ended.
+    assert!(
+        calls(&text, "ssh", "pct exec attached", "ok") >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "proxmox_lxcri_operation_failures_total",
+            &["subcommand=\"create\"", "reason=\"proxmox_refused\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(ops(&text, "create", "ok"), 1.0, "{text}");
+    // No label holds an ID: the VMID nor the node's name.
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("proxmox_lxcri_backend_call"))
+    {
+        assert!(!l.contains(&vmid) && !l.contains("/sim"), "{l}");
+    }
+    histograms_match_counts(&text);
+}

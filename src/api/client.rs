@@ -134,7 +134,21 @@ impl Client {
         req
     }
 
+    /// One request (with its retries), counted as backend `api`'s method and path template.
     fn call(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, String)],
+        form: Option<&[(&str, String)]>,
+    ) -> Result<Value, ApiError> {
+        let t0 = std::time::Instant::now();
+        let r = self.call_uncounted(method, path, query, form);
+        counted(method, path, t0, &r);
+        r
+    }
+
+    fn call_uncounted(
         &self,
         method: &str,
         path: &str,
@@ -191,6 +205,7 @@ impl Client {
     ) -> Result<Value, ApiError> {
         check_path(path)?;
         log::debug!("api POST {path} ({len} bytes)");
+        let t0 = std::time::Instant::now();
         let sent = self
             .request("POST", path, &[])
             .set("Content-Type", content_type)
@@ -201,10 +216,12 @@ impl Client {
             path,
             token_id: &self.token.id,
         };
-        match self.reply("POST", path, sent) {
+        let r = match self.reply("POST", path, sent) {
             Ok(reply) => reply.decode(&call),
             Err((e, _)) => Err(e),
-        }
+        };
+        counted("POST", path, t0, &r);
+        r
     }
 
     /// The reply, or the error with whether trying again could help.
@@ -301,6 +318,12 @@ impl Client {
 }
 
 /// `https://host[:port][/]` → (`https://host:port/api2/json`, `host:port`).
+fn counted(method: &str, path: &str, t0: std::time::Instant, r: &Result<Value, ApiError>) {
+    let call = format!("{method} {}", super::path_template::of(path));
+    let failure = r.as_ref().err().map(ApiError::reason);
+    crate::opstats::backend_call("api", &call, t0.elapsed(), failure);
+}
+
 fn base_url(url: &str) -> Result<(String, String), ApiError> {
     let bad = |msg: &str| ApiError::Url {
         url: url.to_string(),

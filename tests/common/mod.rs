@@ -259,6 +259,15 @@ impl Sim {
         c.output().unwrap()
     }
 
+    /// The lines of the audit log the sim's config names, parsed.
+    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+            .collect()
+    }
+
     pub fn pct(&self, args: &[&str]) -> Output {
         let mut out = self
             .on_node(&self.pct)
