@@ -21,13 +21,15 @@ impl Kind {
     }
 }
 
+/// Name suffix (`_bucket`, `_sum`, `_count` of a histogram; empty otherwise), labels, value.
+type Sample = (&'static str, Vec<(String, String)>, f64);
+
 #[derive(Debug)]
 struct Family {
     name: String,
     help: String,
     kind: Kind,
-    /// Name suffix (`_bucket`, `_sum`, `_count` of a histogram; empty otherwise), labels, value.
-    samples: Vec<(&'static str, Vec<(String, String)>, f64)>,
+    samples: Vec<Sample>,
 }
 
 /// Samples grouped by family, whatever order they are added in.

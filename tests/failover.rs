@@ -238,16 +238,8 @@ fn an_ha_container_survives_its_nodes_failure_on_another_node() {
         ]
     );
     // One restart, in the metrics.
-    let m = sim.run(&["metrics"]);
-    let text = String::from_utf8_lossy(&m.stdout);
-    assert!(
-        text.lines()
-            .any(|l| l.starts_with("proxmox_lxcri_container_restarts_total{")
-                && l.contains("id=\"h1\"")
-                && l.ends_with(" 1")),
-        "{text}{}",
-        stderr(&m)
-    );
+    let (n, text) = common::restarts(sim, "h1", &[]);
+    assert_eq!(n, Some(1.0), "{text}");
     // The workload answers on its new node.
     let e = sim.run(&["exec", "h1", "cat", "/proc/1/cmdline"]);
     assert!(e.status.success(), "exec: {}", stderr(&e));

@@ -9,15 +9,6 @@ use std::time::Duration;
 use common::remote::{ApiRemote, Remote};
 use common::*;
 
-/// The value of the one sample of `family` whose labels include every one of `labels`.
-fn sample(text: &str, family: &str, labels: &[&str]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} ")))
-        .find(|l| labels.iter().all(|x| l.contains(x)))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 #[test]
 fn local_and_remote_containers_nodes_and_quorum() {
     let r = ApiRemote::new("metrics_api", "sim,sim2", "sim", "");
@@ -352,24 +343,12 @@ fn histograms_match_counts(text: &str) {
 #[test]
 fn the_runtimes_own_operations_for_a_pod_of_two() {
     let sim = Sim::new("metrics_ops");
-    // A pod: the member joins the infra container's pid namespace (shareProcessNamespace).
-    let infra_bundle = sim.bundle("infra", "exec sleep 5250");
-    let infra = create(&sim, &infra_bundle, "infra");
-    infra.start();
-    let bundle = sim.bundle("member", "exec sleep 5251");
-    edit_spec(&bundle, |spec| {
-        for n in spec["linux"]["namespaces"].as_array_mut().unwrap() {
-            if n["type"] == "pid" {
-                n["path"] = format!("/proc/{}/ns/pid", infra.pid).into();
-            }
-        }
-    });
-    let member = create(&sim, &bundle, "member");
-    member.start();
+    let (infra, member) = pod_of_two(&sim, "exec sleep 5250", "exec sleep 5251");
     for _ in 0..3 {
         assert!(sim.run(&["state", "infra"]).status.success());
     }
     assert!(!sim.run(&["state", "nosuch"]).status.success());
+    let infra_bundle = sim.dir.path().join("infra");
     let bad = sim.run(&[
         "create",
         "--bundle",
@@ -464,28 +443,21 @@ fn api_requests_and_ssh_commands_are_counted_by_template() {
     let text = scrape(&r.sim);
     r.faults("{}");
 
-    assert!(
-        calls(&text, "api", "POST /nodes/{node}/lxc", "ok") >= 1.0,
-        "{text}"
-    );
-    assert!(
-        calls(&text, "api", "POST /nodes/{node}/lxc", "error") >= 1.0,
-        "{text}"
-    );
-    assert!(
-        calls(&text, "api", "GET /nodes/{node}/tasks/{upid}/status", "ok") >= 1.0,
-        "{text}"
-    );
-    // This scrape's own quorum question failed, and is already in what it shows.
-    assert!(
-        calls(&text, "api", "GET /cluster/status", "error") >= 1.0,
-        "{text}"
-    );
-    // The workload ran through `pct exec` over SSH, counted by its stand-in when it ended.
-    assert!(
-        calls(&text, "ssh", "pct exec attached", "ok") >= 1.0,
-        "{text}"
-    );
+    for (backend, call, result) in [
+        ("api", "POST /nodes/{node}/lxc", "ok"),
+        // The refused create.
+        ("api", "POST /nodes/{node}/lxc", "error"),
+        ("api", "GET /nodes/{node}/tasks/{upid}/status", "ok"),
+        // This scrape's own quorum question failed, and is already in what it shows.
+        ("api", "GET /cluster/status", "error"),
+        // The workload ran through `pct exec` over SSH, counted by its stand-in as it ended.
+        ("ssh", "pct exec attached", "ok"),
+    ] {
+        assert!(
+            calls(&text, backend, call, result) >= 1.0,
+            "{backend} {call} {result}: {text}"
+        );
+    }
     assert_eq!(
         sample(
             &text,
@@ -504,4 +476,93 @@ fn api_requests_and_ssh_commands_are_counted_by_template() {
         assert!(!l.contains(&vmid) && !l.contains("/sim"), "{l}");
     }
     histograms_match_counts(&text);
+}
+
+/// Benchmark, not a test (docs/performance.md, "Operation metrics"): what merging one
+/// invocation's counts into the state root's file costs, against a file as full as a busy
+/// node's (every subcommand, 60 backend calls), in the test's state root and in a tmpfs
+/// (`/dev/shm`, as `/run` is on a node), next to a whole `state` invocation;
+/// `PLX_BENCH_ROUNDS` merges (2000). Run with `--release --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_operation_counting() {
+    use proxmox_lxcri::opstats::{self, Tally};
+    let rounds: usize = std::env::var("PLX_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let sim = Sim::new("metrics_bench");
+    std::fs::create_dir_all(&sim.state_root).unwrap();
+    let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+    let subs = [
+        "create",
+        "start",
+        "state",
+        "kill",
+        "delete",
+        "list",
+        "exec",
+        "update",
+        "pause",
+        "resume",
+        "events",
+        "features",
+        "doctor",
+        "gc",
+        "migrate",
+        "evacuate",
+        "rebalance",
+        "backup",
+        "backups",
+        "restore",
+        "images",
+        "images-import",
+    ];
+    // What one `state` adds.
+    let mut add = Tally::default();
+    add.operations.insert("state".into(), Default::default());
+    let bench = |root: &std::path::Path| {
+        // A full file: what a busy node's processes have merged.
+        for i in 0..60 {
+            let mut t = Tally::default();
+            t.operations.entry(subs[i % subs.len()].into()).or_default();
+            t.backend_calls
+                .entry(["pct", "api", "ssh"][i % 3].into())
+                .or_default()
+                .entry(format!("GET /call/{i}"))
+                .or_default();
+            opstats::merge_into(root, &t).unwrap();
+        }
+        let mut took = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let t = std::time::Instant::now();
+            opstats::merge_into(root, &add).unwrap();
+            took.push(t.elapsed().as_micros());
+        }
+        took.sort_unstable();
+        let size = std::fs::metadata(root.join(opstats::FILE)).unwrap().len();
+        format!(
+            "{size}-byte file: median {} µs, p99 {} µs",
+            took[rounds / 2],
+            took[rounds * 99 / 100]
+        )
+    };
+    let disk = bench(&sim.state_root);
+    let tmpfs = bench(shm.path());
+    // A whole `state`, for scale.
+    let b = sim.bundle("b", "sleep 1000");
+    let c = create(&sim, &b, "s1");
+    let mut state = Vec::new();
+    for _ in 0..50 {
+        let t = std::time::Instant::now();
+        assert!(sim.run(&["state", "s1"]).status.success());
+        state.push(t.elapsed().as_micros());
+    }
+    state.sort_unstable();
+    eprintln!(
+        "merge ({rounds} rounds): state root {disk}; tmpfs {tmpfs}; whole `state`: median {} µs (50 runs)",
+        state[25]
+    );
+    assert!(sim.run(&["delete", "--force", "s1"]).status.success());
+    c.wait();
 }

@@ -125,17 +125,8 @@ fn a_running_container_follows_its_ct_over_the_api() {
     let e = sim.run(&["exec", "f1", "echo", "exec here"]);
     assert_eq!(ok_line(&e), "exec here\n", "exec reaches the CT on n2");
     // One restart, in the state and in the metrics.
-    let m = sim.run(&["metrics"]);
-    let text = String::from_utf8_lossy(&m.stdout);
-    assert!(
-        text.lines()
-            .any(|l| l.starts_with("proxmox_lxcri_container_restarts_total{")
-                && l.contains("id=\"f1\"")
-                && l.contains("node=\"n2\"")
-                && l.ends_with(" 1")),
-        "{text}{}",
-        stderr(&m)
-    );
+    let (n, text) = restarts(sim, "f1", &["node=\"n2\""]);
+    assert_eq!(n, Some(1.0), "{text}");
     let k = sim.run(&["kill", "f1", "TERM"]);
     assert!(k.status.success(), "{}", stderr(&k));
     assert_eq!(c.wait(), 7);

@@ -143,55 +143,47 @@ impl Client {
         form: Option<&[(&str, String)]>,
     ) -> Result<Value, ApiError> {
         let t0 = std::time::Instant::now();
-        let r = self.call_uncounted(method, path, query, form);
+        let r = (|| {
+            check_path(path)?;
+            let call = Call {
+                method,
+                path,
+                token_id: &self.token.id,
+            };
+            let idempotent = method == "GET";
+            let mut delays = self.retry_delays.iter();
+            loop {
+                log::debug!("api {method} {path}");
+                let req = self.request(method, path, query).timeout(self.timeout);
+                let sent = match form {
+                    Some(form) => {
+                        let pairs: Vec<(&str, &str)> =
+                            form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                        req.send_form(&pairs)
+                    }
+                    None => req.call(),
+                };
+                let (err, transient) = match self.reply(method, path, sent) {
+                    Ok(reply) => {
+                        let transient = reply.is_transient();
+                        match reply.decode(&call) {
+                            Ok(data) => return Ok(data),
+                            Err(e) => (e, transient),
+                        }
+                    }
+                    Err(fail) => fail,
+                };
+                match delays.next() {
+                    Some(delay) if idempotent && transient => {
+                        log::debug!("api {method} {path}: {err}; retrying in {delay:?}");
+                        std::thread::sleep(*delay);
+                    }
+                    _ => return Err(err),
+                }
+            }
+        })();
         counted(method, path, t0, &r);
         r
-    }
-
-    fn call_uncounted(
-        &self,
-        method: &str,
-        path: &str,
-        query: &[(&str, String)],
-        form: Option<&[(&str, String)]>,
-    ) -> Result<Value, ApiError> {
-        check_path(path)?;
-        let call = Call {
-            method,
-            path,
-            token_id: &self.token.id,
-        };
-        let idempotent = method == "GET";
-        let mut delays = self.retry_delays.iter();
-        loop {
-            log::debug!("api {method} {path}");
-            let req = self.request(method, path, query).timeout(self.timeout);
-            let sent = match form {
-                Some(form) => {
-                    let pairs: Vec<(&str, &str)> =
-                        form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    req.send_form(&pairs)
-                }
-                None => req.call(),
-            };
-            let (err, transient) = match self.reply(method, path, sent) {
-                Ok(reply) => {
-                    let transient = reply.is_transient();
-                    match reply.decode(&call) {
-                        Ok(data) => return Ok(data),
-                        Err(e) => (e, transient),
-                    }
-                }
-                Err(fail) => fail,
-            };
-            match delays.next() {
-                Some(delay) if idempotent && transient => {
-                    log::debug!("api {method} {path}: {err}; retrying in {delay:?}");
-                    std::thread::sleep(*delay);
-                }
-                _ => return Err(err),
-            }
-        }
     }
 
     /// POST a streamed body; never retried, and without an overall deadline (an upload may take
