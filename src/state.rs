@@ -64,7 +64,14 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
     if id.len() > MAX_ID_LEN {
         return bad("too long");
     }
-    if id == "." || id == ".." || id == NODES_DIR {
+    let reserved = [
+        ".",
+        "..",
+        NODES_DIR,
+        crate::opstats::FILE,
+        crate::opstats::LOCK,
+    ];
+    if reserved.contains(&id) {
         return bad("reserved name");
     }
     if !id
@@ -395,6 +402,8 @@ mod tests {
             ".",
             "..",
             ".nodes",
+            ".opstats.json",
+            ".opstats.lock",
             "a/b",
             "../x",
             "a b",

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use expose::expose;
-pub use store::{load, merge_into, FILE};
+pub use store::{load, merge_into, FILE, LOCK};
 
 /// Upper bounds of the latency buckets, in seconds: a `state` takes about a millisecond, a
 /// `create` over the API with a template upload minutes (CRI-O's own timeout is 4 min).

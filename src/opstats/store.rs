@@ -9,9 +9,9 @@ use std::path::Path;
 
 use super::Tally;
 
-/// The file under the state root (a dot name: never a container ID).
+/// The file under the state root and its lock (reserved: never a container ID).
 pub const FILE: &str = ".opstats.json";
-const LOCK: &str = ".opstats.lock";
+pub const LOCK: &str = ".opstats.lock";
 
 /// The counts in `root`'s file; none when it is missing, an unreadable one is a warning.
 pub fn load(root: &Path) -> Tally {
