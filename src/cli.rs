@@ -83,8 +83,10 @@ pub enum Command {
     /// Print every container's and node's metrics once, in Prometheus's text format
     ///
     /// Per container (labels id, vmid, node, backend): its state, memory, swap, network and
-    /// block I/O bytes; for a CT on this node also CPU seconds, pids, packets and OOM kills.
-    /// Per node of an api or ssh backend: online, CPU use, memory, storages; the cluster's quorum
+    /// block I/O bytes, restarts on another node; for a CT on this node also CPU seconds, pids,
+    /// packets and OOM kills. Per node of an api or ssh backend: online, CPU use, memory,
+    /// storages; the cluster's quorum. The runtime's own operations under this --root: counts,
+    /// latency histograms and failures by reason per subcommand and per pct, API and SSH call
     /// (docs/monitoring.md). A container whose numbers cannot be read gets
     /// proxmox_lxcri_container_scrape_error 1 and a line on stderr; the exit status is 1 only
     /// when nothing could be read. With --listen, serve the same text at GET /metrics instead,

@@ -31,16 +31,20 @@ pub fn before_stop(cfg: &Config, backend: &dyn Backend, vmid: Vmid, code: i32) -
     true
 }
 
-/// The shim's question when its stand-in ended with `code`: for an HA container whose node
-/// failed, wait for Proxmox to recover the CT on another node (it shows there, running, in the
+/// The shim's question when its stand-in ended with `code`: if its node failed, audit that
+/// (`node-lost`); for an HA container, then wait for Proxmox to recover the CT on another node (it shows there, running, in the
 /// cluster's resources), record that node in the state and relaunch the workload there: the
 /// new stand-in's pid. `None`: the container ends with `code`.
 pub fn after_exit(f: &crate::follow::Follower, code: i32) -> Option<i32> {
     let cfg = f.current_config()?;
-    if !cfg.cluster.ha || !node_lost(&cfg) {
+    if !node_lost(&cfg) {
         return None;
     }
     let lost = cfg.node_name();
+    f.audit(&cfg, "node-lost", &lost, Some(code), None);
+    if !cfg.cluster.ha {
+        return None;
+    }
     let wait = Duration::from_secs(cfg.cluster.ha_recovery_timeout);
     log::warn!(
         "CT {}: node {lost} stopped answering; waiting up to {wait:?} for Proxmox's HA stack to recover the CT on another node",
@@ -51,6 +55,11 @@ pub fn after_exit(f: &crate::follow::Follower, code: i32) -> Option<i32> {
             "CT {}: not recovered on another node within {wait:?}; the container is reported stopped with exit status {code}",
             f.vmid
         );
+        let msg = format!(
+            "CT {} not recovered on another node within {wait:?}",
+            f.vmid
+        );
+        f.audit(&cfg, "ha-relaunch", &lost, None, Some(&msg));
         return None;
     };
     let mut moved = cfg.clone();
@@ -68,13 +77,25 @@ pub fn after_exit(f: &crate::follow::Follower, code: i32) -> Option<i32> {
         });
         if let Err(e) = saved {
             log::error!("CT {}: recording node {node}: {e}", f.vmid);
+            f.audit(
+                &cfg,
+                "ha-relaunch",
+                &node,
+                None,
+                Some(&format!("recording node {node}: {e}")),
+            );
             return None;
         }
     }
     match crate::follow::relaunch(f, &moved, &format!("HA recovery from failed node {lost}")) {
-        Ok(pid) => Some(pid),
+        Ok(pid) => {
+            f.audit(&moved, "ha-relaunch", &node, None, None);
+            Some(pid)
+        }
         Err(e) => {
             log::error!("CT {}: relaunching on node {node}: {e}", f.vmid);
+            let msg = format!("relaunching on node {node}: {e}");
+            f.audit(&moved, "ha-relaunch", &node, None, Some(&msg));
             None
         }
     }

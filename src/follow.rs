@@ -10,7 +10,8 @@
 //! * [`after_exit`]: the shim's question when its stand-in ended: relaunched (the new stand-in's
 //!   pid) or not (the container ends with the status it had);
 //! * [`relaunch`]: the workload started again in the CT on the node a config names, once the CT
-//!   runs there; it records the new stand-in in the state and logs one line.
+//!   runs there; it records the new stand-in (and one more restart) in the state and logs one
+//!   line.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -71,6 +72,33 @@ impl Follower<'_> {
     pub fn current_config(&self) -> Option<Config> {
         self.container()?.load().ok().map(|st| st.config)
     }
+
+    /// One audit line of a decision the shim took on its own (docs/audit.md, "The shim's own
+    /// decisions"): `operation` on `node`, with the workload's exit `status` where it has one
+    /// and `error` when the decision failed. `cfg` names the backend and the audit log.
+    pub fn audit(
+        &self,
+        cfg: &Config,
+        operation: &str,
+        node: &str,
+        status: Option<i32>,
+        error: Option<&str>,
+    ) {
+        let backend = serde_json::to_value(cfg.backend)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let mut e = crate::audit::Entry::by_shim(operation, &backend);
+        e.id = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        e.vmid = Some(self.vmid.get());
+        e.node = Some(node.to_string());
+        e.status = status;
+        e.outcome(error);
+        crate::audit::record(&cfg.audit, &e);
+    }
 }
 
 /// The shim's stand-in ended with `code`. If the container's CT was moving, wait for the move
@@ -93,9 +121,14 @@ pub fn after_exit(f: &Follower, code: i32) -> Option<i32> {
     }
     let cfg = f.current_config()?;
     match relaunch(f, &cfg, "restart migration") {
-        Ok(pid) => Some(pid),
+        Ok(pid) => {
+            f.audit(&cfg, "migrate-relaunch", &cfg.node_name(), None, None);
+            Some(pid)
+        }
         Err(e) => {
             log::error!("CT {}: relaunching on node {}: {e}", f.vmid, cfg.node);
+            let msg = format!("relaunching on node {}: {e}", cfg.node_name());
+            f.audit(&cfg, "migrate-relaunch", &cfg.node_name(), None, Some(&msg));
             None
         }
     }
@@ -148,12 +181,15 @@ pub fn relaunch(f: &Follower, cfg: &Config, why: &str) -> Result<i32, String> {
         let saved = c.lock().and_then(|_lock| {
             let mut st = c.load()?;
             st.workload = ProcRef::of(pid);
+            st.restarts += 1;
             c.save(&st)
         });
         if let Err(e) = saved {
             log::warn!("{}: recording the relaunched workload: {e}", c.id);
         }
     }
+    // The shim lives as long as its container: what it asked the nodes so far is counted now.
+    crate::opstats::flush();
     log::warn!(
         "CT {}: workload restarted on node {} after {why}",
         f.vmid,

@@ -29,6 +29,7 @@ pub mod mapping;
 pub mod nsenter;
 pub mod nsfile;
 pub mod oci;
+pub mod opstats;
 pub mod pending;
 pub mod process;
 pub mod procexit;

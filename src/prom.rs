@@ -8,6 +8,7 @@ use std::fmt::Write;
 pub enum Kind {
     Gauge,
     Counter,
+    Histogram,
 }
 
 impl Kind {
@@ -15,16 +16,20 @@ impl Kind {
         match self {
             Kind::Gauge => "gauge",
             Kind::Counter => "counter",
+            Kind::Histogram => "histogram",
         }
     }
 }
+
+/// Name suffix (`_bucket`, `_sum`, `_count` of a histogram; empty otherwise), labels, value.
+type Sample = (&'static str, Vec<(String, String)>, f64);
 
 #[derive(Debug)]
 struct Family {
     name: String,
     help: String,
     kind: Kind,
-    samples: Vec<(Vec<(String, String)>, f64)>,
+    samples: Vec<Sample>,
 }
 
 /// Samples grouped by family, whatever order they are added in.
@@ -36,17 +41,53 @@ pub struct Exposition {
 impl Exposition {
     /// One sample of family `name`; the first sample of a family fixes its help and type.
     pub fn add(&mut self, name: &str, kind: Kind, help: &str, labels: &[(&str, &str)], v: f64) {
+        self.sample(name, kind, help, "", labels, v);
+    }
+
+    /// One histogram of family `name`: `counts[i]` observations fell at or below `bounds[i]`
+    /// (and above the bound before), the last one above every bound; written cumulatively as
+    /// `_bucket{le}` samples ending with `le="+Inf"`, then `_sum` and `_count`.
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        bounds: &[f64],
+        counts: &[u64],
+        sum: f64,
+    ) {
+        let mut total = 0u64;
+        for (i, n) in counts.iter().enumerate() {
+            total += n;
+            let le = bounds.get(i).map_or("+Inf".to_string(), |b| format!("{b}"));
+            let mut l = labels.to_vec();
+            l.push(("le", &le));
+            self.sample(name, Kind::Histogram, help, "_bucket", &l, total as f64);
+        }
+        self.sample(name, Kind::Histogram, help, "_sum", labels, sum);
+        self.sample(name, Kind::Histogram, help, "_count", labels, total as f64);
+    }
+
+    fn sample(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        help: &str,
+        suffix: &'static str,
+        labels: &[(&str, &str)],
+        v: f64,
+    ) {
         let labels = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         match self.families.iter_mut().find(|f| f.name == name) {
-            Some(f) => f.samples.push((labels, v)),
+            Some(f) => f.samples.push((suffix, labels, v)),
             None => self.families.push(Family {
                 name: name.into(),
                 help: help.into(),
                 kind,
-                samples: vec![(labels, v)],
+                samples: vec![(suffix, labels, v)],
             }),
         }
     }
@@ -60,8 +101,9 @@ impl Exposition {
         for f in &self.families {
             let _ = writeln!(s, "# HELP {} {}", f.name, escape_help(&f.help));
             let _ = writeln!(s, "# TYPE {} {}", f.name, f.kind.word());
-            for (labels, v) in &f.samples {
+            for (suffix, labels, v) in &f.samples {
                 s.push_str(&f.name);
+                s.push_str(suffix);
                 if !labels.is_empty() {
                     let l: Vec<String> = labels
                         .iter()
@@ -125,6 +167,28 @@ mod tests {
              a_bytes{id=\"y\\\"z\"} 3\n\
              # HELP b_total B.\n# TYPE b_total counter\nb_total{id=\"x\"} 2.5\n\
              # HELP c C\\nline\n# TYPE c gauge\nc NaN\n"
+        );
+    }
+
+    #[test]
+    fn a_histogram_is_cumulative_and_ends_with_inf_sum_and_count() {
+        let mut e = Exposition::default();
+        e.histogram(
+            "d_seconds",
+            "D.",
+            &[("op", "x")],
+            &[0.5, 1.0],
+            &[2, 0, 1],
+            3.25,
+        );
+        assert_eq!(
+            e.render(),
+            "# HELP d_seconds D.\n# TYPE d_seconds histogram\n\
+             d_seconds_bucket{op=\"x\",le=\"0.5\"} 2\n\
+             d_seconds_bucket{op=\"x\",le=\"1\"} 2\n\
+             d_seconds_bucket{op=\"x\",le=\"+Inf\"} 3\n\
+             d_seconds_sum{op=\"x\"} 3.25\n\
+             d_seconds_count{op=\"x\"} 3\n"
         );
     }
 

@@ -137,7 +137,11 @@ impl Shim {
             (Some(w), Some(pidfd)) => relay_until_ct_exit(&mut sfd, w, pidfd),
             _ => self.relay_following(&mut sfd, workload),
         };
-        self.finish(code, init)
+        let code = self.finish(code, init);
+        let f = self.follower();
+        let cfg = f.current_config().unwrap_or_else(|| self.config.clone());
+        f.audit(&cfg, "exit", &cfg.node_name(), Some(code), None);
+        code
     }
 
     /// Created phase: serve `start`, or end on a termination signal.

@@ -64,7 +64,14 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
     if id.len() > MAX_ID_LEN {
         return bad("too long");
     }
-    if id == "." || id == ".." || id == NODES_DIR {
+    let reserved = [
+        ".",
+        "..",
+        NODES_DIR,
+        crate::opstats::FILE,
+        crate::opstats::LOCK,
+    ];
+    if reserved.contains(&id) {
         return bad("reserved name");
     }
     if !id
@@ -159,6 +166,10 @@ pub struct State {
     /// The template a CT on another node was created from (kept by `images --prune` while used).
     #[serde(default)]
     pub template: Option<String>,
+    /// Times the shim started the workload again on another node (HA recovery, restart
+    /// migration; src/follow.rs), for `proxmox_lxcri_container_restarts_total`.
+    #[serde(default)]
+    pub restarts: u64,
     /// The configuration the container was created with: later commands drive the same node
     /// even when callers pass no flags (podman's exit command drops `--runtime-flag`).
     pub config: crate::config::Config,
@@ -188,6 +199,7 @@ impl State {
             paused: false,
             cgroups_path: None,
             template: None,
+            restarts: 0,
             config: Default::default(),
         }
     }
@@ -390,6 +402,8 @@ mod tests {
             ".",
             "..",
             ".nodes",
+            ".opstats.json",
+            ".opstats.lock",
             "a/b",
             "../x",
             "a b",
@@ -442,6 +456,7 @@ mod tests {
             paused: false,
             cgroups_path: None,
             template: None,
+            restarts: 0,
             config: Default::default(),
         };
         dir.save(&st).unwrap();

@@ -1,5 +1,5 @@
 //! The audit log end to end on pve-sim: one JSON line per changing operation with its caller,
-//! errors with their message, concurrent writers, size rotation, and no secret in any log or
+//! the shim's line when the workload exits, errors with their message, concurrent writers, size rotation, and no secret in any log or
 //! audit line of a run over the API backend.
 
 mod common;
@@ -70,8 +70,27 @@ fn a_local_lifecycle_leaves_one_line_per_change_naming_the_caller() {
     assert!(k.status.success(), "{}", stderr(&k));
     assert_eq!(c.wait(), 137);
     c.delete();
-    let got = lines(&log);
+    let mut got = lines(&log);
+    // The shim's own line when the workload ended: it names the shim as the caller, with the
+    // workload's status (it may come before `kill`'s, which is written once kill returns).
+    let exit = got
+        .iter()
+        .position(|l| l["operation"] == "exit")
+        .unwrap_or_else(|| panic!("no exit line: {got:?}"));
+    let exit = got.remove(exit);
     assert_eq!(ops(&got), ["create", "start", "kill", "delete"]);
+    assert_eq!(exit["status"], 137, "{exit}");
+    assert_eq!(exit["caller"]["pid"], c.pid, "the shim: {exit}");
+    assert_eq!(exit["caller"]["comm"], "proxmox-lxcri", "{exit}");
+    for (k, v) in [
+        ("id", "c1"),
+        ("node", "sim"),
+        ("backend", "pct"),
+        ("result", "ok"),
+    ] {
+        assert_eq!(exit[k], v, "{exit}");
+    }
+    assert_eq!(exit["vmid"], vmid, "{exit}");
     for l in &got {
         assert_eq!(l["id"], "c1", "{l}");
         assert_eq!(l["vmid"], vmid, "{l}");
@@ -256,8 +275,15 @@ fn a_remote_run_writes_upids_and_never_the_token_secret() {
     for (i, l) in audit_text.lines().enumerate() {
         assert!(!l.contains(secret), "audit line {i} holds the secret: {l}");
     }
-    let got = lines(&audit);
-    assert_eq!(ops(&got), ["create", "start", "delete", "kill"]);
+    let mut got = lines(&audit);
+    assert_eq!(ops(&got), ["create", "start", "exit", "delete", "kill"]);
+    // The shim's line of the workload's end, with its status.
+    let exit = got.remove(2);
+    assert_eq!(
+        (&exit["status"], &exit["backend"]),
+        (&3.into(), &"api".into()),
+        "{exit}"
+    );
     for l in &got[..3] {
         assert_eq!(l["backend"], "api", "{l}");
         assert_eq!(l["result"], "ok", "{l}");

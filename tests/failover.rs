@@ -54,6 +54,27 @@ fn node_of(sim: &Sim, id: &str) -> String {
     st["config"]["node"].as_str().unwrap().to_string()
 }
 
+/// The audit lines of `c`'s shim (its own decisions) as (operation, node, status); each one
+/// names the container, succeeded and has the shim as its caller.
+fn shim_lines(sim: &Sim, c: &Ctr) -> Vec<(String, String, Option<i64>)> {
+    sim.audit_lines()
+        .into_iter()
+        .filter(|l| l["caller"]["pid"] == c.pid)
+        .map(|l| {
+            assert_eq!(
+                (&l["id"], &l["result"]),
+                (&c.id.as_str().into(), &"ok".into()),
+                "{l}"
+            );
+            (
+                l["operation"].as_str().unwrap().to_string(),
+                l["node"].as_str().unwrap().to_string(),
+                l["status"].as_i64(),
+            )
+        })
+        .collect()
+}
+
 /// Runs a runtime command, asserting it answered within `within`.
 fn timed(sim: &Sim, args: &[&str], within: Duration) -> std::process::Output {
     let t = Instant::now();
@@ -96,6 +117,17 @@ fn a_non_ha_container_is_reported_stopped_and_gc_destroys_its_ct_once_the_node_i
         log_of(sim, "d1").contains(&format!("CT {vmid}: node n2 stopped answering")),
         "{}",
         log_of(sim, "d1")
+    );
+    // The shim's decisions, in its own audit lines: the node lost, the workload's end.
+    let shim = shim_lines(sim, &c);
+    assert_eq!(
+        shim,
+        [
+            ("node-lost".into(), "n2".into(), Some(137)),
+            ("exit".into(), "n2".into(), Some(137))
+        ],
+        "{:?}",
+        sim.audit_lines()
     );
     let st = timed(sim, &["state", "d1"], Duration::from_secs(5));
     assert!(st.status.success(), "{}", stderr(&st));
@@ -253,6 +285,16 @@ fn an_ha_container_survives_its_nodes_failure_on_another_node() {
         log_of(sim, "h1")
     );
     assert_eq!(c.status(), "running");
+    assert_eq!(
+        shim_lines(sim, &c),
+        [
+            ("node-lost".into(), "n2".into(), Some(137)),
+            ("ha-relaunch".into(), node.clone(), None)
+        ]
+    );
+    // One restart, in the metrics.
+    let (n, text) = common::restarts(sim, "h1", &[]);
+    assert_eq!(n, Some(1.0), "{text}");
     // The workload answers on its new node.
     let e = sim.run(&["exec", "h1", "cat", "/proc/1/cmdline"]);
     assert!(e.status.success(), "exec: {}", stderr(&e));
@@ -260,6 +302,10 @@ fn an_ha_container_survives_its_nodes_failure_on_another_node() {
     let k = sim.run(&["kill", "h1", "KILL"]);
     assert!(k.status.success(), "kill: {}", stderr(&k));
     assert_eq!(c.wait(), 137);
+    assert_eq!(
+        shim_lines(sim, &c).last(),
+        Some(&("exit".into(), node.clone(), Some(137)))
+    );
     c.delete();
     assert!(r.cts_on(&node).is_empty(), "destroyed on {node}");
     assert!(

@@ -10,7 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["sys"],
     &[
         "config", "pve", "logging", "audit", "nsfile", "procexit", "seccomp", "apparmor", "rootfs",
-        "console", "ctstats", "prom", "httpd", "progress",
+        "console", "ctstats", "prom", "httpd", "progress", "opstats",
     ],
     &["mapping", "state", "vztmpl", "oci", "transport", "api"],
     &["backend"],

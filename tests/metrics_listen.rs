@@ -1,5 +1,5 @@
 //! `metrics --listen`: GET /metrics over HTTP from a pve-sim root with a running container,
-//! checked by `promtool check metrics`; other paths, methods and oversized heads refused
+//! checked by `promtool check metrics`, each scrape with the operations counted so far; other paths, methods and oversized heads refused
 //! while the server keeps serving; SIGTERM ends it with 0; a non-loopback address only with
 //! --allow-remote, and then a warning.
 
@@ -142,6 +142,12 @@ fn serves_fresh_metrics_refuses_the_rest_and_ends_on_sigterm() {
         "{text}"
     );
     common::promtool(&text);
+    let kills = r#"proxmox_lxcri_operations_total{subcommand="kill",result="ok"} 1"#;
+    assert!(
+        text.contains(r#"proxmox_lxcri_operations_total{subcommand="start",result="ok"} 1"#)
+            && !text.contains(kills),
+        "{text}"
+    );
 
     assert_eq!(get(&format!("http://127.0.0.1:{port}/other")).0, 404);
     let (code, resp) = raw(port, b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -160,6 +166,8 @@ fn serves_fresh_metrics_refuses_the_rest_and_ends_on_sigterm() {
     let (code, _, text) = get(&url);
     assert_eq!(code, 200);
     assert!(text.contains(r#"state="stopped"} 1"#), "{text}");
+    // So are the operations: every invocation merged its counts as it ended.
+    assert!(text.contains(kills), "{text}");
 
     sigterm(&server);
     let status = server.wait().unwrap();

@@ -124,9 +124,36 @@ fn a_running_container_follows_its_ct_over_the_api() {
     });
     let e = sim.run(&["exec", "f1", "echo", "exec here"]);
     assert_eq!(ok_line(&e), "exec here\n", "exec reaches the CT on n2");
+    // One restart, in the state and in the metrics.
+    let (n, text) = restarts(sim, "f1", &["node=\"n2\""]);
+    assert_eq!(n, Some(1.0), "{text}");
     let k = sim.run(&["kill", "f1", "TERM"]);
     assert!(k.status.success(), "{}", stderr(&k));
     assert_eq!(c.wait(), 7);
+    // The shim's own lines: the relaunch on n2, then the workload's end.
+    let shim: Vec<serde_json::Value> = sim
+        .audit_lines()
+        .into_iter()
+        .filter(|l| l["caller"]["pid"] == c.pid)
+        .collect();
+    let got: Vec<(&str, &str)> = shim
+        .iter()
+        .map(|l| {
+            (
+                l["operation"].as_str().unwrap(),
+                l["node"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("migrate-relaunch", "n2"), ("exit", "n2")],
+        "{shim:?}"
+    );
+    assert_eq!(shim[1]["status"], 7, "{shim:?}");
+    assert!(shim
+        .iter()
+        .all(|l| l["result"] == "ok" && l["vmid"] == vmid && l["id"] == "f1"));
     c.delete();
     assert!(r.cts_on("n2").is_empty(), "destroyed on n2");
 }

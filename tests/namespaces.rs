@@ -59,19 +59,7 @@ fn workload_joins_a_netns_file_and_sees_its_addresses() {
 #[test]
 fn pod_pid_namespace_given_as_the_infra_shim_means_the_infra_ct() {
     let sim = Sim::new("pod_pid_ns");
-    let infra_bundle = sim.bundle("infra", "exec sleep 5150");
-    let infra = create(&sim, &infra_bundle, "infra");
-    infra.start();
-    let bundle = sim.bundle("member", "exec sleep 5151");
-    edit_spec(&bundle, |spec| {
-        for n in spec["linux"]["namespaces"].as_array_mut().unwrap() {
-            if n["type"] == "pid" {
-                n["path"] = format!("/proc/{}/ns/pid", infra.pid).into();
-            }
-        }
-    });
-    let member = create(&sim, &bundle, "member");
-    member.start();
+    let (infra, member) = pod_of_two(&sim, "exec sleep 5150", "exec sleep 5151");
     let mut found = Vec::new();
     wait_for("both workloads", Duration::from_secs(10), || {
         found = [

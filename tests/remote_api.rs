@@ -209,12 +209,18 @@ fn twenty_parallel_creates_on_two_nodes() {
     for n in &r.nodes {
         assert!(r.cts_on(n).is_empty(), "left on {n}");
     }
-    // Only the node-version cache is left under the state root.
-    assert!(Path::new(&r.sim.state_root)
+    // Only the node-version cache and the operation counts are left under the state root.
+    let left: Vec<_> = Path::new(&r.sim.state_root)
         .read_dir()
         .unwrap()
         .flatten()
-        .all(|e| e.file_name() == ".nodes"));
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        left.iter()
+            .all(|n| [".nodes", ".opstats.json", ".opstats.lock"].contains(&n.to_str().unwrap())),
+        "{left:?}"
+    );
 }
 
 #[test]

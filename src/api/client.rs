@@ -134,6 +134,7 @@ impl Client {
         req
     }
 
+    /// One request (with its retries), counted as backend `api`'s method and path template.
     fn call(
         &self,
         method: &str,
@@ -141,43 +142,48 @@ impl Client {
         query: &[(&str, String)],
         form: Option<&[(&str, String)]>,
     ) -> Result<Value, ApiError> {
-        check_path(path)?;
-        let call = Call {
-            method,
-            path,
-            token_id: &self.token.id,
-        };
-        let idempotent = method == "GET";
-        let mut delays = self.retry_delays.iter();
-        loop {
-            log::debug!("api {method} {path}");
-            let req = self.request(method, path, query).timeout(self.timeout);
-            let sent = match form {
-                Some(form) => {
-                    let pairs: Vec<(&str, &str)> =
-                        form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    req.send_form(&pairs)
-                }
-                None => req.call(),
+        let t0 = std::time::Instant::now();
+        let r = (|| {
+            check_path(path)?;
+            let call = Call {
+                method,
+                path,
+                token_id: &self.token.id,
             };
-            let (err, transient) = match self.reply(method, path, sent) {
-                Ok(reply) => {
-                    let transient = reply.is_transient();
-                    match reply.decode(&call) {
-                        Ok(data) => return Ok(data),
-                        Err(e) => (e, transient),
+            let idempotent = method == "GET";
+            let mut delays = self.retry_delays.iter();
+            loop {
+                log::debug!("api {method} {path}");
+                let req = self.request(method, path, query).timeout(self.timeout);
+                let sent = match form {
+                    Some(form) => {
+                        let pairs: Vec<(&str, &str)> =
+                            form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                        req.send_form(&pairs)
                     }
+                    None => req.call(),
+                };
+                let (err, transient) = match self.reply(method, path, sent) {
+                    Ok(reply) => {
+                        let transient = reply.is_transient();
+                        match reply.decode(&call) {
+                            Ok(data) => return Ok(data),
+                            Err(e) => (e, transient),
+                        }
+                    }
+                    Err(fail) => fail,
+                };
+                match delays.next() {
+                    Some(delay) if idempotent && transient => {
+                        log::debug!("api {method} {path}: {err}; retrying in {delay:?}");
+                        std::thread::sleep(*delay);
+                    }
+                    _ => return Err(err),
                 }
-                Err(fail) => fail,
-            };
-            match delays.next() {
-                Some(delay) if idempotent && transient => {
-                    log::debug!("api {method} {path}: {err}; retrying in {delay:?}");
-                    std::thread::sleep(*delay);
-                }
-                _ => return Err(err),
             }
-        }
+        })();
+        counted(method, path, t0, &r);
+        r
     }
 
     /// POST a streamed body; never retried, and without an overall deadline (an upload may take
@@ -191,6 +197,7 @@ impl Client {
     ) -> Result<Value, ApiError> {
         check_path(path)?;
         log::debug!("api POST {path} ({len} bytes)");
+        let t0 = std::time::Instant::now();
         let sent = self
             .request("POST", path, &[])
             .set("Content-Type", content_type)
@@ -201,10 +208,12 @@ impl Client {
             path,
             token_id: &self.token.id,
         };
-        match self.reply("POST", path, sent) {
+        let r = match self.reply("POST", path, sent) {
             Ok(reply) => reply.decode(&call),
             Err((e, _)) => Err(e),
-        }
+        };
+        counted("POST", path, t0, &r);
+        r
     }
 
     /// The reply, or the error with whether trying again could help.
@@ -301,6 +310,12 @@ impl Client {
 }
 
 /// `https://host[:port][/]` → (`https://host:port/api2/json`, `host:port`).
+fn counted(method: &str, path: &str, t0: std::time::Instant, r: &Result<Value, ApiError>) {
+    let call = format!("{method} {}", super::path_template::of(path));
+    let failure = r.as_ref().err().map(ApiError::reason);
+    crate::opstats::backend_call("api", &call, t0.elapsed(), failure);
+}
+
 fn base_url(url: &str) -> Result<(String, String), ApiError> {
     let bad = |msg: &str| ApiError::Url {
         url: url.to_string(),

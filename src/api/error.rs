@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::credentials::CredentialError;
+use crate::opstats::Reason;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -101,6 +102,28 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// What the failure is counted as (docs/monitoring.md).
+    pub fn reason(&self) -> Reason {
+        match self {
+            ApiError::Url { .. }
+            | ApiError::Credentials(_)
+            | ApiError::CaFile { .. }
+            | ApiError::TlsSetup(_)
+            | ApiError::InvalidArgument(_) => Reason::BadInput,
+            ApiError::FingerprintMismatch { .. }
+            | ApiError::Tls { .. }
+            | ApiError::Connect { .. } => Reason::Unreachable,
+            ApiError::Timeout { .. } | ApiError::TaskTimeout { .. } => Reason::Timeout,
+            ApiError::TaskFailed { .. } => Reason::TaskFailed,
+            ApiError::Http { status: 404, .. } => Reason::NotFound,
+            ApiError::Params { .. }
+            | ApiError::Auth { .. }
+            | ApiError::Forbidden { .. }
+            | ApiError::Http { .. } => Reason::ProxmoxRefused,
+            ApiError::BadResponse { .. } | ApiError::Io { .. } => Reason::Other,
+        }
+    }
+
     /// The HTTP status when the server answered with an error.
     pub fn status(&self) -> Option<u16> {
         match self {

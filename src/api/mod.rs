@@ -7,6 +7,7 @@ mod client;
 pub mod credentials;
 mod error;
 pub mod lenient;
+mod path_template;
 mod response;
 pub(crate) mod task;
 mod tls;

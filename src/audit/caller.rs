@@ -16,8 +16,13 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Our parent: who ran the runtime.
     pub fn of_this_process() -> Caller {
-        let pid = nix::unistd::getppid().as_raw();
+        Caller::of(nix::unistd::getppid().as_raw())
+    }
+
+    /// Process `pid` (the shim names itself for its own decisions).
+    pub fn of(pid: i32) -> Caller {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         Caller {

@@ -31,6 +31,9 @@ pub struct Entry {
     /// The Proxmox tasks the operation waited for (api backend only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upid: Vec<String>,
+    /// The workload's exit status (the shim's `exit` and `node-lost` lines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
     /// `ok` or `error`.
     pub result: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,6 +43,19 @@ pub struct Entry {
 impl Entry {
     /// An entry stamped now, with this process's caller and no outcome yet.
     pub fn now(operation: &str, backend: &str) -> Entry {
+        Entry::by(operation, backend, Caller::of_this_process())
+    }
+
+    /// An entry of a decision the shim took on its own: the caller is the shim itself.
+    pub fn by_shim(operation: &str, backend: &str) -> Entry {
+        Entry::by(
+            operation,
+            backend,
+            Caller::of(nix::unistd::getpid().as_raw()),
+        )
+    }
+
+    fn by(operation: &str, backend: &str, caller: Caller) -> Entry {
         Entry {
             time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             operation: operation.into(),
@@ -47,8 +63,9 @@ impl Entry {
             vmid: None,
             node: None,
             backend: backend.into(),
-            caller: Caller::of_this_process(),
+            caller,
             upid: Vec::new(),
+            status: None,
             result: "ok",
             error: None,
         }

@@ -21,7 +21,7 @@ pub fn init_pid(vmid: Vmid, lxc_path: &Path, timeout: Duration) -> Option<i32> {
     cmd.arg("-P")
         .arg(lxc_path)
         .args(["-n", &vmid.to_string(), "-p", "-H"]);
-    let out = run(cmd, timeout).ok()?;
+    let out = run(cmd, timeout, "lxc-info").ok()?;
     if out.status != 0 {
         return None;
     }

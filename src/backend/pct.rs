@@ -57,7 +57,7 @@ impl Pct {
         // pct decodes arguments with the locale; descriptions may be UTF-8.
         cmd.env("LC_ALL", "C.UTF-8");
         log::debug!("pct {}", args.join(" "));
-        run(cmd, self.timeout)
+        run(cmd, self.timeout, args.first().map_or("", String::as_str))
     }
 
     fn checked(&self, vmid: Vmid, args: &[String]) -> Result<Output, BackendError> {
@@ -307,7 +307,7 @@ impl Backend for Pct {
         }
         let mut cmd = Command::new(&self.pveversion);
         cmd.arg("--verbose");
-        let out = run(cmd, self.timeout)?;
+        let out = run(cmd, self.timeout, "pveversion")?;
         let name = format!("{} --verbose", self.pveversion.display());
         if out.status != 0 {
             return Err(BackendError::Command {

@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::BackendError;
+use crate::opstats::{self, Reason};
 use crate::sys::supervise::supervise;
 
 /// More than any `pct` answer (a config with many raw keys is a few KiB); the end is kept.
@@ -16,8 +17,22 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Run `cmd` with stdin from /dev/null, capture its output, kill it after `timeout`.
-pub fn run(mut cmd: Command, timeout: Duration) -> Result<Output, BackendError> {
+/// Run `cmd` with stdin from /dev/null, capture its output, kill it after `timeout`; counted
+/// as backend `pct`'s `call` (a verb or a tool's name, never an argument; src/opstats).
+pub fn run(cmd: Command, timeout: Duration, call: &str) -> Result<Output, BackendError> {
+    let t0 = std::time::Instant::now();
+    let out = run_uncounted(cmd, timeout);
+    let failure = match &out {
+        Ok(o) if o.status == 0 => None,
+        Ok(_) => Some(Reason::ProxmoxRefused),
+        Err(BackendError::Timeout { .. }) => Some(Reason::Timeout),
+        Err(_) => Some(Reason::Other),
+    };
+    opstats::backend_call("pct", call, t0.elapsed(), failure);
+    out
+}
+
+fn run_uncounted(mut cmd: Command, timeout: Duration) -> Result<Output, BackendError> {
     let name = describe(&cmd);
     // Its own process group, so that a timeout ends pct's task workers too, not only pct.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -89,7 +104,7 @@ mod tests {
     fn captures_both_streams_and_status() {
         let mut c = Command::new("sh");
         c.args(["-c", "echo out; echo err >&2; exit 3"]);
-        let o = run(c, Duration::from_secs(10)).unwrap();
+        let o = run(c, Duration::from_secs(10), "sh").unwrap();
         assert_eq!(
             (o.status, o.stdout.as_str(), o.stderr.as_str()),
             (3, "out\n", "err\n")
@@ -103,7 +118,7 @@ mod tests {
         c.args(["-c", "sleep 30 & sleep 30"]);
         let t = Instant::now();
         assert!(matches!(
-            run(c, Duration::from_millis(200)),
+            run(c, Duration::from_millis(200), "sh"),
             Err(BackendError::Timeout { .. })
         ));
         assert!(t.elapsed() < Duration::from_secs(10));
@@ -113,7 +128,7 @@ mod tests {
     fn a_background_child_holding_the_pipes_does_not_hold_us() {
         let mut c = Command::new("sh");
         c.args(["-c", "sleep 30 & echo $!; echo done"]);
-        let o = run(c, Duration::from_secs(20)).expect("answer once sh exits");
+        let o = run(c, Duration::from_secs(20), "sh").expect("answer once sh exits");
         let mut lines = o.stdout.lines();
         let bg: i32 = lines.next().unwrap().parse().unwrap();
         assert_eq!((o.status, lines.next()), (0, Some("done")));

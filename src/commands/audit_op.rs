@@ -1,9 +1,12 @@
-//! Not a subcommand: the audit line each changing subcommand leaves (docs/audit.md). Read-only
-//! ones (state, list, features, doctor, dry runs, listings) leave none.
+//! Not a subcommand: the wrapper of every invocation. It leaves the audit line each changing
+//! subcommand leaves (docs/audit.md; read-only ones such as state, list, features, doctor, dry
+//! runs and listings leave none), and counts and times every subcommand but `metrics` in the
+//! operation metrics (docs/monitoring.md), which it merges into the state root's file at the end.
 
 use crate::audit::{self, Entry};
 use crate::cli::{Command, ImagesAction};
 use crate::config::Config;
+use crate::opstats;
 
 use super::Ctx;
 
@@ -33,8 +36,49 @@ pub fn operation(cmd: &Command) -> Option<(&'static str, Option<&str>)> {
     })
 }
 
-/// Run `f` (the command) and append its audit line; the line never changes the outcome.
+/// The `subcommand` label of `cmd` in the operation metrics; None for `metrics`, whose own
+/// scrape would count itself (and `--listen` runs for as long as it serves).
+pub fn subcommand(cmd: &Command) -> Option<&'static str> {
+    Some(match cmd {
+        Command::Create(_) => "create",
+        Command::Start(_) => "start",
+        Command::State(_) => "state",
+        Command::Kill(_) => "kill",
+        Command::Events(_) => "events",
+        Command::Delete(_) => "delete",
+        Command::List(_) => "list",
+        Command::Metrics(_) => return None,
+        Command::Features => "features",
+        Command::Exec(_) => "exec",
+        Command::Update(_) => "update",
+        Command::Pause(_) => "pause",
+        Command::Resume(_) => "resume",
+        Command::Images(a) if matches!(a.action, Some(ImagesAction::Import(_))) => "images-import",
+        Command::Images(_) => "images",
+        Command::Doctor(_) => "doctor",
+        Command::Gc(_) => "gc",
+        Command::Migrate(_) => "migrate",
+        Command::Evacuate(_) => "evacuate",
+        Command::Rebalance(_) => "rebalance",
+        Command::Backup(_) => "backup",
+        Command::Backups(_) => "backups",
+        Command::Restore(_) => "restore",
+    })
+}
+
+/// Run `f` (the command), append its audit line and count it; neither changes the outcome.
 pub fn run(ctx: &Ctx, cmd: &Command, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let t0 = std::time::Instant::now();
+    let res = audited(ctx, cmd, f);
+    if let Some(sub) = subcommand(cmd) {
+        let failure = res.as_ref().err().map(super::failure_reason::of);
+        opstats::operation(sub, t0.elapsed(), failure);
+    }
+    opstats::flush();
+    res
+}
+
+fn audited(ctx: &Ctx, cmd: &Command, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
     let Some((op, id)) = operation(cmd) else {
         return f();
     };
@@ -91,5 +135,20 @@ mod tests {
         );
         assert_eq!(op(&["x", "gc", "--dry-run"]), None);
         assert_eq!(op(&["x", "metrics"]), None);
+    }
+
+    #[test]
+    fn every_subcommand_is_counted_but_metrics() {
+        let sub = |argv: &[&str]| {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            super::subcommand(cli.command.as_ref().unwrap())
+        };
+        assert_eq!(sub(&["x", "state", "c1"]), Some("state"));
+        assert_eq!(sub(&["x", "list"]), Some("list"));
+        assert_eq!(
+            sub(&["x", "images", "import", "/r", "--storage", "local"]),
+            Some("images-import")
+        );
+        assert_eq!(sub(&["x", "metrics"]), None);
     }
 }

@@ -373,6 +373,7 @@ fn create(
         paused: false,
         cgroups_path: None,
         template: None,
+        restarts: 0,
         config: cfg.clone(),
     };
     // exec reads the container's spec from here: later edits to the bundle must not matter.

@@ -78,6 +78,9 @@ pub fn render(ctx: &Ctx) -> anyhow::Result<String> {
     if read == 0 && failed > 0 && !nodes {
         bail!("no metrics could be read: {failed} container(s) failed and no node answered");
     }
+    // This scrape's own backend calls first, so that they are in what it shows.
+    crate::opstats::flush();
+    crate::opstats::expose(&crate::opstats::load(&ctx.root), &mut e);
     Ok(e.render())
 }
 
@@ -118,6 +121,13 @@ fn container(ctx: &Ctx, st: &State, e: &mut Exposition) -> anyhow::Result<()> {
         "The container's runc state (creating, created, running, paused, stopped) as a label; always 1.",
         &l,
         1.0,
+    );
+    e.add(
+        &format!("{P}container_restarts_total"),
+        Kind::Counter,
+        "Times the shim started the workload again on another node (HA recovery, restart migration).",
+        &ct.labels(),
+        st.restarts as f64,
     );
     // A stopped or half-made container has no CT running to ask.
     if !matches!(status, Status::Created | Status::Running | Status::Paused) {

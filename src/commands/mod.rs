@@ -17,6 +17,7 @@ pub mod doctor;
 pub mod evacuate;
 pub mod events;
 pub mod exec;
+pub mod failure_reason;
 pub mod features;
 pub mod gc;
 pub mod images;
@@ -56,6 +57,7 @@ impl Ctx {
     pub fn new(g: &GlobalOpts) -> Ctx {
         let root = g.root.clone().unwrap_or_else(default_root);
         crate::backend::node_addr::cache_under(&root);
+        crate::opstats::set_root(&root);
         Ctx {
             root,
             config_path: g.config.clone(),

@@ -50,6 +50,7 @@ pub fn spawn(
         }
         Ok(ForkResult::Child) => {
             let code = stand_in(cfg, vmid, &argv, pid_file, &mask, console);
+            crate::opstats::flush();
             log::logger().flush();
             // SAFETY: _exit ends this forked child at once; nothing of the parent runs in it again.
             unsafe { libc::_exit(code) }

@@ -8,6 +8,15 @@ use nix::sys::signal::SigSet;
 use nix::sys::wait::waitpid;
 use nix::unistd::ForkResult;
 
+/// What a detached process runs after its body, before it exits (the operation counts merge
+/// their numbers then, src/opstats); set once per process.
+static AT_EXIT: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Run `f` in every detached process when its body returned.
+pub fn at_detached_exit(f: fn()) {
+    let _ = AT_EXIT.set(f);
+}
+
 /// Run `body` in a double-forked, setsid'd grandchild and return its pid; the grandchild exits
 /// with what `body` returns. Whatever `body` owns is dropped (closed) in the caller.
 pub fn daemonize(body: impl FnOnce() -> i32) -> std::io::Result<i32> {
@@ -50,6 +59,9 @@ fn fork_twice(body: impl FnOnce() -> i32) -> std::io::Result<i32> {
                 Ok(ForkResult::Child) => {
                     drop(w);
                     let code = body();
+                    if let Some(f) = AT_EXIT.get() {
+                        f();
+                    }
                     // SAFETY: _exit ends the detached process at once, without the parent's
                     // atexit.
                     unsafe { libc::_exit(code) }

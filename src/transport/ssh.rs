@@ -4,6 +4,7 @@
 //! [`shell::command_line`]. The host key must already be in a known_hosts file and the only
 //! authentication is the configured key file: an unattended runtime must never prompt or guess.
 
+mod counted;
 mod hostkey;
 mod pump;
 pub use pump::MIN_SILENCE;
@@ -271,6 +272,7 @@ impl SshSession {
         let _one = self.serialize();
         let line = shell::command_line(argv);
         debug!("ssh {}: {line}", self.addr);
+        let t0 = Instant::now();
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         let exit = pump::Pump {
             ssh: self,
@@ -284,7 +286,9 @@ impl SshSession {
             pump::Input::Bytes(stdin),
             pump::Sink::Buf(&mut stdout),
             pump::Sink::Buf(&mut stderr),
-        )?;
+        );
+        counted::record(&counted::label(argv), t0, exit.as_ref(), true);
+        let exit = exit?;
         debug!("ssh {}: {line}: {exit:?}", self.addr);
         Ok(RemoteOutput {
             exit,
@@ -301,6 +305,7 @@ impl SshSession {
         let _one = self.serialize();
         let line = shell::command_line(argv);
         debug!("ssh {}: attached: {line}", self.addr);
+        let t0 = Instant::now();
         let exit = pump::Pump {
             ssh: self,
             line: &line,
@@ -314,7 +319,10 @@ impl SshSession {
             pump::Input::Fd(io.stdin),
             pump::Sink::Fd(io.stdout),
             pump::Sink::Fd(io.stderr),
-        )?;
+        );
+        let call = format!("{} attached", counted::label(argv));
+        counted::record(&call, t0, exit.as_ref(), false);
+        let exit = exit?;
         debug!("ssh {}: attached: {line}: {exit:?}", self.addr);
         Ok(exit)
     }
@@ -338,15 +346,24 @@ impl SshSession {
         };
         {
             let _one = self.serialize();
-            let sftp = self
+            let t0 = Instant::now();
+            let written = self
                 .sess
                 .sftp()
-                .map_err(|e| fail(format!("cannot start sftp: {e}")))?;
-            let written = write_remote_file(&sftp, Path::new(&tmp), src, len, mode);
-            if let Err(e) = written {
-                let _ = sftp.unlink(Path::new(&tmp));
-                return Err(fail(e));
-            }
+                .map_err(|e| format!("cannot start sftp: {e}"))
+                .and_then(|sftp| {
+                    let w = write_remote_file(&sftp, Path::new(&tmp), src, len, mode);
+                    if w.is_err() {
+                        let _ = sftp.unlink(Path::new(&tmp));
+                    }
+                    w
+                });
+            let failure = written
+                .as_ref()
+                .err()
+                .map(|_| crate::opstats::Reason::Other);
+            crate::opstats::backend_call("ssh", "sftp upload", t0.elapsed(), failure);
+            written.map_err(fail)?;
         }
         let mv = ["mv", "-f", "--", &tmp, remote_path].map(String::from);
         let out = self.run(&mv, b"", self.timeout.max(Duration::from_secs(10)))?;

@@ -260,6 +260,15 @@ impl Sim {
         c.output().unwrap()
     }
 
+    /// The lines of the audit log the sim's config names, parsed.
+    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+            .collect()
+    }
+
     pub fn pct(&self, args: &[&str]) -> Output {
         let mut out = self
             .on_node(&self.pct)
@@ -618,6 +627,46 @@ impl Ctr<'_> {
         assert_eq!(self.wait(), want_code, "exit status of {}", self.id);
         self.stdout()
     }
+}
+
+/// The value of the one sample of `family` whose labels include every one of `labels`.
+pub fn sample(text: &str, family: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} ")))
+        .find(|l| labels.iter().all(|x| l.contains(x)))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// `proxmox_lxcri_container_restarts_total` of container `id` with `labels` in a `metrics`
+/// run now (None when absent), and the output with stderr for a failing assertion.
+pub fn restarts(sim: &Sim, id: &str, labels: &[&str]) -> (Option<f64>, String) {
+    let m = sim.run(&["metrics"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&m.stdout), stderr(&m));
+    let mut all = vec![format!("id=\"{id}\"")];
+    all.extend(labels.iter().map(|l| l.to_string()));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let n = sample(&text, "proxmox_lxcri_container_restarts_total", &all);
+    (n, text)
+}
+
+/// A pod of two running containers as CRI-O makes one for shareProcessNamespace: `member`
+/// joins the pid namespace of `infra` given as the infra shim's (`/proc/<pid>/ns/pid`).
+pub fn pod_of_two<'a>(sim: &'a Sim, infra_script: &str, member_script: &str) -> (Ctr<'a>, Ctr<'a>) {
+    let infra_bundle = sim.bundle("infra", infra_script);
+    let infra = create(sim, &infra_bundle, "infra");
+    infra.start();
+    let bundle = sim.bundle("member", member_script);
+    edit_spec(&bundle, |spec| {
+        for n in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "pid" {
+                n["path"] = format!("/proc/{}/ns/pid", infra.pid).into();
+            }
+        }
+    });
+    let member = create(sim, &bundle, "member");
+    member.start();
+    (infra, member)
 }
 
 /// `promtool check metrics` on `text` passes. Missing promtool fails the test (Debian's
