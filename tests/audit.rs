@@ -114,6 +114,35 @@ fn a_local_lifecycle_leaves_one_line_per_change_naming_the_caller() {
     }
 }
 
+/// podman's cleanup calls `delete` without the `--config` its caller gave: a container's lines
+/// go where the configuration it was created with says, whatever the call's own; a call whose
+/// configuration cannot be read does nothing and leaves no line.
+#[test]
+fn a_containers_lines_follow_its_own_configuration() {
+    let sim = Sim::new("audit_follow");
+    let log = sim.dir.path().join("audit.jsonl");
+    let c = create(&sim, &sim.bundle("b", "true"), "c1");
+    // Calls from now on name another audit log.
+    let other_log = sim.dir.path().join("other.jsonl");
+    audit_to(&sim, &other_log, "");
+    c.delete();
+    assert_eq!(ops(&lines(&log)), ["create", "delete"]);
+    assert!(!other_log.exists(), "{:?}", lines(&other_log));
+
+    let conf = std::fs::read_to_string(&sim.config).unwrap();
+    std::fs::write(&sim.config, format!("backend = 3\n{conf}")).unwrap();
+    let b = sim.bundle("b2", "true");
+    // Not in the default log either (no test of this suite writes there).
+    let default = Path::new("/var/log/proxmox-lxcri/audit.jsonl");
+    let before = lines(default).len();
+    let out = sim.run(&["create", "--bundle", b.to_str().unwrap(), "c2"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("config.toml"), "{}", stderr(&out));
+    assert!(!other_log.exists(), "{:?}", lines(&other_log));
+    assert_eq!(lines(default).len(), before, "{default:?}");
+    assert_eq!(ops(&lines(&log)), ["create", "delete"]);
+}
+
 #[test]
 fn a_failed_operation_is_audited_with_its_message() {
     let sim = Sim::new("audit_error");

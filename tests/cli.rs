@@ -2,11 +2,28 @@
 
 use std::process::{Command, Output};
 
+/// The runtime, with a configuration that keeps its audit log in cargo's temp dir for tests
+/// rather than the host's /var/log (a `--config` given replaces it).
+fn bin() -> Command {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let conf = dir.join("cli-config.toml");
+    let text = format!(
+        "[audit]\npath = \"{}\"\n",
+        dir.join("cli-audit.jsonl").display()
+    );
+    if std::fs::read_to_string(&conf).ok().as_deref() != Some(text.as_str()) {
+        // Whole or not at all: tests run in parallel.
+        let tmp = dir.join(format!("cli-config.{:?}", std::thread::current().id()));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &conf).unwrap();
+    }
+    let mut c = Command::new(env!("CARGO_BIN_EXE_proxmox-lxcri"));
+    c.env("PROXMOX_LXCRI_CONFIG", conf);
+    c
+}
+
 fn rt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_proxmox-lxcri"))
-        .args(args)
-        .output()
-        .unwrap()
+    bin().args(args).output().unwrap()
 }
 
 fn err(o: &Output) -> String {
@@ -100,7 +117,7 @@ fn a_broken_config_file_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, "bogus_key = 1\n").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_proxmox-lxcri"))
+    let o = bin()
         .args(["--root", dir.path().to_str().unwrap()])
         .arg(format!("--config={}", cfg.display()))
         .args(["delete", "--force", "x"])
@@ -108,7 +125,7 @@ fn a_broken_config_file_names_the_key() {
         .unwrap();
     // delete --force of an unknown ID needs no config; create does.
     assert!(o.status.success(), "{}", err(&o));
-    let o = Command::new(env!("CARGO_BIN_EXE_proxmox-lxcri"))
+    let o = bin()
         .args([
             "--root",
             dir.path().to_str().unwrap(),
@@ -127,7 +144,7 @@ fn a_broken_config_file_names_the_key() {
 fn json_log_lines() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log.json");
-    let o = Command::new(env!("CARGO_BIN_EXE_proxmox-lxcri"))
+    let o = bin()
         .args(["--root", dir.path().to_str().unwrap(), "--log-format=json"])
         .arg(format!("--log={}", log.display()))
         .args(["state", "nope"])

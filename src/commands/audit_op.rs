@@ -37,7 +37,8 @@ pub fn operation(cmd: &Command) -> Option<(&'static str, Option<&str>)> {
 }
 
 /// The `subcommand` label of `cmd` in the operation metrics; None for `metrics`, whose own
-/// scrape would count itself (and `--listen` runs for as long as it serves).
+/// scrape would count itself (and `--listen` runs for as long as it serves), and for the
+/// packaging's hidden `completion`.
 pub fn subcommand(cmd: &Command) -> Option<&'static str> {
     Some(match cmd {
         Command::Create(_) => "create",
@@ -47,7 +48,7 @@ pub fn subcommand(cmd: &Command) -> Option<&'static str> {
         Command::Events(_) => "events",
         Command::Delete(_) => "delete",
         Command::List(_) => "list",
-        Command::Metrics(_) => return None,
+        Command::Metrics(_) | Command::Completion(_) => return None,
         Command::Features => "features",
         Command::Exec(_) => "exec",
         Command::Update(_) => "update",
@@ -106,8 +107,14 @@ fn audited(ctx: &Ctx, cmd: &Command, f: impl FnOnce() -> anyhow::Result<()>) -> 
     entry.upid = audit::take_upids();
     let msg = res.as_ref().err().map(|e| format!("{e:#}"));
     entry.outcome(msg.as_deref());
-    let audit_cfg = config.map(|c| c.audit).unwrap_or_default();
-    audit::record(&audit_cfg, &entry);
+    // A container's operations act with the configuration it was created with (its state's),
+    // podman's cleanup calling without the caller's `--config` among them; so do their audit
+    // lines. Others take this call's; when that cannot be read, nothing could be done and
+    // nothing is audited.
+    let audit_cfg = st.map(|s| s.config.audit).or(config.map(|c| c.audit));
+    if let Some(a) = audit_cfg {
+        audit::record(&a, &entry);
+    }
     res
 }
 
