@@ -405,35 +405,6 @@ fn check_purged(deb: &Path, installed: &Installed) {
     );
 }
 
-/// The audit log directory holds only what this build's tests wrote: tests that run the
-/// runtime without a config (tests/cli.rs, among them one with a broken config, which audits to
-/// the default path) leave lines there, each naming its caller's command line, which names this
-/// build's directory (the test binary under it, or conmon's and podman's runtime path).
-fn only_test_audit_lines() -> bool {
-    let build_dir = runtime_bin()
-        .parent()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    let Ok(entries) = std::fs::read_dir(LOG_DIR) else {
-        return false;
-    };
-    entries.flatten().all(|e| {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(e.path()).unwrap_or_else(|_| "?".into());
-        if name == "audit.jsonl.lock" {
-            return text.is_empty();
-        }
-        name.starts_with("audit.jsonl")
-            && text.lines().all(|l| {
-                serde_json::from_str::<serde_json::Value>(l)
-                    .ok()
-                    .and_then(|v| v["caller"]["cmdline"].as_str().map(str::to_string))
-                    .is_some_and(|c| c.contains(&format!("{build_dir}/")))
-            })
-    })
-}
-
 /// Why this machine must not run the test (something the package would overwrite or purge is
 /// here and not from this test), or None.
 fn occupied(deb: &Path) -> Option<String> {
@@ -448,7 +419,6 @@ fn occupied(deb: &Path) -> Option<String> {
     let there: Vec<String> = paths
         .iter()
         .filter(|p| std::fs::symlink_metadata(p).is_ok())
-        .filter(|p| !(p.as_path() == Path::new(LOG_DIR) && only_test_audit_lines()))
         .map(|p| p.display().to_string())
         .collect();
     (!there.is_empty()).then(|| there.join(", "))
