@@ -356,6 +356,10 @@ fn the_runtimes_own_operations_for_a_pod_of_two() {
         "bad/id",
     ]);
     assert!(!bad.status.success());
+    // A bundle without config.json and a signal runc does not know are the caller's faults too.
+    let missing = sim.run(&["create", "--bundle", "/nonexistent", "c9"]);
+    assert!(!missing.status.success());
+    assert!(!sim.run(&["kill", "infra", "NOSIG"]).status.success());
 
     let text = scrape(&sim);
     for id in ["infra", "member"] {
@@ -376,7 +380,7 @@ fn the_runtimes_own_operations_for_a_pod_of_two() {
         );
     }
     assert_eq!(ops(&text, "create", "ok"), 2.0, "{text}");
-    assert_eq!(ops(&text, "create", "error"), 1.0, "{text}");
+    assert_eq!(ops(&text, "create", "error"), 2.0, "{text}");
     assert_eq!(ops(&text, "start", "ok"), 2.0, "{text}");
     assert_eq!(ops(&text, "state", "ok"), 3.0, "{text}");
     assert_eq!(ops(&text, "state", "error"), 1.0, "{text}");
@@ -395,6 +399,15 @@ fn the_runtimes_own_operations_for_a_pod_of_two() {
             &text,
             failures,
             &["subcommand=\"create\"", "reason=\"bad_input\""]
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            failures,
+            &["subcommand=\"kill\"", "reason=\"bad_input\""]
         ),
         Some(1.0),
         "{text}"

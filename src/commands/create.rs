@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context};
 use oci_spec::runtime::Spec;
 
-use super::Ctx;
+use super::{BadInput, Ctx};
 use crate::backend::{self, Backend, BackendError};
 use crate::cli::CreateArgs;
 use crate::config::Config;
@@ -139,8 +139,8 @@ fn create(
         .with_context(|| format!("bundle {}", args.bundle.display()))?;
     let config_path = bundle.join("config.json");
     let state_root = dir.path.parent().unwrap_or(Path::new("/"));
-    let mut spec =
-        Spec::load(&config_path).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
+    let mut spec = Spec::load(&config_path)
+        .map_err(|e| BadInput(format!("{}: {e}", config_path.display())))?;
     let mut process = spec
         .process()
         .clone()

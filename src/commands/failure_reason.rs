@@ -3,6 +3,7 @@
 //! library along the error's chain; an error whose type was lost on the way (a backend's
 //! message kept as text) takes the reason of the last backend call that failed.
 
+use super::BadInput;
 use crate::api::credentials::CredentialError;
 use crate::api::ApiError;
 use crate::backend::BackendError;
@@ -27,7 +28,11 @@ fn typed(e: &(dyn std::error::Error + 'static)) -> Option<Reason> {
             StateError::Io { .. } | StateError::Json { .. } => Reason::Other,
         });
     }
-    if e.is::<MapError>() || e.is::<ConfigError>() || e.is::<CredentialError>() {
+    if e.is::<MapError>()
+        || e.is::<ConfigError>()
+        || e.is::<CredentialError>()
+        || e.is::<BadInput>()
+    {
         return Some(Reason::BadInput);
     }
     if let Some(e) = e.downcast_ref::<BackendError>() {
@@ -76,5 +81,7 @@ mod tests {
             log: vec![],
         });
         assert_eq!(of(&e), Reason::TaskFailed);
+        let e = super::super::parse_signal("NOSIG").unwrap_err();
+        assert_eq!(of(&e), Reason::BadInput);
     }
 }

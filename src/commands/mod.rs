@@ -35,7 +35,6 @@ pub mod update;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 
 use crate::backend::Backend;
 use crate::cli::{GlobalOpts, DEFAULT_ROOT};
@@ -128,11 +127,18 @@ pub fn out(text: impl std::fmt::Display) -> anyhow::Result<()> {
     }
 }
 
+/// A fault in what the caller gave (an argument, the bundle) that no library error type
+/// names: counted as `bad_input` (src/commands/failure_reason.rs).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
 /// Parse a signal as runc does: a number, `KILL` or `SIGKILL` (any case).
 pub fn parse_signal(s: &str) -> anyhow::Result<nix::sys::signal::Signal> {
     use nix::sys::signal::Signal;
+    let bad = || BadInput(format!("invalid signal {s}"));
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).with_context(|| format!("invalid signal {s}"));
+        return Signal::try_from(n).map_err(|_| bad().into());
     }
     let up = s.to_ascii_uppercase();
     let name = if up.starts_with("SIG") {
@@ -140,8 +146,7 @@ pub fn parse_signal(s: &str) -> anyhow::Result<nix::sys::signal::Signal> {
     } else {
         format!("SIG{up}")
     };
-    name.parse::<Signal>()
-        .map_err(|_| anyhow::anyhow!("invalid signal {s}"))
+    name.parse::<Signal>().map_err(|_| bad().into())
 }
 
 #[cfg(test)]
