@@ -35,7 +35,6 @@ pub mod update;
 
 use std::path::{Path, PathBuf};
 
-
 use crate::backend::Backend;
 use crate::cli::{GlobalOpts, DEFAULT_ROOT};
 use crate::config::Config;
