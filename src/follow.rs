@@ -5,8 +5,10 @@
 //! same shim, same pid for the caller, a fresh process.
 //!
 //! The API, for the shim and for whatever moved the CT:
-//! * [`mark`] / [`unmark`]: a container whose CT is moving (a file in its state dir, set before
-//!   the CT stops and removed once the state names the node it runs on);
+//! * [`mark`] / [`mark_over`] / [`unmark`]: a container whose CT is moving (a file in its state
+//!   dir, set before the CT stops, emptied once the state names the node the CT runs on, and
+//!   removed by the shim once it started the workload again: until then a signal goes to the
+//!   shim, which relays it to the new process, not to the stand-in that is gone);
 //! * [`after_exit`]: the shim's question when its stand-in ended: relaunched (the new stand-in's
 //!   pid) or not (the container ends with the status it had);
 //! * [`relaunch`]: the workload started again in the CT on the node a config names, once the CT
@@ -39,14 +41,27 @@ pub fn mark(dir: &Path, node: &str) -> std::io::Result<()> {
     crate::sys::fs::write_atomic(&dir.join(MARK), node.as_bytes(), 0o600)
 }
 
-/// The move is over (done or not): the state names the node the CT is on.
+/// The move is over (done or not): the state names the node the CT is on; the shim starts the
+/// workload there next.
+pub fn mark_over(dir: &Path) -> std::io::Result<()> {
+    crate::sys::fs::write_atomic(&dir.join(MARK), b"", 0o600)
+}
+
+/// The shim runs the workload again (or gave up).
 pub fn unmark(dir: &Path) {
     let _ = std::fs::remove_file(dir.join(MARK));
 }
 
-/// The node the container in `dir` is moving to, while it moves.
-pub fn marked(dir: &Path) -> Option<String> {
-    std::fs::read_to_string(dir.join(MARK)).ok()
+/// Whether the container in `dir` moves or waits for its workload to start again after a move.
+pub fn marked(dir: &Path) -> bool {
+    dir.join(MARK).exists()
+}
+
+/// The node the container in `dir` is moving to, while the move lasts.
+fn moving(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join(MARK))
+        .ok()
+        .filter(|n| !n.is_empty())
 }
 
 /// What the shim knows about its workload, to start it again elsewhere.
@@ -106,13 +121,22 @@ impl Follower<'_> {
 /// move failed and Proxmox started the CT again there): the new stand-in's pid. `None`: the
 /// container ends with `code`.
 pub fn after_exit(f: &Follower, code: i32) -> Option<i32> {
-    let to = marked(f.dir)?;
+    if !marked(f.dir) {
+        return None;
+    }
+    let pid = follow_move(f, code);
+    unmark(f.dir);
+    pid
+}
+
+fn follow_move(f: &Follower, code: i32) -> Option<i32> {
+    let to = moving(f.dir).unwrap_or_default();
     log::info!(
         "CT {}: moving to node {to}; the workload ended with {code}",
         f.vmid
     );
     let deadline = Instant::now() + MOVE_WAIT;
-    while marked(f.dir).is_some() {
+    while moving(f.dir).is_some() {
         if Instant::now() > deadline {
             log::error!("CT {}: still moving after {MOVE_WAIT:?}; giving up", f.vmid);
             return None;

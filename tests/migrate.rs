@@ -158,6 +158,58 @@ fn a_running_container_follows_its_ct_over_the_api() {
     assert!(r.cts_on("n2").is_empty(), "destroyed on n2");
 }
 
+/// A `kill` that comes while the shim starts the workload again on the new node (the CT moved,
+/// the old stand-in is gone, the new one not there yet) reaches the new process: the shim holds
+/// it until then, rather than the signal going to the gone stand-in and being lost.
+#[test]
+fn a_kill_while_the_workload_starts_again_reaches_it() {
+    let r = ApiRemote::new("migrate_kill_api", "sim,n2", "sim", "");
+    let sim = &r.sim;
+    let script = "trap 'echo got-term; exit 7' TERM; echo started; while :; do sleep 0.1; done";
+    let c = create(sim, &sim.bundle("b", script), "k1");
+    c.start();
+    wait_for("the workload", Duration::from_secs(20), || {
+        c.stdout().contains("started")
+    });
+    let mut migrate = sim
+        .runtime()
+        .args(["migrate", "k1", "n2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The move is over (the mark emptied) and the shim is starting the workload on n2.
+    let mark = sim.state_root.join("k1").join("relocating");
+    wait_for("the move to end", Duration::from_secs(60), || {
+        std::fs::read(&mark).is_ok_and(|m| m.is_empty())
+    });
+    let k = sim.run(&["kill", "k1", "TERM"]);
+    assert!(k.status.success(), "{}", stderr(&k));
+    let m = migrate.wait_with_output().unwrap();
+    assert!(
+        m.status.success(),
+        "migrate: {}",
+        String::from_utf8_lossy(&m.stderr)
+    );
+    wait_for("the workload to end", Duration::from_secs(30), || {
+        c.status() == "stopped"
+    });
+    // 7 when its trap ran; 143 when TERM came before the shell set the trap.
+    let code = c.wait();
+    assert!(
+        code == 7 || code == 143,
+        "exit status {code}; {}",
+        c.stdout()
+    );
+    if code == 7 {
+        assert_eq!(c.stdout().matches("started").count(), 2, "{}", c.stdout());
+        assert!(c.stdout().ends_with("got-term\n"), "{}", c.stdout());
+    }
+    assert!(!mark.exists(), "the shim removed the mark");
+    c.delete();
+}
+
 /// `evacuate` empties a node, two at a time, each container to another online node; one that
 /// cannot move (an exec session runs in it) is one stderr line and the exit status 1; a node
 /// that is not in the cluster is one line.

@@ -24,6 +24,18 @@ pub fn run(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<()> {
         Status::Created | Status::Running | Status::Paused => {}
         _ => bail!("container not running: {}", args.id),
     }
+    let shim = st.shim.filter(|s| s.is_alive());
+    if let (true, Some(shim), false) = (
+        crate::follow::marked(&dir.path),
+        shim,
+        sig == Signal::SIGKILL,
+    ) {
+        // Its CT moved and the shim starts the workload again (src/follow.rs): the stand-in
+        // recorded is gone, the next one not there yet. The shim holds the signal and relays it
+        // to the new process.
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(shim.pid), sig)?;
+        return Ok(());
+    }
     crate::access::signal(&st, sig, args.all)?;
     if st.paused && sig == Signal::SIGKILL {
         st.paused = false;

@@ -81,7 +81,9 @@ pub fn move_one(ctx: &Ctx, id: &str, node: &str, timeout: u64) -> anyhow::Result
         st.config.node = node.to_string();
         dir.save(&st)?;
     }
-    crate::follow::unmark(&dir.path);
+    if follows && crate::follow::mark_over(&dir.path).is_err() {
+        crate::follow::unmark(&dir.path);
+    }
     let old_workload = st.workload;
     drop(lock);
     if let Err(e) = res {
