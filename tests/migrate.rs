@@ -171,7 +171,7 @@ fn a_kill_while_the_workload_starts_again_reaches_it() {
     wait_for("the workload", Duration::from_secs(20), || {
         c.stdout().contains("started")
     });
-    let mut migrate = sim
+    let migrate = sim
         .runtime()
         .args(["migrate", "k1", "n2"])
         .stdin(Stdio::null())
