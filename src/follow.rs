@@ -225,13 +225,16 @@ pub fn relaunch(f: &Follower, cfg: &Config, why: &str) -> Result<i32, String> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_mark_names_the_target_until_removed() {
+    fn the_mark_names_the_target_then_stays_empty_until_removed() {
         let d = tempfile::tempdir().unwrap();
-        assert_eq!(super::marked(d.path()), None);
+        assert!(!super::marked(d.path()));
         super::mark(d.path(), "n2").unwrap();
-        assert_eq!(super::marked(d.path()).as_deref(), Some("n2"));
+        assert_eq!(super::moving(d.path()).as_deref(), Some("n2"));
+        super::mark_over(d.path()).unwrap();
+        assert!(super::marked(d.path()));
+        assert_eq!(super::moving(d.path()), None);
         super::unmark(d.path());
         super::unmark(d.path());
-        assert_eq!(super::marked(d.path()), None);
+        assert!(!super::marked(d.path()));
     }
 }
