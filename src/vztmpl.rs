@@ -402,6 +402,94 @@ mod tests {
     }
 
     #[test]
+    fn pax_record_lengths_count_themselves() {
+        let rec = |k: &str, v: &[u8]| {
+            let mut out = Vec::new();
+            pax_record(&mut out, k.as_bytes(), v);
+            out
+        };
+        assert_eq!(rec("a", b"b"), b"6 a=b\n");
+        // 1 + 1 + 1 + 1 + 5 = 9 without the length: 2 digits make it 11.
+        assert_eq!(rec("k", b"12345"), b"11 k=12345\n");
+        // 97 bytes plus two digits is 99; 98 plus two would be 100, which needs three: 101.
+        let r = rec("k", &[b'x'; 93]);
+        assert_eq!((r.len(), &r[..5]), (99, &b"99 k="[..]));
+        let r = rec("k", &[b'x'; 94]);
+        assert_eq!((r.len(), &r[..6]), (101, &b"101 k="[..]));
+    }
+
+    /// A v2 `vfs_cap_data` granting cap_net_raw, permitted and effective.
+    const NET_RAW: [u8; 20] = [
+        1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+
+    #[test]
+    fn kept_xattrs_go_in_as_pax_records_gnu_tar_restores() {
+        use crate::sys::xattr;
+        use std::ffi::OsStr;
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "setting security.capability and trusted.* needs root"
+        );
+        let r = rootfs();
+        let init = tempfile::NamedTempFile::new().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let plain = pack(r.path(), init.path(), tmp.path()).unwrap();
+        let tool = r.path().join("bin/tool");
+        xattr::set(&tool, OsStr::new("security.capability"), &NET_RAW).unwrap();
+        xattr::set(&tool, OsStr::new("user.test"), b"kept").unwrap();
+        xattr::set(&tool, OsStr::new("trusted.test"), b"dropped").unwrap();
+        xattr::set(&r.path().join("etc"), OsStr::new("user.dir"), b"d").unwrap();
+        let p = pack(r.path(), init.path(), tmp.path()).unwrap();
+        assert_ne!(p.sha256, plain.sha256, "xattrs change the archive");
+        assert_eq!(names(&p), names(&plain), "no entries of their own");
+
+        let mut a = tar::Archive::new(File::open(p.file.path()).unwrap());
+        let mut seen = Vec::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            for ext in e.pax_extensions().unwrap().into_iter().flatten() {
+                let ext = ext.unwrap();
+                seen.push((
+                    path.clone(),
+                    ext.key().unwrap().to_string(),
+                    ext.value_bytes().to_vec(),
+                ));
+            }
+        }
+        let row = |p: &str, k: &str, v: &[u8]| (p.to_string(), k.to_string(), v.to_vec());
+        assert_eq!(
+            seen,
+            [
+                row("bin/tool", "SCHILY.xattr.security.capability", &NET_RAW),
+                row("bin/tool", "SCHILY.xattr.user.test", b"kept"),
+                row("etc", "SCHILY.xattr.user.dir", b"d"),
+            ]
+        );
+
+        // GNU tar with the flags `pct create` extracts templates with restores them.
+        let out = tempfile::tempdir().unwrap();
+        let st = std::process::Command::new("tar")
+            .args(["xpf"])
+            .arg(p.file.path())
+            .args(["--numeric-owner", "--xattrs", "--xattrs-include=user.*"])
+            .args(["--xattrs-include=security.capability", "-C"])
+            .arg(out.path())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let got = xattr::list(&out.path().join("bin/tool")).unwrap();
+        assert_eq!(
+            got,
+            [
+                (b"security.capability".to_vec(), NET_RAW.to_vec()),
+                (b"user.test".to_vec(), b"kept".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
     fn only_our_names_are_ours() {
         assert!(is_ours(&name_for(&"ab".repeat(32))));
         assert!(!is_ours("debian-12-standard_12.7-1_amd64.tar.zst"));

@@ -92,11 +92,7 @@ fn capgrep_bundle(sim: &Sim, name: &str, marker: &str) -> std::path::PathBuf {
 
 /// Run `id` (made by create): the workload's effective capabilities, and the xattrs of its
 /// `/bin/grep` read on the host through `/proc/<pid>/root`. Killed and deleted after.
-fn capgrep_in_ct(
-    sim: &Sim,
-    c: &Ctr,
-    marker: &str,
-) -> (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>) {
+fn capgrep_in_ct(sim: &Sim, c: &Ctr, marker: &str) -> (String, [Option<Vec<u8>>; 3]) {
     c.start();
     let mut pid = None;
     wait_for("the workload", Duration::from_secs(30), || {
@@ -111,11 +107,7 @@ fn capgrep_in_ct(
     let file = Path::new("/proc")
         .join(pid.unwrap().to_string())
         .join("root/bin/grep");
-    let got = (
-        getxattr(&file, "security.capability"),
-        getxattr(&file, "user.test"),
-        getxattr(&file, "trusted.test"),
-    );
+    let got = ["security.capability", "user.test", "trusted.test"].map(|n| getxattr(&file, n));
     let k = sim.run(&["kill", &c.id, "KILL"]);
     assert!(k.status.success(), "{}", stderr(&k));
     c.wait();
@@ -125,7 +117,7 @@ fn capgrep_in_ct(
         .find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_string()))
         .unwrap_or_else(|| panic!("no CapEff in {:?} / {:?}", c.stdout(), c.stderr()));
     c.delete();
-    (eff, got.0, got.1, got.2)
+    (eff, got)
 }
 
 /// The capability blob read back grants cap_net_raw, permitted and effective (a v3 blob when
@@ -136,7 +128,7 @@ fn grants_net_raw(blob: &[u8]) -> bool {
 }
 
 fn check(sim: &Sim, c: &Ctr, marker: &str) {
-    let (eff, cap, user, trusted) = capgrep_in_ct(sim, c, marker);
+    let (eff, [cap, user, trusted]) = capgrep_in_ct(sim, c, marker);
     let cap = cap.expect("security.capability on /bin/grep in the CT");
     assert!(grants_net_raw(&cap), "{cap:02x?}");
     assert_eq!(user.as_deref(), Some(&b"kept"[..]), "user.test");

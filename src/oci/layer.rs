@@ -175,7 +175,7 @@ pub fn apply_blob(
     Ok(())
 }
 
-fn apply(tree: &mut Tree, src: &mut dyn Read, layer: &str) -> Result<(), ImageError> {
+pub(super) fn apply(tree: &mut Tree, src: &mut dyn Read, layer: &str) -> Result<(), ImageError> {
     let read_err = |e: io::Error| blob::refusal(layer, e);
     let mut ar = tar::Archive::new(src);
     // What this layer put there: an opaque directory hides only what the layers below had.
