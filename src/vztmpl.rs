@@ -2,7 +2,8 @@
 //! plain tar with relative names, our init at `/.proxmox-lxcri-init`, and a name derived
 //! from the archive's SHA-256, so an image is uploaded once per storage. Entries are written in
 //! sorted order with the files' own owners, modes and mtimes, so the same rootfs gives the same
-//! archive and the same name.
+//! archive and the same name. The xattrs Proxmox restores (`sys::xattr::template_keeps`) go in
+//! as PAX `SCHILY.xattr.<name>` records before their entry, the form GNU tar's `--xattrs` reads.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -59,6 +60,10 @@ pub fn is_ours(name: &str) -> bool {
 /// Digests of packed rootfs directories, by a key over their files' metadata (see `metadata_key`).
 const DIGEST_DIR: &str = "/var/cache/proxmox-lxcri/digests";
 
+/// Salts the keys, so digests remembered for packs of an older format (before xattrs were
+/// carried) are not taken for this one.
+const FORMAT: &[u8] = b"vztmpl-xattrs\0";
+
 /// A key that changes whenever any file of `rootfs` or `init` may have changed: every entry's
 /// path, type, mode, owner, size, mtime, ctime and inode. ctime cannot be set by anyone and moves
 /// on every write, so equal keys mean equal content; reading the metadata is far cheaper than
@@ -79,6 +84,7 @@ pub fn metadata_key(rootfs: &Path, init: &Path) -> io::Result<String> {
         Ok(())
     }
     let mut h = Sha256::new();
+    h.update(FORMAT);
     walk(&mut h, rootfs, Path::new("."))?;
     key_line(&mut h, init, &fs::metadata(init)?);
     Ok(format!("{:x}", h.finalize()))
@@ -101,6 +107,7 @@ pub enum Origin<'a> {
 /// `create` of a bundle naming that image looks it up.
 pub fn image_key(image_id: &str, init: &Path) -> io::Result<String> {
     let mut h = Sha256::new();
+    h.update(FORMAT);
     h.update(b"oci-image\0");
     h.update(image_id.as_bytes());
     key_line(&mut h, init, &fs::metadata(init)?);
@@ -251,6 +258,7 @@ fn walk<W: Write>(tar: &mut tar::Builder<W>, dir: &Path, name: &Path) -> Result<
         .collect::<Result<_, _>>()
         .map_err(io_err(dir))?;
     entries.sort_by_key(|e| e.file_name());
+    append_xattrs(tar, dir)?;
     tar.append_path_with_name(dir, name).map_err(io_err(dir))?;
     for e in entries {
         let path = e.path();
@@ -262,11 +270,57 @@ fn walk<W: Write>(tar: &mut tar::Builder<W>, dir: &Path, name: &Path) -> Result<
             // A socket cannot be archived; it is meaningless in a new CT anyway.
             continue;
         } else {
+            append_xattrs(tar, &path)?;
             tar.append_path_with_name(&path, &child)
                 .map_err(io_err(&path))?;
         }
     }
     Ok(())
+}
+
+/// One PAX extended-header record: `<length> <key>=<value>\n`, the length counting itself.
+fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    let rest = key.len() + value.len() + 3; // ' ', '=', '\n'
+    let mut len = rest + 1;
+    while len != rest + len.to_string().len() {
+        len = rest + len.to_string().len();
+    }
+    out.extend_from_slice(len.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(key);
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+/// The PAX records for the xattrs of `path` a template keeps, in name order (empty: none).
+pub fn xattr_records(path: &Path) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for (name, value) in crate::sys::xattr::list(path)? {
+        if crate::sys::xattr::template_keeps(&name) {
+            pax_record(&mut out, &[b"SCHILY.xattr.", &name[..]].concat(), &value);
+        }
+    }
+    Ok(out)
+}
+
+/// Write a PAX extended header holding `path`'s kept xattrs, for the entry appended next.
+fn append_xattrs<W: Write>(tar: &mut tar::Builder<W>, path: &Path) -> Result<(), PackError> {
+    let data = xattr_records(path).map_err(io_err(path))?;
+    if data.is_empty() {
+        return Ok(());
+    }
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    // A fixed name and fields, so the archive stays a function of the rootfs.
+    h.set_path("././@PaxHeader").map_err(io_err(path))?;
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_cksum();
+    tar.append(&h, &data[..]).map_err(io_err(path))
 }
 
 #[cfg(test)]
@@ -344,6 +398,94 @@ mod tests {
             k2,
             metadata_key(r.path(), init.path()).unwrap(),
             "the init counts"
+        );
+    }
+
+    #[test]
+    fn pax_record_lengths_count_themselves() {
+        let rec = |k: &str, v: &[u8]| {
+            let mut out = Vec::new();
+            pax_record(&mut out, k.as_bytes(), v);
+            out
+        };
+        assert_eq!(rec("a", b"b"), b"6 a=b\n");
+        // 1 + 1 + 1 + 1 + 5 = 9 without the length: 2 digits make it 11.
+        assert_eq!(rec("k", b"12345"), b"11 k=12345\n");
+        // 97 bytes plus two digits is 99; 98 plus two would be 100, which needs three: 101.
+        let r = rec("k", &[b'x'; 93]);
+        assert_eq!((r.len(), &r[..5]), (99, &b"99 k="[..]));
+        let r = rec("k", &[b'x'; 94]);
+        assert_eq!((r.len(), &r[..6]), (101, &b"101 k="[..]));
+    }
+
+    /// A v2 `vfs_cap_data` granting cap_net_raw, permitted and effective.
+    const NET_RAW: [u8; 20] = [
+        1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+
+    #[test]
+    fn kept_xattrs_go_in_as_pax_records_gnu_tar_restores() {
+        use crate::sys::xattr;
+        use std::ffi::OsStr;
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "setting security.capability and trusted.* needs root"
+        );
+        let r = rootfs();
+        let init = tempfile::NamedTempFile::new().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let plain = pack(r.path(), init.path(), tmp.path()).unwrap();
+        let tool = r.path().join("bin/tool");
+        xattr::set(&tool, OsStr::new("security.capability"), &NET_RAW).unwrap();
+        xattr::set(&tool, OsStr::new("user.test"), b"kept").unwrap();
+        xattr::set(&tool, OsStr::new("trusted.test"), b"dropped").unwrap();
+        xattr::set(&r.path().join("etc"), OsStr::new("user.dir"), b"d").unwrap();
+        let p = pack(r.path(), init.path(), tmp.path()).unwrap();
+        assert_ne!(p.sha256, plain.sha256, "xattrs change the archive");
+        assert_eq!(names(&p), names(&plain), "no entries of their own");
+
+        let mut a = tar::Archive::new(File::open(p.file.path()).unwrap());
+        let mut seen = Vec::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            for ext in e.pax_extensions().unwrap().into_iter().flatten() {
+                let ext = ext.unwrap();
+                seen.push((
+                    path.clone(),
+                    ext.key().unwrap().to_string(),
+                    ext.value_bytes().to_vec(),
+                ));
+            }
+        }
+        let row = |p: &str, k: &str, v: &[u8]| (p.to_string(), k.to_string(), v.to_vec());
+        assert_eq!(
+            seen,
+            [
+                row("bin/tool", "SCHILY.xattr.security.capability", &NET_RAW),
+                row("bin/tool", "SCHILY.xattr.user.test", b"kept"),
+                row("etc", "SCHILY.xattr.user.dir", b"d"),
+            ]
+        );
+
+        // GNU tar with the flags `pct create` extracts templates with restores them.
+        let out = tempfile::tempdir().unwrap();
+        let st = std::process::Command::new("tar")
+            .args(["xpf"])
+            .arg(p.file.path())
+            .args(["--numeric-owner", "--xattrs", "--xattrs-include=user.*"])
+            .args(["--xattrs-include=security.capability", "-C"])
+            .arg(out.path())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let got = xattr::list(&out.path().join("bin/tool")).unwrap();
+        assert_eq!(
+            got,
+            [
+                (b"security.capability".to_vec(), NET_RAW.to_vec()),
+                (b"user.test".to_vec(), b"kept".to_vec()),
+            ]
         );
     }
 

@@ -2,8 +2,8 @@
 //! their whiteouts into the template uploaded to pve-sim, the image's template found by a later
 //! `create` of a bundle naming the image (nothing uploaded), the manifest chosen by platform and
 //! `--ref`, and bad images (a blob that does not match its digest, an unknown layer media type, a
-//! layer reaching out of the rootfs) refused in one line, uploading nothing and leaving no
-//! temporary files.
+//! layer reaching out of the rootfs, a malformed file capability) refused in one line, uploading
+//! nothing and leaving no temporary files.
 
 mod common;
 
@@ -312,6 +312,19 @@ fn bad_images_are_refused_and_leave_nothing() {
                 .symlink("evil", outside.to_str().unwrap())
                 .file("evil/pwned", 0o644, b"x"),
             "entry 'evil/pwned' goes through the symlink 'evil'",
+            true,
+        ),
+        // Three bytes are no capability: the kernel refuses to store them.
+        (
+            "bad-cap",
+            LAYER_TAR,
+            Tar::default().file_xattrs(
+                "ping",
+                0o755,
+                b"x",
+                &[("security.capability", &b"\x01\x02\x03"[..])],
+            ),
+            "entry 'ping' has xattr security.capability that cannot be set",
             true,
         ),
     ];

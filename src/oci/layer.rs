@@ -2,7 +2,9 @@
 //! `<name>` of the layers below, `.wh..wh..opq` hides everything the layers below put in its
 //! directory), owners, modes and mtimes as the tar says. Every path is checked before use: no
 //! `..`, absolute names anchored at the staging root, and no entry written, linked or deleted
-//! through a symlink, so a layer cannot reach outside the staging directory.
+//! through a symlink, so a layer cannot reach outside the staging directory. A regular file's or
+//! directory's PAX `SCHILY.xattr.<name>` records are set on it when a CT template keeps that
+//! xattr (`sys::xattr::template_keeps`), so the packer finds them there.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
@@ -173,7 +175,7 @@ pub fn apply_blob(
     Ok(())
 }
 
-fn apply(tree: &mut Tree, src: &mut dyn Read, layer: &str) -> Result<(), ImageError> {
+pub(super) fn apply(tree: &mut Tree, src: &mut dyn Read, layer: &str) -> Result<(), ImageError> {
     let read_err = |e: io::Error| blob::refusal(layer, e);
     let mut ar = tar::Archive::new(src);
     // What this layer put there: an opaque directory hides only what the layers below had.
@@ -208,6 +210,7 @@ fn apply(tree: &mut Tree, src: &mut dyn Read, layer: &str) -> Result<(), ImageEr
             ));
         }
         tree.parents(&rel, layer, true)?;
+        let xattrs = kept_xattrs(&mut entry).map_err(read_err)?;
         let path = tree.root.join(&rel);
         let h = entry.header();
         let (uid, gid) = (
@@ -225,6 +228,7 @@ fn apply(tree: &mut Tree, src: &mut dyn Read, layer: &str) -> Result<(), ImageEr
                     fs::create_dir(&path).map_err(ImageError::io(&path))?;
                 }
                 own(&path, uid, gid, Some(mode)).map_err(io_err)?;
+                set_xattrs(&path, &xattrs, layer, &rel)?;
                 tree.dir_times.insert(rel.clone(), mtime);
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
@@ -237,6 +241,8 @@ fn apply(tree: &mut Tree, src: &mut dyn Read, layer: &str) -> Result<(), ImageEr
                 io::copy(&mut entry, &mut f).map_err(read_err)?;
                 drop(f);
                 own(&path, uid, gid, Some(mode)).map_err(ImageError::io(&path))?;
+                // After the chown, which clears security.capability.
+                set_xattrs(&path, &xattrs, layer, &rel)?;
                 set_mtime(&path, mtime).map_err(io_err)?;
             }
             tar::EntryType::Symlink => {
@@ -305,6 +311,44 @@ fn apply(tree: &mut Tree, src: &mut dyn Read, layer: &str) -> Result<(), ImageEr
             }
         }
         mine.insert(rel);
+    }
+    Ok(())
+}
+
+type Xattrs = Vec<(std::ffi::OsString, Vec<u8>)>;
+
+/// The entry's `SCHILY.xattr.<name>` PAX records whose xattr a template keeps.
+fn kept_xattrs<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<Xattrs> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    let Some(exts) = entry.pax_extensions()? else {
+        return Ok(out);
+    };
+    for ext in exts {
+        let ext = ext?;
+        let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
+            continue;
+        };
+        if crate::sys::xattr::template_keeps(name) {
+            let name = std::ffi::OsStr::from_bytes(name).to_os_string();
+            out.push((name, ext.value_bytes().to_vec()));
+        }
+    }
+    Ok(out)
+}
+
+fn set_xattrs(path: &Path, xattrs: &Xattrs, layer: &str, rel: &Path) -> Result<(), ImageError> {
+    for (name, value) in xattrs {
+        crate::sys::xattr::set(path, name, value).map_err(|e| {
+            refuse(
+                layer,
+                rel,
+                &format!(
+                    "has xattr {} that cannot be set: {e}",
+                    name.to_string_lossy()
+                ),
+            )
+        })?;
     }
     Ok(())
 }

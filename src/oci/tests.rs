@@ -140,3 +140,66 @@ fn a_blob_is_checked_as_it_is_read() {
         .to_string();
     assert!(e.contains("sha512:00: not a sha256 digest"), "{e}");
 }
+
+#[test]
+fn layer_xattrs_are_set_when_a_template_keeps_them() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "setting security.capability and trusted.* needs root"
+    );
+    // A v2 `vfs_cap_data` granting cap_net_raw, permitted and effective.
+    let cap: [u8; 20] = [
+        1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let mut pax = Vec::new();
+    for (k, v) in [
+        ("SCHILY.xattr.security.capability", &cap[..]),
+        ("SCHILY.xattr.user.test", b"kept"),
+        ("SCHILY.xattr.trusted.test", b"dropped"),
+        ("LIBARCHIVE.xattr.user.other", b"b3RoZXI"),
+    ] {
+        let body = format!(" {k}=").len() + v.len() + 1;
+        let len = body + if body + 2 < 100 { 2 } else { 3 };
+        pax.extend_from_slice(format!("{len} {k}=").as_bytes());
+        pax.extend_from_slice(v);
+        pax.push(b'\n');
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_size(pax.len() as u64);
+    b.append_data(&mut h, "PaxHeaders/ping", &pax[..]).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_mode(0o755);
+    h.set_uid(1000);
+    h.set_gid(1000);
+    h.set_mtime(0);
+    h.set_size(4);
+    b.append_data(&mut h, "ping", &b"ping"[..]).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(5);
+    b.append_data(&mut h, "plain", &b"plain"[..]).unwrap();
+    let bytes = b.into_inner().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut tree = layer::Tree::new(dir.path()).unwrap();
+    layer::apply(&mut tree, &mut &bytes[..], "sha256:ab").unwrap();
+    tree.finish().unwrap();
+    let got = crate::sys::xattr::list(&dir.path().join("ping")).unwrap();
+    assert_eq!(
+        got,
+        [
+            (b"security.capability".to_vec(), cap.to_vec()),
+            (b"user.test".to_vec(), b"kept".to_vec()),
+        ],
+        "set after the chown, trusted.* and other record kinds left out"
+    );
+    assert_eq!(std::fs::read(dir.path().join("ping")).unwrap(), b"ping");
+    assert!(crate::sys::xattr::list(&dir.path().join("plain"))
+        .unwrap()
+        .is_empty());
+}

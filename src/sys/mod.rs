@@ -7,3 +7,4 @@ pub mod proc;
 pub mod signals;
 pub mod supervise;
 pub mod tty;
+pub mod xattr;

@@ -50,6 +50,35 @@ impl Tar {
         self.0.append_data(&mut h, path, data).unwrap();
         self
     }
+    /// A file preceded by a PAX header with a `SCHILY.xattr.<name>` record per xattr, as
+    /// image builders write a file's xattrs into a layer.
+    pub fn file_xattrs(
+        mut self,
+        path: &str,
+        mode: u32,
+        data: &[u8],
+        xattrs: &[(&str, &[u8])],
+    ) -> Self {
+        let mut pax = Vec::new();
+        for (name, value) in xattrs {
+            let rest = format!(" SCHILY.xattr.{name}=").len() + value.len() + 1;
+            let mut len = rest + 1;
+            while len != rest + len.to_string().len() {
+                len = rest + len.to_string().len();
+            }
+            pax.extend_from_slice(format!("{len} SCHILY.xattr.{name}=").as_bytes());
+            pax.extend_from_slice(value);
+            pax.push(b'\n');
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_path("PaxHeaders/x").unwrap();
+        h.set_mode(0o644);
+        h.set_size(pax.len() as u64);
+        h.set_cksum();
+        self.0.append(&h, &pax[..]).unwrap();
+        self.file(path, mode, data)
+    }
     /// A raw name, written into the header as is (the tar crate refuses `..` in `append_data`).
     pub fn raw_file(mut self, path: &str, data: &[u8]) -> Self {
         let mut h = Self::header(tar::EntryType::Regular, 0o644);

@@ -33,6 +33,10 @@ pub(super) const CREATE_ONLY: &[&str] = &[
     "unique",
 ];
 
+/// `@COMMON_TAR_FLAGS` of pve-storage src/PVE/Storage/Plugin.pm as `restore_tar_archive`
+/// (src/PVE/LXC/Create.pm) extracts with them (`-p` is in `xpf`; `--one-file-system` only matters
+/// when packing, vzdump adds it): POSIX ACLs and, of the other xattrs, `user.*` and
+/// `security.capability` only; an xattr that cannot be written is dropped without a word.
 pub(super) const COMMON_TAR_FLAGS: &[&str] = &[
     "--sparse",
     "--numeric-owner",
