@@ -378,6 +378,24 @@ impl Drop for Sim {
             let _ = self.pct(&["stop", &v]);
             let _ = self.pct(&["destroy", &v, "--force", "1", "--purge", "1"]);
         }
+        // Shims, exec shims and `delete`'s detached destroyers (the runtime, with this directory
+        // on its command line) write here until they end: the audit line of the workload's end,
+        // the operation counts, pct's call log. Gone first, or they make this directory again
+        // after it was removed.
+        let here = self.dir.path().to_string_lossy().into_owned();
+        let pending = self.state_root.join(".pending");
+        let runtime = |pid: &i32| {
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|e| e.to_string_lossy().contains("/proxmox-lxcri"))
+        };
+        let busy = || {
+            processes_mentioning(&here).iter().any(runtime)
+                || std::fs::read_dir(&pending).is_ok_and(|mut d| d.next().is_some())
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while busy() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
