@@ -64,7 +64,8 @@ cleanup() {
         echo "render: left running: $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)" >&2
         kill "$p" 2>/dev/null || true
     done
-    rm -rf "$work"
+    # LXC's lock directory for the sim's container paths, which LXC never removes.
+    rm -rf "$work" "/run/lxc/lock$work"
     exit "$rc"
 }
 trap cleanup EXIT

@@ -396,6 +396,15 @@ impl Drop for Sim {
         while busy() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
+        remove_lxc_locks(self.dir.path());
+    }
+}
+
+/// LXC keeps a lock directory per container path under /run/lxc/lock and never removes it;
+/// each test's path is new, so its directory goes with the test.
+pub fn remove_lxc_locks(dir: &Path) {
+    if let Ok(rel) = dir.strip_prefix("/") {
+        let _ = std::fs::remove_dir_all(Path::new("/run/lxc/lock").join(rel));
     }
 }
 

@@ -240,6 +240,10 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.cleanup();
+        // LXC's lock directory for this node's container path, which LXC never removes.
+        if let Ok(rel) = self.dir.path().strip_prefix("/") {
+            let _ = fs::remove_dir_all(Path::new("/run/lxc/lock").join(rel));
+        }
     }
 }
 
