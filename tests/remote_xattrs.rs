@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -15,6 +13,7 @@ use std::time::Duration;
 use common::oci::{Layout, Tar, LAYER_GZIP};
 use common::remote::Remote;
 use common::*;
+use proxmox_lxcri::sys::xattr;
 
 const CAP_NET_RAW: u32 = 13;
 
@@ -27,45 +26,17 @@ fn net_raw_blob() -> Vec<u8> {
     v
 }
 
-/// xattr `name` of `path` itself, `None` when it has none.
+/// xattr `name` of `path` itself, `None` when it has none (the runtime's own reader).
 fn getxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
-    let p = CString::new(path.as_os_str().as_bytes()).unwrap();
-    let n = CString::new(name).unwrap();
-    let mut buf = vec![0u8; 256];
-    // SAFETY: NUL-terminated strings, a buffer of its stated length.
-    let r = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        assert_eq!(
-            e.raw_os_error(),
-            Some(libc::ENODATA),
-            "{name} of {path:?}: {e}"
-        );
-        return None;
-    }
-    buf.truncate(r as usize);
-    Some(buf)
+    xattr::list(path)
+        .unwrap_or_else(|e| panic!("xattrs of {path:?}: {e}"))
+        .into_iter()
+        .find(|(n, _)| n == name.as_bytes())
+        .map(|(_, v)| v)
 }
 
 fn setxattr(path: &Path, name: &str, value: &[u8]) {
-    let p = CString::new(path.as_os_str().as_bytes()).unwrap();
-    let n = CString::new(name).unwrap();
-    // SAFETY: NUL-terminated strings, `value` valid for its length.
-    let r = unsafe {
-        libc::lsetxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    assert_eq!(
-        r,
-        0,
-        "{name} on {path:?}: {}",
-        std::io::Error::last_os_error()
-    );
+    xattr::set(path, name.as_ref(), value).unwrap_or_else(|e| panic!("{name} on {path:?}: {e}"));
 }
 
 /// A bundle whose workload, as uid 1000 (so only a file capability can give it one), prints its
