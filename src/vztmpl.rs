@@ -279,7 +279,7 @@ fn walk<W: Write>(tar: &mut tar::Builder<W>, dir: &Path, name: &Path) -> Result<
 }
 
 /// One PAX extended-header record: `<length> <key>=<value>\n`, the length counting itself.
-fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+pub fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     let rest = key.len() + value.len() + 3; // ' ', '=', '\n'
     let mut len = rest + 1;
     while len != rest + len.to_string().len() {

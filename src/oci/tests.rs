@@ -158,31 +158,24 @@ fn layer_xattrs_are_set_when_a_template_keeps_them() {
         ("SCHILY.xattr.trusted.test", b"dropped"),
         ("LIBARCHIVE.xattr.user.other", b"b3RoZXI"),
     ] {
-        let body = format!(" {k}=").len() + v.len() + 1;
-        let len = body + if body + 2 < 100 { 2 } else { 3 };
-        pax.extend_from_slice(format!("{len} {k}=").as_bytes());
-        pax.extend_from_slice(v);
-        pax.push(b'\n');
+        crate::vztmpl::pax_record(&mut pax, k.as_bytes(), v);
     }
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(tar::EntryType::XHeader);
     h.set_size(pax.len() as u64);
     b.append_data(&mut h, "PaxHeaders/ping", &pax[..]).unwrap();
-    let mut h = tar::Header::new_ustar();
-    h.set_mode(0o755);
-    h.set_uid(1000);
-    h.set_gid(1000);
-    h.set_mtime(0);
-    h.set_size(4);
-    b.append_data(&mut h, "ping", &b"ping"[..]).unwrap();
-    let mut h = tar::Header::new_ustar();
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_size(5);
-    b.append_data(&mut h, "plain", &b"plain"[..]).unwrap();
+    let mut file = |name: &str, mode: u32, owner: u64| {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(mode);
+        h.set_uid(owner);
+        h.set_gid(owner);
+        h.set_mtime(0);
+        h.set_size(name.len() as u64);
+        b.append_data(&mut h, name, name.as_bytes()).unwrap();
+    };
+    file("ping", 0o755, 1000);
+    file("plain", 0o644, 0);
     let bytes = b.into_inner().unwrap();
 
     let dir = tempfile::tempdir().unwrap();

@@ -61,14 +61,8 @@ impl Tar {
     ) -> Self {
         let mut pax = Vec::new();
         for (name, value) in xattrs {
-            let rest = format!(" SCHILY.xattr.{name}=").len() + value.len() + 1;
-            let mut len = rest + 1;
-            while len != rest + len.to_string().len() {
-                len = rest + len.to_string().len();
-            }
-            pax.extend_from_slice(format!("{len} SCHILY.xattr.{name}=").as_bytes());
-            pax.extend_from_slice(value);
-            pax.push(b'\n');
+            let key = format!("SCHILY.xattr.{name}");
+            proxmox_lxcri::vztmpl::pax_record(&mut pax, key.as_bytes(), value);
         }
         let mut h = tar::Header::new_ustar();
         h.set_entry_type(tar::EntryType::XHeader);
