@@ -87,16 +87,23 @@ fn timed(sim: &Sim, args: &[&str], within: Duration) -> std::process::Output {
     o
 }
 
-#[test]
-fn a_non_ha_container_is_reported_stopped_and_gc_destroys_its_ct_once_the_node_is_back() {
+/// A three-node cluster (quorate with one node down) whose containers go to `n2`, declared
+/// lost after `NODE_TIMEOUT` seconds of silence.
+fn cluster_on_n2(name: &str) -> Remote {
     common::require_root();
-    let r = Remote::cluster("fo_down", &["sim", "n2", "n3"], "");
-    let sim = &r.sim;
-    set_node(sim, "n2");
+    let r = Remote::cluster(name, &["sim", "n2", "n3"], "");
+    set_node(&r.sim, "n2");
     add_tables(
-        sim,
+        &r.sim,
         &format!("\n[cluster]\nnode_timeout = {NODE_TIMEOUT}\n"),
     );
+    r
+}
+
+#[test]
+fn a_non_ha_container_is_reported_stopped_and_gc_destroys_its_ct_once_the_node_is_back() {
+    let r = cluster_on_n2("fo_down");
+    let sim = &r.sim;
     let c = create_logged(sim, &sim.bundle("b", "echo up; exec sleep 1000"), "d1");
     let vmid = vmid_of(sim, "d1");
     c.start();
@@ -160,14 +167,8 @@ fn a_non_ha_container_is_reported_stopped_and_gc_destroys_its_ct_once_the_node_i
 /// and the next container asking for the name gets the data.
 #[test]
 fn a_kept_volume_outlives_its_nodes_failure_and_goes_to_the_next_container() {
-    common::require_root();
-    let r = Remote::cluster("fo_keep", &["sim", "n2", "n3"], "");
+    let r = cluster_on_n2("fo_keep");
     let sim = &r.sim;
-    set_node(sim, "n2");
-    add_tables(
-        sim,
-        &format!("\n[cluster]\nnode_timeout = {NODE_TIMEOUT}\n"),
-    );
     let kept = |b: &Path| {
         edit_spec(b, |spec| {
             spec["annotations"]["org.proxmox.lxcri/volume.data"] =
