@@ -143,10 +143,14 @@ pub fn attach(
 }
 
 /// The description that makes the CT of a deleted container the holder of its kept volumes
-/// (its other volumes go when the holder does); None when it keeps none.
-pub fn holder(annotations: &BTreeMap<String, String>, owner: &Owner) -> Option<String> {
+/// (its other volumes go when the holder does); None when it keeps none. `owner` is asked only
+/// then: it reads the machine id and resolves the state root.
+pub fn holder(
+    annotations: &BTreeMap<String, String>,
+    owner: impl FnOnce() -> Owner,
+) -> Option<String> {
     let keeps = volume_requests(annotations).is_ok_and(|v| v.volumes.iter().any(|v| v.keep));
-    keeps.then(|| holder_description(annotations, owner))
+    keeps.then(|| holder_description(annotations, &owner()))
 }
 
 /// The description of a holder: this runtime's host and root, and the kept volumes' lines.
@@ -313,9 +317,12 @@ mod tests {
             holder,
             "proxmox-lxcri holds kept volumes\nproxmox-lxcri host: h\nproxmox-lxcri root: /r\nproxmox-lxcri volume: mp1 db /db"
         );
-        assert_eq!(super::holder(&a, &owner()), Some(holder.clone()));
+        assert_eq!(super::holder(&a, owner), Some(holder.clone()));
         let no_keep = ann(&[("org.proxmox.lxcri/volume.a", "local-lvm:1,mp=/a")]);
-        assert_eq!(super::holder(&no_keep, &owner()), None);
+        assert_eq!(
+            super::holder(&no_keep, || unreachable!("no kept volume")),
+            None
+        );
         let cts = [tagged(200, "proxmox-lxcri host: other\nproxmox-lxcri root: /r\nproxmox-lxcri volume: mp0 db /db"), tagged(201, &holder)];
         let found = plan(&cts, &v, &owner(), "n", Path::new("/c")).unwrap();
         assert_eq!(found.len(), 1);

@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, args: &DeleteArgs) -> anyhow::Result<()> {
     let mut later = false;
     let node = st.config.node_name();
     // A CT with kept volumes becomes their holder instead of being destroyed (docs/storage.md).
-    let holder = crate::commands::create_volumes::holder(&st.annotations, &ctx.owner(&st.config));
+    let holder = crate::commands::create_volumes::holder(&st.annotations, || ctx.owner(&st.config));
     if let (Some(vmid), true) = (st.vmid, lost_node(ctx, &st, &node)) {
         // The node failed: nothing there answers now. The CT dies with the node (or was
         // recovered elsewhere by HA, which this container did not ask for); `gc` destroys it,
