@@ -179,19 +179,14 @@ static ROOT: OnceLock<PathBuf> = OnceLock::new();
 fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
     let mut g = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
     let pid = std::process::id();
-    let reg = g.get_or_insert_with(|| Registry {
-        pid,
-        tally: Tally::default(),
-        last_failure: None,
-    });
-    if reg.pid != pid {
-        *reg = Registry {
+    if g.as_ref().is_none_or(|r| r.pid != pid) {
+        *g = Some(Registry {
             pid,
             tally: Tally::default(),
             last_failure: None,
-        };
+        });
     }
-    f(reg)
+    f(g.as_mut().expect("set above"))
 }
 
 /// The state root [`flush`] merges into (`--root`); set once per process, inherited by forks.
