@@ -25,8 +25,9 @@ pub fn of(path: &str) -> String {
     let mut prev = "";
     for seg in path.split('/').filter(|s| !s.is_empty()) {
         out.push('/');
-        match MEMBERS.iter().find(|(c, _)| *c == prev) {
-            Some((_, member)) => out.push_str(member),
+        let member = MEMBERS.iter().find(|(c, _)| *c == prev).map(|(_, m)| *m);
+        match member {
+            Some(member) => out.push_str(member),
             // The API's own words are short lower-case names; anything else is an argument.
             None if seg.len() <= 32
                 && seg.bytes().any(|b| b.is_ascii_lowercase())
@@ -39,11 +40,7 @@ pub fn of(path: &str) -> String {
             None => out.push_str("{arg}"),
         }
         // A member is not itself a collection (a storage may be called `content`).
-        prev = if MEMBERS.iter().any(|(c, _)| *c == prev) {
-            ""
-        } else {
-            seg
-        };
+        prev = if member.is_some() { "" } else { seg };
     }
     if out.is_empty() {
         out.push('/');
