@@ -21,6 +21,17 @@ pub enum BackendKind {
     Api,
 }
 
+impl BackendKind {
+    /// Its name in the configuration file, which logs, audit lines and metric labels use too.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Pct => "pct",
+            BackendKind::Ssh => "ssh",
+            BackendKind::Api => "api",
+        }
+    }
+}
+
 impl NetworkConfig {
     /// The CT's `net0` property string; none without a bridge.
     pub fn net0(&self) -> Option<String> {
@@ -578,6 +589,13 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backend_names_are_the_configuration_files() {
+        for k in [BackendKind::Pct, BackendKind::Ssh, BackendKind::Api] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+        }
+    }
 
     #[test]
     fn ssh_nodes_are_host_or_host_port() {

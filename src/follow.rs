@@ -99,11 +99,7 @@ impl Follower<'_> {
         status: Option<i32>,
         error: Option<&str>,
     ) {
-        let backend = serde_json::to_value(cfg.backend)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let mut e = crate::audit::Entry::by_shim(operation, &backend);
+        let mut e = crate::audit::Entry::by_shim(operation, cfg.backend.name());
         e.id = self
             .dir
             .file_name()

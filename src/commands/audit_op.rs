@@ -95,10 +95,7 @@ fn audited(ctx: &Ctx, cmd: &Command, f: impl FnOnce() -> anyhow::Result<()>) -> 
     entry.id = id.map(str::to_string);
     entry.vmid = st.as_ref().and_then(|s| s.vmid).map(u32::from);
     if let Some(c) = cfg {
-        entry.backend = serde_json::to_value(c.backend)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        entry.backend = c.backend.name().to_string();
         entry.node = Some(c.node_name());
     }
     if let Command::Evacuate(a) = cmd {

@@ -109,7 +109,7 @@ fn container(ctx: &Ctx, st: &State, e: &mut Exposition) -> anyhow::Result<()> {
         id: st.id.clone(),
         vmid: st.vmid.map(|v| v.to_string()).unwrap_or_default(),
         node: st.config.node_name(),
-        backend: format!("{:?}", st.config.backend).to_lowercase(),
+        backend: st.config.backend.name().to_string(),
     };
     let status = st.status();
     let state = status.to_string();
@@ -307,16 +307,13 @@ fn nodes(ctx: &Ctx, e: &mut Exposition) -> bool {
         return false;
     };
     let backend = ctx.backend(&cfg);
-    let backend_name = format!("{:?}", cfg.backend).to_lowercase();
+    let backend_name = cfg.backend.name();
     let mut any = false;
     match backend.cluster_load() {
         Ok(load) => {
             any = true;
             for n in &load.nodes {
-                let l = [
-                    ("node", n.node.as_str()),
-                    ("backend", backend_name.as_str()),
-                ];
+                let l = [("node", n.node.as_str()), ("backend", backend_name)];
                 let mut add = |name: &str, help: &str, v: f64| {
                     e.add(&format!("{P}node_{name}"), Kind::Gauge, help, &l, v)
                 };
@@ -338,7 +335,7 @@ fn nodes(ctx: &Ctx, e: &mut Exposition) -> bool {
                     continue;
                 }
                 match backend.node_storages(&n.node) {
-                    Ok(list) => storages(&n.node, &backend_name, &list, e),
+                    Ok(list) => storages(&n.node, backend_name, &list, e),
                     Err(err) => log::debug!("metrics: node {}: storages not read: {err}", n.node),
                 }
             }
