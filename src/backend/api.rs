@@ -262,6 +262,11 @@ impl Backend for Api {
         super::ship::template(self, rootfs, init, from)
     }
 
+    fn image_template(&self, id: &str, init: &Path) -> Result<Option<String>, BackendError> {
+        self.check_node()?;
+        super::ship::imported(self, id, init)
+    }
+
     /// Refuse storages without the content types the runtime needs (one request).
     fn check_storages(&self, extra: &[super::storages::Need]) -> Result<(), BackendError> {
         use super::storages::{check, needs, Listing};

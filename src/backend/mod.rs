@@ -177,6 +177,11 @@ pub trait Backend {
     /// bound in); for a remote node `rootfs` plus `init` packed, uploaded unless the storage has
     /// that template already. `from` says which key finds a digest packed before.
     fn template(&self, rootfs: &Path, init: &Path, from: Origin) -> Result<String, BackendError>;
+    /// The template of image `id` with `init` that this host imported before, if the storage
+    /// still has it (`images import` then unpacks nothing); never for the local backend.
+    fn image_template(&self, _id: &str, _init: &Path) -> Result<Option<String>, BackendError> {
+        Ok(None)
+    }
     /// The node's RAM and swap in MiB (`/proc/meminfo`'s totals), which "no memory limit" is
     /// written as; `None` when unknown (the mapping then falls back to raw keys).
     fn node_memory(&self) -> Option<(u64, u64)> {

@@ -7,6 +7,34 @@ use std::path::Path;
 use super::BackendError;
 use crate::vztmpl::{self, Origin, Packed};
 
+/// The volid of the first template a key names (a digest this host remembered) that `store`
+/// still has.
+fn cached<'a>(
+    store: &impl TemplateStore,
+    keys: impl Iterator<Item = &'a String>,
+) -> Result<Option<String>, BackendError> {
+    for sha in keys.filter_map(|k| vztmpl::known_digest(k)) {
+        let name = vztmpl::name_for(&sha);
+        if store.has(&name)? {
+            log::debug!("{name}: known rootfs, cached on {}", store.place());
+            return Ok(Some(format!("{}:vztmpl/{name}", store.storage())));
+        }
+    }
+    Ok(None)
+}
+
+/// The template of image `id` with `init` this host imported before, if `store` still has it.
+pub(crate) fn imported(
+    store: &impl TemplateStore,
+    id: &str,
+    init: &Path,
+) -> Result<Option<String>, BackendError> {
+    match vztmpl::image_key(id, init) {
+        Ok(key) => cached(store, std::iter::once(&key)),
+        Err(_) => Ok(None),
+    }
+}
+
 /// A storage on one node that holds templates.
 pub(crate) trait TemplateStore {
     /// `node` or host, for the upload lock and messages.
@@ -39,12 +67,8 @@ pub(crate) fn template(
     let keys = image_key
         .iter()
         .chain(key.iter().filter(|k| Some(*k) != image_key.as_ref()));
-    for sha in keys.filter_map(|k| vztmpl::known_digest(k)) {
-        let name = vztmpl::name_for(&sha);
-        if store.has(&name)? {
-            log::debug!("{name}: known rootfs, cached on {}", store.place());
-            return Ok(volid(&name));
-        }
+    if let Some(v) = cached(store, keys)? {
+        return Ok(v);
     }
     let packed = vztmpl::pack(rootfs, init, &std::env::temp_dir())
         .map_err(|e| BackendError::Other(e.to_string()))?;

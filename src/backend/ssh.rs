@@ -205,6 +205,10 @@ impl Backend for Ssh {
         super::ship::template(self, rootfs, init, from)
     }
 
+    fn image_template(&self, id: &str, init: &Path) -> Result<Option<String>, BackendError> {
+        super::ship::imported(self, id, init)
+    }
+
     /// `pvecm status` on the node; a node in no cluster is standalone, so quorate.
     fn quorum(&self) -> Result<Option<Quorum>, BackendError> {
         let argv = ["pvecm", "status"].map(String::from);

@@ -16,7 +16,7 @@ use crate::cli::ImportArgs;
 use crate::config::{BackendKind, Config};
 use crate::oci::{self, Platform};
 use crate::progress::{self, Sink};
-use crate::vztmpl::{self, Origin};
+use crate::vztmpl::Origin;
 
 pub fn run(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
@@ -93,25 +93,13 @@ fn unpack_and_upload(
 ) -> anyhow::Result<String> {
     let id = opened.id().to_string();
     log_line(tty, &format!("image {id} ({} layers)", opened.layers()));
-    if let Some(volid) = imported_before(backend, &id, init) {
+    if let Some(volid) = backend.image_template(&id, init).ok().flatten() {
         log_line(tty, "imported before, on the storage");
         return Ok(volid);
     }
     let rootfs = opened.unpack(&std::env::temp_dir())?;
     let volid = backend.template(rootfs.path(), init, Origin::Image(&id))?;
     Ok(volid)
-}
-
-/// The template of image `id` with `init` if this host imported it before (its digest is
-/// remembered) and the storage still has it, so a second import unpacks nothing.
-fn imported_before(backend: &dyn crate::backend::Backend, id: &str, init: &Path) -> Option<String> {
-    let key = vztmpl::image_key(id, init).ok()?;
-    let name = vztmpl::name_for(&vztmpl::known_digest(&key)?);
-    let listed = backend.templates().ok()?;
-    listed
-        .into_iter()
-        .map(|(volid, _)| volid)
-        .find(|v| v.rsplit('/').next() == Some(name.as_str()))
 }
 
 fn log_line(tty: bool, text: &str) {
